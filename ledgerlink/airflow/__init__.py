@@ -1,0 +1,1 @@
+"""The only ledgerlink package that imports Airflow: connections, task callables, the DAG factory, the UI plugin."""

@@ -1,0 +1,520 @@
+"""Turn a validated mapping document into a ``Mapping``: plans of scalar functions per field.
+
+All semantic checks that the JSON Schema cannot express happen here (canonical field
+names, transforms, regular expressions, references between fields), each reported with
+its line. Both engines (executor.py) run the same compiled functions.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from lxml import etree
+
+from ledgerlink.config import PROJECT_ROOT
+from ledgerlink.mapping import executor, sources
+from ledgerlink.mapping.errors import Issue, MappingFileError
+from ledgerlink.mapping.loader import LDict, line_at, read_document
+from ledgerlink.mapping.transforms import Failure, Step, build_condition, build_step, shown, type_converter
+from ledgerlink.model.entities import entity_fields, load_schema
+from ledgerlink.model.money import is_currency
+
+MONEY_LIKE = ("money", "decimal", "int")
+_STEP_KEYS = ("strip", "case", "regex_extract", "regex_replace", "split", "pad", "when")
+_INPUT_KEYS = ("from", "value", "coalesce", "concat", "object")
+
+
+@dataclass
+class FieldPlan:
+    name: str                       # canonical name; "parent.sub" inside an object
+    line: int                       # line of the field's rule in the mapping file
+    type: str
+    inputs: tuple[str, ...]         # source columns/paths read, in order
+    convert: Callable[[tuple[str, ...]], Any]   # source values -> JSON-ready value or None (money: Decimal); raises Failure
+    required: bool = False
+    currency_field: str | None = None   # money: canonical field holding the currency
+    currency_code: str | None = None    # money: fixed currency
+    simple: bool = False            # plain `from` with no transforms/map/lookup/default: vectorisable
+    subfields: list[FieldPlan] | None = None
+    as_list: bool = False
+    label: str = ""                 # "column 'X'" for messages
+    decimal: str = "."              # the source's separators (money/decimal)
+    thousands: str | None = None
+
+
+@dataclass
+class CheckPlan:
+    kind: str                       # sum | compare
+    fields: tuple[str, ...]         # sum: addends; compare: (left, right)
+    target: str                     # sum: the `equals` field; compare: the left field
+    op: str
+    line: int
+    numeric: bool = False           # compare as numbers (money/decimal/int) rather than as text/dates
+
+
+@dataclass
+class FilterPlan:
+    keep: bool
+    column: str
+    test: Callable[[str, tuple[str, ...]], bool]
+    line: int
+
+
+@dataclass
+class Mapping:
+    """A loaded, validated mapping file, ready to map source files."""
+
+    path: Path
+    entity: str
+    key: list[str]
+    on_drift: str
+    source: sources.SourceOptions
+    fields: list[FieldPlan]
+    checks: list[CheckPlan]
+    filters: list[FilterPlan]
+    ignore_columns: list[str]
+    description: str = ""
+    notices: list[str] = field(default_factory=list)
+    lines: dict[str, int] = field(default_factory=dict)   # line of top-level keys
+
+    @property
+    def field_names(self) -> list[str]:
+        return [f.name for f in self.fields]
+
+    @property
+    def used_columns(self) -> list[str]:
+        """Every source column/path the mapping reads, in first-use order."""
+        seen: dict[str, None] = {}
+        for f in self.fields:
+            for sub in f.subfields or [f]:
+                seen.update(dict.fromkeys(sub.inputs))
+        seen.update(dict.fromkeys(flt.column for flt in self.filters))
+        return list(seen)
+
+    @property
+    def display_path(self) -> str:
+        """The mapping's path as shown in lineage and errors: relative to the repository when inside it."""
+        try:
+            return str(self.path.resolve().relative_to(PROJECT_ROOT))
+        except ValueError:
+            return str(self.path)
+
+    def field_line(self, name: str) -> int | None:
+        """Line of a field's rule in the mapping file (the `fields:` line for fields it does not map)."""
+        for plan in self.fields:
+            if plan.name == name:
+                return plan.line
+        return self.lines.get("fields")
+
+    def control_amount(self, raw: dict[str, Any], field_name: str) -> tuple[str | None, Decimal | None]:
+        """(currency, amount) of one raw source row, leniently: (None, None) when either cannot be read.
+        Used for the control totals of rows that did not make it into records."""
+        plans = {p.name: p for p in self.fields}
+        plan = plans.get(field_name)
+        if plan is None:
+            return None, None
+        try:
+            amount = plan.convert(tuple(str(raw.get(c) or "") for c in plan.inputs))
+            currency = plan.currency_code
+            if plan.currency_field in plans:
+                cur_plan = plans[plan.currency_field]
+                currency = cur_plan.convert(tuple(str(raw.get(c) or "") for c in cur_plan.inputs))
+            if amount is None or not currency:
+                return None, None
+            return str(currency), Decimal(str(amount))
+        except Exception:  # any failure just means "not readable" here
+            return None, None
+
+    def map_file(self, path: str | Path, *, source_name: str | None = None, engine: str = "columnar") -> executor.MapResult:
+        table = sources.read_source(Path(path), self.source, self.used_columns)
+        return executor.run(self, table, source_name=source_name or str(path), engine=engine)
+
+    def map_rows(self, raw_rows: list[tuple[int | None, str | None, dict[str, Any]]], *,
+                 source_name: str | None = None, engine: str = "rows") -> executor.MapResult:
+        table = sources.table_from_rows(raw_rows, xml_or_json=self.source.format != "csv")
+        return executor.run(self, table, source_name=source_name, engine=engine)
+
+
+def load_mapping(path: str | Path) -> Mapping:
+    """Read, migrate, validate and compile a mapping file; raises MappingFileError listing every issue."""
+    path = Path(path)
+    doc, notices = read_document(path)
+    return _Compiler(path, doc).compile(notices)
+
+
+class _Compiler:
+    def __init__(self, path: Path, doc: LDict):
+        self.path, self.doc = path, doc
+        self.issues: list[Issue] = []
+        src = doc["source"]
+        self.format = src["format"]
+        enc = src.get("encoding", "utf-8-sig")
+        self.options = sources.SourceOptions(
+            format=self.format,
+            encodings=[enc] if isinstance(enc, str) else list(enc),
+            delimiter=src.get("delimiter", ","),
+            header_row=src.get("header_row", 1),
+            decimal=src.get("decimal", "."),
+            thousands=src.get("thousands"),
+            dates=list(src.get("dates", ["%Y-%m-%d"])),
+            record_path=src.get("record_path"),
+            namespaces=dict(src.get("namespaces") or {}),
+        )
+        self.label_kind = "column" if self.format == "csv" else "path"
+        self.tables: dict[str, dict[str, str]] = {}
+
+    def issue(self, path: list[Any], message: str) -> None:
+        self.issues.append(Issue(str(self.path), line_at(self.doc, path), message))
+
+    def compile(self, notices: list[str]) -> Mapping:
+        doc, entity = self.doc, self.doc["entity"]
+        self._check_source()
+        self._load_reference()
+        schema_props = load_schema(entity)["properties"]
+        known = list(entity_fields(entity))
+        plans: list[FieldPlan] = []
+        for name, rule in doc["fields"].items():
+            if name not in known:
+                hint = difflib.get_close_matches(name, known, n=1)
+                self.issue(["fields", name], f"unknown field {name!r} for entity {entity}"
+                           + (f"; did you mean {hint[0]!r}?" if hint else f" (fields: {', '.join(known)})"))
+                continue
+            plan = self._field(["fields", name], name, rule, schema_props[name])
+            if plan:
+                plans.append(plan)
+        by_name = {p.name: p for p in plans}
+        for name in load_schema(entity).get("required", []):
+            if name not in doc["fields"]:
+                self.issue(["fields"], f"entity {entity} requires field {name!r}, which the mapping does not define")
+        self._check_money_currencies(plans, by_name)
+        key = list(doc.get("key", []))
+        for i, name in enumerate(key):
+            if name not in doc["fields"]:
+                self.issue(["key", i], f"key field {name!r} is not defined in fields")
+        checks = self._checks(by_name)
+        filters = self._filters()
+        if self.issues:
+            raise MappingFileError(sorted(self.issues, key=lambda i: i.line))
+        return Mapping(
+            path=self.path, entity=entity, key=key, on_drift=doc.get("on_drift", "report"),
+            source=self.options, fields=plans, checks=checks, filters=filters,
+            ignore_columns=list(doc.get("ignore_columns", [])), description=doc.get("description", ""),
+            notices=notices, lines={k: doc.line_of(k) for k in doc},
+        )
+
+    # --- source and reference data ---------------------------------------------------
+
+    def _check_source(self) -> None:
+        src = self.doc["source"]
+        if self.format in ("xml", "json") and not src.get("record_path") and self.format == "xml":
+            self.issue(["source"], "source.record_path is required for XML (an XPath selecting the record elements)")
+        if self.format == "xml" and src.get("record_path"):
+            self._xpath(["source", "record_path"], src["record_path"])
+        if self.options.decimal == self.options.thousands:
+            self.issue(["source", "thousands"], "source.thousands must differ from source.decimal")
+
+    def _xpath(self, path: list[Any], expr: str) -> None:
+        try:
+            etree.XPath(expr, namespaces=self.options.namespaces)(etree.Element("probe"))
+        except etree.XPathError as exc:
+            self.issue(path, f"invalid XPath {expr!r}: {exc}")
+
+    def _load_reference(self) -> None:
+        for name, spec in (self.doc.get("reference") or {}).items():
+            where = ["reference", name]
+            if "values" in spec:
+                self.tables[name] = dict(spec["values"])
+                continue
+            if not all(k in spec for k in ("csv", "key", "value")):
+                self.issue(where, f"reference table {name!r} needs either values or csv, key and value")
+                continue
+            file = self.path.parent / spec["csv"]
+            try:
+                with open(file, encoding=spec.get("encoding", "utf-8-sig"), newline="") as fh:
+                    reader = csv.DictReader(fh, delimiter=spec.get("delimiter", ","))
+                    header = [h.strip() for h in reader.fieldnames or []]
+                    reader.fieldnames = header
+                    missing = [c for c in (spec["key"], spec["value"]) if c not in header]
+                    if missing:
+                        self.issue(where, f"reference file {spec['csv']} has no column(s) {', '.join(missing)}")
+                        continue
+                    self.tables[name] = {(r[spec["key"]] or "").strip(): (r[spec["value"]] or "").strip()
+                                         for r in reader}
+            except (OSError, UnicodeDecodeError, csv.Error) as exc:
+                self.issue(where + ["csv"], f"cannot read reference file {spec['csv']}: {exc}")
+
+    # --- fields ----------------------------------------------------------------------
+
+    def _field(self, path: list[Any], name: str, rule: dict[str, Any], prop: dict[str, Any],
+               nested: bool = False) -> FieldPlan | None:
+        inputs_given = [k for k in _INPUT_KEYS if k in rule]
+        if len(inputs_given) != 1:
+            self.issue(path, f"field {name!r} needs exactly one of from, value, coalesce, concat, object"
+                       + (f" (has {', '.join(inputs_given)})" if inputs_given else ""))
+            return None
+        line = line_at(self.doc, path)
+        if "object" in rule:
+            return self._object_field(path, name, rule, prop, nested)
+        if rule.get("list"):
+            self.issue(path + ["list"], "list: true is only allowed together with object")
+        type_name = rule.get("type", "string")
+        for key, needs in (("currency", "money"), ("dates", "date")):
+            if key in rule and type_name != needs:
+                self.issue(path + [key], f"{key} is only allowed with type: {needs}")
+        if type_name == "money" and "currency" not in rule:
+            self.issue(path, f"money field {name!r} needs currency: (a currency field or an ISO 4217 code)")
+        if type_name == "money" and nested:
+            self.issue(path + ["type"], "type: money is not supported inside object")
+
+        inputs: list[str] = []
+
+        def use(column: str) -> int:
+            if column not in inputs:
+                inputs.append(column)
+            return inputs.index(column)
+
+        if "from" in rule:
+            use(rule["from"])
+            label = f"{self.label_kind} {rule['from']!r}"
+        elif "coalesce" in rule:
+            for c in rule["coalesce"]:
+                use(c)
+            label = f"{self.label_kind}s {', '.join(repr(c) for c in rule['coalesce'])}"
+        elif "concat" in rule:
+            for c in rule["concat"]["from"]:
+                use(c)
+            label = f"{self.label_kind}s {', '.join(repr(c) for c in rule['concat']['from'])}"
+        else:
+            label = "the constant value"
+        n_main = len(inputs)
+        if self.format == "xml":
+            for column in inputs:
+                self._xpath(path + [inputs_given[0]], column)
+        steps: list[Step] = []
+        for i, spec in enumerate(rule.get("transform") or []):
+            step = self._step(path + ["transform", i], spec, use)
+            if step:
+                steps.append(step)
+        convert_text = self._text_conversion(path, rule, type_name, steps, n_main, enforce_required=not nested)
+        if convert_text is None:
+            return None
+        currency = rule.get("currency")
+        plan = FieldPlan(
+            name=name, line=line, type=type_name, inputs=tuple(inputs), convert=convert_text,
+            required=bool(rule.get("required", False)),
+            currency_field=currency if currency and not re.fullmatch(r"[A-Z]{3}", currency) else None,
+            currency_code=currency if currency and re.fullmatch(r"[A-Z]{3}", currency) else None,
+            simple="from" in rule and not any(k in rule for k in ("transform", "map", "lookup", "default")),
+            label=label, decimal=self.options.decimal, thousands=self.options.thousands,
+        )
+        if plan.currency_code and not is_currency(plan.currency_code):
+            self.issue(path + ["currency"], f"{plan.currency_code!r} is not an ISO 4217 currency code with minor units")
+        return plan
+
+    def _step(self, path: list[Any], spec: dict[str, Any], use: Callable[[str], int]) -> Step | None:
+        names = [k for k in spec if k in _STEP_KEYS]
+        if len(names) != 1:
+            self.issue(path, "a transform step holds exactly one transform"
+                       + (f" (has {', '.join(names)})" if names else ""))
+            return None
+        if ("then" in spec or "else" in spec) and "when" not in spec:
+            self.issue(path, "then/else are only allowed in a when step")
+            return None
+        source_index = None
+        if "when" in spec:
+            if "then" not in spec:
+                self.issue(path, "a when step needs then:")
+                return None
+            if not self._condition_ok(path + ["when"], spec["when"]):
+                return None
+            if "from" in spec["when"]:
+                source_index = use(spec["when"]["from"])
+        try:
+            return build_step(spec, source_index)
+        except re.error as exc:
+            self.issue(path + [names[0]], f"invalid regular expression in {names[0]}: {exc}")
+            return None
+
+    def _condition_ok(self, path: list[Any], cond: dict[str, Any]) -> bool:
+        tests = [k for k in ("equals", "in", "matches", "empty") if k in cond]
+        if len(tests) != 1:
+            self.issue(path, "a condition needs exactly one of equals, in, matches, empty")
+            return False
+        if "matches" in cond:
+            try:
+                re.compile(cond["matches"])
+            except re.error as exc:
+                self.issue(path + ["matches"], f"invalid regular expression in matches: {exc}")
+                return False
+        return True
+
+    def _text_conversion(self, path: list[Any], rule: dict[str, Any], type_name: str, steps: list[Step],
+                         n_main: int, enforce_required: bool) -> Callable[[tuple[str, ...]], Any] | None:
+        name = path[-1]
+        dates = list(rule.get("dates", self.options.dates))
+        to_type = type_converter(type_name, decimal=self.options.decimal, thousands=self.options.thousands,
+                                 dates=dates)
+        if "from" in rule:
+            take: Callable[[tuple[str, ...]], str] = lambda s: s[0]  # noqa: E731
+        elif "coalesce" in rule:
+            take = lambda s: next((v for v in s[:n_main] if v), "")  # noqa: E731
+        elif "concat" in rule:
+            sep = rule["concat"].get("separator", " ")
+            take = lambda s: sep.join(v for v in s[:n_main] if v)  # noqa: E731
+        else:
+            const = _text(rule["value"])
+            take = lambda s: const  # noqa: E731
+        value_map = {k: _text(v) for k, v in rule["map"].items()} if "map" in rule else None
+        map_fallback = _text(rule.get("map_fallback")) if "map_fallback" in rule else None
+        table = None
+        if "lookup" in rule:
+            table = self.tables.get(rule["lookup"])
+            if table is None and rule["lookup"] not in (self.doc.get("reference") or {}):
+                self.issue(path + ["lookup"], f"unknown reference table {rule['lookup']!r}")
+                return None
+            table = table or {}
+        lookup_name = rule.get("lookup")
+        lookup_fallback = _text(rule.get("lookup_fallback")) if "lookup_fallback" in rule else None
+        default = _text(rule["default"]) if "default" in rule else ""
+        required = bool(rule.get("required", False)) and enforce_required
+        label = f"{self.label_kind} {rule['from']!r}" if "from" in rule else "its sources"
+        map_keys = ", ".join(list(value_map or {})[:8])
+
+        def convert(s: tuple[str, ...]) -> Any:
+            v = take(s)
+            for step in steps:
+                v = step(v, s)
+            if value_map is not None and v:
+                if v in value_map:
+                    v = value_map[v]
+                elif map_fallback is not None:
+                    v = map_fallback
+                else:
+                    raise Failure("map", f"{shown(v)} in {label} is not one of the mapped values ({map_keys})")
+            if table is not None and v:
+                if v in table:
+                    v = table[v]
+                elif lookup_fallback is not None:
+                    v = lookup_fallback
+                else:
+                    raise Failure("lookup", f"{shown(v)} in {label} is not in reference table {lookup_name!r}")
+            if not v:
+                v = default
+                if not v:
+                    if required:
+                        raise Failure("required", f"{name} is required but {label} is empty")
+                    return None
+            return to_type(v)
+        return convert
+
+    def _object_field(self, path: list[Any], name: str, rule: dict[str, Any], prop: dict[str, Any],
+                      nested: bool) -> FieldPlan | None:
+        if nested:
+            self.issue(path + ["object"], "object inside object is not supported")
+            return None
+        is_array = prop.get("type") == "array"
+        item = prop.get("items", {}) if is_array else prop
+        sub_props = item.get("properties")
+        if not sub_props:
+            self.issue(path + ["object"], f"field {name!r} is not an object or list of objects in the entity schema")
+            return None
+        if is_array != bool(rule.get("list")):
+            self.issue(path, f"field {name!r} is {'a list' if is_array else 'an object'} in the entity schema; "
+                       + ("add list: true" if is_array else "remove list: true"))
+        subs = []
+        for sub_name, sub_rule in rule["object"].items():
+            if sub_name not in sub_props:
+                self.issue(path + ["object", sub_name], f"unknown field {sub_name!r} in {name} "
+                           f"(fields: {', '.join(sub_props)})")
+                continue
+            sub = self._field(path + ["object", sub_name], f"{name}.{sub_name}", sub_rule, sub_props[sub_name], True)
+            if sub:
+                subs.append(sub)
+        return FieldPlan(name=name, line=line_at(self.doc, path), type="object",
+                         inputs=tuple(c for s in subs for c in s.inputs), convert=lambda s: None,
+                         required=bool(rule.get("required", False)), subfields=subs, as_list=bool(rule.get("list")),
+                         label="its sub-fields")
+
+    def _check_money_currencies(self, plans: list[FieldPlan], by_name: dict[str, FieldPlan]) -> None:
+        for p in plans:
+            if p.currency_field is None:
+                continue
+            target = by_name.get(p.currency_field)
+            if target is None:
+                self.issue(["fields", p.name, "currency"], f"currency field {p.currency_field!r} is not defined in fields")
+            elif target.type != "currency":
+                self.issue(["fields", p.name, "currency"], f"currency field {p.currency_field!r} must have type: currency")
+
+    # --- checks and filters --------------------------------------------------------
+
+    def _checks(self, by_name: dict[str, FieldPlan]) -> list[CheckPlan]:
+        out = []
+        for i, spec in enumerate(self.doc.get("checks") or []):
+            where = ["checks", i]
+            line = line_at(self.doc, where)
+            if ("sum" in spec) == ("compare" in spec):
+                self.issue(where, "a check needs exactly one of sum or compare")
+                continue
+            if "sum" in spec:
+                if "equals" not in spec:
+                    self.issue(where, "a sum check needs equals:")
+                    continue
+                names = [*spec["sum"], spec["equals"]]
+                if self._check_fields(where, names, by_name, MONEY_LIKE):
+                    out.append(CheckPlan("sum", tuple(spec["sum"]), spec["equals"], "==", line))
+            else:
+                if "equals" in spec:
+                    self.issue(where + ["equals"], "equals belongs to a sum check")
+                left, op, right = spec["compare"]
+                if self._check_fields(where, [left, right], by_name, None):
+                    kinds = {_kind(by_name[left].type), _kind(by_name[right].type)}
+                    if len(kinds) != 1:
+                        self.issue(where, f"cannot compare {left} ({by_name[left].type}) "
+                                          f"with {right} ({by_name[right].type})")
+                        continue
+                    out.append(CheckPlan("compare", (left, right), left, op, line, _kind(by_name[left].type) == "number"))
+        return out
+
+    def _check_fields(self, where: list[Any], names: list[str], by_name: dict[str, FieldPlan],
+                      types: tuple[str, ...] | None) -> bool:
+        ok = True
+        for n in names:
+            if n not in by_name:
+                self.issue(where, f"check refers to {n!r}, which is not defined in fields")
+                ok = False
+            elif types and by_name[n].type not in types:
+                self.issue(where, f"sum check needs amounts; {n!r} has type {by_name[n].type}")
+                ok = False
+        return ok
+
+    def _filters(self) -> list[FilterPlan]:
+        out = []
+        for i, spec in enumerate(self.doc.get("filters") or []):
+            ((action, cond),) = spec.items()
+            where = ["filters", i, action]
+            if "from" not in cond:
+                self.issue(where, "a filter condition needs from: (the source column it tests)")
+                continue
+            if self._condition_ok(where, cond):
+                out.append(FilterPlan(action == "keep", cond["from"], build_condition(cond, 0), line_at(self.doc, where)))
+        return out
+
+
+def _text(value: Any) -> str:
+    """A YAML constant as source-like text: null -> '', booleans -> 'true'/'false'."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value).strip()
+
+
+def _kind(type_name: str) -> str:
+    return "number" if type_name in MONEY_LIKE else type_name

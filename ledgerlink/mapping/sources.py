@@ -1,0 +1,411 @@
+"""Read source files (CSV, XML, JSON) into a ``SourceTable`` of raw text values.
+
+Values are kept exactly as in the file (the engines strip them), with each record's
+row number (CSV: line in the file, header = line 1; blank lines and line breaks inside
+quoted fields count) and, for XML/JSON, its location (XPath / JSON path).
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+import re
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from lxml import etree
+
+from ledgerlink.mapping.errors import SourceError
+
+BOM = codecs.BOM_UTF8
+_UTF8 = ("utf-8", "utf-8-sig")
+_DTD_RE = re.compile(rb"<!DOCTYPE|<!ENTITY", re.IGNORECASE)
+_NON_ASCII = re.compile(rb"[\x80-\xff]")
+
+
+@dataclass
+class SourceOptions:
+    format: str
+    encodings: list[str] = field(default_factory=lambda: ["utf-8-sig"])
+    delimiter: str = ","
+    header_row: int = 1
+    decimal: str = "."
+    thousands: str | None = None
+    dates: list[str] = field(default_factory=lambda: ["%Y-%m-%d"])
+    record_path: str | None = None
+    namespaces: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class SourceTable:
+    """Records of one source: column -> array of original strings ("" where absent)."""
+
+    columns: list[str]                    # columns the source has (CSV header; XML/JSON: used paths found)
+    data: dict[str, np.ndarray]           # object arrays, one per column
+    rows: np.ndarray                      # int64 row number of each record
+    locations: list[str | None] | None = None
+    raws: list[dict[str, Any]] | None = None   # raw dicts when they are not simply the columns
+    problems: list[tuple[int, str, str, dict[str, Any]]] = field(default_factory=list)
+    # rows that could not be split into the header's columns: (row, rule, message, raw); counted as read
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def column(self, name: str) -> np.ndarray:
+        arr = self.data.get(name)
+        if arr is None:
+            arr = np.full(len(self.rows), "", dtype=object)
+        return arr
+
+    def raw(self, pos: int) -> dict[str, Any]:
+        if self.raws is not None:
+            return dict(self.raws[pos])
+        return {c: self.data[c][pos] for c in self.columns}
+
+    def location(self, pos: int) -> str | None:
+        return self.locations[pos] if self.locations is not None else None
+
+    def take(self, keep: np.ndarray) -> SourceTable:
+        """The records at positions ``keep`` (an index array)."""
+        return SourceTable(
+            columns=self.columns, data={c: a[keep] for c, a in self.data.items()}, rows=self.rows[keep],
+            locations=[self.locations[i] for i in keep] if self.locations is not None else None,
+            raws=[self.raws[i] for i in keep] if self.raws is not None else None, problems=self.problems,
+        )
+
+
+def read_source(path: Path, options: SourceOptions, used: list[str]) -> SourceTable:
+    """Read ``path`` according to ``options``; ``used`` lists the paths an XML/JSON mapping reads."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise SourceError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if options.format == "csv":
+        table = read_csv_bytes(raw, options, str(path))
+    elif options.format == "xml":
+        table = read_xml_bytes(raw, options, used, str(path))
+    else:
+        table = read_json_bytes(raw, options, used, str(path))
+    return drop_blank(table)
+
+
+def drop_blank(table: SourceTable) -> SourceTable:
+    """Remove records whose values are all empty or whitespace (blank lines); they are not counted."""
+    blank = np.ones(len(table), dtype=bool)
+    for arr in table.data.values():
+        idx = np.flatnonzero(blank)
+        if len(idx) == 0:
+            break
+        values = arr[idx] if len(idx) < len(arr) else arr
+        filled = values != ""
+        some = np.flatnonzero(filled)
+        if len(some):  # a non-empty value is still blank when it is all whitespace
+            filled[some] = ~np.fromiter(map(str.isspace, values[some]), dtype=bool, count=len(some))
+        blank[idx[filled]] = False
+    if not blank.any():
+        return table
+    return table.take(np.flatnonzero(~blank))
+
+
+# --- CSV ----------------------------------------------------------------------------------
+
+def _utf8_candidates(raw: bytes, encodings: list[str], name: str):
+    """Yield (encoding, UTF-8 bytes) for each encoding that could decode ``raw``."""
+    if raw.startswith(BOM):
+        raw = raw[len(BOM):]
+    not_utf8 = _surely_not_utf8(raw)
+    for enc in encodings:
+        try:
+            codec = codecs.lookup(enc).name
+        except LookupError:
+            raise SourceError(f"{name}: unknown encoding {enc!r}") from None
+        if codec in _UTF8:
+            if not not_utf8:
+                yield enc, raw  # validated while parsing
+            continue
+        try:
+            yield enc, raw.decode(codec).encode("utf-8")
+        except UnicodeDecodeError:
+            continue
+
+
+def _surely_not_utf8(raw: bytes, block: int = 1 << 20) -> bool:
+    """True when the first non-ASCII character of ``raw`` is not valid UTF-8, so the whole file
+    cannot be (a cp1252 export, say). Cheap: the ASCII part is skipped a block at a time.
+    False does not prove the file is UTF-8; the parser still validates all of it."""
+    for start in range(0, len(raw), block):
+        chunk = raw[start:start + block + 4]
+        if chunk[:block].isascii():
+            continue
+        first = _NON_ASCII.search(chunk).start()
+        try:
+            codecs.getincrementaldecoder("utf-8")().decode(chunk[first:first + 8], final=False)
+        except UnicodeDecodeError:
+            return True
+        return False
+    return False
+
+
+def read_csv_bytes(raw: bytes, options: SourceOptions, name: str = "<csv>") -> SourceTable:
+    for _enc, data in _utf8_candidates(raw, options.encodings, name):
+        try:
+            return _parse_csv(data, options, name)
+        except UnicodeDecodeError:
+            continue
+    raise SourceError(f"{name}: cannot be decoded as {' or '.join(options.encodings)}")
+
+
+def _parse_csv(data: bytes, options: SourceOptions, name: str) -> SourceTable:
+    skipped = options.header_row - 1
+    start = 0
+    for _ in range(skipped):
+        start = data.find(b"\n", start) + 1
+        if start == 0:
+            raise SourceError(f"{name}: has fewer than {options.header_row} lines; no header at line {options.header_row}")
+    data = data[start:]
+    if not data or data.isspace():  # (no copy of the data, unlike strip())
+        raise SourceError(f"{name}: is empty (no header line)")
+    table = _parse_csv_fast(data, options)
+    if table is None:
+        table = _parse_csv_exact(data, options)
+    table.rows += skipped
+    return table
+
+
+def _parse_csv_fast(data: bytes, options: SourceOptions) -> SourceTable | None:
+    """pandas' C parser; row numbers derived from line counts. None when the file needs the exact parser."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            df = pd.read_csv(io.BytesIO(data), sep=options.delimiter, dtype=object, na_filter=False,
+                             skip_blank_lines=False, quotechar='"', doublequote=True, encoding="utf-8",
+                             encoding_errors="strict", engine="c", header=0)
+    except pd.errors.ParserError:
+        return None
+    if not isinstance(df.index, pd.RangeIndex):  # rows with more fields than the header
+        return None
+    columns = [str(c).strip() for c in df.columns]
+    if len(set(columns)) != len(columns) or any(c.startswith("Unnamed: ") for c in columns):
+        return None
+    arrays = {c: _own(df.iloc[:, i].to_numpy(dtype=object)) for i, c in enumerate(columns)}
+    n = len(df)
+    n_lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+    extra = n_lines - 1 - n   # lines taken by line breaks inside quoted values
+    if extra == 0:
+        rows = np.arange(2, n + 2, dtype=np.int64)
+    elif extra > 0 and b'"' in data:
+        per = np.zeros(n, dtype=np.int64)
+        for arr in arrays.values():
+            per += np.fromiter((v.count("\n") for v in arr), dtype=np.int64, count=n)
+        if per.sum() != extra:
+            return None
+        rows = 2 + np.arange(n, dtype=np.int64) + np.concatenate(([0], np.cumsum(per)[:-1]))
+    else:
+        return None
+    return SourceTable(columns=columns, data=arrays, rows=rows)
+
+
+def _own(arr: np.ndarray) -> np.ndarray:
+    """A column taken out of the parsed frame (which is dropped), writable like any other array."""
+    if not arr.flags.writeable:
+        try:
+            arr.flags.writeable = True
+        except ValueError:
+            arr = arr.copy()
+    return arr
+
+
+def _parse_csv_exact(data: bytes, options: SourceOptions) -> SourceTable:
+    """Python's csv module, record by record: exact line numbers and rows with too many fields."""
+    text = data.decode("utf-8")
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=options.delimiter, quotechar='"')
+    try:
+        header = [h.strip() for h in next(reader)]
+    except StopIteration:
+        header = []
+    width = len(header)
+    values: list[list[str]] = []
+    rows: list[int] = []
+    problems = []
+    last = reader.line_num
+    try:
+        for rec in reader:
+            row = last + 1
+            last = reader.line_num
+            if len(rec) > width:
+                raw = dict(zip(header, rec, strict=False))
+                raw["_extra_fields"] = options.delimiter.join(rec[width:])
+                problems.append((row, "source.fields",
+                                 f"row has {len(rec)} fields, the header has {width}", raw))
+                continue
+            values.append(rec + [""] * (width - len(rec)))
+            rows.append(row)
+    except csv.Error as exc:
+        raise SourceError(f"line {reader.line_num}: {exc}") from None
+    columns = list(dict.fromkeys(header))
+    arrays = {}
+    for i, c in enumerate(header):
+        if c in arrays:
+            continue
+        arr = np.empty(len(values), dtype=object)
+        arr[:] = [r[i] for r in values]
+        arrays[c] = arr
+    return SourceTable(columns=columns, data=arrays, rows=np.array(rows, dtype=np.int64), problems=problems)
+
+
+# --- XML ----------------------------------------------------------------------------------
+
+def _xml_parser() -> etree.XMLParser:
+    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
+                           huge_tree=False, remove_pis=True)
+
+
+def parse_xml(raw: bytes, name: str = "<xml>") -> etree._Element:
+    """Parse XML hardened: no DTD (refused outright), no entities, no network, size limits on."""
+    if _DTD_RE.search(raw):
+        raise SourceError(f"{name}: XML with a DOCTYPE or entity declaration is refused "
+                          "(DTDs and entities can read files or expand without bound)")
+    try:
+        root = etree.fromstring(raw, _xml_parser())
+    except etree.XMLSyntaxError as exc:
+        raise SourceError(f"{name}: not well-formed XML: {exc}") from None
+    docinfo = root.getroottree().docinfo
+    if docinfo.doctype or docinfo.internalDTD is not None:
+        raise SourceError(f"{name}: XML with a DOCTYPE or entity declaration is refused")
+    return root
+
+
+def _xml_text(result: Any) -> str | None:
+    if isinstance(result, list):
+        if not result:
+            return None
+        result = result[0]
+    if isinstance(result, etree._Element):
+        return "".join(result.itertext())
+    if isinstance(result, bool):
+        return "true" if result else "false"
+    if isinstance(result, float):
+        return str(int(result)) if result.is_integer() else str(result)
+    return None if result is None else str(result)
+
+
+def _element_path(el: etree._Element, prefixes: dict[str, str]) -> str:
+    parts = []
+    while el is not None:
+        qname = etree.QName(el)
+        prefix = prefixes.get(qname.namespace or "")
+        tag = f"{prefix}:{qname.localname}" if prefix else qname.localname
+        parent = el.getparent()
+        index = 1 if parent is None else 1 + sum(1 for s in el.itersiblings(preceding=True) if s.tag == el.tag)
+        parts.append(f"{tag}[{index}]")
+        el = parent
+    return "/" + "/".join(reversed(parts))
+
+
+def read_xml_bytes(raw: bytes, options: SourceOptions, used: list[str], name: str = "<xml>") -> SourceTable:
+    root = parse_xml(raw, name)
+    ns = options.namespaces
+    prefixes = {uri: p for p, uri in ns.items()}
+    records = root.xpath(options.record_path or "/*", namespaces=ns)
+    records = [r for r in records if isinstance(r, etree._Element)]
+    paths = {p: etree.XPath(p, namespaces=ns) for p in used}
+    raws = []
+    for el in records:
+        found = {}
+        for p, xp in paths.items():
+            text = _xml_text(xp(el))
+            if text is not None:
+                found[p] = text
+        raws.append(found)
+    return _table_from_dicts(raws, list(range(1, len(raws) + 1)), [_element_path(el, prefixes) for el in records],
+                             used)
+
+
+# --- JSON ---------------------------------------------------------------------------------
+
+def _json_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return str(value)
+
+
+def json_get(record: Any, path: str) -> Any:
+    node = record
+    for part in path.split("."):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and re.fullmatch(r"-?\d+", part) and -len(node) <= int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return None
+    return node
+
+
+def read_json_bytes(raw: bytes, options: SourceOptions, used: list[str], name: str = "<json>") -> SourceTable:
+    doc = None
+    for _enc, data in _utf8_candidates(raw, options.encodings, name):
+        try:
+            # numbers stay text: amounts are never floats
+            doc = json.loads(data.decode("utf-8"), parse_float=str, parse_int=str, parse_constant=str)
+            break
+        except UnicodeDecodeError:
+            continue
+        except json.JSONDecodeError as exc:
+            raise SourceError(f"{name}: not valid JSON: {exc}") from None
+    if doc is None:
+        raise SourceError(f"{name}: cannot be decoded as {' or '.join(options.encodings)}")
+    base = options.record_path or ""
+    records = json_get(doc, base) if base else doc
+    if isinstance(records, dict):
+        records = [records]
+    if not isinstance(records, list):
+        raise SourceError(f"{name}: record_path {base!r} does not lead to a list of records")
+    prefix = f"$.{base}" if base else "$"
+    raws, locations = [], []
+    for i, rec in enumerate(records):
+        found = {}
+        for p in used:
+            text = _json_text(json_get(rec, p))
+            if text is not None:
+                found[p] = text
+        raws.append(found)
+        locations.append(f"{prefix}[{i}]")
+    return _table_from_dicts(raws, list(range(1, len(raws) + 1)), locations, used)
+
+
+# --- raw rows (replay) --------------------------------------------------------------------
+
+def _table_from_dicts(raws: list[dict[str, Any]], rows: list[int], locations: list[str | None] | None,
+                      columns_hint: list[str]) -> SourceTable:
+    present: dict[str, None] = {}
+    for r in raws:
+        present.update(dict.fromkeys(r))
+    columns = [c for c in columns_hint if c in present] + [c for c in present if c not in columns_hint]
+    data = {}
+    for c in columns:
+        arr = np.empty(len(raws), dtype=object)
+        arr[:] = [("" if r.get(c) is None else str(r.get(c))) for r in raws]
+        data[c] = arr
+    return SourceTable(columns=columns, data=data, rows=np.array(rows, dtype=np.int64),
+                       locations=locations, raws=raws)
+
+
+def table_from_rows(raw_rows: list[tuple[int | None, str | None, dict[str, Any]]], *, xml_or_json: bool) -> SourceTable:
+    """A table from (row, location, raw dict) triples, e.g. quarantined rows being replayed."""
+    rows = [r if r is not None else i + 1 for i, (r, _loc, _raw) in enumerate(raw_rows)]
+    locations = [loc for _r, loc, _raw in raw_rows]
+    raws = [dict(raw) for _r, _loc, raw in raw_rows]
+    table = _table_from_dicts(raws, rows, locations if any(locations) else None, [])
+    if not xml_or_json:
+        table.raws = None if all(list(r) == table.columns for r in raws) else table.raws
+    return drop_blank(table)

@@ -1,0 +1,211 @@
+"""CLI for the store and the feeds: runs, quarantine (dead-letter queue), audit log, records."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from ledgerlink.model.entities import ENTITIES
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("feeds", help="list the feeds declared in dags/feeds.yaml")
+    p.set_defaults(func=cmd_feeds)
+
+    p = sub.add_parser("run", help="process a local file through a feed now, without Airflow")
+    p.add_argument("feed")
+    p.add_argument("file", type=Path)
+    p.set_defaults(func=cmd_run)
+
+    runs = sub.add_parser("runs", help="feed runs and their control totals").add_subparsers(dest="sub", required=True)
+    p = runs.add_parser("list")
+    p.add_argument("--feed")
+    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_runs_list)
+    p = runs.add_parser("show")
+    p.add_argument("run_id")
+    p.set_defaults(func=cmd_runs_show)
+
+    q = sub.add_parser("quarantine", help="rows rejected by the mapping or the checks").add_subparsers(
+        dest="sub", required=True)
+    p = q.add_parser("list")
+    p.add_argument("--feed")
+    p.add_argument("--status", default="open", choices=["open", "replayed", "discarded", "all"])
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_q_list)
+    p = q.add_parser("show")
+    p.add_argument("id", type=int)
+    p.set_defaults(func=cmd_q_show)
+    p = q.add_parser("replay", help="re-process quarantined rows with the feed's current mapping")
+    p.add_argument("ids", type=int, nargs="*")
+    p.add_argument("--feed", help="replay every open entry of this feed")
+    p.set_defaults(func=cmd_q_replay)
+    p = q.add_parser("discard", help="close entries without loading them (audited)")
+    p.add_argument("ids", type=int, nargs="+")
+    p.add_argument("--reason", required=True)
+    p.set_defaults(func=cmd_q_discard)
+
+    a = sub.add_parser("audit", help="the hash-chained audit log").add_subparsers(dest="sub", required=True)
+    p = a.add_parser("verify", help="check the hash chain; exit 1 when it is broken")
+    p.set_defaults(func=cmd_audit_verify)
+    p = a.add_parser("list")
+    p.add_argument("--limit", type=int, default=50)
+    p.set_defaults(func=cmd_audit_list)
+
+    r = sub.add_parser("records", help="canonical records in the store").add_subparsers(dest="sub", required=True)
+    p = r.add_parser("list")
+    p.add_argument("entity", choices=ENTITIES)
+    p.add_argument("--limit", type=int, default=20)
+    p.set_defaults(func=cmd_records_list)
+    p = r.add_parser("history", help="every version of one record")
+    p.add_argument("entity", choices=ENTITIES)
+    p.add_argument("natural_key", help='as shown by `records list`, e.g. {"vendor_id":"CR1001","invoice_number":"F1"}')
+    p.set_defaults(func=cmd_records_history)
+
+
+def _store():  # type: ignore[no-untyped-def]
+    from ledgerlink.store import Store
+
+    return Store()
+
+
+def _actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:
+        return "cli"
+
+
+def _loads(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) and value[:1] in "[{" else value
+
+
+def _print_json(obj: Any) -> None:
+    print(json.dumps(obj, default=str, ensure_ascii=False))
+
+
+def cmd_feeds(args: argparse.Namespace) -> int:
+    from ledgerlink.pipeline.feeds import load_feeds
+
+    for f in load_feeds():
+        src = f.source
+        where = f"{src['connector']}:{src.get('conn_id', '')}{'/' if src.get('conn_id') else ''}{src.get('path', '')}"
+        print(f"{f.name:24} {f.entity:16} {f.schedule or 'on demand':10} {where}  ({f.mapping})")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from ledgerlink.pipeline.feeds import get_feed
+    from ledgerlink.pipeline.steps import run_file
+
+    feed = get_feed(args.feed)
+    if not args.file.is_file():
+        print(f"ledgerlink: {args.file}: no such file", file=sys.stderr)
+        return 2
+    summary = run_file(_store(), feed.name, feed.mapping_path, args.file, actor=_actor())
+    print(summary.describe())
+    return 0
+
+
+def cmd_runs_list(args: argparse.Namespace) -> int:
+    for run in _store().list_runs(feed=args.feed, limit=args.limit):
+        if args.json:
+            _print_json({k: _loads(v) for k, v in run.items()})
+            continue
+        totals = _loads(run.get("totals")) or {}
+        counts = " ".join(f"{k}={totals[k]['count']}" for k in ("read", "loaded", "quarantined") if k in totals)
+        src = (_loads(run.get("source")) or {}).get("name", "")
+        print(f"{run['id']}  {run['feed']:20} {run['status']:10} {str(run.get('started_at'))[:19]}  {src}  {counts}")
+    return 0
+
+
+def cmd_runs_show(args: argparse.Namespace) -> int:
+    run = _store().get_run(args.run_id)
+    if not run:
+        print(f"ledgerlink: no run {args.run_id}", file=sys.stderr)
+        return 2
+    print(json.dumps({k: _loads(v) for k, v in run.items()}, indent=2, default=str, ensure_ascii=False))
+    return 0
+
+
+def cmd_q_list(args: argparse.Namespace) -> int:
+    status = None if args.status == "all" else args.status
+    for e in _store().list_quarantine(feed=args.feed, status=status, limit=args.limit):
+        errors = _loads(e["errors"])
+        if args.json:
+            _print_json({**e, "errors": errors, "raw": _loads(e["raw"])})
+            continue
+        first = errors[0]
+        more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+        print(f"#{e['id']:<6} {e['feed']:20} {e.get('source_name') or ''}:{e.get('row') or e.get('location')}  "
+              f"{first['field']}: {first['rule']}: {first['message']}{more}  [{e['status']}]")
+    return 0
+
+
+def cmd_q_show(args: argparse.Namespace) -> int:
+    e = _store().get_quarantine(args.id)
+    if not e:
+        print(f"ledgerlink: no quarantine entry {args.id}", file=sys.stderr)
+        return 2
+    print(json.dumps({**e, "errors": _loads(e["errors"]), "raw": _loads(e["raw"])}, indent=2, default=str,
+                     ensure_ascii=False))
+    return 0
+
+
+def cmd_q_replay(args: argparse.Namespace) -> int:
+    from ledgerlink.pipeline.replay import replay
+
+    if not args.ids and not args.feed:
+        print("ledgerlink: give quarantine ids or --feed", file=sys.stderr)
+        return 2
+    summaries = replay(_store(), ids=args.ids or None, feed=args.feed, actor=_actor())
+    if not summaries:
+        print("nothing to replay")
+    for s in summaries:
+        print(s.describe())
+    return 0
+
+
+def cmd_q_discard(args: argparse.Namespace) -> int:
+    store = _store()
+    n = store.resolve_quarantine(args.ids, "discarded", actor=_actor())
+    store.audit("quarantine.discard_reason", ",".join(map(str, args.ids)), {"reason": args.reason}, actor=_actor())
+    print(f"discarded {n} entr{'y' if n == 1 else 'ies'}")
+    return 0
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    check = _store().verify_audit_chain()
+    if check.ok:
+        print(f"audit chain intact: {check.checked} entries")
+        return 0
+    print(f"audit chain BROKEN at entry {check.first_bad_id}: {check.reason}")
+    return 1
+
+
+def cmd_audit_list(args: argparse.Namespace) -> int:
+    for e in _store().audit_entries(limit=args.limit):
+        print(f"{e['id']:>6} {e['at']} {e['actor']:20} {e['action']:24} {e['subject']}  {e['details']}")
+    return 0
+
+
+def cmd_records_list(args: argparse.Namespace) -> int:
+    for r in _store().current_records(args.entity)[: args.limit]:
+        _print_json({"key": r["natural_key"], "version": r["version"], "data": _loads(r["payload"])})
+    return 0
+
+
+def cmd_records_history(args: argparse.Namespace) -> int:
+    versions = _store().record_versions(args.entity, args.natural_key)
+    if not versions:
+        print(f"ledgerlink: no {args.entity} with key {args.natural_key}", file=sys.stderr)
+        return 2
+    for v in versions:
+        _print_json({k: _loads(v[k]) for k in v})
+    return 0

@@ -1,0 +1,101 @@
+"""Feed declarations (dags/feeds.yaml): what to pull, from where, through which mapping."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator
+
+from ledgerlink.config import DAGS_DIR, PROJECT_ROOT, SCHEMAS_DIR
+from ledgerlink.errors import ConfigError
+
+
+def feeds_file() -> Path:
+    """dags/feeds.yaml, or the file named by LEDGERLINK_FEEDS."""
+    return Path(os.environ.get("LEDGERLINK_FEEDS") or DAGS_DIR / "feeds.yaml")
+
+_DAG_DEFAULTS: dict[str, Any] = {"owner": "ledgerlink", "retries": 2, "retry_delay_minutes": 5.0,
+                                 "tags": ["ledgerlink"], "schedule": None}
+
+
+@dataclass(frozen=True)
+class Feed:
+    name: str
+    entity: str
+    mapping: str
+    source: dict[str, Any]
+    description: str = ""
+    owner: str = "ledgerlink"
+    retries: int = 2
+    retry_delay_minutes: float = 5.0
+    tags: tuple[str, ...] = ("ledgerlink",)
+    schedule: str | None = None
+    max_files_per_run: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def dag_id(self) -> str:
+        return f"ledgerlink_{self.name}"
+
+    @property
+    def mapping_path(self) -> Path:
+        path = Path(self.mapping)
+        return path if path.is_absolute() else PROJECT_ROOT / path
+
+    @property
+    def asset_uri(self) -> str:
+        """The Airflow Asset this feed updates: downstream DAGs schedule on it."""
+        return f"ledgerlink://store/{self.entity}"
+
+    def source_path(self) -> str:
+        return os.path.expandvars(str(self.source.get("path", "")))
+
+
+@lru_cache(maxsize=1)
+def _feeds_validator() -> Draft202012Validator:
+    import json
+
+    return Draft202012Validator(json.loads((SCHEMAS_DIR / "feeds.schema.json").read_text()))
+
+
+def load_feeds(path: Path | None = None) -> list[Feed]:
+    """Read and check the feeds file; any problem raises ConfigError naming the file and the feed."""
+    path = path or feeds_file()
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read feeds file: {exc}") from None
+    problems = sorted(_feeds_validator().iter_errors(doc), key=lambda e: list(e.absolute_path))
+    if problems:
+        lines = [f"{path}: {'/'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}" for e in problems]
+        raise ConfigError("invalid feeds file:\n  " + "\n  ".join(lines))
+    defaults = {**_DAG_DEFAULTS, **doc.get("defaults", {})}
+    feeds, seen = [], set()
+    for raw in doc["feeds"]:
+        if raw["name"] in seen:
+            raise ConfigError(f"{path}: feed {raw['name']!r} is declared twice")
+        seen.add(raw["name"])
+        merged = {**defaults, **raw}
+        feed = Feed(
+            name=merged["name"], entity=merged["entity"], mapping=merged["mapping"], source=dict(merged["source"]),
+            description=merged.get("description", ""), owner=merged["owner"], retries=merged["retries"],
+            retry_delay_minutes=float(merged["retry_delay_minutes"]), tags=tuple(merged["tags"]),
+            schedule=merged["schedule"], max_files_per_run=merged.get("max_files_per_run"),
+        )
+        if not feed.mapping_path.exists():
+            raise ConfigError(f"{path}: feed {feed.name!r}: mapping file {feed.mapping} does not exist")
+        feeds.append(feed)
+    return feeds
+
+
+def get_feed(name: str, path: Path | None = None) -> Feed:
+    for feed in load_feeds(path):
+        if feed.name == name:
+            return feed
+    known = ", ".join(f.name for f in load_feeds(path))
+    raise ConfigError(f"no feed named {name!r} in {path or feeds_file()} (known: {known})")

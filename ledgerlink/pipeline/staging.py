@@ -1,0 +1,62 @@
+"""A prepared batch on disk, handed from the map-and-validate step to the load step.
+
+JSON lines: a header with the batch's metadata, then one line per quarantine entry and per
+staged record. Written to a temporary name and renamed, so a half-written batch is never read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from decimal import Decimal
+from pathlib import Path
+
+from ledgerlink.pipeline.control import ControlTotals, Totals
+from ledgerlink.pipeline.steps import PreparedBatch, SourceFile
+from ledgerlink.store import QuarantineEntry, StagedRecord
+
+
+def write_batch(batch: PreparedBatch, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.part")
+    header = {
+        "feed": batch.feed, "entity": batch.entity, "mapping": batch.mapping, "drift": batch.drift,
+        "source": None if batch.source is None else {**batch.source.as_dict(), "path": str(batch.source.path)},
+        "totals": {k: _totals_state(getattr(batch.totals, k)) for k in ("read", "loaded", "quarantined", "filtered")},
+        "records": len(batch.records), "quarantine": len(batch.quarantine),
+    }
+    with open(tmp, "w", encoding="utf-8") as out:
+        out.write(json.dumps(header, ensure_ascii=False) + "\n")
+        for q in batch.quarantine:
+            out.write(json.dumps([q.row, q.location, q.raw, q.errors, q.source_name, q.source_sha256],
+                                 ensure_ascii=False) + "\n")
+        for r in batch.records:
+            out.write(json.dumps([r.natural_key, r.content_hash, r.payload_json, r.lineage_json],
+                                 ensure_ascii=False) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def read_batch(path: Path) -> PreparedBatch:
+    with open(path, encoding="utf-8") as fh:
+        header = json.loads(fh.readline())
+        quarantine = [QuarantineEntry(*json.loads(fh.readline())) for _ in range(header["quarantine"])]
+        records = [StagedRecord(*json.loads(line)) for line in fh]
+    if len(records) != header["records"]:
+        raise ValueError(f"{path}: batch is truncated: {len(records)} of {header['records']} records")
+    src = header["source"]
+    source = None if src is None else SourceFile(Path(src["path"]), src["name"], src["sha256"], src["size"], src["uri"])
+    totals = ControlTotals(**{k: _totals_from(v) for k, v in header["totals"].items()})
+    return PreparedBatch(header["feed"], header["entity"], header["mapping"], source, records, quarantine, totals,
+                         header["drift"])
+
+
+def _totals_state(t: Totals) -> dict:
+    return {"count": t.count, "unparsed": t.unparsed, "amounts": {c: str(a) for c, a in t.amounts.items()}}
+
+
+def _totals_from(state: dict) -> Totals:
+    t = Totals(count=state["count"], unparsed=state["unparsed"])
+    for cur, amt in state["amounts"].items():
+        t.amounts[cur] = Decimal(amt)
+    return t

@@ -1,0 +1,278 @@
+"""The feed pipeline as plain functions: map and validate a file, then load it.
+
+    prepare_file(...)  -> PreparedBatch   map + validate + build staged records and quarantine entries
+    load_batch(...)    -> RunSummary      one store transaction: records, quarantine, processed file, state
+
+Airflow tasks, the CLI, tests and the benchmark all call these; nothing here imports Airflow.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ledgerlink.errors import LedgerlinkError, StoreError
+from ledgerlink.mapping import Mapping, MapResult, load_mapping
+from ledgerlink.pipeline.control import CONTROL_AMOUNT, ControlTotals, Totals
+from ledgerlink.pipeline.validate import validate_frame
+from ledgerlink.store import QuarantineEntry, StagedRecord, Store
+
+log_prefix = "ledgerlink"
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A local file ready to process, with what lineage needs to know about it."""
+    path: Path
+    name: str
+    sha256: str
+    size: int
+    uri: str = ""
+
+    @classmethod
+    def from_path(cls, path: Path, uri: str = "") -> SourceFile:
+        digest = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+        return cls(path, path.name, digest.hexdigest(), path.stat().st_size, uri or path.resolve().as_uri())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "sha256": self.sha256, "size": self.size, "uri": self.uri}
+
+
+@dataclass
+class PreparedBatch:
+    feed: str
+    entity: str
+    mapping: str
+    source: SourceFile | None
+    records: list[StagedRecord]
+    quarantine: list[QuarantineEntry]
+    totals: ControlTotals
+    drift: list[dict[str, Any]] = field(default_factory=list)
+    loaded_amounts: Totals = field(default_factory=Totals)
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    feed: str
+    status: str                      # succeeded | skipped | failed
+    source: dict[str, Any] | None
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    quarantined: int = 0
+    filtered: int = 0
+    read: int = 0
+    totals: dict[str, Any] = field(default_factory=dict)
+    drift: list[dict[str, Any]] = field(default_factory=list)
+    reasons: dict[str, int] = field(default_factory=dict)   # quarantine reason code -> rows
+    message: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    def describe(self) -> str:
+        if self.status == "skipped":
+            return f"{self.feed}: {self.message}"
+        src = (self.source or {}).get("name", "(rows)")
+        parts = [f"{self.feed}: {src}: read {self.read}, new {self.inserted}, changed {self.updated}, "
+                 f"unchanged {self.unchanged}, quarantined {self.quarantined}, filtered {self.filtered}"]
+        if self.reasons:
+            parts.append("  quarantined because: " + ", ".join(f"{r} x{n}" for r, n in sorted(self.reasons.items())))
+        for d in self.drift:
+            parts.append(f"  drift: {d.get('kind')} {d.get('column', '')} {d.get('detail', '')}".rstrip())
+        return "\n".join(parts)
+
+
+def natural_key_series(frame: pd.DataFrame, key: list[str]) -> pd.Series:
+    """Natural key text per record: the key fields as a JSON object, in key order."""
+    if frame.empty:
+        return pd.Series([], dtype=object)
+    lines = frame[key].to_json(orient="records", lines=True, force_ascii=False).splitlines()
+    return pd.Series(lines, index=frame.index, dtype=object)
+
+
+def payload_lines(frame: pd.DataFrame, fields: list[str]) -> list[str]:
+    """Canonical payload JSON per record. Every path that stores records goes through here,
+    so the same content always gives the same text and the same content hash."""
+    if frame.empty:
+        return []
+    return frame[fields].to_json(orient="records", lines=True, force_ascii=False).splitlines()
+
+
+def _decimal(value: Any) -> Decimal | None:
+    try:
+        return Decimal(str(value)) if value not in (None, "") else None
+    except InvalidOperation:
+        return None
+
+
+def prepare(mapping: Mapping, result: MapResult, *, feed: str, run_id: str, source: SourceFile | None,
+            lineage_extra: dict[str, Any] | None = None) -> PreparedBatch:
+    """Validate a mapping result and turn it into staged records plus quarantine entries."""
+    fields = [f for f in mapping.field_names if f in result.frame.columns]
+    frame = result.frame.reset_index(drop=True)
+    errors_by_row: dict[int | None, list[dict[str, Any]]] = defaultdict(list)
+    locations: dict[int | None, str | None] = {}
+    raws: dict[int | None, dict] = {}
+    for err in result.errors:
+        errors_by_row[err.row].append({"field": err.field, "rule": err.rule, "message": err.message,
+                                       "mapping_line": err.mapping_line})
+        locations[err.row] = err.location
+        raws.setdefault(err.row, err.raw)
+
+    # Schema checks, then natural keys that repeat inside the file (ambiguous: which row wins?).
+    rejected: set[int] = set()
+    for v in validate_frame(mapping.entity, frame, fields):
+        row = int(frame.at[v.index, "_row"])
+        errors_by_row[row].append({"field": v.field, "rule": v.rule, "message": v.message,
+                                   "mapping_line": mapping.field_line(v.field)})
+        locations.setdefault(row, frame.at[v.index, "_location"])
+        rejected.add(v.index)
+    keys = natural_key_series(frame, mapping.key)
+    missing_key = frame[mapping.key].isna().any(axis=1) if len(frame) else pd.Series([], dtype=bool)
+    for idx in frame.index[missing_key.to_numpy(dtype=bool)] if len(frame) else []:
+        row = int(frame.at[idx, "_row"])
+        empty = [k for k in mapping.key if frame.at[idx, k] is None]
+        errors_by_row[row].append({"field": empty[0], "rule": "key.missing",
+                                   "message": f"natural key field(s) {', '.join(empty)} empty",
+                                   "mapping_line": mapping.field_line(empty[0])})
+        rejected.add(int(idx))
+    dup_mask = keys.duplicated(keep=False).to_numpy(dtype=bool) if len(frame) else []
+    if len(frame) and dup_mask.any():
+        rows_by_key: dict[str, list[int]] = defaultdict(list)
+        for idx in frame.index[dup_mask]:
+            rows_by_key[keys[idx]].append(int(frame.at[idx, "_row"]))
+        for idx in frame.index[dup_mask]:
+            row = int(frame.at[idx, "_row"])
+            others = [r for r in rows_by_key[keys[idx]] if r != row]
+            errors_by_row[row].append({"field": mapping.key[-1], "rule": "key.duplicate",
+                                       "message": f"natural key {keys[idx]} also on row(s) {others}: "
+                                                  "which one is right is ambiguous",
+                                       "mapping_line": mapping.field_line(mapping.key[-1])})
+            rejected.add(int(idx))
+
+    amount_field = CONTROL_AMOUNT.get(mapping.entity)
+    good = frame.drop(index=sorted(rejected)) if rejected else frame
+    lineage_base = {"feed": feed, "run_id": run_id, "mapping": mapping.display_path,
+                    **(source.as_dict() if source else {}), **(lineage_extra or {})}
+    base = json.dumps(lineage_base, sort_keys=True, ensure_ascii=False)[:-1]
+    payloads = payload_lines(good, fields)
+    good_keys = keys[good.index] if len(good) else pd.Series([], dtype=object)
+    records = [
+        StagedRecord(k, hashlib.sha256(p.encode()).hexdigest(), p, f'{base}, "row": {row}}}')
+        for k, p, row in zip(good_keys, payloads, good["_row"].tolist(), strict=True)
+    ]
+
+    totals = ControlTotals()
+    totals.loaded = _frame_totals(good, amount_field)
+    quarantine = []
+    for row, errs in sorted(errors_by_row.items(), key=lambda kv: (kv[0] is None, kv[0] or 0)):
+        raw = raws.get(row) if row in raws else result.raw_for(row)
+        quarantine.append(QuarantineEntry(row=row, location=locations.get(row), raw=raw, errors=errs,
+                                          source_name=source.name if source else None,
+                                          source_sha256=source.sha256 if source else None))
+        totals.quarantined.add(*_raw_amount(mapping, raw, amount_field))
+    totals.filtered.count = totals.filtered.unparsed = result.filtered
+    totals.read = Totals(result.read)
+    totals.read.unparsed = totals.quarantined.unparsed + totals.filtered.unparsed
+    for part in (totals.loaded, totals.quarantined):
+        for cur, amt in part.amounts.items():
+            totals.read.amounts[cur] += amt
+    return PreparedBatch(feed, mapping.entity, mapping.display_path, source, records, quarantine, totals,
+                         [d.as_dict() for d in result.drift])
+
+
+def _frame_totals(frame: pd.DataFrame, amount_field: str | None) -> Totals:
+    totals = Totals(count=len(frame))
+    if not amount_field or frame.empty or amount_field not in frame or "currency" not in frame:
+        totals.unparsed = len(frame) if amount_field else 0
+        return totals
+    # Amounts are exact decimal strings; sum them per currency as Decimals, never floats.
+    for cur, group in frame.groupby("currency", dropna=False)[amount_field]:
+        values = [_decimal(v) for v in group.tolist()]
+        known = [v for v in values if v is not None]
+        if isinstance(cur, str):
+            totals.amounts[cur] += sum(known, Decimal(0))
+        totals.unparsed += len(values) - (len(known) if isinstance(cur, str) else 0)
+    return totals
+
+
+def _raw_amount(mapping: Mapping, raw: dict | None, amount_field: str | None) -> tuple[str | None, Decimal | None]:
+    if not amount_field or not raw:
+        return None, None
+    return mapping.control_amount(raw, amount_field)
+
+
+def prepare_file(mapping: Mapping, source: SourceFile, *, feed: str, run_id: str) -> PreparedBatch:
+    result = mapping.map_file(source.path, source_name=source.name)
+    return prepare(mapping, result, feed=feed, run_id=run_id, source=source)
+
+
+def load_batch(store: Store, run_id: str, batch: PreparedBatch, *, resolve_quarantine: list[int] | None = None,
+               actor: str = "ledgerlink") -> RunSummary:
+    """Load a prepared batch in one transaction, check control totals, finish the run."""
+    where = f"feed {batch.feed}" + (f", file {batch.source.name}" if batch.source else "")
+    processed = ({"name": batch.source.name, "size": batch.source.size, "sha256": batch.source.sha256}
+                 if batch.source else None)
+    result = store.load(run_id, batch.feed, batch.entity, batch.records, batch.quarantine, mapping=batch.mapping,
+                        processed_file=processed, resolve_quarantine=resolve_quarantine, actor=actor)
+    stored = result.inserted + result.updated + result.unchanged
+    if stored != len(batch.records) or result.quarantined != len(batch.quarantine):
+        raise StoreError(f"{where}: the store accepted {stored} records and {result.quarantined} quarantined rows, "
+                         f"expected {len(batch.records)} and {len(batch.quarantine)}")
+    batch.totals.check(where)
+    reasons: dict[str, int] = defaultdict(int)
+    for entry in batch.quarantine:
+        reasons[entry.errors[0]["rule"]] += 1
+    summary = RunSummary(
+        run_id=run_id, feed=batch.feed, status="succeeded", source=batch.source.as_dict() if batch.source else None,
+        inserted=result.inserted, updated=result.updated, unchanged=result.unchanged,
+        quarantined=len(batch.quarantine), filtered=batch.totals.filtered.count, read=batch.totals.read.count,
+        totals=batch.totals.as_dict(), drift=batch.drift, reasons=dict(reasons),
+    )
+    store.finish_run(run_id, "succeeded", totals=summary.totals, drift=batch.drift)
+    return summary
+
+
+def run_file(store: Store, feed: str, mapping_path: Path | str, path: Path, *, uri: str = "",
+             actor: str = "ledgerlink") -> RunSummary:
+    """Process one local file end to end: skip it when this content was already processed."""
+    mapping = load_mapping(Path(mapping_path))
+    source = SourceFile.from_path(Path(path), uri)
+    earlier = store.find_processed_file(feed, source.sha256)
+    if earlier:
+        return skipped_summary(feed, source, earlier)
+    run_id = store.start_run(feed, mapping.entity, source=source.as_dict(), mapping=mapping.display_path, actor=actor)
+    try:
+        batch = prepare_file(mapping, source, feed=feed, run_id=run_id)
+        return load_batch(store, run_id, batch, actor=actor)
+    except Exception as exc:
+        store.finish_run(run_id, "failed", error=_safe_error(exc))
+        raise
+
+
+def skipped_summary(feed: str, source: SourceFile, earlier: dict[str, Any]) -> RunSummary:
+    return RunSummary(
+        run_id=str(earlier.get("run_id")), feed=feed, status="skipped", source=source.as_dict(),
+        message=(f"{source.name} (sha256 {source.sha256[:12]}) has the same content as "
+                 f"{earlier.get('name')} already processed by run {earlier.get('run_id')} "
+                 f"at {earlier.get('processed_at')}: nothing to do"),
+    )
+
+
+def _safe_error(exc: BaseException) -> str:
+    from ledgerlink.redact import mask_accounts_in_text
+
+    text = str(exc) if isinstance(exc, LedgerlinkError) else f"{type(exc).__name__}: {exc}"
+    return mask_accounts_in_text(text)[:4000]

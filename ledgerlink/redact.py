@@ -1,0 +1,23 @@
+"""Masking for values that must never reach logs or error messages in full."""
+
+from __future__ import annotations
+
+import re
+
+_ACCOUNT_RE = re.compile(r"\b([A-Z]{2}\d{2})([A-Z0-9]{6,30})\b")
+
+
+def mask_account(value: str | None) -> str:
+    """Mask an IBAN or account number, keeping country/check digits and the last four: NL91****4300."""
+    if not value:
+        return ""
+    compact = re.sub(r"\s+", "", str(value))
+    if len(compact) <= 6:
+        return "*" * len(compact)
+    head = compact[:4] if compact[:2].isalpha() else ""
+    return f"{head}****{compact[-4:]}"
+
+
+def mask_accounts_in_text(text: str) -> str:
+    """Mask anything that looks like an IBAN inside free text (log lines, error messages)."""
+    return _ACCOUNT_RE.sub(lambda m: mask_account(m.group(0)), text)

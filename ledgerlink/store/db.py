@@ -1,0 +1,162 @@
+"""Engine set-up, migrations and small helpers shared by the store modules."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+
+from ledgerlink.errors import StoreError
+from ledgerlink.redact import mask_accounts_in_text
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+# PostgreSQL advisory transaction locks the store takes: pg_advisory_xact_lock(class, key).
+PG_LOCK_CLASS = 0x11ED
+PG_LOCK_CLASS_ENTITY = 0x11EE  # key: entity_lock_key(entity)
+PG_LOCK_MIGRATE = 1
+PG_LOCK_AUDIT = 2
+
+WRITE_OPTION = "ledgerlink_write"
+
+
+def utcnow() -> str:
+    """Current time as ISO-8601 UTC text with microseconds (sortable as a string)."""
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def dumps(value: Any) -> str:
+    """JSON text for storage: compact, keys sorted, non-JSON values (dates, Decimals) as strings."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def loads(value: str | None) -> Any:
+    return None if value is None else json.loads(value)
+
+
+def mask_url(url: str) -> str:
+    """The URL with its password replaced by ``***`` (safe for logs, reprs and errors)."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable store URL>"
+
+
+class Scrubber:
+    """Removes a URL's password (and anything that looks like an account number) from text."""
+
+    def __init__(self, url: str) -> None:
+        try:
+            password = make_url(url).password
+        except ArgumentError:
+            password = None
+        self._secret = str(password) if password else None
+        self._raw_url = url
+        self._masked_url = mask_url(url)
+
+    def __call__(self, message: str) -> str:
+        message = message.replace(self._raw_url, self._masked_url)
+        if self._secret:
+            message = message.replace(self._secret, "***")
+        return mask_accounts_in_text(message)
+
+
+def describe_db_error(exc: BaseException) -> str:
+    """A short message for a database error, without the SQL statement or its parameters."""
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        return f"{type(exc.orig).__name__}: {str(exc.orig).strip()}"
+    if isinstance(exc, SQLAlchemyError):
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _sqlite_on_connect(dbapi_conn, _record) -> None:
+    # Let SQLAlchemy's "begin" event emit BEGIN itself (pysqlite would defer it and skip it
+    # for DDL and SELECT), so every transaction, including temp-table DDL, is real.
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    try:
+        cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA foreign_keys = ON")
+        mode = cur.execute("PRAGMA journal_mode = WAL").fetchone()
+        if mode and str(mode[0]).lower() not in ("wal", "memory"):
+            raise StoreError(f"SQLite refused WAL journal mode (got {mode[0]!r})")
+    finally:
+        cur.close()
+
+
+def _sqlite_on_begin(conn: Connection) -> None:
+    # Writers take the write lock up front: a deferred transaction that reads and then
+    # writes can fail with SQLITE_BUSY instead of waiting for busy_timeout.
+    if conn.get_execution_options().get(WRITE_OPTION):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        conn.exec_driver_sql("BEGIN")
+
+
+def resolve_url(url: str) -> URL:
+    """Parse ``url``; a bare ``postgresql://`` URL uses psycopg2 when it is installed.
+
+    (SQLAlchemy 2.1 picks psycopg 3 for a bare URL; ledgerlink ships psycopg2-binary.)
+    """
+    parsed = make_url(url)
+    if parsed.drivername == "postgresql" and importlib.util.find_spec("psycopg2") is not None:
+        parsed = parsed.set(drivername="postgresql+psycopg2")
+    return parsed
+
+
+def make_engine(url: str) -> Engine:
+    parsed = resolve_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        database = parsed.database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "begin", _sqlite_on_begin)
+        return engine
+    return create_engine(parsed, pool_pre_ping=True)
+
+
+def entity_lock_key(entity: str) -> int:
+    """A stable signed 32-bit lock key for an entity name."""
+    return int.from_bytes(hashlib.sha256(entity.encode("utf-8")).digest()[:4], "big", signed=True)
+
+
+def pg_lock(conn: Connection, key: int, *, lock_class: int = PG_LOCK_CLASS) -> None:
+    """Serialise with other transactions taking the same lock (PostgreSQL only; no-op elsewhere).
+
+    The lock is released when the transaction ends (SQLite needs none: BEGIN IMMEDIATE
+    already admits a single writer).
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:c, :k)"), {"c": lock_class, "k": key})
+
+
+def alembic_config(connection: Connection | None = None):
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+def migrate(write_engine: Engine, revision: str = "head") -> None:
+    """Run ``alembic upgrade <revision>`` on the store, serialised against other processes."""
+    from alembic import command
+
+    with write_engine.begin() as conn:
+        pg_lock(conn, PG_LOCK_MIGRATE)
+        command.upgrade(alembic_config(conn), revision)

@@ -1,0 +1,249 @@
+"""Versioned canonical records.
+
+Every distinct content of a natural key is kept as one row of ``records`` (version 1,
+2, ...); ``record_heads`` points at the current one. Loading is set-based: the batch
+is bulk-copied into a temporary staging table and compared with ``record_heads`` in a
+few INSERT ... SELECT / UPDATE ... FROM statements, so a million rows cost seconds,
+not a million round trips.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from operator import itemgetter
+from typing import Any
+
+from sqlalchemy import Column, Connection, MetaData, String, Table, Text, func, select, text
+
+from ledgerlink.errors import StoreError
+from ledgerlink.store.db import PG_LOCK_CLASS_ENTITY, dumps, entity_lock_key, pg_lock, utcnow
+from ledgerlink.store.tables import record_heads, records
+
+STAGE_TABLE = "ll_load_stage"
+_COPY_CHUNK = 100_000
+_INSERT_CHUNK = 5_000
+
+
+@dataclass(frozen=True)
+class StagedRecord:
+    """One mapped, validated record ready to load."""
+
+    natural_key: str
+    content_hash: str  # sha256 hex of payload_json
+    payload_json: str
+    lineage_json: str
+
+    @classmethod
+    def build(cls, natural_key: str, payload: dict[str, Any], lineage: dict[str, Any] | None = None):
+        """Serialise ``payload`` and ``lineage`` canonically and hash the payload."""
+        payload_json = dumps(payload)
+        return cls(
+            natural_key=natural_key,
+            content_hash=hashlib.sha256(payload_json.encode("utf-8")).hexdigest(),
+            payload_json=payload_json,
+            lineage_json=dumps(lineage or {}),
+        )
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    inserted: int  # new natural keys (version 1)
+    updated: int  # changed content -> new version
+    unchanged: int  # same content hash as the head: nothing written
+    quarantined: int
+
+
+def check_unique_keys(batch: Sequence[StagedRecord]) -> None:
+    seen: set[str] = set()
+    for position, record in enumerate(batch):
+        key = record.natural_key
+        if key in seen:
+            raise StoreError(
+                f"natural key {key!r} appears more than once in one load (again at position {position}); "
+                "each key may be loaded once per call"
+            )
+        seen.add(key)
+
+
+def _stage_table(dialect: str) -> Table:
+    kwargs: dict[str, Any] = {"postgresql_on_commit": "DROP"} if dialect == "postgresql" else {}
+    return Table(
+        STAGE_TABLE,
+        MetaData(),
+        Column("natural_key", Text, nullable=False),
+        Column("content_hash", String(64), nullable=False),
+        Column("payload", Text, nullable=False),
+        Column("lineage", Text, nullable=False),
+        prefixes=["TEMPORARY"],
+        **kwargs,
+    )
+
+
+def _tuples(batch: Iterable[StagedRecord]):
+    for r in batch:
+        yield (r.natural_key, r.content_hash, r.payload_json, r.lineage_json)
+
+
+def _fill_stage(conn: Connection, stage: Table, rows: list[tuple[str, str, str, str]]) -> None:
+    dialect = conn.dialect.name
+    columns = "natural_key, content_hash, payload, lineage"
+    if dialect == "sqlite":
+        cursor = conn.connection.dbapi_connection.cursor()
+        try:
+            cursor.executemany(f"INSERT INTO {STAGE_TABLE} ({columns}) VALUES (?, ?, ?, ?)", rows)
+        finally:
+            cursor.close()
+        return
+    if dialect == "postgresql" and conn.dialect.driver == "psycopg2":
+        cursor = conn.connection.dbapi_connection.cursor()
+        try:
+            for start in range(0, len(rows), _COPY_CHUNK):
+                buffer = io.StringIO()
+                csv.writer(buffer, quoting=csv.QUOTE_ALL, lineterminator="\n").writerows(
+                    rows[start : start + _COPY_CHUNK]
+                )
+                buffer.seek(0)
+                cursor.copy_expert(f"COPY {STAGE_TABLE} ({columns}) FROM STDIN WITH (FORMAT csv)", buffer)
+        finally:
+            cursor.close()
+        conn.exec_driver_sql(f"ANALYZE {STAGE_TABLE}")
+        return
+    for start in range(0, len(rows), _INSERT_CHUNK):
+        conn.execute(
+            stage.insert(),
+            [
+                {"natural_key": k, "content_hash": h, "payload": p, "lineage": ln}
+                for k, h, p, ln in rows[start : start + _INSERT_CHUNK]
+            ],
+        )
+
+
+# The statements below join the staging table ``s`` (scanned in natural-key order) to
+# indexed tables. ``CROSS JOIN`` keeps ``s`` as the outer loop on SQLite, whose planner
+# has no statistics for a fresh temporary table; PostgreSQL treats it as a plain join.
+
+_COUNT = f"""
+SELECT
+  SUM(CASE WHEN h.natural_key IS NULL THEN 1 ELSE 0 END) AS new_keys,
+  SUM(CASE WHEN h.natural_key IS NOT NULL AND h.content_hash <> s.content_hash THEN 1 ELSE 0 END) AS changed
+FROM {STAGE_TABLE} s
+LEFT JOIN record_heads h ON h.entity = :entity AND h.natural_key = s.natural_key
+"""
+
+_INSERT_VERSIONS = f"""
+INSERT INTO records (entity, natural_key, version, content_hash, payload, lineage, run_id, created_at)
+SELECT :entity, s.natural_key, COALESCE(h.version, 0) + 1, s.content_hash, s.payload, s.lineage,
+       :run_id, :now
+FROM {STAGE_TABLE} s
+LEFT JOIN record_heads h ON h.entity = :entity AND h.natural_key = s.natural_key
+WHERE h.natural_key IS NULL OR h.content_hash <> s.content_hash
+"""
+
+# Runs after _INSERT_VERSIONS: a changed key's head moves to the version just written.
+# (All SET expressions see the row as it was, so ``version + 1`` is the new version.)
+_MOVE_HEADS = f"""
+UPDATE record_heads
+SET version = version + 1,
+    content_hash = (
+      SELECT r.content_hash FROM records r
+      WHERE r.entity = record_heads.entity AND r.natural_key = record_heads.natural_key
+        AND r.version = record_heads.version + 1),
+    record_id = (
+      SELECT r.id FROM records r
+      WHERE r.entity = record_heads.entity AND r.natural_key = record_heads.natural_key
+        AND r.version = record_heads.version + 1)
+WHERE entity = :entity AND natural_key IN (
+  SELECT s.natural_key FROM {STAGE_TABLE} s CROSS JOIN record_heads h
+  WHERE h.entity = :entity AND h.natural_key = s.natural_key AND h.content_hash <> s.content_hash
+)
+"""
+
+# Runs after _MOVE_HEADS: every key without a head is new and got version 1.
+_INSERT_HEADS = f"""
+INSERT INTO record_heads (entity, natural_key, version, content_hash, record_id)
+SELECT :entity, s.natural_key, 1, s.content_hash, r.id
+FROM {STAGE_TABLE} s CROSS JOIN records r
+WHERE r.entity = :entity AND r.natural_key = s.natural_key AND r.version = 1
+  AND NOT EXISTS (
+    SELECT 1 FROM record_heads h WHERE h.entity = :entity AND h.natural_key = s.natural_key
+  )
+"""
+
+
+def upsert(conn: Connection, run_id: str, entity: str, batch: Sequence[StagedRecord]) -> tuple[int, int, int]:
+    """Write new versions for new or changed keys inside ``conn``'s transaction.
+
+    Returns ``(inserted, updated, unchanged)``.
+    """
+    if not batch:
+        return 0, 0, 0
+    # Loads of one entity are serialised so that two of them never compute the same version.
+    pg_lock(conn, entity_lock_key(entity), lock_class=PG_LOCK_CLASS_ENTITY)
+    dialect = conn.dialect.name
+    stage = _stage_table(dialect)
+    if dialect == "sqlite":
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{STAGE_TABLE}")
+    elif dialect != "postgresql":
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {STAGE_TABLE}")
+    # On failure the transaction's rollback removes the staging table again.
+    stage.create(conn)
+    # Staged in key order, so that index look-ups and inserts walk the B-trees in order.
+    _fill_stage(conn, stage, sorted(_tuples(batch), key=itemgetter(0)))
+    params = {"entity": entity}
+    counts = conn.execute(text(_COUNT), params).one()
+    inserted, updated = int(counts.new_keys or 0), int(counts.changed or 0)
+    if inserted or updated:
+        written = conn.execute(text(_INSERT_VERSIONS), {**params, "run_id": run_id, "now": utcnow()}).rowcount
+        moved = conn.execute(text(_MOVE_HEADS), params).rowcount if updated else 0
+        added = conn.execute(text(_INSERT_HEADS), params).rowcount if inserted else 0
+        if not (written == inserted + updated and moved == updated and added == inserted):
+            raise StoreError(
+                f"inconsistent load of {entity}: {inserted} new and {updated} changed keys, but "
+                f"{written} versions written, {moved} heads moved, {added} heads added"
+            )
+    if dialect != "postgresql":  # PostgreSQL drops it at commit (ON COMMIT DROP)
+        stage.drop(conn)
+    return inserted, updated, len(batch) - inserted - updated
+
+
+def _record_dict(row) -> dict[str, Any]:
+    return {
+        "natural_key": row.natural_key,
+        "version": row.version,
+        "content_hash": row.content_hash,
+        "payload": json.loads(row.payload),
+        "lineage": json.loads(row.lineage),
+        "run_id": row.run_id,
+        "created_at": row.created_at,
+    }
+
+
+def current(conn: Connection, entity: str) -> list[dict[str, Any]]:
+    query = (
+        select(records)
+        .join(record_heads, record_heads.c.record_id == records.c.id)
+        .where(record_heads.c.entity == entity)
+        .order_by(record_heads.c.natural_key)
+    )
+    return [_record_dict(row) for row in conn.execute(query)]
+
+
+def versions(conn: Connection, entity: str, natural_key: str) -> list[dict[str, Any]]:
+    query = (
+        select(records)
+        .where(records.c.entity == entity, records.c.natural_key == natural_key)
+        .order_by(records.c.version)
+    )
+    return [_record_dict(row) for row in conn.execute(query)]
+
+
+def count(conn: Connection, entity: str | None = None) -> int:
+    query = select(func.count()).select_from(record_heads)
+    if entity is not None:
+        query = query.where(record_heads.c.entity == entity)
+    return int(conn.execute(query).scalar_one())

@@ -1,0 +1,329 @@
+"""The canonical store: one object the pipeline, the CLI and the scheduler tasks talk to."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, Engine, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from ledgerlink.config import store_url
+from ledgerlink.errors import LedgerlinkError, StoreError
+from ledgerlink.store import audit as audit_mod
+from ledgerlink.store import feedstate as feedstate_mod
+from ledgerlink.store import quarantine as quarantine_mod
+from ledgerlink.store import records as records_mod
+from ledgerlink.store import runs as runs_mod
+from ledgerlink.store.audit import AuditCheck
+from ledgerlink.store.db import (
+    WRITE_OPTION,
+    Scrubber,
+    describe_db_error,
+    make_engine,
+    mask_url,
+)
+from ledgerlink.store.db import migrate as run_migrations
+from ledgerlink.store.feedstate import FeedState
+from ledgerlink.store.quarantine import QuarantineEntry
+from ledgerlink.store.records import LoadResult, StagedRecord
+from ledgerlink.store.tables import runs as runs_table
+
+DEFAULT_ACTOR = "ledgerlink"
+
+
+class Store:
+    """The canonical store at ``url`` (default: :func:`ledgerlink.config.store_url`).
+
+    Opening it brings the schema up to date (``alembic upgrade head``) unless
+    ``migrate=False``. Every public method runs in its own transaction, except those
+    given ``conn=``, which join the caller's transaction (see :meth:`begin`).
+    Database errors surface as :class:`StoreError` with the URL's password masked.
+    """
+
+    engine: Engine
+
+    def __init__(self, url: str | None = None, *, migrate: bool = True) -> None:
+        self._url = url or store_url()
+        self.display_url = mask_url(self._url)
+        self._scrub = Scrubber(self._url)
+        try:
+            self.engine = make_engine(self._url)
+            self._writer = self.engine.execution_options(**{WRITE_OPTION: True})
+            if migrate:
+                run_migrations(self._writer)
+        except LedgerlinkError as exc:
+            raise StoreError(
+                f"cannot open the store at {self.display_url}: {self._scrub(str(exc))}"
+            ) from None
+        except Exception as exc:
+            raise StoreError(
+                f"cannot open the store at {self.display_url}: {self._scrub(describe_db_error(exc))}"
+            ) from None
+
+    def __repr__(self) -> str:
+        return f"Store({self.display_url!r})"
+
+    def close(self) -> None:
+        engine = getattr(self, "engine", None)
+        if engine is not None:
+            engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- transactions -------------------------------------------------------------------
+
+    def _fail(self, what: str, exc: BaseException) -> StoreError:
+        return StoreError(f"{what} failed on {self.display_url}: {self._scrub(describe_db_error(exc))}")
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """A write transaction: commits when the block ends, rolls back if it raises.
+
+        Pass its connection as ``conn=`` to :meth:`audit` or :meth:`resolve_quarantine`
+        to make them part of a larger unit of work.
+        """
+        try:
+            with self._writer.begin() as conn:
+                yield conn
+        except LedgerlinkError:
+            raise
+        except SQLAlchemyError as exc:
+            raise self._fail("write", exc) from None
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except LedgerlinkError:
+            raise
+        except SQLAlchemyError as exc:
+            raise self._fail("read", exc) from None
+
+    @contextmanager
+    def _joined(self, conn: Connection | None) -> Iterator[Connection]:
+        if conn is None:
+            with self.begin() as own:
+                yield own
+            return
+        try:
+            yield conn
+        except LedgerlinkError:
+            raise
+        except SQLAlchemyError as exc:
+            raise self._fail("write", exc) from None
+
+    # -- runs ---------------------------------------------------------------------------
+
+    def start_run(
+        self,
+        feed: str,
+        entity: str,
+        *,
+        source: dict | None = None,
+        mapping: str | None = None,
+        actor: str = DEFAULT_ACTOR,
+    ) -> str:
+        with self.begin() as conn:
+            run_id = runs_mod.start(conn, feed, entity, source=source, mapping=mapping)
+            audit_mod.append(
+                conn,
+                "run.start",
+                f"run:{run_id}",
+                {"feed": feed, "entity": entity, "mapping": mapping, "source": source},
+                actor=actor,
+            )
+        return run_id
+
+    def finish_run(
+        self,
+        run_id: str,
+        status: str,
+        *,
+        totals: dict | None = None,
+        drift: list | None = None,
+        error: str | None = None,
+        actor: str = DEFAULT_ACTOR,
+    ) -> None:
+        error = None if error is None else self._scrub(error)
+        with self.begin() as conn:
+            runs_mod.finish(conn, run_id, status, totals=totals, drift=drift, error=error)
+            audit_mod.append(
+                conn,
+                "run.finish",
+                f"run:{run_id}",
+                {"status": status, "totals": totals, "drift": drift, "error": error},
+                actor=actor,
+            )
+
+    def get_run(self, run_id: str) -> dict[str, Any] | None:
+        with self._read() as conn:
+            return runs_mod.get(conn, run_id)
+
+    def list_runs(self, feed: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+        """The latest runs, newest first."""
+        with self._read() as conn:
+            return runs_mod.list_recent(conn, feed, limit)
+
+    def find_processed_file(self, feed: str, sha256: str) -> dict[str, Any] | None:
+        """The earlier import of a file with this content: name, size, sha256, run_id, status, processed_at."""
+        with self._read() as conn:
+            return runs_mod.find_file(conn, feed, sha256)
+
+    def get_feed_state(self, feed: str) -> FeedState:
+        with self._read() as conn:
+            return feedstate_mod.get(conn, feed)
+
+    # -- loading ------------------------------------------------------------------------
+
+    def load(
+        self,
+        run_id: str,
+        feed: str,
+        entity: str,
+        records: Sequence[StagedRecord],
+        quarantine: Sequence[QuarantineEntry] = (),
+        *,
+        mapping: str | None = None,
+        processed_file: dict | None = None,
+        feed_state: FeedState | None = None,
+        resolve_quarantine: Sequence[int] | None = None,
+        actor: str = DEFAULT_ACTOR,
+    ) -> LoadResult:
+        """Load one batch in ONE transaction: all of it commits or none of it.
+
+        Writes a new record version for each new or changed natural key (unchanged
+        content writes nothing), the quarantine entries, the processed-file row (refused
+        if the feed already processed a file with that sha256), the feed state, and one
+        audit entry summarising the load. ``resolve_quarantine`` closes those open
+        quarantine entries as ``replayed`` by this run, in the same transaction (a replay
+        either loads its rows and closes their entries, or does neither).
+        """
+        records_mod.check_unique_keys(records)
+        with self.begin() as conn:
+            status = conn.execute(select(runs_table.c.status).where(runs_table.c.id == run_id)).scalar()
+            if status is None:
+                raise StoreError(f"no run with id {run_id}; start_run() first")
+            if status != "running":
+                raise StoreError(f"run {run_id} is {status!r}; only a running run can load")
+            if processed_file is not None:
+                runs_mod.record_file(conn, feed, run_id, processed_file)
+            inserted, updated, unchanged = records_mod.upsert(conn, run_id, entity, records)
+            quarantined = quarantine_mod.insert_entries(
+                conn,
+                quarantine,
+                run_id=run_id,
+                feed=feed,
+                entity=entity,
+                mapping=mapping,
+                source_name=(processed_file or {}).get("name"),
+                source_sha256=(processed_file or {}).get("sha256"),
+            )
+            if feed_state is not None:
+                feedstate_mod.put(conn, feed, feed_state, run_id)
+            if resolve_quarantine:
+                self.resolve_quarantine(resolve_quarantine, "replayed", actor=actor, run_id=run_id, conn=conn)
+            result = LoadResult(
+                inserted=inserted, updated=updated, unchanged=unchanged, quarantined=quarantined
+            )
+            file_summary = None
+            if processed_file is not None:
+                file_summary = {k: processed_file.get(k) for k in ("name", "sha256", "size")}
+            audit_mod.append(
+                conn,
+                "load",
+                f"run:{run_id}",
+                {
+                    "feed": feed,
+                    "entity": entity,
+                    "mapping": mapping,
+                    "inserted": inserted,
+                    "updated": updated,
+                    "unchanged": unchanged,
+                    "quarantined": quarantined,
+                    "file": file_summary,
+                    "cursor": None if feed_state is None else feed_state.cursor,
+                },
+                actor=actor,
+            )
+        return result
+
+    def current_records(self, entity: str) -> list[dict[str, Any]]:
+        """Head versions, ordered by natural key: natural_key, version, content_hash, payload, lineage, run_id."""
+        with self._read() as conn:
+            return records_mod.current(conn, entity)
+
+    def record_versions(self, entity: str, natural_key: str) -> list[dict[str, Any]]:
+        """Every version of one record, oldest first."""
+        with self._read() as conn:
+            return records_mod.versions(conn, entity, natural_key)
+
+    def count_records(self, entity: str | None = None) -> int:
+        """Number of current (head) records, of one entity or all."""
+        with self._read() as conn:
+            return records_mod.count(conn, entity)
+
+    # -- quarantine ---------------------------------------------------------------------
+
+    def list_quarantine(
+        self, *, feed: str | None = None, status: str | None = "open", limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """Quarantine entries, oldest first; ``status=None`` lists every status."""
+        with self._read() as conn:
+            return quarantine_mod.list_entries(conn, feed=feed, status=status, limit=limit)
+
+    def get_quarantine(self, qid: int) -> dict[str, Any] | None:
+        with self._read() as conn:
+            return quarantine_mod.get_entry(conn, qid)
+
+    def resolve_quarantine(
+        self,
+        ids: Sequence[int],
+        status: str,
+        *,
+        actor: str,
+        run_id: str | None = None,
+        conn: Connection | None = None,
+    ) -> int:
+        """Mark open entries ``replayed`` or ``discarded`` (audited); refuses entries not open."""
+        with self._joined(conn) as c:
+            resolved = quarantine_mod.resolve(c, ids, status, actor=actor, run_id=run_id)
+            if resolved:
+                audit_mod.append(
+                    c,
+                    f"quarantine.{status}",
+                    "quarantine",
+                    {"ids": resolved, "run_id": run_id},
+                    actor=actor,
+                )
+        return len(resolved)
+
+    # -- audit --------------------------------------------------------------------------
+
+    def audit(
+        self,
+        action: str,
+        subject: str,
+        details: dict,
+        *,
+        actor: str = DEFAULT_ACTOR,
+        conn: Connection | None = None,
+    ) -> None:
+        """Append one entry to the audit log (in ``conn``'s transaction when given)."""
+        with self._joined(conn) as c:
+            audit_mod.append(c, action, subject, details, actor=actor)
+
+    def audit_entries(self, limit: int = 100) -> list[dict[str, Any]]:
+        """The latest audit entries, newest first."""
+        with self._read() as conn:
+            return audit_mod.entries(conn, limit)
+
+    def verify_audit_chain(self) -> AuditCheck:
+        with self._read() as conn:
+            return audit_mod.verify_chain(conn)

@@ -1,0 +1,149 @@
+"""Tables of the canonical store (SQLAlchemy Core).
+
+The schema itself is created and changed only by the alembic migrations in
+``ledgerlink/store/migrations``; this module describes it for queries and for the
+migration check that compares both.
+
+Conventions: timestamps are ISO-8601 UTC text (``2024-05-01T12:00:00.000000+00:00``),
+so they sort as strings and read the same on SQLite and PostgreSQL; structured values
+(payloads, lineage, totals, errors) are JSON text.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING)
+
+# 64-bit ids on PostgreSQL; on SQLite an INTEGER PRIMARY KEY is the rowid (also 64-bit).
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+RUN_STATUSES = ("running", "succeeded", "failed", "skipped")
+QUARANTINE_STATUSES = ("open", "replayed", "discarded")
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("feed", String(200), nullable=False),
+    Column("entity", String(200), nullable=False),
+    Column("mapping", Text, nullable=True),
+    Column("source", Text, nullable=True),  # JSON: name, sha256, size, path
+    Column("status", String(16), nullable=False),
+    Column("started_at", String(40), nullable=False),
+    Column("finished_at", String(40), nullable=True),
+    Column("totals", Text, nullable=True),  # JSON: control totals
+    Column("drift", Text, nullable=True),  # JSON list
+    Column("error", Text, nullable=True),
+    Index(None, "feed", "started_at"),
+)
+
+records = Table(
+    "records",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("entity", String(200), nullable=False),
+    Column("natural_key", Text, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("lineage", Text, nullable=False),
+    Column("run_id", String(36), ForeignKey("runs.id"), nullable=False),
+    Column("created_at", String(40), nullable=False),
+    UniqueConstraint("entity", "natural_key", "version"),
+    Index(None, "run_id"),
+)
+
+record_heads = Table(
+    "record_heads",
+    metadata,
+    Column("entity", String(200), nullable=False),
+    Column("natural_key", Text, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("record_id", BigId, ForeignKey("records.id"), nullable=False),
+    PrimaryKeyConstraint("entity", "natural_key"),
+)
+
+feed_state = Table(
+    "feed_state",
+    metadata,
+    Column("feed", String(200), primary_key=True),
+    Column("cursor", Text, nullable=True),
+    Column("boundary_keys", Text, nullable=False),  # JSON list
+    Column("updated_at", String(40), nullable=False),
+    Column("run_id", String(36), ForeignKey("runs.id"), nullable=True),
+)
+
+processed_files = Table(
+    "processed_files",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("feed", String(200), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("size", BigInteger, nullable=True),
+    Column("sha256", String(64), nullable=False),
+    Column("run_id", String(36), ForeignKey("runs.id"), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("processed_at", String(40), nullable=False),
+    UniqueConstraint("feed", "sha256"),
+)
+
+quarantine = Table(
+    "quarantine",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("run_id", String(36), ForeignKey("runs.id"), nullable=False),
+    Column("feed", String(200), nullable=False),
+    Column("entity", String(200), nullable=False),
+    Column("mapping", Text, nullable=True),
+    Column("source_name", Text, nullable=True),
+    Column("source_sha256", String(64), nullable=True),
+    Column("row", Integer, nullable=True),
+    Column("location", Text, nullable=True),
+    Column("raw", Text, nullable=False),  # JSON: original source values
+    Column("errors", Text, nullable=False),  # JSON list of {field, rule, message, mapping_line}
+    Column("reason_code", String(100), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", String(40), nullable=False),
+    Column("resolved_at", String(40), nullable=True),
+    Column("resolved_by", String(200), nullable=True),
+    Column("resolution_run_id", String(36), ForeignKey("runs.id"), nullable=True),
+    Index(None, "status", "feed"),
+    Index(None, "run_id"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("at", String(40), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("action", String(100), nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("details", Text, nullable=False),  # canonical JSON
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    # Each entry is the successor of exactly one other: a fork of the chain cannot commit.
+    UniqueConstraint("prev_hash"),
+)

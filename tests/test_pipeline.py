@@ -1,0 +1,150 @@
+"""The feed pipeline without Airflow: map, validate, quarantine, load, control totals, replay."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from decimal import Decimal
+
+import pytest
+
+from ledgerlink.config import MAPPINGS_DIR
+from ledgerlink.errors import ControlTotalsError
+from ledgerlink.pipeline.control import ControlTotals, Totals
+from ledgerlink.pipeline.replay import replay
+from ledgerlink.pipeline.steps import run_file
+from sandbox.generate_invoices_nl import HEADER, rows, write_export
+
+MAPPING = MAPPINGS_DIR / "csv" / "invoices_nl.yaml"
+FEED = "invoices_nl_folder"
+
+
+def expected_good_totals(count: int, bad_share: float) -> tuple[int, Decimal]:
+    """Rows the generator left good, and their amount incl. tax, computed from the generator itself."""
+    bad_every = round(1 / bad_share)
+    n, total = 0, Decimal(0)
+    for i, row in enumerate(rows(count, bad_share=bad_share), start=1):
+        if i % bad_every == 0:
+            continue
+        n += 1
+        total += Decimal(row[9].replace(".", "").replace(",", "."))
+    return n, total
+
+
+def test_good_rows_load_and_bad_rows_are_quarantined_with_their_reasons(store, tmp_path):
+    path = write_export(tmp_path / "export.csv", 120, bad_share=0.05)
+    summary = run_file(store, FEED, MAPPING, path)
+    good, amount = expected_good_totals(120, 0.05)
+    assert (summary.read, summary.inserted, summary.quarantined) == (120, good, 120 - good)
+    assert summary.totals["loaded"]["amounts"] == {"EUR": f"{amount:.2f}"}
+    assert store.count_records("invoice") == good
+    entries = store.list_quarantine(feed=FEED, limit=100)
+    # The generator spoils rows 20, 40, ...; the header is row 1, so row i of data is source row i + 1.
+    assert sorted(e["row"] for e in entries) == [i + 1 for i in range(20, 121, 20)]
+    for e in entries:
+        first = e["errors"][0]
+        assert first["field"] and first["rule"] and first["message"] and first["mapping_line"] > 0
+        assert e["raw"]["Factuurnummer"] is not None  # the original row is kept for replay
+        assert e["source_sha256"] == summary.source["sha256"]
+
+
+def test_run_keeps_control_totals_that_add_up(store, tmp_path):
+    path = write_export(tmp_path / "export.csv", 60, bad_share=0.1)
+    summary = run_file(store, FEED, MAPPING, path)
+    run = store.get_run(summary.run_id)
+    totals = run["totals"]
+    assert run["status"] == "succeeded"
+    assert totals["read"]["count"] == totals["loaded"]["count"] + totals["quarantined"]["count"] == 60
+    read, loaded, quarantined = (Decimal(totals[k]["amounts"].get("EUR", "0")) for k in ("read", "loaded", "quarantined"))
+    assert read == loaded + quarantined
+
+
+def test_control_totals_that_do_not_add_up_fail_loudly():
+    totals = ControlTotals(read=Totals(count=3), loaded=Totals(count=1), quarantined=Totals(count=1))
+    with pytest.raises(ControlTotalsError, match="feed x: control totals do not add up"):
+        totals.check("feed x")
+
+
+def test_same_content_again_is_skipped_and_names_the_earlier_run(store, tmp_path):
+    path = write_export(tmp_path / "export.csv", 30)
+    first = run_file(store, FEED, MAPPING, path)
+    copy = tmp_path / "export_resent.csv"
+    shutil.copy(path, copy)
+    second = run_file(store, FEED, MAPPING, copy)
+    assert second.status == "skipped"
+    assert first.run_id in second.message and "export.csv" in second.message
+    assert store.count_records("invoice") == first.inserted
+
+
+def test_changed_file_adds_versions_only_for_changed_rows(store, tmp_path):
+    path = write_export(tmp_path / "export.csv", 40, bad_share=0)
+    run_file(store, FEED, MAPPING, path)
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        data = list(csv.reader(fh, delimiter=";"))
+    changed = {3, 7, 11}
+    for i in changed:  # data[i] is data row i; keep excl + tax = incl
+        data[i][7], data[i][8], data[i][9] = "100,00", "21,00", "121,00"
+    with open(path, "w", encoding="utf-8-sig", newline="") as fh:
+        csv.writer(fh, delimiter=";", lineterminator="\r\n").writerows(data)
+    summary = run_file(store, FEED, MAPPING, path)
+    assert (summary.inserted, summary.updated, summary.unchanged) == (0, 3, 37)
+    versions = {r["natural_key"]: r["version"] for r in store.current_records("invoice")}
+    changed_numbers = {data[i][0] for i in changed}
+    assert {k for k, v in versions.items() if v == 2} == {k for k in versions if any(n in k for n in changed_numbers)}
+
+
+def test_duplicate_natural_keys_in_one_file_are_quarantined(store, tmp_path):
+    path = tmp_path / "dup.csv"
+    good = list(rows(3, bad_share=0))
+    good[2][0], good[2][1] = good[0][0], good[0][1]
+    path.write_text(";".join(HEADER) + "\n" + "\n".join(";".join(r) for r in good) + "\n", encoding="utf-8")
+    summary = run_file(store, FEED, MAPPING, path)
+    assert summary.inserted == 1
+    rules = {e["row"]: e["errors"][0]["rule"] for e in store.list_quarantine(feed=FEED)}
+    assert rules == {2: "key.duplicate", 4: "key.duplicate"}
+
+
+def test_replay_after_a_mapping_fix_loads_only_the_quarantined_rows(store, tmp_path, monkeypatch):
+    mapping = tmp_path / "invoices_nl.yaml"
+    shutil.copy(MAPPING, mapping)
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text(f"feeds:\n  - name: replay_test\n    entity: invoice\n    mapping: {mapping}\n"
+                     f"    source: {{connector: folder, path: {tmp_path}}}\n")
+    monkeypatch.setenv("LEDGERLINK_FEEDS", str(feeds))
+    path = tmp_path / "export.csv"
+    data = list(rows(5, bad_share=0))
+    data[1][12] = "Onbekend"        # unknown status: fixable in the mapping
+    data[3][9] = "12,3x"            # a broken amount: not fixable
+    path.write_text(";".join(HEADER) + "\n" + "\n".join(";".join(r) for r in data) + "\n", encoding="utf-8")
+    first = run_file(store, "replay_test", mapping, path)
+    assert (first.inserted, first.quarantined) == (3, 2)
+
+    text = mapping.read_text(encoding="utf-8")
+    assert "Betaald: paid" in text
+    mapping.write_text(text.replace("Betaald: paid", "Betaald: paid, Onbekend: open"), encoding="utf-8")
+    summaries = replay(store, feed="replay_test", actor="test")
+    assert [(s.inserted, s.quarantined) for s in summaries] == [(1, 1)]
+    assert store.count_records("invoice") == 4
+    still_open = store.list_quarantine(feed="replay_test", status="open")
+    assert [(e["row"], e["errors"][0]["field"]) for e in still_open] == [(5, "amount_incl_tax")]
+    assert len(store.list_quarantine(feed="replay_test", status="replayed")) == 2
+    assert store.verify_audit_chain().ok
+
+
+def test_drift_with_policy_fail_loads_nothing_and_leaves_the_file_unprocessed(store, tmp_path):
+    mapping = tmp_path / "invoices_nl.yaml"
+    mapping.write_text(MAPPING.read_text(encoding="utf-8").replace("on_drift: report", "on_drift: fail"),
+                       encoding="utf-8")
+    assert "on_drift: fail" in mapping.read_text(encoding="utf-8")
+    path = tmp_path / "export.csv"
+    data = list(rows(3, bad_share=0))
+    path.write_text(";".join([*HEADER, "Extra"]) + "\n" + "\n".join(";".join([*r, "x"]) for r in data) + "\n",
+                    encoding="utf-8")
+    with pytest.raises(Exception, match="Extra"):
+        run_file(store, FEED, mapping, path)
+    assert store.count_records("invoice") == 0
+    runs = store.list_runs(feed=FEED)
+    assert runs[0]["status"] == "failed" and "Extra" in runs[0]["error"]
+    from ledgerlink.pipeline.steps import SourceFile
+
+    assert store.find_processed_file(FEED, SourceFile.from_path(path).sha256) is None

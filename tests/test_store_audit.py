@@ -1,0 +1,135 @@
+"""The audit log is a verifiable hash chain that cannot be edited in place."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+
+import pytest
+import sqlalchemy as sa
+
+from ledgerlink.store import AuditCheck, Store
+from ledgerlink.store.audit import GENESIS
+
+
+def fill(store, n: int = 5) -> None:
+    for i in range(n):
+        store.audit("test.event", f"item:{i}", {"i": i, "note": "café"}, actor="tester")
+
+
+def test_chain_links_entries_and_verifies(store):
+    assert store.verify_audit_chain() == AuditCheck(ok=True, checked=0)
+    fill(store)
+    entries = list(reversed(store.audit_entries()))
+    assert [e["subject"] for e in entries] == [f"item:{i}" for i in range(5)]
+    assert entries[0]["prev_hash"] == GENESIS
+    for before, after in zip(entries, entries[1:], strict=False):
+        assert after["prev_hash"] == before["hash"]
+    # The documented formula, recomputed independently.
+    first = entries[0]
+    body = {k: first[k] for k in ("at", "actor", "action", "subject", "details")}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert first["hash"] == hashlib.sha256((GENESIS + canonical).encode()).hexdigest()
+    assert store.verify_audit_chain() == AuditCheck(ok=True, checked=5)
+    assert [e["subject"] for e in store.audit_entries(limit=2)] == ["item:4", "item:3"]
+
+
+def _bypass_triggers(conn) -> None:
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("DROP TRIGGER audit_log_no_update")
+        conn.exec_driver_sql("DROP TRIGGER audit_log_no_delete")
+    else:
+        conn.exec_driver_sql("ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update_delete")
+
+
+def _ids(store) -> list[int]:
+    return sorted(e["id"] for e in store.audit_entries())
+
+
+def test_altered_details_are_detected_at_that_entry(store):
+    fill(store)
+    third = _ids(store)[2]
+    with store.engine.begin() as conn:
+        _bypass_triggers(conn)
+        conn.execute(
+            sa.text("UPDATE audit_log SET details = :d WHERE id = :id"),
+            {"d": '{"i":2,"note":"cafe"}', "id": third},
+        )
+    check = store.verify_audit_chain()
+    assert (check.ok, check.first_bad_id, check.checked) == (False, third, 2)
+    assert "altered" in check.reason
+
+
+def test_altered_actor_with_recomputed_hash_breaks_the_next_link(store):
+    fill(store)
+    ids = _ids(store)
+    with store.engine.begin() as conn:
+        _bypass_triggers(conn)
+        row = conn.execute(sa.text("SELECT * FROM audit_log WHERE id = :id"), {"id": ids[1]}).mappings().one()
+        from ledgerlink.store.audit import entry_hash
+
+        forged = entry_hash(
+            row["prev_hash"], row["at"], "mallory", row["action"], row["subject"], row["details"]
+        )
+        conn.execute(
+            sa.text("UPDATE audit_log SET actor = 'mallory', hash = :h WHERE id = :id"),
+            {"h": forged, "id": ids[1]},
+        )
+    check = store.verify_audit_chain()
+    assert (check.ok, check.first_bad_id) == (False, ids[2])
+    assert "does not link" in check.reason
+
+
+def test_deleted_entry_is_detected(store):
+    fill(store)
+    ids = _ids(store)
+    with store.engine.begin() as conn:
+        _bypass_triggers(conn)
+        conn.execute(sa.text("DELETE FROM audit_log WHERE id = :id"), {"id": ids[1]})
+    check = store.verify_audit_chain()
+    assert (check.ok, check.first_bad_id) == (False, ids[2])
+
+
+def test_audit_joins_the_callers_transaction(store):
+    with pytest.raises(RuntimeError), store.begin() as conn:
+        store.audit("a", "s", {}, conn=conn)
+        raise RuntimeError("rolled back")
+    assert store.audit_entries() == []
+    with store.begin() as conn:
+        store.audit("a", "s", {"n": 1}, conn=conn)
+        store.audit("b", "s", {"n": 2}, conn=conn)
+    assert [e["action"] for e in store.audit_entries()] == ["b", "a"]
+    assert store.verify_audit_chain().ok
+
+
+def test_details_with_non_json_values_still_verify(store):
+    import datetime
+    import decimal
+
+    store.audit("odd", "s", {"amount": decimal.Decimal("1.10"), "day": datetime.date(2024, 5, 1), "x": 1.5})
+    assert store.audit_entries()[0]["details"] == {"amount": "1.10", "day": "2024-05-01", "x": 1.5}
+    assert store.verify_audit_chain().ok
+
+
+def test_concurrent_appends_never_fork_the_chain(store_url, store):
+    workers, per_worker = 6, 15
+    errors: list[BaseException] = []
+
+    def work(n: int) -> None:
+        own = Store(store_url, migrate=False)
+        try:
+            for i in range(per_worker):
+                own.audit("concurrent", f"w{n}", {"i": i})
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            own.close()
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert store.verify_audit_chain() == AuditCheck(ok=True, checked=workers * per_worker)

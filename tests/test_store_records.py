@@ -1,0 +1,336 @@
+"""Loading records: versioning, one-transaction atomicity, processed files, feed state, runs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+
+from ledgerlink.errors import StoreError
+from ledgerlink.store import FeedState, LoadResult, QuarantineEntry, StagedRecord
+from ledgerlink.store import audit as audit_mod
+from ledgerlink.store import feedstate as feedstate_mod
+from ledgerlink.store import quarantine as quarantine_mod
+from ledgerlink.store import records as records_mod
+
+FEED = "acme-invoices"
+ENTITY = "invoice"
+
+
+def rec(key: str, amount: str, row: int = 1) -> StagedRecord:
+    return StagedRecord.build(
+        f"vendor_id=V001|invoice_number={key}",
+        {"invoice_number": key, "amount": amount},
+        {"file": "inv.csv", "row": row},
+    )
+
+
+def bad_row(row: int = 7) -> QuarantineEntry:
+    return QuarantineEntry(
+        row=row,
+        location=None,
+        raw={"invoice_number": "F-9", "amount": "abc"},
+        errors=[{"field": "amount", "rule": "decimal", "message": "not a number", "mapping_line": 12}],
+    )
+
+
+def test_staged_record_build_hashes_the_canonical_payload():
+    r = StagedRecord.build("k=1", {"b": 2, "a": 1}, {"row": 3})
+    assert r.payload_json == '{"a":1,"b":2}'
+    assert r.content_hash == hashlib.sha256(b'{"a":1,"b":2}').hexdigest()
+    assert json.loads(r.lineage_json) == {"row": 3}
+
+
+def test_new_unchanged_and_changed_records(store):
+    run1 = store.start_run(FEED, ENTITY)
+    assert store.load(run1, FEED, ENTITY, [rec("F-1", "10.00", 1), rec("F-2", "20.00", 2)]) == LoadResult(
+        inserted=2, updated=0, unchanged=0, quarantined=0
+    )
+    heads = store.current_records(ENTITY)
+    assert [(h["natural_key"], h["version"]) for h in heads] == [
+        ("vendor_id=V001|invoice_number=F-1", 1),
+        ("vendor_id=V001|invoice_number=F-2", 1),
+    ]
+    assert heads[0]["payload"] == {"invoice_number": "F-1", "amount": "10.00"}
+    assert heads[0]["lineage"] == {"file": "inv.csv", "row": 1}
+    assert heads[0]["run_id"] == run1
+
+    run2 = store.start_run(FEED, ENTITY)
+    result = store.load(
+        run2, FEED, ENTITY, [rec("F-1", "10.00", 5), rec("F-2", "25.00", 6), rec("F-3", "30.00", 7)]
+    )
+    assert result == LoadResult(inserted=1, updated=1, unchanged=1, quarantined=0)
+    assert store.count_records(ENTITY) == 3
+    assert store.count_records() == 3
+    assert store.count_records("other") == 0
+
+    # Unchanged: nothing written, the head still points at run 1 and keeps its lineage.
+    f1 = store.record_versions(ENTITY, "vendor_id=V001|invoice_number=F-1")
+    assert [(v["version"], v["run_id"], v["lineage"]["row"]) for v in f1] == [(1, run1, 1)]
+    # Changed: a second version, the head moved, each version keeps its own lineage.
+    f2 = store.record_versions(ENTITY, "vendor_id=V001|invoice_number=F-2")
+    assert [(v["version"], v["payload"]["amount"], v["lineage"]["row"], v["run_id"]) for v in f2] == [
+        (1, "20.00", 2, run1),
+        (2, "25.00", 6, run2),
+    ]
+    head = {h["natural_key"]: h for h in store.current_records(ENTITY)}["vendor_id=V001|invoice_number=F-2"]
+    assert (head["version"], head["payload"]["amount"], head["content_hash"]) == (
+        2,
+        "25.00",
+        f2[1]["content_hash"],
+    )
+
+    # Changing back is a new version too (history is never rewritten).
+    run3 = store.start_run(FEED, ENTITY)
+    assert store.load(run3, FEED, ENTITY, [rec("F-2", "20.00")]).updated == 1
+    assert [v["version"] for v in store.record_versions(ENTITY, "vendor_id=V001|invoice_number=F-2")] == [
+        1,
+        2,
+        3,
+    ]
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT COUNT(*) FROM records").scalar() == 5
+
+
+def test_entities_are_versioned_separately(store):
+    run = store.start_run(FEED, ENTITY)
+    store.load(run, FEED, ENTITY, [rec("F-1", "1")])
+    assert store.load(run, FEED, "vendor", [rec("F-1", "2")]).inserted == 1
+    assert store.current_records("vendor")[0]["payload"]["amount"] == "2"
+    assert store.current_records(ENTITY)[0]["payload"]["amount"] == "1"
+
+
+def test_empty_load_writes_only_its_audit_entry(store):
+    run = store.start_run(FEED, ENTITY)
+    assert store.load(run, FEED, ENTITY, []) == LoadResult(0, 0, 0, 0)
+    assert store.count_records() == 0
+    assert store.audit_entries(limit=1)[0]["action"] == "load"
+
+
+def test_duplicate_natural_key_in_one_call_is_refused_by_name(store):
+    run = store.start_run(FEED, ENTITY)
+    with pytest.raises(
+        StoreError, match=r"natural key 'vendor_id=V001\|invoice_number=F-1' appears more than once"
+    ):
+        store.load(run, FEED, ENTITY, [rec("F-1", "1"), rec("F-2", "2"), rec("F-1", "3")])
+    assert store.count_records() == 0
+
+
+def test_load_needs_a_running_run(store):
+    with pytest.raises(StoreError, match="no run with id nope"):
+        store.load("nope", FEED, ENTITY, [rec("F-1", "1")])
+    run = store.start_run(FEED, ENTITY)
+    store.finish_run(run, "succeeded")
+    with pytest.raises(StoreError, match="is 'succeeded'"):
+        store.load(run, FEED, ENTITY, [rec("F-1", "1")])
+
+
+def _snapshot(store) -> dict:
+    with store.engine.connect() as conn:
+        return {
+            table: conn.exec_driver_sql(f"SELECT COUNT(*) FROM {table}").scalar()
+            for table in (
+                "records",
+                "record_heads",
+                "quarantine",
+                "processed_files",
+                "feed_state",
+                "audit_log",
+            )
+        }
+
+
+def _boom(*args, **kwargs):
+    raise RuntimeError("injected failure")
+
+
+@pytest.mark.parametrize(
+    ("module", "name"),
+    [
+        (quarantine_mod, "insert_entries"),  # after the records were written
+        (feedstate_mod, "put"),  # after records, quarantine and processed file
+        (audit_mod, "append"),  # the very last step
+    ],
+    ids=["fail-at-quarantine", "fail-at-feed-state", "fail-at-audit"],
+)
+def test_load_is_one_transaction(store, monkeypatch, module, name):
+    run0 = store.start_run(FEED, ENTITY)
+    store.load(run0, FEED, ENTITY, [rec("F-1", "10.00")])
+    heads_before = store.current_records(ENTITY)
+
+    run = store.start_run(FEED, ENTITY)
+    before = _snapshot(store)
+    monkeypatch.setattr(module, name, _boom)
+    with pytest.raises(RuntimeError, match="injected failure"):
+        store.load(
+            run,
+            FEED,
+            ENTITY,
+            [rec("F-1", "11.00"), rec("F-2", "20.00")],
+            [bad_row()],
+            processed_file={"name": "inv-2.csv", "sha256": "b" * 64, "size": 10},
+            feed_state=FeedState("2024-05-02T00:00:00Z", ("F-2",)),
+        )
+    monkeypatch.undo()
+    assert _snapshot(store) == before
+    assert store.current_records(ENTITY) == heads_before
+    assert store.find_processed_file(FEED, "b" * 64) is None
+    assert store.get_feed_state(FEED) == FeedState()
+    assert store.list_quarantine(status=None) == []
+    assert store.verify_audit_chain().ok
+
+    # The same load succeeds afterwards: nothing half-written is in its way.
+    result = store.load(
+        run,
+        FEED,
+        ENTITY,
+        [rec("F-1", "11.00"), rec("F-2", "20.00")],
+        [bad_row()],
+        processed_file={"name": "inv-2.csv", "sha256": "b" * 64, "size": 10},
+        feed_state=FeedState("2024-05-02T00:00:00Z", ("F-2",)),
+    )
+    assert result == LoadResult(inserted=1, updated=1, unchanged=0, quarantined=1)
+
+
+def test_failure_inside_the_database_rolls_back_everything(store, monkeypatch):
+    """A statement that fails in the database half-way through (after the new versions were
+    inserted) leaves nothing behind either."""
+    run = store.start_run(FEED, ENTITY)
+    monkeypatch.setattr(records_mod, "_INSERT_HEADS", "INSERT INTO no_such_table SELECT 1")
+    with pytest.raises(StoreError, match="no_such_table"):
+        store.load(
+            run,
+            FEED,
+            ENTITY,
+            [rec("F-1", "1")],
+            [bad_row()],
+            processed_file={"name": "inv.csv", "sha256": "c" * 64},
+            feed_state=FeedState("2024-05-01T00:00:00Z", ("F-1",)),
+        )
+    assert _snapshot(store) == {
+        "records": 0,
+        "record_heads": 0,
+        "quarantine": 0,
+        "processed_files": 0,
+        "feed_state": 0,
+        "audit_log": 1,  # run.start only
+    }
+
+
+def test_processed_file_is_recorded_once_per_feed(store):
+    sha = hashlib.sha256(b"file one").hexdigest()
+    run1 = store.start_run(FEED, ENTITY, source={"name": "inv-1.csv", "sha256": sha, "size": 8})
+    store.load(
+        run1, FEED, ENTITY, [rec("F-1", "1")], processed_file={"name": "inv-1.csv", "sha256": sha, "size": 8}
+    )
+    found = store.find_processed_file(FEED, sha)
+    assert found is not None
+    assert (found["name"], found["size"], found["run_id"], found["status"]) == (
+        "inv-1.csv",
+        8,
+        run1,
+        "loaded",
+    )
+    assert found["processed_at"]
+    assert store.find_processed_file(FEED, "0" * 64) is None
+    assert store.find_processed_file("other-feed", sha) is None
+
+    # The same content under another name is the same file: refused, naming the earlier run.
+    run2 = store.start_run(FEED, ENTITY)
+    with pytest.raises(StoreError, match=f"already processed by run {run1}"):
+        store.load(run2, FEED, ENTITY, [rec("F-2", "2")], processed_file={"name": "copy.csv", "sha256": sha})
+    assert store.count_records(ENTITY) == 1
+    # Another feed may process the same file.
+    store.load(
+        run2, "other-feed", ENTITY, [rec("F-2", "2")], processed_file={"name": "copy.csv", "sha256": sha}
+    )
+    assert store.find_processed_file("other-feed", sha)["run_id"] == run2
+
+
+def test_processed_files_are_unique_in_the_database(store):
+    import sqlalchemy as sa
+
+    from ledgerlink.store.tables import processed_files
+
+    run = store.start_run(FEED, ENTITY)
+    row = {
+        "feed": FEED,
+        "name": "a",
+        "sha256": "d" * 64,
+        "run_id": run,
+        "status": "loaded",
+        "processed_at": "x",
+    }
+    with store.engine.begin() as conn:
+        conn.execute(processed_files.insert().values(**row))
+    with pytest.raises(sa.exc.IntegrityError), store.engine.begin() as conn:
+        conn.execute(processed_files.insert().values(**{**row, "name": "b"}))
+
+
+def test_feed_state_is_saved_with_the_load(store):
+    assert store.get_feed_state(FEED) == FeedState()
+    run = store.start_run(FEED, ENTITY)
+    store.load(run, FEED, ENTITY, [rec("F-1", "1")], feed_state=FeedState("2024-05-01T10:00:00Z", ("a", "b")))
+    assert store.get_feed_state(FEED) == FeedState("2024-05-01T10:00:00Z", ("a", "b"))
+    store.load(run, FEED, ENTITY, [], feed_state=FeedState("2024-05-02T00:00:00Z", ("c",)))
+    assert store.get_feed_state(FEED) == FeedState("2024-05-02T00:00:00Z", ("c",))
+    assert store.get_feed_state("other") == FeedState()
+
+
+def test_load_is_audited(store):
+    run = store.start_run(FEED, ENTITY, actor="alice")
+    store.load(
+        run,
+        FEED,
+        ENTITY,
+        [rec("F-1", "1")],
+        [bad_row()],
+        mapping="mappings/acme.yaml",
+        processed_file={"name": "inv.csv", "sha256": "e" * 64, "size": 3},
+        actor="alice",
+    )
+    entry = store.audit_entries(limit=1)[0]
+    assert (entry["action"], entry["subject"], entry["actor"]) == ("load", f"run:{run}", "alice")
+    assert entry["details"]["inserted"] == 1
+    assert entry["details"]["quarantined"] == 1
+    assert entry["details"]["file"] == {"name": "inv.csv", "sha256": "e" * 64, "size": 3}
+
+
+def test_runs_lifecycle(store):
+    source = {"name": "inv.csv", "sha256": "f" * 64, "size": 12, "path": "/in/inv.csv"}
+    run = store.start_run(FEED, ENTITY, source=source, mapping="mappings/acme.yaml")
+    got = store.get_run(run)
+    assert (got["status"], got["feed"], got["entity"], got["source"], got["finished_at"]) == (
+        "running",
+        FEED,
+        ENTITY,
+        source,
+        None,
+    )
+    store.finish_run(
+        run,
+        "failed",
+        totals={"read": 3, "loaded": 2, "quarantined": 1},
+        drift=["new column X"],
+        error="IBAN NL91ABNA0417164300 rejected",
+    )
+    got = store.get_run(run)
+    assert got["status"] == "failed"
+    assert got["totals"] == {"read": 3, "loaded": 2, "quarantined": 1}
+    assert got["drift"] == ["new column X"]
+    assert "NL91ABNA0417164300" not in got["error"] and "NL91****4300" in got["error"]
+    assert got["finished_at"] >= got["started_at"]
+    with pytest.raises(StoreError, match="already finished"):
+        store.finish_run(run, "succeeded")
+    second = store.start_run(FEED, ENTITY)
+    with pytest.raises(StoreError, match="expected one of"):
+        store.finish_run(second, "done")
+    assert store.get_run(second)["status"] == "running"
+    assert store.get_run("missing") is None
+
+    other = store.start_run("other-feed", ENTITY)
+    assert store.list_runs(limit=10)[0]["id"] == other
+    assert {r["id"] for r in store.list_runs(FEED)} == {run, second}
+    assert len(store.list_runs(limit=1)) == 1
+    assert [e["action"] for e in reversed(store.audit_entries())][:2] == ["run.start", "run.finish"]
