@@ -77,8 +77,7 @@ def _screen(schema: dict[str, Any], frame: pd.DataFrame, fields: list[str]) -> t
             text = values.where(is_str, "").astype(str)
             if "pattern" in spec:
                 # A search, as JSON Schema's "pattern" is; groups in the pattern only matter to jsonschema.
-                pattern = re.compile(spec["pattern"])
-                bad[mask] |= ~text.map(lambda v: pattern.search(v) is not None).to_numpy(dtype=bool)
+                bad[mask] |= text.map(re.compile(spec["pattern"]).search).isna().to_numpy(dtype=bool)
             lengths = text.str.len().to_numpy()
             if "minLength" in spec:
                 bad[mask] |= lengths < spec["minLength"]
