@@ -1,0 +1,50 @@
+"""Reading line-based bank files: encoding detection and numbered lines."""
+
+from __future__ import annotations
+
+import codecs
+from collections.abc import Iterator
+from pathlib import Path
+
+from .model import BankParseError
+
+# Tried in order after a BOM check; cp1252 decodes nearly anything, so it comes last
+# but one, and latin-1 (which decodes everything) is the final fallback.
+FALLBACK_ENCODINGS = ("utf-8", "cp1252", "latin-1")
+
+
+def detect_encoding(head: bytes) -> str:
+    """The encoding of a file from its first bytes: BOM, else UTF-8 if it decodes, else cp1252."""
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    for encoding in FALLBACK_ENCODINGS:
+        try:
+            # A multi-byte character cut at the end of the sample is not a decoding error.
+            codecs.getincrementaldecoder(encoding)().decode(head, final=False)
+            return encoding
+        except UnicodeDecodeError:
+            continue
+    return "latin-1"
+
+
+def read_head(path: Path, size: int = 64 * 1024) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read(size)
+
+
+def numbered_lines(path: Path, encoding: str | None = None) -> Iterator[tuple[int, str]]:
+    """(line number from 1, line without its line ending), streamed; CRLF, LF and CR all end a line.
+
+    When ``encoding`` is None it is detected from the first 64 KiB; a later byte that does not
+    decode raises BankParseError naming the line.
+    """
+    encoding = encoding or detect_encoding(read_head(path))
+    lineno = 0
+    try:
+        with open(path, encoding=encoding, newline=None) as fh:
+            for lineno, line in enumerate(fh, start=1):  # noqa: B007 - lineno used after the loop
+                yield lineno, line.rstrip("\r\n")
+    except UnicodeDecodeError as exc:
+        raise BankParseError(str(path), f"line {lineno + 1}", f"not valid {encoding}: {exc.reason}") from None
