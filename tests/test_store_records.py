@@ -53,7 +53,8 @@ def test_new_unchanged_and_changed_records(store):
         ("vendor_id=V001|invoice_number=F-2", 1),
     ]
     assert heads[0]["payload"] == {"invoice_number": "F-1", "amount": "10.00"}
-    assert heads[0]["lineage"] == {"file": "inv.csv", "row": 1}
+    # The record's own lineage, merged with its run's (feed, run id; source and mapping when set).
+    assert heads[0]["lineage"] == {"file": "inv.csv", "row": 1, "feed": FEED, "run_id": run1}
     assert heads[0]["run_id"] == run1
 
     run2 = store.start_run(FEED, ENTITY)

@@ -164,13 +164,13 @@ def prepare(mapping: Mapping, result: MapResult, *, feed: str, run_id: str, sour
 
     amount_field = CONTROL_AMOUNT.get(mapping.entity)
     good = frame.drop(index=sorted(rejected)) if rejected else frame
-    lineage_base = {"feed": feed, "run_id": run_id, "mapping": mapping.display_path,
-                    **(source.as_dict() if source else {}), **(lineage_extra or {})}
-    base = json.dumps(lineage_base, sort_keys=True, ensure_ascii=False)[:-1]
+    # Per record only what is its own: the source row (and a replay's origin). The feed, mapping
+    # and source file are the run's, kept once with the run and merged back when records are read.
+    extra = json.dumps(lineage_extra, sort_keys=True, ensure_ascii=False)[1:-1] + ", " if lineage_extra else ""
     payloads = payload_lines(good, fields)
     good_keys = keys[good.index] if len(good) else pd.Series([], dtype=object)
     records = [
-        StagedRecord(k, hashlib.sha256(p.encode()).hexdigest(), p, f'{base}, "row": {row}}}')
+        StagedRecord(k, hashlib.sha256(p.encode()).hexdigest(), p, f'{{{extra}"row": {row}}}')
         for k, p, row in zip(good_keys, payloads, good["_row"].tolist(), strict=True)
     ]
 

@@ -68,22 +68,9 @@ def _screen(schema: dict[str, Any], frame: pd.DataFrame, fields: list[str]) -> t
             continue
         values = col[mask]
         kind = spec.get("type")
-        if "enum" in spec or "const" in spec:
-            allowed = spec.get("enum", [spec.get("const")])
-            bad[mask] |= ~values.isin(allowed).to_numpy()
-        if kind == "string" or "pattern" in spec or "minLength" in spec or "maxLength" in spec:
-            is_str = values.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
-            bad[mask] |= ~is_str
-            text = values.where(is_str, "").astype(str)
-            if "pattern" in spec:
-                # A search, as JSON Schema's "pattern" is; groups in the pattern only matter to jsonschema.
-                bad[mask] |= text.map(re.compile(spec["pattern"]).search).isna().to_numpy(dtype=bool)
-            lengths = text.str.len().to_numpy()
-            if "minLength" in spec:
-                bad[mask] |= lengths < spec["minLength"]
-            if "maxLength" in spec:
-                bad[mask] |= lengths > spec["maxLength"]
-        elif kind is not None and kind not in ("string",):
+        if kind in (None, "string") or "enum" in spec or "const" in spec:
+            bad[mask] |= ~_column_ok(values, spec)
+        else:
             covered = False  # integers, booleans, arrays, objects: jsonschema decides
     for clause in schema.get("allOf", []):
         cond = clause.get("if", {}).get("properties", {})
@@ -99,3 +86,25 @@ def _screen(schema: dict[str, Any], frame: pd.DataFrame, fields: list[str]) -> t
         for name in then_required:
             bad |= applies & (~present[name] if name in present else True)
     return bad, covered
+
+
+def _column_ok(values: pd.Series, spec: dict[str, Any]) -> np.ndarray:
+    """Per value: does it satisfy the simple keywords of ``spec``? Each distinct value is checked
+    once (dates, currencies, statuses and IBANs repeat a lot), then the answers are spread back."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    pattern = re.compile(spec["pattern"]) if "pattern" in spec else None
+    allowed = spec.get("enum", [spec["const"]] if "const" in spec else None)
+    need_string = spec.get("type") == "string" or bool({"pattern", "minLength", "maxLength"} & set(spec))
+    low, high = spec.get("minLength", 0), spec.get("maxLength")
+
+    def ok(value: Any) -> bool:
+        if allowed is not None and value not in allowed:
+            return False
+        if not need_string:
+            return True
+        if not isinstance(value, str) or len(value) < low or (high is not None and len(value) > high):
+            return False
+        # A search, as JSON Schema's "pattern" is.
+        return pattern is None or pattern.search(value) is not None
+
+    return np.fromiter(map(ok, uniques), dtype=bool, count=len(uniques))[codes]

@@ -87,6 +87,10 @@ def _sqlite_on_connect(dbapi_conn, _record) -> None:
     try:
         cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
         cur.execute("PRAGMA foreign_keys = ON")
+        # Big loads: the default 2 MB page cache makes every B-tree insert a disk read, and
+        # the load's staging table belongs in memory. Durability settings are unchanged.
+        cur.execute("PRAGMA cache_size = -131072")
+        cur.execute("PRAGMA temp_store = MEMORY")
         mode = cur.execute("PRAGMA journal_mode = WAL").fetchone()
         if mode and str(mode[0]).lower() not in ("wal", "memory"):
             raise StoreError(f"SQLite refused WAL journal mode (got {mode[0]!r})")
