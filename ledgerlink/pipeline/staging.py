@@ -1,7 +1,10 @@
 """A prepared batch on disk, handed from the map-and-validate step to the load step.
 
-JSON lines: a header with the batch's metadata, then one line per quarantine entry and per
-staged record. Written to a temporary name and renamed, so a half-written batch is never read.
+A header line with the batch's metadata (JSON), one JSON line per quarantine entry, then one
+line per staged record: natural key, content hash, payload and lineage separated by tabs.
+Those four are JSON texts or hex, which never hold a raw tab or newline, so records need no
+second level of escaping. Written to a temporary name and renamed, so a half-written batch is
+never read.
 """
 
 from __future__ import annotations
@@ -30,9 +33,7 @@ def write_batch(batch: PreparedBatch, path: Path) -> Path:
         for q in batch.quarantine:
             out.write(json.dumps([q.row, q.location, q.raw, q.errors, q.source_name, q.source_sha256],
                                  ensure_ascii=False) + "\n")
-        for r in batch.records:
-            out.write(json.dumps([r.natural_key, r.content_hash, r.payload_json, r.lineage_json],
-                                 ensure_ascii=False) + "\n")
+        out.writelines(f"{r[0]}\t{r[1]}\t{r[2]}\t{r[3]}\n" for r in batch.records)
     os.replace(tmp, path)
     return path
 
@@ -41,7 +42,7 @@ def read_batch(path: Path) -> PreparedBatch:
     with open(path, encoding="utf-8") as fh:
         header = json.loads(fh.readline())
         quarantine = [QuarantineEntry(*json.loads(fh.readline())) for _ in range(header["quarantine"])]
-        records = [StagedRecord(*json.loads(line)) for line in fh]
+        records = [StagedRecord(*line.rstrip("\n").split("\t")) for line in fh]
     if len(records) != header["records"]:
         raise ValueError(f"{path}: batch is truncated: {len(records)} of {header['records']} records")
     src = header["source"]

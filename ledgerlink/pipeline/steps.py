@@ -94,12 +94,24 @@ class RunSummary:
         return "\n".join(parts)
 
 
+# pandas builds JSON lines as one string and then splits it; slices keep those strings small
+# (one 1M-row string costs several times ten 100k-row ones).
+_JSON_SLICE = 100_000
+
+
+def _json_lines(frame: pd.DataFrame) -> list[str]:
+    lines: list[str] = []
+    for start in range(0, len(frame), _JSON_SLICE):
+        part = frame.iloc[start:start + _JSON_SLICE]
+        lines.extend(part.to_json(orient="records", lines=True, force_ascii=False).splitlines())
+    return lines
+
+
 def natural_key_series(frame: pd.DataFrame, key: list[str]) -> pd.Series:
     """Natural key text per record: the key fields as a JSON object, in key order."""
     if frame.empty:
         return pd.Series([], dtype=object)
-    lines = frame[key].to_json(orient="records", lines=True, force_ascii=False).splitlines()
-    return pd.Series(lines, index=frame.index, dtype=object)
+    return pd.Series(_json_lines(frame[key]), index=frame.index, dtype=object)
 
 
 def payload_lines(frame: pd.DataFrame, fields: list[str]) -> list[str]:
@@ -107,7 +119,7 @@ def payload_lines(frame: pd.DataFrame, fields: list[str]) -> list[str]:
     so the same content always gives the same text and the same content hash."""
     if frame.empty:
         return []
-    return frame[fields].to_json(orient="records", lines=True, force_ascii=False).splitlines()
+    return _json_lines(frame[fields])
 
 
 def _decimal(value: Any) -> Decimal | None:

@@ -13,10 +13,10 @@ import csv
 import hashlib
 import io
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from operator import itemgetter
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Column, Connection, MetaData, String, Table, Text, func, select, text
 
@@ -29,9 +29,8 @@ _COPY_CHUNK = 100_000
 _INSERT_CHUNK = 5_000
 
 
-@dataclass(frozen=True)
-class StagedRecord:
-    """One mapped, validated record ready to load."""
+class StagedRecord(NamedTuple):
+    """One mapped, validated record ready to load. (A tuple: a million of them are built per big file.)"""
 
     natural_key: str
     content_hash: str  # sha256 hex of payload_json
@@ -82,11 +81,6 @@ def _stage_table(dialect: str) -> Table:
         prefixes=["TEMPORARY"],
         **kwargs,
     )
-
-
-def _tuples(batch: Iterable[StagedRecord]):
-    for r in batch:
-        yield (r.natural_key, r.content_hash, r.payload_json, r.lineage_json)
 
 
 def _fill_stage(conn: Connection, stage: Table, rows: list[tuple[str, str, str, str]]) -> None:
@@ -193,7 +187,7 @@ def upsert(conn: Connection, run_id: str, entity: str, batch: Sequence[StagedRec
     # On failure the transaction's rollback removes the staging table again.
     stage.create(conn)
     # Staged in key order, so that index look-ups and inserts walk the B-trees in order.
-    _fill_stage(conn, stage, sorted(_tuples(batch), key=itemgetter(0)))
+    _fill_stage(conn, stage, sorted(batch, key=itemgetter(0)))
     params = {"entity": entity}
     counts = conn.execute(text(_COUNT), params).one()
     inserted, updated = int(counts.new_keys or 0), int(counts.changed or 0)
