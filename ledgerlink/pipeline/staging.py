@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ledgerlink.pipeline.control import ControlTotals, Totals
 from ledgerlink.pipeline.steps import PreparedBatch, SourceFile
-from ledgerlink.store import QuarantineEntry, StagedRecord
+from ledgerlink.store import QuarantineEntry, RecordBatch, StagedRecord
 
 
 def write_batch(batch: PreparedBatch, path: Path) -> Path:
@@ -42,9 +42,23 @@ def read_batch(path: Path) -> PreparedBatch:
     with open(path, encoding="utf-8") as fh:
         header = json.loads(fh.readline())
         quarantine = [QuarantineEntry(*json.loads(fh.readline())) for _ in range(header["quarantine"])]
-        records = [StagedRecord(*line.rstrip("\n").split("\t")) for line in fh]
-    if len(records) != header["records"]:
-        raise ValueError(f"{path}: batch is truncated: {len(records)} of {header['records']} records")
+        records_at = fh.tell()
+    count = header["records"]
+
+    def produce():
+        # Read back each time the batch is iterated: a big batch is never all in memory.
+        with open(path, encoding="utf-8") as fh:
+            fh.seek(records_at)
+            n = 0
+            for n, line in enumerate(fh, start=1):  # noqa: B007 - n is checked after the loop
+                parts = line.rstrip("\n").split("\t")
+                if len(parts) != 4:
+                    raise ValueError(f"{path}: staged record {n} is damaged ({len(parts)} fields, not 4)")
+                yield StagedRecord(*parts)
+            if n != count:
+                raise ValueError(f"{path}: batch is truncated: {n} of {count} records")
+
+    records = RecordBatch(count, produce)
     src = header["source"]
     source = None if src is None else SourceFile(Path(src["path"]), src["name"], src["sha256"], src["size"], src["uri"])
     totals = ControlTotals(**{k: _totals_from(v) for k, v in header["totals"].items()})

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -22,7 +23,7 @@ from ledgerlink.errors import LedgerlinkError, StoreError
 from ledgerlink.mapping import Mapping, MapResult, load_mapping
 from ledgerlink.pipeline.control import CONTROL_AMOUNT, ControlTotals, Totals
 from ledgerlink.pipeline.validate import validate_frame
-from ledgerlink.store import QuarantineEntry, StagedRecord, Store
+from ledgerlink.store import QuarantineEntry, RecordBatch, StagedRecord, Store
 
 log_prefix = "ledgerlink"
 
@@ -54,7 +55,7 @@ class PreparedBatch:
     entity: str
     mapping: str
     source: SourceFile | None
-    records: list[StagedRecord]
+    records: Collection[StagedRecord]   # a RecordBatch: produced when iterated
     quarantine: list[QuarantineEntry]
     totals: ControlTotals
     drift: list[dict[str, Any]] = field(default_factory=list)
@@ -179,12 +180,17 @@ def prepare(mapping: Mapping, result: MapResult, *, feed: str, run_id: str, sour
     # Per record only what is its own: the source row (and a replay's origin). The feed, mapping
     # and source file are the run's, kept once with the run and merged back when records are read.
     extra = json.dumps(lineage_extra, sort_keys=True, ensure_ascii=False)[1:-1] + ", " if lineage_extra else ""
-    payloads = payload_lines(good, fields)
     good_keys = keys[good.index] if len(good) else pd.Series([], dtype=object)
-    records = [
-        StagedRecord(k, hashlib.sha256(p.encode()).hexdigest(), p, f'{{{extra}"row": {row}}}')
-        for k, p, row in zip(good_keys, payloads, good["_row"].tolist(), strict=True)
-    ]
+
+    def produce():
+        # Built a slice at a time when the batch is written or loaded, never all at once.
+        for start in range(0, len(good), _JSON_SLICE):
+            part = good.iloc[start:start + _JSON_SLICE]
+            for k, p, row in zip(good_keys.iloc[start:start + _JSON_SLICE], payload_lines(part, fields),
+                                 part["_row"].tolist(), strict=True):
+                yield StagedRecord(k, hashlib.sha256(p.encode()).hexdigest(), p, f'{{{extra}"row": {row}}}')
+
+    records = RecordBatch(len(good), produce)
 
     totals = ControlTotals()
     totals.loaded = _frame_totals(good, amount_field)

@@ -7,7 +7,7 @@ owned by the alembic migrations in ``migrations/``, applied when a :class:`Store
 from ledgerlink.store.audit import AuditCheck
 from ledgerlink.store.feedstate import FeedState, select_incremental
 from ledgerlink.store.quarantine import QuarantineEntry
-from ledgerlink.store.records import LoadResult, StagedRecord
+from ledgerlink.store.records import LoadResult, RecordBatch, StagedRecord
 from ledgerlink.store.store import Store
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "FeedState",
     "LoadResult",
     "QuarantineEntry",
+    "RecordBatch",
     "StagedRecord",
     "Store",
     "select_incremental",

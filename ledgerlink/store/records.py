@@ -13,9 +13,9 @@ import csv
 import hashlib
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from operator import itemgetter
+from itertools import islice
 from typing import Any, NamedTuple
 
 from sqlalchemy import Column, Connection, MetaData, String, Table, Text, func, select, text
@@ -57,7 +57,23 @@ class LoadResult:
     quarantined: int
 
 
-def check_unique_keys(batch: Sequence[StagedRecord]) -> None:
+class RecordBatch:
+    """A sized batch of StagedRecords produced on demand, each time it is iterated (read back
+    from a staged file, built from a frame slice by slice), so a million-row load never holds
+    every record in memory. ``Store.load`` takes a list as well."""
+
+    def __init__(self, count: int, produce: Callable[[], Iterator[StagedRecord]]) -> None:
+        self.count, self._produce = count, produce
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self) -> Iterator[StagedRecord]:
+        return self._produce()
+
+
+def unique_keys(batch: Iterable[StagedRecord]) -> Iterator[StagedRecord]:
+    """The batch, passed through; raises StoreError at the first natural key seen twice."""
     seen: set[str] = set()
     for position, record in enumerate(batch):
         key = record.natural_key
@@ -67,6 +83,7 @@ def check_unique_keys(batch: Sequence[StagedRecord]) -> None:
                 "each key may be loaded once per call"
             )
         seen.add(key)
+        yield record
 
 
 def _stage_table(dialect: str) -> Table:
@@ -83,38 +100,45 @@ def _stage_table(dialect: str) -> Table:
     )
 
 
-def _fill_stage(conn: Connection, stage: Table, rows: list[tuple[str, str, str, str]]) -> None:
+def _fill_stage(conn: Connection, stage: Table, rows: Iterator[StagedRecord]) -> int:
+    """Stream the records into the staging table; returns how many there were."""
     dialect = conn.dialect.name
     columns = "natural_key, content_hash, payload, lineage"
+    count = 0
     if dialect == "sqlite":
         cursor = conn.connection.dbapi_connection.cursor()
         try:
-            cursor.executemany(f"INSERT INTO {STAGE_TABLE} ({columns}) VALUES (?, ?, ?, ?)", rows)
+            for chunk in _chunks(rows, _COPY_CHUNK):
+                cursor.executemany(f"INSERT INTO {STAGE_TABLE} ({columns}) VALUES (?, ?, ?, ?)", chunk)
+                count += len(chunk)
         finally:
             cursor.close()
-        return
+        return count
     if dialect == "postgresql" and conn.dialect.driver == "psycopg2":
         cursor = conn.connection.dbapi_connection.cursor()
         try:
-            for start in range(0, len(rows), _COPY_CHUNK):
+            for chunk in _chunks(rows, _COPY_CHUNK):
                 buffer = io.StringIO()
-                csv.writer(buffer, quoting=csv.QUOTE_ALL, lineterminator="\n").writerows(
-                    rows[start : start + _COPY_CHUNK]
-                )
+                csv.writer(buffer, quoting=csv.QUOTE_ALL, lineterminator="\n").writerows(chunk)
                 buffer.seek(0)
                 cursor.copy_expert(f"COPY {STAGE_TABLE} ({columns}) FROM STDIN WITH (FORMAT csv)", buffer)
+                count += len(chunk)
         finally:
             cursor.close()
         conn.exec_driver_sql(f"ANALYZE {STAGE_TABLE}")
-        return
-    for start in range(0, len(rows), _INSERT_CHUNK):
+        return count
+    for chunk in _chunks(rows, _INSERT_CHUNK):
         conn.execute(
             stage.insert(),
-            [
-                {"natural_key": k, "content_hash": h, "payload": p, "lineage": ln}
-                for k, h, p, ln in rows[start : start + _INSERT_CHUNK]
-            ],
+            [{"natural_key": k, "content_hash": h, "payload": p, "lineage": ln} for k, h, p, ln in chunk],
         )
+        count += len(chunk)
+    return count
+
+
+def _chunks(rows: Iterator[StagedRecord], size: int) -> Iterator[list[StagedRecord]]:
+    while chunk := list(islice(rows, size)):
+        yield chunk
 
 
 # The statements below join the staging table ``s`` (scanned in natural-key order) to
@@ -136,6 +160,7 @@ SELECT :entity, s.natural_key, COALESCE(h.version, 0) + 1, s.content_hash, s.pay
 FROM {STAGE_TABLE} s
 LEFT JOIN record_heads h ON h.entity = :entity AND h.natural_key = s.natural_key
 WHERE h.natural_key IS NULL OR h.content_hash <> s.content_hash
+ORDER BY s.natural_key
 """
 
 # Runs after _INSERT_VERSIONS: a changed key's head moves to the version just written.
@@ -166,6 +191,7 @@ WHERE r.entity = :entity AND r.natural_key = s.natural_key AND r.version = 1
   AND NOT EXISTS (
     SELECT 1 FROM record_heads h WHERE h.entity = :entity AND h.natural_key = s.natural_key
   )
+ORDER BY s.natural_key
 """
 
 
@@ -186,8 +212,10 @@ def upsert(conn: Connection, run_id: str, entity: str, batch: Sequence[StagedRec
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {STAGE_TABLE}")
     # On failure the transaction's rollback removes the staging table again.
     stage.create(conn)
-    # Staged in key order, so that index look-ups and inserts walk the B-trees in order.
-    _fill_stage(conn, stage, sorted(batch, key=itemgetter(0)))
+    staged = _fill_stage(conn, stage, unique_keys(batch))
+    # Built by sorting once filled (far cheaper than keeping a big table sorted while filling);
+    # the statements below read the stage through it, so they walk the other indexes in key order.
+    conn.exec_driver_sql(f"CREATE INDEX {STAGE_TABLE}_key ON {STAGE_TABLE} (natural_key)")
     params = {"entity": entity}
     counts = conn.execute(text(_COUNT), params).one()
     inserted, updated = int(counts.new_keys or 0), int(counts.changed or 0)
@@ -202,7 +230,7 @@ def upsert(conn: Connection, run_id: str, entity: str, batch: Sequence[StagedRec
             )
     if dialect != "postgresql":  # PostgreSQL drops it at commit (ON COMMIT DROP)
         stage.drop(conn)
-    return inserted, updated, len(batch) - inserted - updated
+    return inserted, updated, staged - inserted - updated
 
 
 def _record_dict(row) -> dict[str, Any]:

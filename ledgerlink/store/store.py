@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -187,7 +187,7 @@ class Store:
         run_id: str,
         feed: str,
         entity: str,
-        records: Sequence[StagedRecord],
+        records: Collection[StagedRecord],
         quarantine: Sequence[QuarantineEntry] = (),
         *,
         mapping: str | None = None,
@@ -205,7 +205,6 @@ class Store:
         quarantine entries as ``replayed`` by this run, in the same transaction (a replay
         either loads its rows and closes their entries, or does neither).
         """
-        records_mod.check_unique_keys(records)
         with self.begin() as conn:
             status = conn.execute(select(runs_table.c.status).where(runs_table.c.id == run_id)).scalar()
             if status is None:
