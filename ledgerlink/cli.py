@@ -17,6 +17,7 @@ from ledgerlink.errors import LedgerlinkError
 COMMAND_GROUPS = (
     "ledgerlink.mapping.cli",
     "ledgerlink.pipeline.cli",
+    "ledgerlink.bank.cli",
     "ledgerlink.airflow.demo",
 )
 

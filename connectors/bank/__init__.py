@@ -25,6 +25,7 @@ FORMAT_MODULES = (
     "connectors.bank.coda",
     "connectors.bank.bai2",
     "connectors.bank.norma43",
+    "connectors.bank.csv_export",  # last: a header match against the shipped bank CSV mappings
 )
 
 
@@ -45,7 +46,7 @@ def _module_for(path: Path):
         if module.detect(head):
             return module
     raise BankParseError(str(path), "line 1", "not a bank statement format ledgerlink knows "
-                         "(camt.052/053/054, MT940/MT942, BAI2, CODA, OFX, Norma 43)")
+                         "(camt.052/053/054, MT940/MT942, BAI2, CODA, OFX, Norma 43, bank CSV exports)")
 
 
 def detect_format(path: Path | str) -> str:

@@ -25,7 +25,8 @@ def feed_asset(feed: Feed) -> Asset:
 
 def build_feed_dag(feed: Feed) -> DAG:
     asset = feed_asset(feed)
-    doc = (f"### {feed.description or feed.name}\n\nEntity **{feed.entity}** through mapping `{feed.mapping}` "
+    reader = f"mapping `{feed.mapping}`" if feed.mapping else f"the {feed.parser} parser"
+    doc = (f"### {feed.description or feed.name}\n\nEntity **{feed.entity}** through {reader} "
            f"from {feed.source['connector']} `{feed.source.get('path', '')}`"
            + (f" (connection `{feed.source['conn_id']}`)" if feed.source.get("conn_id") else "")
            + ".\n\nBad rows go to the quarantine: `ledgerlink quarantine list --feed " + feed.name + "`.")

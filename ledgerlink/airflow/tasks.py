@@ -54,17 +54,16 @@ def extract(feed_name: str) -> list[dict[str, Any]]:
 
 
 def map_and_validate(feed_name: str, file: dict[str, Any]) -> dict[str, Any]:
-    from ledgerlink.mapping import load_mapping
     from ledgerlink.pipeline.staging import write_batch
-    from ledgerlink.pipeline.steps import SourceFile, _safe_error, prepare_file
+    from ledgerlink.pipeline.steps import SourceFile, _safe_error, preparer
     from ledgerlink.store import Store
 
     feed, store = get_feed(feed_name), Store()
-    mapping = load_mapping(feed.mapping_path)
+    label, prepare_fn = preparer(store, feed)
     source = SourceFile(Path(file["path"]), file["name"], file["sha256"], file["size"], file["uri"])
-    run_id = store.start_run(feed_name, mapping.entity, source=source.as_dict(), mapping=mapping.display_path)
+    run_id = store.start_run(feed_name, feed.entity, source=source.as_dict(), mapping=label)
     try:
-        batch = prepare_file(mapping, source, feed=feed_name, run_id=run_id)
+        batch = prepare_fn(source, run_id)
         path = write_batch(batch, staging_dir(feed_name) / f"{run_id}.batch.jsonl")
     except Exception as exc:
         store.finish_run(run_id, "failed", error=_safe_error(exc))
@@ -73,6 +72,8 @@ def map_and_validate(feed_name: str, file: dict[str, Any]) -> dict[str, Any]:
              feed_name, source.name, len(batch.records), len(batch.quarantine), len(batch.drift))
     for d in batch.drift:
         log.warning("%s: schema drift in %s: %s", feed_name, source.name, d)
+    for f in batch.findings:
+        log.warning("%s: %s: %s", feed_name, source.name, f["message"])
     return {"run_id": run_id, "batch": str(path), "file": file,
             "records": len(batch.records), "quarantined": len(batch.quarantine), "drift": batch.drift}
 
@@ -118,7 +119,8 @@ def publish(feed_name: str, summaries: list[dict[str, Any]]) -> dict[str, Any]:
     total = {k: sum(int(s.get(k, 0)) for s in summaries)
              for k in ("read", "inserted", "updated", "unchanged", "quarantined", "filtered")}
     result = {"feed": feed_name, "entity": feed.entity, "files": len(summaries), **total,
-              "runs": [s["run_id"] for s in summaries]}
+              "runs": [s["run_id"] for s in summaries],
+              "findings": [f for s in summaries for f in s.get("findings", [])]}
     log.info("%s: published %s", feed_name, result)
     return result
 

@@ -18,7 +18,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from ledgerlink.config import SCHEMAS_DIR
 from ledgerlink.model.money import format_amount
 
-ENTITIES = ("invoice", "vendor", "bank_transaction", "payment_status", "financing_request")
+ENTITIES = ("invoice", "vendor", "bank_transaction", "bank_statement", "payment_status", "financing_request")
 
 INVOICE_FIELDS = (
     "invoice_number", "direction", "vendor_id", "vendor_name", "vendor_iban", "customer_id",

@@ -102,13 +102,13 @@ def cmd_feeds(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from ledgerlink.pipeline.feeds import get_feed
-    from ledgerlink.pipeline.steps import run_file
+    from ledgerlink.pipeline.steps import run_feed_file
 
     feed = get_feed(args.feed)
     if not args.file.is_file():
         print(f"ledgerlink: {args.file}: no such file", file=sys.stderr)
         return 2
-    summary = run_file(_store(), feed.name, feed.mapping_path, args.file, actor=_actor())
+    summary = run_feed_file(_store(), feed, args.file, actor=_actor())
     print(summary.describe())
     return 0
 

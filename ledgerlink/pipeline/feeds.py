@@ -27,7 +27,7 @@ _DAG_DEFAULTS: dict[str, Any] = {"owner": "ledgerlink", "retries": 2, "retry_del
 class Feed:
     name: str
     entity: str
-    mapping: str
+    mapping: str | None           # mapping file; or None when a parser reads the files
     source: dict[str, Any]
     description: str = ""
     owner: str = "ledgerlink"
@@ -36,6 +36,7 @@ class Feed:
     tags: tuple[str, ...] = ("ledgerlink",)
     schedule: str | None = None
     max_files_per_run: int | None = None
+    parser: str | None = None     # bank_statement: files are bank statements in any supported format
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -44,6 +45,8 @@ class Feed:
 
     @property
     def mapping_path(self) -> Path:
+        if self.mapping is None:
+            raise ConfigError(f"feed {self.name!r} has no mapping (its files are read by parser {self.parser})")
         path = Path(self.mapping)
         return path if path.is_absolute() else PROJECT_ROOT / path
 
@@ -82,12 +85,13 @@ def load_feeds(path: Path | None = None) -> list[Feed]:
         seen.add(raw["name"])
         merged = {**defaults, **raw}
         feed = Feed(
-            name=merged["name"], entity=merged["entity"], mapping=merged["mapping"], source=dict(merged["source"]),
+            name=merged["name"], entity=merged["entity"], mapping=merged.get("mapping"), source=dict(merged["source"]),
             description=merged.get("description", ""), owner=merged["owner"], retries=merged["retries"],
             retry_delay_minutes=float(merged["retry_delay_minutes"]), tags=tuple(merged["tags"]),
             schedule=merged["schedule"], max_files_per_run=merged.get("max_files_per_run"),
+            parser=merged.get("parser"),
         )
-        if not feed.mapping_path.exists():
+        if feed.mapping is not None and not feed.mapping_path.exists():
             raise ConfigError(f"{path}: feed {feed.name!r}: mapping file {feed.mapping} does not exist")
         feeds.append(feed)
     return feeds

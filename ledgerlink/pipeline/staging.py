@@ -27,6 +27,8 @@ def write_batch(batch: PreparedBatch, path: Path) -> Path:
         "source": None if batch.source is None else {**batch.source.as_dict(), "path": str(batch.source.path)},
         "totals": {k: _totals_state(getattr(batch.totals, k)) for k in ("read", "loaded", "quarantined", "filtered")},
         "records": len(batch.records), "quarantine": len(batch.quarantine),
+        "related": {e: [list(r) for r in recs] for e, recs in batch.related.items()},
+        "findings": batch.findings,
     }
     with open(tmp, "w", encoding="utf-8") as out:
         out.write(json.dumps(header, ensure_ascii=False) + "\n")
@@ -63,7 +65,9 @@ def read_batch(path: Path) -> PreparedBatch:
     source = None if src is None else SourceFile(Path(src["path"]), src["name"], src["sha256"], src["size"], src["uri"])
     totals = ControlTotals(**{k: _totals_from(v) for k, v in header["totals"].items()})
     return PreparedBatch(header["feed"], header["entity"], header["mapping"], source, records, quarantine, totals,
-                         header["drift"])
+                         header["drift"], related={e: [StagedRecord(*r) for r in recs]
+                                                   for e, recs in header.get("related", {}).items()},
+                         findings=header.get("findings", []))
 
 
 def _totals_state(t: Totals) -> dict:

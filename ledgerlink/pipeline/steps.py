@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -22,6 +22,7 @@ import pandas as pd
 from ledgerlink.errors import LedgerlinkError, StoreError
 from ledgerlink.mapping import Mapping, MapResult, load_mapping
 from ledgerlink.pipeline.control import CONTROL_AMOUNT, ControlTotals, Totals
+from ledgerlink.pipeline.feeds import Feed
 from ledgerlink.pipeline.validate import validate_frame
 from ledgerlink.store import QuarantineEntry, RecordBatch, StagedRecord, Store
 
@@ -60,6 +61,9 @@ class PreparedBatch:
     totals: ControlTotals
     drift: list[dict[str, Any]] = field(default_factory=list)
     loaded_amounts: Totals = field(default_factory=Totals)
+    # Records of other entities loaded with this batch (a bank file's statements), entity -> records
+    related: dict[str, list[StagedRecord]] = field(default_factory=dict)
+    findings: list[dict[str, Any]] = field(default_factory=list)   # checks worth a person's look
 
 
 @dataclass
@@ -78,6 +82,8 @@ class RunSummary:
     drift: list[dict[str, Any]] = field(default_factory=list)
     reasons: dict[str, int] = field(default_factory=dict)   # quarantine reason code -> rows
     message: str = ""
+    related: dict[str, dict[str, int]] = field(default_factory=dict)   # entity -> inserted/updated/unchanged
+    findings: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -90,8 +96,13 @@ class RunSummary:
                  f"unchanged {self.unchanged}, quarantined {self.quarantined}, filtered {self.filtered}"]
         if self.reasons:
             parts.append("  quarantined because: " + ", ".join(f"{r} x{n}" for r, n in sorted(self.reasons.items())))
+        for entity, counts in self.related.items():
+            parts.append(f"  {entity}: new {counts['inserted']}, changed {counts['updated']}, "
+                         f"unchanged {counts['unchanged']}")
         for d in self.drift:
             parts.append(f"  drift: {d.get('kind')} {d.get('column', '')} {d.get('detail', '')}".rstrip())
+        for f in self.findings:
+            parts.append(f"  {f['kind']}: {f['message']}")
         return "\n".join(parts)
 
 
@@ -244,7 +255,8 @@ def load_batch(store: Store, run_id: str, batch: PreparedBatch, *, resolve_quara
     processed = ({"name": batch.source.name, "size": batch.source.size, "sha256": batch.source.sha256}
                  if batch.source else None)
     result = store.load(run_id, batch.feed, batch.entity, batch.records, batch.quarantine, mapping=batch.mapping,
-                        processed_file=processed, resolve_quarantine=resolve_quarantine, actor=actor)
+                        processed_file=processed, resolve_quarantine=resolve_quarantine,
+                        related=batch.related, actor=actor)
     stored = result.inserted + result.updated + result.unchanged
     if stored != len(batch.records) or result.quarantined != len(batch.quarantine):
         raise StoreError(f"{where}: the store accepted {stored} records and {result.quarantined} quarantined rows, "
@@ -257,24 +269,51 @@ def load_batch(store: Store, run_id: str, batch: PreparedBatch, *, resolve_quara
         run_id=run_id, feed=batch.feed, status="succeeded", source=batch.source.as_dict() if batch.source else None,
         inserted=result.inserted, updated=result.updated, unchanged=result.unchanged,
         quarantined=len(batch.quarantine), filtered=batch.totals.filtered.count, read=batch.totals.read.count,
-        totals=batch.totals.as_dict(), drift=batch.drift, reasons=dict(reasons),
+        totals=batch.totals.as_dict(), drift=batch.drift, reasons=dict(reasons), findings=batch.findings,
+        related={e: dict(zip(("inserted", "updated", "unchanged"), c, strict=True)) for e, c in result.related.items()},
     )
-    store.finish_run(run_id, "succeeded", totals=summary.totals, drift=batch.drift)
+    # Findings (unbalanced statements, sequence gaps, duplicates) are kept with the run's drift list.
+    store.finish_run(run_id, "succeeded", totals=summary.totals, drift=batch.drift + batch.findings)
     return summary
 
 
 def run_file(store: Store, feed: str, mapping_path: Path | str, path: Path, *, uri: str = "",
              actor: str = "ledgerlink") -> RunSummary:
-    """Process one local file end to end: skip it when this content was already processed."""
+    """Process one local file through a mapping, end to end (skipped when already processed)."""
     mapping = load_mapping(Path(mapping_path))
-    source = SourceFile.from_path(Path(path), uri)
+    return run_prepared(store, feed, mapping.entity, mapping.display_path, SourceFile.from_path(Path(path), uri),
+                        lambda source, run_id: prepare_file(mapping, source, feed=feed, run_id=run_id), actor=actor)
+
+
+def run_feed_file(store: Store, feed: Feed, path: Path, *, uri: str = "", actor: str = "ledgerlink") -> RunSummary:
+    """Process one local file the way ``feed`` processes its files (its mapping or its parser)."""
+    label, prepare_fn = preparer(store, feed)
+    return run_prepared(store, feed.name, feed.entity, label, SourceFile.from_path(Path(path), uri), prepare_fn,
+                        actor=actor)
+
+
+Preparer = Callable[[SourceFile, str], PreparedBatch]   # (source file, run id) -> batch
+
+
+def preparer(store: Store, feed: Feed) -> tuple[str, Preparer]:
+    """How ``feed`` turns a file into a batch: (label kept with the run, function)."""
+    if feed.parser == "bank_statement":
+        from ledgerlink.bank.load import prepare_bank_file  # imported here: it builds on this module
+
+        return ("parser:bank_statement",
+                lambda source, run_id: prepare_bank_file(store, source, feed=feed.name, run_id=run_id))
+    mapping = load_mapping(feed.mapping_path)
+    return mapping.display_path, lambda source, run_id: prepare_file(mapping, source, feed=feed.name, run_id=run_id)
+
+
+def run_prepared(store: Store, feed: str, entity: str, label: str, source: SourceFile, prepare_fn: Preparer, *,
+                 actor: str = "ledgerlink") -> RunSummary:
     earlier = store.find_processed_file(feed, source.sha256)
     if earlier:
         return skipped_summary(feed, source, earlier)
-    run_id = store.start_run(feed, mapping.entity, source=source.as_dict(), mapping=mapping.display_path, actor=actor)
+    run_id = store.start_run(feed, entity, source=source.as_dict(), mapping=label, actor=actor)
     try:
-        batch = prepare_file(mapping, source, feed=feed, run_id=run_id)
-        return load_batch(store, run_id, batch, actor=actor)
+        return load_batch(store, run_id, prepare_fn(source, run_id), actor=actor)
     except Exception as exc:
         store.finish_run(run_id, "failed", error=_safe_error(exc))
         raise

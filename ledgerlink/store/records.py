@@ -14,7 +14,7 @@ import hashlib
 import io
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any, NamedTuple
 
@@ -55,6 +55,8 @@ class LoadResult:
     updated: int  # changed content -> new version
     unchanged: int  # same content hash as the head: nothing written
     quarantined: int
+    # Records of other entities loaded in the same transaction: entity -> (inserted, updated, unchanged)
+    related: dict[str, tuple[int, int, int]] = field(default_factory=dict)
 
 
 class RecordBatch:
@@ -259,6 +261,20 @@ def current(conn: Connection, entity: str) -> list[dict[str, Any]]:
         .order_by(record_heads.c.natural_key)
     )
     return [_record_dict(row) for row in conn.execute(query)]
+
+
+def find(conn: Connection, entity: str, natural_keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Head versions of the given keys that exist: natural_key -> record."""
+    keys, found = sorted(set(natural_keys)), {}
+    for start in range(0, len(keys), 500):
+        query = (
+            select(records, runs.c.feed, runs.c.mapping, runs.c.source)
+            .join(record_heads, record_heads.c.record_id == records.c.id)
+            .outerjoin(runs, runs.c.id == records.c.run_id)
+            .where(record_heads.c.entity == entity, record_heads.c.natural_key.in_(keys[start:start + 500]))
+        )
+        found.update((row.natural_key, _record_dict(row)) for row in conn.execute(query))
+    return found
 
 
 def versions(conn: Connection, entity: str, natural_key: str) -> list[dict[str, Any]]:

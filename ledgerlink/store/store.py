@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -194,6 +194,7 @@ class Store:
         processed_file: dict | None = None,
         feed_state: FeedState | None = None,
         resolve_quarantine: Sequence[int] | None = None,
+        related: dict[str, Collection[StagedRecord]] | None = None,
         actor: str = DEFAULT_ACTOR,
     ) -> LoadResult:
         """Load one batch in ONE transaction: all of it commits or none of it.
@@ -203,7 +204,8 @@ class Store:
         if the feed already processed a file with that sha256), the feed state, and one
         audit entry summarising the load. ``resolve_quarantine`` closes those open
         quarantine entries as ``replayed`` by this run, in the same transaction (a replay
-        either loads its rows and closes their entries, or does neither).
+        either loads its rows and closes their entries, or does neither). ``related`` loads
+        records of other entities in the same transaction (a bank statement with its entries).
         """
         with self.begin() as conn:
             status = conn.execute(select(runs_table.c.status).where(runs_table.c.id == run_id)).scalar()
@@ -214,6 +216,9 @@ class Store:
             if processed_file is not None:
                 runs_mod.record_file(conn, feed, run_id, processed_file)
             inserted, updated, unchanged = records_mod.upsert(conn, run_id, entity, records)
+            related_counts = {
+                other: records_mod.upsert(conn, run_id, other, recs) for other, recs in (related or {}).items()
+            }
             quarantined = quarantine_mod.insert_entries(
                 conn,
                 quarantine,
@@ -229,7 +234,8 @@ class Store:
             if resolve_quarantine:
                 self.resolve_quarantine(resolve_quarantine, "replayed", actor=actor, run_id=run_id, conn=conn)
             result = LoadResult(
-                inserted=inserted, updated=updated, unchanged=unchanged, quarantined=quarantined
+                inserted=inserted, updated=updated, unchanged=unchanged, quarantined=quarantined,
+                related=related_counts,
             )
             file_summary = None
             if processed_file is not None:
@@ -246,6 +252,7 @@ class Store:
                     "updated": updated,
                     "unchanged": unchanged,
                     "quarantined": quarantined,
+                    **({"related": related_counts} if related_counts else {}),
                     "file": file_summary,
                     "cursor": None if feed_state is None else feed_state.cursor,
                 },
@@ -257,6 +264,11 @@ class Store:
         """Head versions, ordered by natural key: natural_key, version, content_hash, payload, lineage, run_id."""
         with self._read() as conn:
             return records_mod.current(conn, entity)
+
+    def find_records(self, entity: str, natural_keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """Current versions of those keys that exist, by natural key."""
+        with self._read() as conn:
+            return records_mod.find(conn, entity, natural_keys)
 
     def record_versions(self, entity: str, natural_key: str) -> list[dict[str, Any]]:
         """Every version of one record, oldest first."""

@@ -1,0 +1,117 @@
+"""`ledgerlink bank parse|load`: read any bank statement file, or load it into the store."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from connectors.bank import BankParseError, Statement, as_json, detect_format, parse
+from ledgerlink.errors import LedgerlinkError
+from ledgerlink.model.money import format_amount
+
+STATEMENT_KEYS = ("statement_id", "account_iban", "account_number", "currency", "opening_balance", "opening_date",
+                  "closing_balance", "closing_date")
+TRANSACTION_KEYS = ("statement_id", "booking_date", "value_date", "amount", "currency", "counterparty_name",
+                    "counterparty_iban", "end_to_end_id", "structured_reference", "remittance_text",
+                    "bank_reference")
+# Output is held back up to this many lines, so a file that fails early prints only its error;
+# past it, lines stream (a big file is never held in memory).
+_HOLD_LINES = 10_000
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    bank = sub.add_parser("bank", help="bank statement files: parse, load")
+    cmds = bank.add_subparsers(dest="bank_command", required=True, metavar="COMMAND")
+    p = cmds.add_parser("parse", help="parse a bank file (format detected from its content)")
+    p.add_argument("file", type=Path)
+    p.add_argument("--json", action="store_true", help="one JSON object per line: statements and transactions")
+    p.set_defaults(func=cmd_parse)
+    p = cmds.add_parser("load", help="load a bank file into the store as a feed run")
+    p.add_argument("feed", help="bank statement feed name from dags/feeds.yaml")
+    p.add_argument("file", type=Path)
+    p.set_defaults(func=cmd_load)
+
+
+def statement_line(s: Statement) -> dict[str, Any]:
+    out: dict[str, Any] = {"kind": "statement"}
+    for key in STATEMENT_KEYS:
+        out[key] = getattr(s, key, None)
+    for label, balance in (("opening", s.opening_balance), ("closing", s.closing_balance)):
+        out[f"{label}_balance"] = None if balance is None else format_amount(balance.amount)
+        out[f"{label}_date"] = None if balance is None or balance.date is None else balance.date.isoformat()
+    return out
+
+
+def transaction_line(statement_id: str | None, record: Any) -> dict[str, Any]:
+    data = as_json(record)
+    data["amount"] = format_amount(record.amount)
+    out = {"kind": "transaction", **{k: data.get(k) for k in TRANSACTION_KEYS}}
+    out["statement_id"] = record.statement_id or statement_id
+    return out
+
+
+def cmd_parse(args: argparse.Namespace) -> int:
+    if not args.file.is_file():
+        raise LedgerlinkError(f"{args.file}: no such file")
+    held: list[str] = []
+    streaming = False
+    counts = {"statements": 0, "transactions": 0}
+    current: Statement | None = None
+
+    def emit(line: str) -> None:
+        nonlocal streaming
+        if streaming:
+            print(line)
+            return
+        held.append(line)
+        if len(held) >= _HOLD_LINES:
+            print("\n".join(held))
+            held.clear()
+            streaming = True
+
+    try:
+        fmt = detect_format(args.file)
+        for record in parse(args.file):
+            if isinstance(record, Statement):
+                current = record
+                counts["statements"] += 1
+                emit(json.dumps(statement_line(record), ensure_ascii=False) if args.json else _describe(record))
+            else:
+                counts["transactions"] += 1
+                sid = current.statement_id if current else None
+                line = transaction_line(sid, record)
+                emit(json.dumps(line, ensure_ascii=False) if args.json else
+                     f"  {line['booking_date'] or line['value_date'] or '':10} {line['amount']:>14} "
+                     f"{line['currency']} {line['counterparty_name'] or ''} {line['remittance_text'] or ''}".rstrip())
+    except BankParseError as exc:
+        sys.stdout.flush()
+        print(f"ledgerlink: {exc}", file=sys.stderr)
+        return 2
+    if held:
+        print("\n".join(held))
+    if not args.json:
+        print(f"{args.file.name}: {fmt}, {counts['statements']} statement(s), {counts['transactions']} transaction(s)")
+    return 0
+
+
+def _describe(s: Statement) -> str:
+    line = statement_line(s)
+    return (f"statement {s.statement_id or '(no id)'} ({s.format}) account {s.account or '?'} {s.currency or ''}: "
+            f"opening {line['opening_balance'] or '-'} on {line['opening_date'] or '-'}, "
+            f"closing {line['closing_balance'] or '-'} on {line['closing_date'] or '-'}")
+
+
+def cmd_load(args: argparse.Namespace) -> int:
+    from ledgerlink.pipeline.feeds import get_feed
+    from ledgerlink.pipeline.steps import run_feed_file
+    from ledgerlink.store import Store
+
+    feed = get_feed(args.feed)
+    if feed.parser != "bank_statement":
+        raise LedgerlinkError(f"feed {feed.name!r} is not a bank statement feed (it uses mapping {feed.mapping})")
+    summary = run_feed_file(Store(), feed, args.file)
+    print(summary.describe())
+    return 0
