@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ledgerlink.mapping import SourceError, load_mapping
+from ledgerlink.mapping import MappingFileError, SourceError, load_mapping
 from ledgerlink.mapping.sources import SourceOptions, drop_blank, parse_xml, read_csv_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -137,3 +137,69 @@ def test_json_record_path_nested_paths_and_number_text(tmp_path):
     assert res.frame[["invoice_number", "customer_id", "amount_incl_tax", "status", "_row", "_location"]].values.tolist() == [
         ["R1", "7", "12.10", "paid", 1, "$.data.items[0]"]]
     assert [(e.row, e.location, e.rule) for e in res.errors] == [(2, "$.data.items[1]", "currency")]
+
+
+# --- headerless files, replaced header names, quote character ------------------------------------
+
+HEADERLESS = SourceOptions(format="csv", delimiter=";", columns=["Datum", "Bedrag", "Omschrijving"], header_row=0)
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_headerless_file_rows_are_line_numbers_from_one(newline):
+    text = newline.join(["01-01-2024;1,00;Koffie", "", '02-01-2024;2,00;"Thee; groen"', "03-01-2024;3,00"]) + newline
+    table = drop_blank(read_csv_bytes(text.encode(), HEADERLESS))
+    assert table.columns == ["Datum", "Bedrag", "Omschrijving"]
+    assert list(table.rows) == [1, 3, 4]
+    assert list(table.data["Omschrijving"]) == ["Koffie", "Thee; groen", ""]
+
+
+def test_headerless_row_with_too_many_fields_is_a_row_problem():
+    text = "01-01-2024;1,00;Koffie\n02-01-2024;2,00;Thee;extra\n"
+    table = read_csv_bytes(text.encode(), HEADERLESS)
+    assert list(table.rows) == [1]
+    assert [(p[0], p[1]) for p in table.problems] == [(2, "source.fields")]
+
+
+def test_headerless_empty_file_has_no_rows():
+    assert len(read_csv_bytes(b"", HEADERLESS)) == 0
+
+
+def test_columns_with_header_row_replace_blank_and_repeated_header_names():
+    # a header with nameless and repeated columns (a broker's "Mutatie,,Saldo,,")
+    text = "Export\nDatum,Mutatie,,Saldo,\n30-12-2019,EUR,\"0,19\",EUR,\"13,88\"\n"
+    options = SourceOptions(format="csv", header_row=2, columns=["Datum", "Munt", "Bedrag", "Saldomunt", "Saldo"])
+    table = read_csv_bytes(text.encode(), options)
+    assert table.columns == ["Datum", "Munt", "Bedrag", "Saldomunt", "Saldo"]
+    assert list(table.rows) == [3]
+    assert table.data["Bedrag"][0] == "0,19" and table.data["Saldo"][0] == "13,88"
+
+
+def test_single_quote_as_quote_character():
+    text = "a,b,c\n1,'Factuur 12, termijn 2',x\n2,O'Brien,y\n"
+    table = read_csv_bytes(text.encode(), SourceOptions(format="csv", quote="'"))
+    assert list(table.data["b"]) == ["Factuur 12, termijn 2", "O'Brien"]
+
+
+def test_columns_and_quote_are_for_csv_only(tmp_path):
+    path = tmp_path / "m.yaml"
+    path.write_text(textwrap.dedent("""\
+        version: 1
+        entity: invoice
+        source: {format: json, columns: [a], quote: "'"}
+        fields:
+          invoice_number: {from: number}
+          direction: {value: receivable}
+          currency: {value: EUR, type: currency}
+          amount_incl_tax: {from: total, type: money, currency: currency}
+          status: {value: open}
+        """), encoding="utf-8")
+    with pytest.raises(MappingFileError) as exc:
+        load_mapping(path)
+    assert {i.message for i in exc.value.issues} == {"source.columns is only for CSV", "source.quote is only for CSV"}
+
+
+def test_row_problem_numbers_count_the_lines_above_the_header():
+    text = "Export 2024\nA;B\n1;2\n3;4;5\n"
+    table = read_csv_bytes(text.encode(), SourceOptions(format="csv", delimiter=";", header_row=2))
+    assert list(table.rows) == [3]
+    assert [(p[0], p[1]) for p in table.problems] == [(4, "source.fields")]

@@ -6,10 +6,13 @@ import textwrap
 from decimal import Decimal
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from ledgerlink.mapping import load_mapping
+from ledgerlink.mapping import MappingFileError, load_mapping
 from ledgerlink.mapping.loader import mapping_schema
 from ledgerlink.mapping.transforms import Failure, build_step, type_converter
 from ledgerlink.redact import mask_account
@@ -190,3 +193,173 @@ def test_records_have_python_values(tmp_path):
     rec = next(m.map_rows([(2, None, {"Nr": "1", "D": "2024-01-31", "B": "5"})]).records())
     assert rec["amount_incl_tax"] == Decimal("5.00") and str(rec["amount_incl_tax"]) == "5.00"
     assert rec["issue_date"].isoformat() == "2024-01-31"
+
+
+# --- bank layouts: sign, minus, type_fallback, hash, same, carry ---------------------------------
+
+BANK = """\
+version: 1
+entity: bank_transaction
+source: {format: csv, delimiter: ";", decimal: ",", thousands: "."}
+fields:
+  account: {from: Rekening, required: true}
+  entry_id: {hash: [Datum, Rekening, Bedrag, Omschrijving], required: true}
+  booking_date: {from: Datum, type: date, required: true}
+  amount:
+    from: Bedrag
+    type: money
+    currency: currency
+    required: true
+    sign: {from: AfBij, debit: [Af, D], credit: [Bij, C]}
+  currency: {value: EUR, type: currency}
+  counterparty_iban: {from: Tegenrekening, type: iban, type_fallback: null}
+  remittance_text: {from: Omschrijving}
+carry:
+  balance_after: {from: Saldo, type: money, currency: currency}
+checks:
+  - same: account
+"""
+BANK_HEADER = "Datum;Rekening;AfBij;Bedrag;Tegenrekening;Omschrijving;Saldo"
+
+
+def bank_mapping(tmp_path: Path, text: str = BANK):
+    path = tmp_path / "bank.yaml"
+    path.write_text(text, encoding="utf-8")
+    return load_mapping(path)
+
+
+def map_both(tmp_path: Path, mapping, lines: list[str]):
+    path = tmp_path / "export.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    columnar, rows = mapping.map_file(path, engine="columnar"), mapping.map_file(path, engine="rows")
+    assert columnar.frame.equals(rows.frame)
+    assert [e.key() for e in columnar.errors] == [e.key() for e in rows.errors]
+    return columnar
+
+
+def test_sign_from_indicator_column(tmp_path):
+    res = map_both(tmp_path, bank_mapping(tmp_path), [
+        BANK_HEADER,
+        "2024-01-02;NL20INGB0001234567;Af;1.234,50;;Huur;10,00",
+        "2024-01-03;NL20INGB0001234567;Bij;0,00;;Nul;10,00",
+        "2024-01-04;NL20INGB0001234567;D;-2,00;;Storno van een afschrijving;12,00",
+        "2024-01-05;NL20INGB0001234567;X;5,00;;Onbekend;17,00",
+        "2024-01-06;NL20INGB0001234567;;5,00;;Geen teken;22,00",
+    ])
+    assert res.frame["amount"].tolist() == ["-1234.50", "0.00", "2.00"]
+    assert [(e.row, e.field, e.rule) for e in res.errors] == [(5, "amount", "sign"), (6, "amount", "sign")]
+    assert res.errors[0].message == "'X' in column 'AfBij' is not a debit or credit indicator (Af, D, Bij, C)"
+
+
+def test_sign_and_minus_need_an_amount_type_and_distinct_indicators(tmp_path):
+    text = BANK.replace("remittance_text: {from: Omschrijving}",
+                        "remittance_text: {from: Omschrijving, minus: X, sign: {from: S, debit: [A], credit: [A]}}")
+    with pytest.raises(MappingFileError) as exc:
+        bank_mapping(tmp_path, text)
+    messages = {i.message for i in exc.value.issues}
+    assert messages == {"sign is only allowed with type: money or decimal", "minus is only allowed with type: money or decimal",
+                        "sign: an indicator cannot be both debit and credit"}
+
+
+@pytest.mark.parametrize(("credit", "debit", "expected", "rule"), [
+    ("12,50", "0,00", "12.50", None),
+    ("0,00", "1.500,00", "-1500.00", None),
+    ("", "3,00", "-3.00", None),
+    ("10,00", "", "10.00", None),
+    ("", "", None, "required"),
+    ("1,00", "x", None, "type.money"),
+])
+def test_minus_for_separate_credit_and_debit_columns(tmp_path, credit, debit, expected, rule):
+    text = BANK.replace("""    sign: {from: AfBij, debit: [Af, D], credit: [Bij, C]}\n""", "    minus: Soll\n") \
+        .replace("from: Bedrag", "from: Haben")
+    res = map_both(tmp_path, bank_mapping(tmp_path, text), [
+        "Datum;Rekening;Haben;Soll;Tegenrekening;Omschrijving;Saldo",
+        f"2024-01-02;NL20INGB0001234567;{credit};{debit};;Boeking;",
+    ])
+    if rule:
+        assert [(e.field, e.rule) for e in res.errors] == [("amount", rule)]
+        assert "column 'Soll'" in res.errors[0].message
+    else:
+        assert res.errors == [] and res.frame["amount"].tolist() == [expected]
+
+
+def test_type_fallback_value_or_empty(tmp_path):
+    m = one_field_mapping(tmp_path, {"from": "C", "type": "bic", "type_fallback": "ABNANL2A"})
+    assert m.map_rows([(2, None, {"C": "geen bic"})]).frame["city"].tolist() == ["ABNANL2A"]
+    m = one_field_mapping(tmp_path, {"from": "C", "type": "iban", "type_fallback": None, "required": True})
+    res = m.map_rows([(2, None, {"C": "NL91ABNA0417164301"})])
+    assert [(e.field, e.rule) for e in res.errors] == [("city", "required")]
+
+
+def test_hash_ids_number_repeated_rows_in_file_order(tmp_path):
+    row = "2024-01-05;NL20INGB0001234567;Af;35,40;;Albert Heijn;{}"
+    res = map_both(tmp_path, bank_mapping(tmp_path), [
+        BANK_HEADER, row.format("100,00"), "2024-01-05;NL20INGB0001234567;Af;35,4O;;Fout;", row.format("64,60"),
+        "2024-01-06;NL20INGB0001234567;Bij;1,00;;Anders;65,60", row.format("29,20"),
+    ])
+    ids = res.frame["entry_id"].tolist()
+    base = ids[0]
+    assert len(base) == 32 and ids == [base, f"{base}-2", ids[2], f"{base}-3"]
+    assert [(e.row, e.rule) for e in res.errors] == [(3, "type.money")]
+
+
+def test_same_check_names_the_first_value_and_its_row(tmp_path):
+    res = map_both(tmp_path, bank_mapping(tmp_path), [
+        BANK_HEADER,
+        "2024-01-02;;Af;1,00;;Geen rekening;",
+        "2024-01-02;NL20INGB0001234567;Af;1,00;;Een;",
+        "2024-01-03;NL36INGB0007654321;Af;1,00;;Twee;",
+        "2024-01-04;NL20INGB0001234567;Af;1,00;;Drie;",
+    ])
+    assert [(e.row, e.field, e.rule) for e in res.errors] == [(2, "account", "required"), (4, "account", "check.same")]
+    assert res.errors[1].message == ("account 'NL36****4321' differs from 'NL20****4567' of row 3; "
+                                     "the file must hold one account")
+
+
+def test_carry_values_are_mapped_and_checked_but_not_canonical(tmp_path):
+    mapping = bank_mapping(tmp_path)
+    assert "balance_after" not in mapping.field_names and mapping.carry_names == ["balance_after"]
+    res = map_both(tmp_path, mapping, [BANK_HEADER, "2024-01-02;NL20INGB0001234567;Bij;1,00;;Een;-12,50",
+                                       "2024-01-03;NL20INGB0001234567;Bij;1,00;;Twee;12,5x"])
+    assert res.frame["balance_after"].tolist() == ["-12.50"]
+    assert [(e.row, e.field, e.rule) for e in res.errors] == [(3, "balance_after", "type.money")]
+    rec = next(res.records())
+    assert rec["balance_after"] == Decimal("-12.50")
+    with pytest.raises(MappingFileError, match="carry value 'amount' is a field of entity bank_transaction"):
+        bank_mapping(tmp_path, BANK.replace("carry:\n", "carry:\n  amount: {from: Saldo}\n"))
+
+
+BANK_MINUS = BANK.replace("""    sign: {from: AfBij, debit: [Af, D], credit: [Bij, C]}\n""",
+                          """    sign: {from: AfBij, debit: [Af, D], credit: [Bij, C]}\n    minus: Kosten\n""")
+
+
+@st.composite
+def bank_files(draw):
+    values = {
+        "Datum": st.sampled_from(["2024-01-02", "2024-01-03", "2024-02-30", ""]),
+        "Rekening": st.sampled_from(["NL20INGB0001234567", "NL20INGB0001234567", "NL36INGB0007654321", "", " x "]),
+        "AfBij": st.sampled_from(["Af", "Bij", "D", "C", "", "?"]),
+        "Bedrag": st.sampled_from(["1,00", "1.234,56", "-0,50", "0,00", "", "1,005", "abc", " 2,00 "]),
+        "Kosten": st.sampled_from(["", "", "0,10", "x"]),
+        "Tegenrekening": st.sampled_from(["", "NL91ABNA0417164300", "NL91ABNA0417164301", "99999999"]),
+        "Omschrijving": st.sampled_from(["Huur", "Koffie", "", "a;b"]),
+        "Saldo": st.sampled_from(["", "10,00", "-3,50", "1,2,3"]),
+    }
+    header = list(values)
+    rows = draw(st.lists(st.fixed_dictionaries(values), max_size=14))
+    lines = [";".join(header)]
+    for row in rows:
+        lines.append(";".join('"' + row[c] + '"' if ";" in row[c] else row[c] for c in header))
+    return "\n".join(lines) + "\n"
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=bank_files(), with_minus=st.booleans())
+def test_engines_agree_on_sign_minus_hash_same_and_carry(tmp_path, text, with_minus):
+    mapping = bank_mapping(tmp_path, BANK_MINUS if with_minus else BANK)
+    path = tmp_path / "export.csv"
+    path.write_text(text, encoding="utf-8")
+    columnar, rows = mapping.map_file(path, engine="columnar"), mapping.map_file(path, engine="rows")
+    pd.testing.assert_frame_equal(columnar.frame, rows.frame)
+    assert [e.key() for e in columnar.errors] == [e.key() for e in rows.errors]
+    assert columnar.read == len(columnar.frame) + columnar.filtered + len({e.row for e in columnar.errors})

@@ -22,13 +22,23 @@ from ledgerlink.config import PROJECT_ROOT
 from ledgerlink.mapping import executor, sources
 from ledgerlink.mapping.errors import Issue, MappingFileError
 from ledgerlink.mapping.loader import LDict, line_at, read_document
-from ledgerlink.mapping.transforms import Failure, Step, build_condition, build_step, shown, type_converter
+from ledgerlink.mapping.transforms import (
+    Failure,
+    Step,
+    build_condition,
+    build_step,
+    content_hash,
+    number_parser,
+    shown,
+    type_converter,
+)
 from ledgerlink.model.entities import entity_fields, load_schema
-from ledgerlink.model.money import is_currency
+from ledgerlink.model.money import format_amount, is_currency
 
 MONEY_LIKE = ("money", "decimal", "int")
 _STEP_KEYS = ("strip", "case", "regex_extract", "regex_replace", "split", "pad", "when")
-_INPUT_KEYS = ("from", "value", "coalesce", "concat", "object")
+_INPUT_KEYS = ("from", "value", "coalesce", "concat", "hash", "object")
+_SIGNED = ("money", "decimal")  # types that take `sign` and `minus`
 
 
 @dataclass
@@ -47,13 +57,15 @@ class FieldPlan:
     label: str = ""                 # "column 'X'" for messages
     decimal: str = "."              # the source's separators (money/decimal)
     thousands: str | None = None
+    numbered: bool = False          # `hash`: repeated values in a file get -2, -3, ... appended
+    carried: bool = False           # under `carry`: mapped and checked, but not a canonical field
 
 
 @dataclass
 class CheckPlan:
-    kind: str                       # sum | compare
-    fields: tuple[str, ...]         # sum: addends; compare: (left, right)
-    target: str                     # sum: the `equals` field; compare: the left field
+    kind: str                       # sum | compare | same
+    fields: tuple[str, ...]         # sum: addends; compare: (left, right); same: (field,)
+    target: str                     # sum: the `equals` field; compare: the left field; same: the field
     op: str
     line: int
     numeric: bool = False           # compare as numbers (money/decimal/int) rather than as text/dates
@@ -86,7 +98,12 @@ class Mapping:
 
     @property
     def field_names(self) -> list[str]:
-        return [f.name for f in self.fields]
+        """The canonical fields, in output order (without `carry` values)."""
+        return [f.name for f in self.fields if not f.carried]
+
+    @property
+    def carry_names(self) -> list[str]:
+        return [f.name for f in self.fields if f.carried]
 
     @property
     def used_columns(self) -> list[str]:
@@ -160,7 +177,9 @@ class _Compiler:
             format=self.format,
             encodings=[enc] if isinstance(enc, str) else list(enc),
             delimiter=src.get("delimiter", ","),
-            header_row=src.get("header_row", 1),
+            header_row=src.get("header_row", 0 if "columns" in src else 1),
+            columns=list(src["columns"]) if "columns" in src else None,
+            quote=src.get("quote", '"'),
             decimal=src.get("decimal", "."),
             thousands=src.get("thousands"),
             dates=list(src.get("dates", ["%Y-%m-%d"])),
@@ -188,6 +207,17 @@ class _Compiler:
                 continue
             plan = self._field(["fields", name], name, rule, schema_props[name])
             if plan:
+                plans.append(plan)
+        for name, rule in (doc.get("carry") or {}).items():
+            if name in known or name in doc["fields"]:
+                self.issue(["carry", name], f"carry value {name!r} is a field of entity {entity}; map it under fields")
+                continue
+            if "object" in rule:
+                self.issue(["carry", name, "object"], "object is not supported under carry")
+                continue
+            plan = self._field(["carry", name], name, rule, {})
+            if plan:
+                plan.carried = True
                 plans.append(plan)
         by_name = {p.name: p for p in plans}
         for name in load_schema(entity).get("required", []):
@@ -219,6 +249,12 @@ class _Compiler:
             self._xpath(["source", "record_path"], src["record_path"])
         if self.options.decimal == self.options.thousands:
             self.issue(["source", "thousands"], "source.thousands must differ from source.decimal")
+        if self.format != "csv":
+            for key in ("columns", "quote"):
+                if key in src:
+                    self.issue(["source", key], f"source.{key} is only for CSV")
+        elif self.options.quote == self.options.delimiter:
+            self.issue(["source", "quote"], "source.quote must differ from source.delimiter")
 
     def _xpath(self, path: list[Any], expr: str) -> None:
         try:
@@ -256,7 +292,7 @@ class _Compiler:
                nested: bool = False) -> FieldPlan | None:
         inputs_given = [k for k in _INPUT_KEYS if k in rule]
         if len(inputs_given) != 1:
-            self.issue(path, f"field {name!r} needs exactly one of from, value, coalesce, concat, object"
+            self.issue(path, f"field {name!r} needs exactly one of from, value, coalesce, concat, hash, object"
                        + (f" (has {', '.join(inputs_given)})" if inputs_given else ""))
             return None
         line = line_at(self.doc, path)
@@ -268,6 +304,11 @@ class _Compiler:
         for key, needs in (("currency", "money"), ("dates", "date")):
             if key in rule and type_name != needs:
                 self.issue(path + [key], f"{key} is only allowed with type: {needs}")
+        for key in ("sign", "minus"):
+            if key in rule and type_name not in _SIGNED:
+                self.issue(path + [key], f"{key} is only allowed with type: money or decimal")
+        if "sign" in rule and set(rule["sign"]["debit"]) & set(rule["sign"]["credit"]):
+            self.issue(path + ["sign"], "sign: an indicator cannot be both debit and credit")
         if type_name == "money" and "currency" not in rule:
             self.issue(path, f"money field {name!r} needs currency: (a currency field or an ISO 4217 code)")
         if type_name == "money" and nested:
@@ -291,6 +332,10 @@ class _Compiler:
             for c in rule["concat"]["from"]:
                 use(c)
             label = f"{self.label_kind}s {', '.join(repr(c) for c in rule['concat']['from'])}"
+        elif "hash" in rule:
+            for c in rule["hash"]:
+                use(c)
+            label = f"{self.label_kind}s {', '.join(repr(c) for c in rule['hash'])}"
         else:
             label = "the constant value"
         n_main = len(inputs)
@@ -302,7 +347,10 @@ class _Compiler:
             step = self._step(path + ["transform", i], spec, use)
             if step:
                 steps.append(step)
-        convert_text = self._text_conversion(path, rule, type_name, steps, n_main, enforce_required=not nested)
+        sign_index = use(rule["sign"]["from"]) if "sign" in rule else None
+        minus_index = use(rule["minus"]) if "minus" in rule else None
+        convert_text = self._text_conversion(path, rule, type_name, steps, n_main, enforce_required=not nested,
+                                             sign_index=sign_index, minus_index=minus_index)
         if convert_text is None:
             return None
         currency = rule.get("currency")
@@ -311,8 +359,9 @@ class _Compiler:
             required=bool(rule.get("required", False)),
             currency_field=currency if currency and not re.fullmatch(r"[A-Z]{3}", currency) else None,
             currency_code=currency if currency and re.fullmatch(r"[A-Z]{3}", currency) else None,
-            simple="from" in rule and not any(k in rule for k in ("transform", "map", "lookup", "default")),
+            simple="from" in rule and not any(k in rule for k in _NOT_SIMPLE),
             label=label, decimal=self.options.decimal, thousands=self.options.thousands,
+            numbered="hash" in rule,
         )
         if plan.currency_code and not is_currency(plan.currency_code):
             self.issue(path + ["currency"], f"{plan.currency_code!r} is not an ISO 4217 currency code with minor units")
@@ -356,7 +405,8 @@ class _Compiler:
         return True
 
     def _text_conversion(self, path: list[Any], rule: dict[str, Any], type_name: str, steps: list[Step],
-                         n_main: int, enforce_required: bool) -> Callable[[tuple[str, ...]], Any] | None:
+                         n_main: int, enforce_required: bool, sign_index: int | None = None,
+                         minus_index: int | None = None) -> Callable[[tuple[str, ...]], Any] | None:
         name = path[-1]
         dates = list(rule.get("dates", self.options.dates))
         to_type = type_converter(type_name, decimal=self.options.decimal, thousands=self.options.thousands,
@@ -368,6 +418,8 @@ class _Compiler:
         elif "concat" in rule:
             sep = rule["concat"].get("separator", " ")
             take = lambda s: sep.join(v for v in s[:n_main] if v)  # noqa: E731
+        elif "hash" in rule:
+            take = lambda s: content_hash(s[:n_main]) if any(s[:n_main]) else ""  # noqa: E731
         else:
             const = _text(rule["value"])
             take = lambda s: const  # noqa: E731
@@ -386,6 +438,41 @@ class _Compiler:
         required = bool(rule.get("required", False)) and enforce_required
         label = f"{self.label_kind} {rule['from']!r}" if "from" in rule else "its sources"
         map_keys = ", ".join(list(value_map or {})[:8])
+        has_fallback = "type_fallback" in rule
+        type_fallback = _text(rule.get("type_fallback"))
+        parse_number = number_parser(f"type.{type_name}", self.options.decimal, self.options.thousands) \
+            if type_name in _SIGNED else None
+        # money stays a Decimal until its currency is known; decimal is output as text
+        finish = (lambda d: d) if type_name == "money" else format_amount
+        minus_label = f"{self.label_kind} {rule.get('minus')!r}"
+        sign = rule.get("sign") or {}
+        debit, credit = frozenset(sign.get("debit", ())), frozenset(sign.get("credit", ()))
+        sign_label = f"{self.label_kind} {sign.get('from')!r}"
+        indicators = ", ".join([*sign.get("debit", ()), *sign.get("credit", ())])
+
+        def empty() -> None:
+            if required:
+                raise Failure("required", f"{name} is required but {label} is empty")
+            return None
+
+        def typed(v: str) -> Any:
+            try:
+                return to_type(v)
+            except Failure:
+                if not has_fallback:
+                    raise
+            return to_type(type_fallback) if type_fallback else None
+
+        def signed(amount: Any, s: tuple[str, ...]) -> Any:
+            if sign_index is None or amount is None:
+                return amount
+            indicator = s[sign_index]
+            if indicator in debit:
+                return finish(-Decimal(amount))
+            if indicator in credit:
+                return amount
+            raise Failure("sign", f"{shown(indicator)} in {sign_label} is not a debit or credit indicator "
+                                  f"({indicators})")
 
         def convert(s: tuple[str, ...]) -> Any:
             v = take(s)
@@ -407,11 +494,24 @@ class _Compiler:
                     raise Failure("lookup", f"{shown(v)} in {label} is not in reference table {lookup_name!r}")
             if not v:
                 v = default
-                if not v:
+            if minus_index is not None and parse_number is not None:
+                other = s[minus_index]
+                if not v and not other:
                     if required:
-                        raise Failure("required", f"{name} is required but {label} is empty")
+                        raise Failure("required", f"{name} is required but {label} and {minus_label} are empty")
                     return None
-            return to_type(v)
+                try:
+                    subtrahend = parse_number(other) if other else Decimal(0)
+                except Failure as exc:
+                    raise Failure(exc.rule, f"{exc.message} in {minus_label}") from None
+                amount = (parse_number(v) if v else Decimal(0)) - subtrahend
+                return signed(finish(amount), s)
+            if not v:
+                return empty()
+            value = typed(v)
+            if value is None:
+                return empty()
+            return signed(value, s)
         return convert
 
     def _object_field(self, path: list[Any], name: str, rule: dict[str, Any], prop: dict[str, Any],
@@ -459,8 +559,14 @@ class _Compiler:
         for i, spec in enumerate(self.doc.get("checks") or []):
             where = ["checks", i]
             line = line_at(self.doc, where)
-            if ("sum" in spec) == ("compare" in spec):
-                self.issue(where, "a check needs exactly one of sum or compare")
+            if sum(k in spec for k in ("sum", "compare", "same")) != 1:
+                self.issue(where, "a check needs exactly one of sum, compare or same")
+                continue
+            if "same" in spec:
+                if "equals" in spec:
+                    self.issue(where + ["equals"], "equals belongs to a sum check")
+                if self._check_fields(where, [spec["same"]], by_name, None):
+                    out.append(CheckPlan("same", (spec["same"],), spec["same"], "==", line))
                 continue
             if "sum" in spec:
                 if "equals" not in spec:
@@ -505,6 +611,9 @@ class _Compiler:
             if self._condition_ok(where, cond):
                 out.append(FilterPlan(action == "keep", cond["from"], build_condition(cond, 0), line_at(self.doc, where)))
         return out
+
+
+_NOT_SIMPLE = ("transform", "map", "lookup", "default", "sign", "minus", "type_fallback")
 
 
 def _text(value: Any) -> str:

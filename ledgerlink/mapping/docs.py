@@ -70,8 +70,8 @@ def reference_markdown() -> str:
         "",
         "Row errors carry a rule code: `required`, `type.<type>` (e.g. `type.date`, `type.money`, `type.iban`),"
         " `currency` (an amount with too many decimals for its currency, or without a currency), `map`, `lookup`,"
-        " `regex_extract`, `split`, `check.sum`, `check.compare`, `drift.column_added`, `drift.column_missing`,"
-        " `drift.type_changed`, `source.fields` (a CSV row with more fields than the header).",
+        " `regex_extract`, `split`, `sign`, `check.sum`, `check.compare`, `check.same`, `drift.column_added`,"
+        " `drift.column_missing`, `drift.type_changed`, `source.fields` (a CSV row with more fields than the header).",
         "",
     ]
     for title, def_name in SECTIONS:

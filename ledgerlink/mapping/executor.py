@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ledgerlink.mapping.errors import DriftError, DriftEvent, RecordError
-from ledgerlink.mapping.transforms import Failure, finish_money
+from ledgerlink.mapping.transforms import Failure, finish_money, shown
 from ledgerlink.model.money import MoneyError, currency_exponent, format_amount
 
 if TYPE_CHECKING:
@@ -265,6 +265,16 @@ def check_row(check: CheckPlan, values: dict[str, Any]) -> Failure | None:
     return Failure("check.compare", f"{left} {lv} is not {check.op} {right} {rv}")
 
 
+def same_failure(check: CheckPlan, value: Any, first: Any, first_row: int) -> Failure:
+    return Failure("check.same", f"{check.target} {shown(str(value))} differs from {shown(str(first))} "
+                                 f"of row {first_row}; the file must hold one {check.target}")
+
+
+def numbered(value: str, occurrence: int) -> str:
+    """The ``occurrence``-th (from 1) record of a file with this `hash` value: -2, -3, ... appended."""
+    return value if occurrence == 1 else f"{value}-{occurrence}"
+
+
 # --- row engine ------------------------------------------------------------------------------
 
 def _map_rows(mapping: Mapping, table: SourceTable) -> tuple[np.ndarray, dict[str, np.ndarray], list[Found]]:
@@ -276,6 +286,8 @@ def _map_rows(mapping: Mapping, table: SourceTable) -> tuple[np.ndarray, dict[st
     plans = _evaluation_order(mapping)
     order = {f.name: i for i, f in enumerate(mapping.fields)}
     n_fields = len(mapping.fields)
+    seen: dict[str, dict[str, int]] = {f.name: {} for f in mapping.fields if f.numbered}
+    first: dict[int, tuple[Any, int]] = {}   # same check -> (first value, its row)
     for pos in range(len(table)):
         src = {c: columns[c][pos].strip() for c in used}
         if _filtered_out(mapping, src):
@@ -296,6 +308,10 @@ def _map_rows(mapping: Mapping, table: SourceTable) -> tuple[np.ndarray, dict[st
                 v = _call(plan.convert, tuple(src[c] for c in plan.inputs))
                 if plan.type == "money":
                     v = money_value(v, currency_key(plan, values))
+                if plan.numbered and v is not None and not isinstance(v, Failure):
+                    counts = seen[plan.name]
+                    counts[v] = counts.get(v, 0) + 1
+                    v = numbered(v, counts[v])
             if isinstance(v, Failure):
                 row_found.append((pos, order[plan.name], plan.name, v.rule, v.message, plan.line))
             values[plan.name] = v
@@ -303,6 +319,16 @@ def _map_rows(mapping: Mapping, table: SourceTable) -> tuple[np.ndarray, dict[st
         found += row_found
         for i, check in enumerate(mapping.checks):
             if failed & {check.target, *check.fields}:
+                continue
+            if check.kind == "same":
+                v = values.get(check.target)
+                if v is None:
+                    continue
+                if i not in first:
+                    first[i] = (v, int(table.rows[pos]))
+                elif v != first[i][0]:
+                    err = same_failure(check, v, *first[i])
+                    found.append((pos, n_fields + i, check.target, err.rule, err.message, check.line))
                 continue
             err = check_row(check, values)
             if err:
@@ -442,6 +468,20 @@ def _string_column(plan: FieldPlan, texts: np.ndarray) -> _Column:
     return _Column(arr, empty & isinstance(result, Failure), empty & (result is None))
 
 
+def _numbered_column(col: _Column) -> _Column:
+    """A `hash` field's values with repeats numbered in row order (see ``numbered``)."""
+    idx = np.flatnonzero(~(col.failed | col.null))
+    if not len(idx):
+        return col
+    occurrence = pd.Series(col.values[idx]).groupby(col.values[idx], sort=False).cumcount().to_numpy() + 1
+    repeats = occurrence > 1
+    if not repeats.any():
+        return col
+    values = col.values.copy()
+    values[idx[repeats]] = [numbered(v, k) for v, k in zip(values[idx[repeats]], occurrence[repeats], strict=True)]
+    return _Column(values, col.failed, col.null)
+
+
 def _map_columnar(mapping: Mapping, table: SourceTable) -> tuple[np.ndarray, dict[str, np.ndarray], list[Found]]:
     n_all = len(table)
     keep_mask = np.ones(n_all, dtype=bool)
@@ -485,12 +525,26 @@ def _map_columnar(mapping: Mapping, table: SourceTable) -> tuple[np.ndarray, dic
                 res = _string_column(plan, cols.stripped(plan.inputs[0]))
             else:
                 res = _apply(plan.convert, [cols.codes(c) for c in plan.inputs], n)
+            if plan.numbered:
+                res = _numbered_column(res)
             collect(res.values, res.failed, plan, order[plan.name])
         done[plan.name] = res
     plans = {f.name: f for f in mapping.fields}
     for i, check in enumerate(mapping.checks):
         involved = [check.target, *check.fields]
         eligible = ~np.logical_or.reduce([done[nm].failed for nm in involved])
+        if check.kind == "same":
+            col = done[check.target]
+            idx = np.flatnonzero(eligible & ~col.null)
+            if len(idx):
+                first_value = col.values[idx[0]]
+                first_row = int(table.rows[keep[idx[0]]])
+                differs = np.fromiter((v != first_value for v in col.values[idx]), dtype=bool, count=len(idx))
+                for j in idx[differs]:
+                    err = same_failure(check, col.values[j], first_value, first_row)
+                    found.append((int(keep[j]), len(mapping.fields) + i, check.target, err.rule, err.message,
+                                  check.line))
+            continue
         for j in _check_column(plans, check, done, eligible):
             err = check_row(check, {nm: done[nm].values[j] for nm in involved})
             if err is not None:

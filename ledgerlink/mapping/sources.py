@@ -34,7 +34,9 @@ class SourceOptions:
     format: str
     encodings: list[str] = field(default_factory=lambda: ["utf-8-sig"])
     delimiter: str = ","
-    header_row: int = 1
+    header_row: int = 1                   # 0: no header line (with ``columns``)
+    columns: list[str] | None = None      # CSV: names to use instead of the header line's
+    quote: str = '"'
     decimal: str = "."
     thousands: str | None = None
     dates: list[str] = field(default_factory=lambda: ["%Y-%m-%d"])
@@ -163,19 +165,29 @@ def read_csv_bytes(raw: bytes, options: SourceOptions, name: str = "<csv>") -> S
 
 def _parse_csv(data: bytes, options: SourceOptions, name: str) -> SourceTable:
     skipped = options.header_row - 1
+    # with ``columns`` the file's own header line (if any) is skipped too and replaced by theirs
     start = 0
-    for _ in range(skipped):
+    for _ in range(options.header_row if options.columns else skipped):
         start = data.find(b"\n", start) + 1
         if start == 0:
             raise SourceError(f"{name}: has fewer than {options.header_row} lines; no header at line {options.header_row}")
     data = data[start:]
-    if not data or data.isspace():  # (no copy of the data, unlike strip())
+    if options.columns:
+        data = _header_line(options) + data
+    elif not data or data.isspace():  # (no copy of the data, unlike strip())
         raise SourceError(f"{name}: is empty (no header line)")
     table = _parse_csv_fast(data, options)
     if table is None:
         table = _parse_csv_exact(data, options)
     table.rows += skipped
+    table.problems = [(row + skipped, rule, message, raw) for row, rule, message, raw in table.problems]
     return table
+
+
+def _header_line(options: SourceOptions) -> bytes:
+    q = options.quote
+    names = (q + c.replace(q, q + q) + q for c in options.columns or [])
+    return (options.delimiter.join(names) + "\n").encode("utf-8")
 
 
 def _parse_csv_fast(data: bytes, options: SourceOptions) -> SourceTable | None:
@@ -184,7 +196,7 @@ def _parse_csv_fast(data: bytes, options: SourceOptions) -> SourceTable | None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             df = pd.read_csv(io.BytesIO(data), sep=options.delimiter, dtype=object, na_filter=False,
-                             skip_blank_lines=False, quotechar='"', doublequote=True, encoding="utf-8",
+                             skip_blank_lines=False, quotechar=options.quote, doublequote=True, encoding="utf-8",
                              encoding_errors="strict", engine="c", header=0)
     except pd.errors.ParserError:
         return None
@@ -199,7 +211,7 @@ def _parse_csv_fast(data: bytes, options: SourceOptions) -> SourceTable | None:
     extra = n_lines - 1 - n   # lines taken by line breaks inside quoted values
     if extra == 0:
         rows = np.arange(2, n + 2, dtype=np.int64)
-    elif extra > 0 and b'"' in data:
+    elif extra > 0 and options.quote.encode() in data:
         per = np.zeros(n, dtype=np.int64)
         for arr in arrays.values():
             per += np.fromiter((v.count("\n") for v in arr), dtype=np.int64, count=n)
@@ -224,7 +236,7 @@ def _own(arr: np.ndarray) -> np.ndarray:
 def _parse_csv_exact(data: bytes, options: SourceOptions) -> SourceTable:
     """Python's csv module, record by record: exact line numbers and rows with too many fields."""
     text = data.decode("utf-8")
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=options.delimiter, quotechar='"')
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=options.delimiter, quotechar=options.quote)
     try:
         header = [h.strip() for h in next(reader)]
     except StopIteration:

@@ -11,6 +11,7 @@ turns it into a RecordError with the row, field and mapping line.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 from collections.abc import Callable
 from decimal import Decimal
@@ -160,6 +161,11 @@ def build_step(spec: dict[str, Any], source_index: int | None = None) -> Step:
         return _when(spec, source_index)
     ((name, arg),) = spec.items()
     return STEPS[name](arg)
+
+
+def content_hash(values: tuple[str, ...]) -> str:
+    """The `hash` input: SHA-256 of the values (joined by the unit separator), 32 hex digits."""
+    return hashlib.sha256("\x1f".join(values).encode("utf-8")).hexdigest()[:32]
 
 
 # --- type conversions -------------------------------------------------------------------

@@ -1,0 +1,280 @@
+"""Bank CSV exports (ING, Rabobank, ABN AMRO, bunq, Triodos, Knab, ASN, ...), read through the
+mapping files in ``mappings/bank/``: one mapping per bank layout, entity ``bank_transaction``.
+
+A file is recognised from its content: its header line (after any lines the mapping skips) holds the
+columns the mapping cannot do without, or, for layouts without a header, its first line has the
+mapping's number of columns and maps without error. Adding a bank is adding a mapping file.
+
+``parse`` maps and checks the whole file first, so bad input stops it before anything is yielded:
+the BankParseError names the file, the line, the field and the rule. It then yields a ``Statement`` per
+account (in the order the accounts first appear) followed by that account's transactions in date
+order (exports that list the newest entry first are turned round). Where the layout has a running
+balance (``carry`` values ``balance_after`` and/or ``balance_before``), the opening and closing
+balances come from it and every entry must continue it: previous balance + amount = balance.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from ledgerlink.config import MAPPINGS_DIR
+from ledgerlink.errors import LedgerlinkError
+from ledgerlink.mapping import DriftError, Mapping, SourceError, load_mapping
+from ledgerlink.redact import mask_accounts_in_text
+
+from .model import Balance, BankParseError, Record, Statement, Transaction
+from .text import detect_encoding, read_head
+
+FORMAT = "csv"
+MAPPINGS = MAPPINGS_DIR / "bank"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A bank CSV mapping and what recognising a file by it takes."""
+
+    mapping: Mapping
+    known: frozenset[str]     # header columns the mapping reads or ignores
+    needed: frozenset[str]    # columns of its required fields: a header without one of them is not this layout
+
+    @property
+    def name(self) -> str:
+        return self.mapping.path.stem
+
+
+@cache
+def layouts(folder: Path = MAPPINGS) -> tuple[Layout, ...]:
+    """The bank CSV mappings in ``folder`` (a broken mapping file raises MappingFileError)."""
+    out = []
+    for path in sorted(folder.glob("*.yaml")):
+        mapping = load_mapping(path)
+        needed = {c for plan in mapping.fields if plan.required and not plan.carried for c in plan.inputs}
+        out.append(Layout(mapping, frozenset(mapping.used_columns) | frozenset(mapping.ignore_columns),
+                          frozenset(needed)))
+    return tuple(out)
+
+
+# --- recognising a file ------------------------------------------------------------------------
+
+def detect(head: bytes, folder: Path = MAPPINGS) -> bool:
+    """Is this a bank CSV export that one of the mappings reads? Judged from the first bytes only."""
+    return match_layout(head, folder) is not None
+
+
+def match_layout(head: bytes, folder: Path = MAPPINGS) -> Layout | None:
+    """The layout whose mapping reads a file starting with ``head``: the best fit, or None."""
+    best: tuple[tuple[int, int], Layout] | None = None
+    for layout in layouts(folder):
+        score = _score(layout, head)
+        if score is not None and (best is None or score > best[0]):
+            best = (score, layout)
+    return best[1] if best else None
+
+
+def _score(layout: Layout, head: bytes) -> tuple[int, int] | None:
+    """How well the file's start fits the layout (higher is better), or None when it does not fit."""
+    source = layout.mapping.source
+    skip = source.header_row if source.columns else source.header_row - 1
+    line = next((raw for raw in head.split(b"\n")[skip:] if raw.strip()), None)
+    # only this line is decoded: a bad byte further on is for the mapping engine to report
+    text = None if line is None else _decode(line.rstrip(b"\r"), source.encodings)
+    if text is None:
+        return None
+    first = _split(text, source.delimiter, source.quote)
+    if first is None:
+        return None
+    if source.columns:
+        if len(first) != len(source.columns):
+            return None
+        try:
+            trial = layout.mapping.map_rows([(1, None, dict(zip(source.columns, first, strict=True)))])
+        except LedgerlinkError:
+            return None
+        return (len(source.columns), 0) if not trial.errors and len(trial.frame) == 1 else None
+    header = {c.strip() for c in first} - {""}
+    if not layout.needed <= header:
+        return None
+    return len(header & layout.known), -len(layout.known - header)
+
+
+def _decode(head: bytes, encodings: list[str]) -> str | None:
+    for encoding in encodings:
+        try:
+            # a multi-byte character cut at the end of the sample is not a decoding error
+            return codecs.getincrementaldecoder(encoding)().decode(head, final=False)
+        except (UnicodeDecodeError, LookupError):
+            continue
+    return None
+
+
+def _split(line: str, delimiter: str, quote: str) -> list[str] | None:
+    """One line split into fields (a quoted line break is not followed)."""
+    try:
+        return next(csv.reader([line], delimiter=delimiter, quotechar=quote))
+    except (csv.Error, StopIteration):
+        return None
+
+
+def _no_match(path: Path, head: bytes, folder: Path) -> BankParseError:
+    first = head.split(b"\n", 1)[0]
+    line = first.decode(detect_encoding(first), errors="replace").strip().lstrip("\ufeff")
+    line = mask_accounts_in_text(line)
+    line = line if len(line) <= 160 else line[:159] + "…"
+    names = ", ".join(layout.name for layout in layouts(folder))
+    return BankParseError(str(path), "line 1", f"no bank CSV mapping matches this header ({line}); "
+                                               f"bank CSV layouts known: {names}")
+
+
+# --- parsing -----------------------------------------------------------------------------------
+
+def parse(path: Path | str, folder: Path = MAPPINGS) -> Iterator[Record]:
+    """Statements (one per account) each followed by its transactions; BankParseError on bad input."""
+    path = Path(path)
+    head = read_head(path)
+    if not head.strip():
+        raise BankParseError(str(path), None, "the file is empty")
+    layout = match_layout(head, folder)
+    if layout is None:
+        raise _no_match(path, head, folder)
+    mapping = layout.mapping
+    try:
+        result = mapping.map_file(path, source_name=path.name)
+    except (SourceError, DriftError) as exc:
+        raise BankParseError(str(path), None, f"cannot be read as {layout.name}: {exc}") from None
+    if result.errors:
+        err = result.errors[0]
+        where = f"{mapping.display_path} line {err.mapping_line}" if err.mapping_line else mapping.display_path
+        position = f"line {err.row}" if err.row is not None else None
+        raise BankParseError(str(path), position, f"field {err.field}, rule {err.rule}: {err.message} "
+                                                  f"({layout.name}, {where})")
+    accounts: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+    for row, rec in zip(result.frame["_row"].tolist(), result.records(), strict=True):
+        accounts.setdefault(rec["account"], []).append((int(row), rec))
+    drift = [event.detail for event in result.drift]
+    # every account is checked (running balance) before the first record is yielded
+    records = [rec for entries in accounts.values() for rec in _statement(path, layout, entries, drift)]
+    yield from records
+
+
+def _statement(path: Path, layout: Layout, entries: list[tuple[int, dict[str, Any]]],
+               drift: list[str]) -> Iterator[Record]:
+    entries = _in_date_order(path, entries)
+    first = entries[0][1]
+    currencies = {rec["currency"] for _row, rec in entries}
+    currency = first["currency"] if len(currencies) == 1 else None
+    opening, closing = _balances(entries, currency or first["currency"])
+    dates = [rec["booking_date"] for _row, rec in entries]
+    extra: dict[str, Any] = {"mapping": layout.mapping.display_path, "entries": len(entries)}
+    if drift:
+        extra["drift"] = drift
+    yield Statement(
+        format=f"csv:{layout.name}",
+        account_iban=first.get("account_iban"),
+        account_number=None if first.get("account_iban") else first["account"],
+        account_bic=next((rec["account_bic"] for _row, rec in entries if rec.get("account_bic")), None),
+        currency=currency,
+        opening_balance=opening,
+        closing_balance=closing,
+        from_date=min(dates),
+        to_date=max(dates),
+        position=f"line {min(row for row, _rec in entries)}",
+        extra=extra,
+    )
+    for row, rec in entries:
+        yield _transaction(row, rec)
+
+
+def _transaction(row: int, rec: dict[str, Any]) -> Transaction:
+    iban = rec.get("counterparty_iban")
+    return Transaction(
+        amount=rec["amount"],
+        currency=rec["currency"],
+        booking_date=rec["booking_date"],
+        value_date=rec.get("value_date"),
+        statement_id=rec.get("statement_id"),
+        counterparty_name=rec.get("counterparty_name"),
+        counterparty_iban=iban,
+        counterparty_account=None if iban else rec.get("counterparty_account"),
+        counterparty_bic=rec.get("counterparty_bic"),
+        end_to_end_id=rec.get("end_to_end_id"),
+        # the bank's reference where the layout has one, else the mapping's entry id
+        bank_reference=rec.get("bank_reference") or rec.get("entry_id"),
+        structured_reference=rec.get("structured_reference"),
+        remittance_text=rec.get("remittance_text"),
+        bank_transaction_code=rec.get("bank_transaction_code"),
+        is_reversal=bool(rec.get("is_reversal")),
+        position=f"line {row}",
+    )
+
+
+# --- order and running balance -----------------------------------------------------------------
+
+def _balance_kind(entries: list[tuple[int, dict[str, Any]]]) -> str | None:
+    for kind in ("balance_after", "balance_before"):
+        if all(rec.get(kind) is not None for _row, rec in entries):
+            return kind
+    return None
+
+
+def _in_date_order(path: Path, entries: list[tuple[int, dict[str, Any]]]) -> list[tuple[int, dict[str, Any]]]:
+    """The entries oldest first. Exports list them oldest or newest first; with a running balance the
+    order is the one in which the balance runs on (same-day entries cannot be told apart by date)."""
+    dates: list[date] = [rec["booking_date"] for _row, rec in entries]
+    newest_first = dates[0] > dates[-1] and all(a >= b for a, b in zip(dates, dates[1:], strict=False))
+    order = entries[::-1] if newest_first else entries
+    kind = _balance_kind(entries)
+    if kind is None:
+        return order
+    broken = _break(order, kind)
+    if broken is None:
+        return order
+    if dates[0] == dates[-1] and _break(order[::-1], kind) is None:
+        return order[::-1]
+    row, message = broken
+    raise BankParseError(str(path), f"line {row}", f"field {kind}, rule balance.continuity: {message}")
+
+
+def _break(entries: list[tuple[int, dict[str, Any]]], kind: str) -> tuple[int, str] | None:
+    """The first entry (row, message) where the running balance does not continue, or None."""
+    for i, (row, rec) in enumerate(entries):
+        amount: Decimal = rec["amount"]
+        if rec.get("balance_before") is not None and rec.get("balance_after") is not None \
+                and rec["balance_before"] + amount != rec["balance_after"]:
+            return row, (f"balance before {rec['balance_before']} + amount {amount} is not the balance after "
+                         f"{rec['balance_after']}")
+        if i == 0:
+            continue
+        prev = entries[i - 1][1]
+        if kind == "balance_after":
+            expected = prev["balance_after"] + amount
+            given = rec["balance_after"]
+            what = f"previous balance {prev['balance_after']} + amount {amount} = {expected}"
+        else:
+            expected = prev["balance_before"] + prev["amount"]
+            given = rec["balance_before"]
+            what = f"previous balance before {prev['balance_before']} + its amount {prev['amount']} = {expected}"
+        if expected != given:
+            return row, f"the running balance does not continue: {what}, but the balance is {given}"
+    return None
+
+
+def _balances(entries: list[tuple[int, dict[str, Any]]], currency: str) -> tuple[Balance | None, Balance | None]:
+    kind = _balance_kind(entries)
+    if kind is None:
+        return None, None
+    first, last = entries[0][1], entries[-1][1]
+    if kind == "balance_after":
+        opening = first["balance_after"] - first["amount"]
+        closing = last["balance_after"]
+    else:
+        opening = first["balance_before"]
+        closing = last["balance_before"] + last["amount"]
+    return Balance(opening, currency, first["booking_date"]), Balance(closing, currency, last["booking_date"])

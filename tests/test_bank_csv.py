@@ -1,0 +1,353 @@
+"""Bank CSV exports read through the mappings in mappings/bank/ (connectors.bank.csv_export)."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from connectors.bank import csv_export
+from connectors.bank.model import BankParseError, Statement, Transaction
+from ledgerlink.config import MAPPINGS_DIR
+from tests.fixtures.corpus import CORPUS_DIR, corpus_params, requires_corpus
+
+SAMPLES = MAPPINGS_DIR / "bank" / "samples"
+DUTCH = "bank-csv/gpaulissen-dutch"
+AUSTRIAN = "bank-csv/nblock-austrian"
+
+# What each corpus file does: "parsed" (with the mapping that reads it), "FAIL" (refused: BankParseError
+# naming the reason) or "no mapping" (no bank CSV mapping matches: not a bank's transaction layout, or a
+# bank layout not mapped).
+OUTCOMES = {
+    f"{DUTCH}/Account_20190101_20200317.csv": "no mapping",  # DEGIRO broker account, not a bank export
+    f"{DUTCH}/Knab_transactieoverzicht_no_lines.csv": ("parsed", "knab"),
+    f"{DUTCH}/Knab_transactieoverzicht_ok.csv": ("parsed", "knab"),
+    f"{DUTCH}/NL99INGB9999999999_25-11-2019_30-05-2020.csv": "no mapping",  # daily balances, no transactions
+    f"{DUTCH}/ing_fail.csv": ("FAIL", "ing_nl", "rule check.same"),  # a second account in a one-account export
+    f"{DUTCH}/ing_ok.csv": ("parsed", "ing_nl"),
+    f"{DUTCH}/ing_ok_Mutatiesoort.csv": ("parsed", "ing_nl"),
+    f"{DUTCH}/ing_ok_Mutatiesoort_Extra_Unquoted.csv": ("parsed", "ing_nl_semicolon"),
+    f"{DUTCH}/transactie-historie_NL00ASNB9999999999_20220717204133.csv": ("parsed", "asn"),
+    f"{DUTCH}/transactie-historie_fail.csv": ("FAIL", "asn", "rule check.same"),
+    f"{AUSTRIAN}/easybank-creditcard.csv": ("parsed", "easybank"),
+    f"{AUSTRIAN}/easybank-giro.csv": ("parsed", "easybank"),
+    f"{AUSTRIAN}/ing-diba.csv": ("parsed", "ingdiba_at"),
+    f"{AUSTRIAN}/livebank.csv": "no mapping",  # free text spread over a varying number of fields
+    f"{AUSTRIAN}/oberbank.csv": "no mapping",  # names no account
+    f"{AUSTRIAN}/raiffeisen.csv": "no mapping",  # names no account
+    "bank-csv/oca-bsi/debit_credit.csv": "no mapping",  # generic sheet-import fixtures, no bank's layout
+    "bank-csv/oca-bsi/meta_data_separated_credit_debit.csv": "no mapping",
+    "bank-csv/oca-bsi/multi_currency.csv": "no mapping",
+    "bank-csv/oca-bsi/original_currency.csv": "no mapping",
+    "bank-csv/oca-bsi/sample_statement_en.csv": "no mapping",
+    "bank-csv/oca-bsi/statement_en.csv": "no mapping",  # PayPal activity export
+}
+
+
+def parse(path: Path) -> list[Statement | Transaction]:
+    return list(csv_export.parse(path))
+
+
+def statements(records: list[Statement | Transaction]) -> list[tuple[Statement, list[Transaction]]]:
+    """(statement, its transactions); also checks that a Statement comes first."""
+    out: list[tuple[Statement, list[Transaction]]] = []
+    for rec in records:
+        if isinstance(rec, Statement):
+            out.append((rec, []))
+        else:
+            assert out, "a transaction before any statement"
+            out[-1][1].append(rec)
+    return out
+
+
+def corpus(rel: str) -> Path:
+    return CORPUS_DIR / rel
+
+
+# --- every corpus file -------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("path", "expect"), corpus_params("bank-csv"))
+def test_corpus_file(path: Path, expect: str):
+    rel = path.relative_to(CORPUS_DIR).as_posix()
+    assert rel in OUTCOMES, f"{rel}: no expected outcome listed"
+    outcome = OUTCOMES[rel]
+    kind = outcome if isinstance(outcome, str) else outcome[0]
+    assert (kind == "FAIL") == (expect == "FAIL")
+    detected = csv_export.detect(path.read_bytes()[: 64 * 1024])
+    if kind == "no mapping":
+        assert not detected
+        with pytest.raises(BankParseError, match="no bank CSV mapping matches this header") as exc:
+            parse(path)
+        assert exc.value.file == str(path) and exc.value.position == "line 1"
+        return
+    assert detected
+    assert csv_export.match_layout(path.read_bytes()[: 64 * 1024]).name == outcome[1]
+    if kind == "FAIL":
+        with pytest.raises(BankParseError) as exc:
+            parse(path)
+        assert exc.value.file == str(path)
+        assert exc.value.position and exc.value.position.startswith("line ")
+        assert outcome[2] in exc.value.reason and "the file must hold one account" in exc.value.reason
+        return
+    groups = statements(parse(path))
+    for stmt, txns in groups:
+        assert stmt.format == f"csv:{outcome[1]}" and stmt.account
+        assert txns and all(isinstance(t.amount, Decimal) and isinstance(t.booking_date, date) for t in txns)
+        assert [t.booking_date for t in txns] == sorted(t.booking_date for t in txns)
+        assert stmt.from_date == txns[0].booking_date and stmt.to_date == txns[-1].booking_date
+        if stmt.opening_balance is not None:
+            assert stmt.opening_balance.amount + sum(t.amount for t in txns) == stmt.closing_balance.amount
+    if expect == "edge":
+        assert groups == []  # the header-only Knab export
+    else:
+        assert groups
+
+
+# --- values of named corpus files ----------------------------------------------------------------
+
+@requires_corpus
+def test_ing_comma_export_values():
+    [(stmt, txns)] = statements(parse(corpus(f"{DUTCH}/ing_ok.csv")))
+    assert stmt.account_number == "NL99INGB9999999999" and stmt.account_iban is None  # the sample's check digits are fake
+    assert stmt.currency == "EUR" and stmt.opening_balance is None and stmt.closing_balance is None
+    # the export lists the newest entry first; the statement runs oldest first
+    assert [t.amount for t in txns] == [Decimal(x) for x in ("-0.31", "-0.31", "20.00", "0.00", "1.25", "-1.25")]
+    costs = txns[5]
+    assert costs.booking_date == date(2020, 2, 13) and costs.value_date == date(2020, 2, 13)
+    assert costs.remittance_text == "1 jan t/m 31 jan 2020 ING BANK N.V. Valutadatum: 13-02-2020"
+    assert costs.counterparty_name == "Kosten OranjePakket met korting" and costs.bank_transaction_code == "DV"
+    transfer = txns[2]
+    assert transfer.counterparty_name == "PAULISSEN G J L M"
+    assert transfer.counterparty_account == "NL99ASNB9999999999" and transfer.counterparty_iban is None
+    assert transfer.value_date == date(2019, 12, 13) and transfer.position == "line 5"
+    # two identical entries keep their own ids (the second in the file gets -2)
+    assert txns[1].position == "line 6" and txns[0].bank_reference == f"{txns[1].bank_reference}-2"
+
+
+@requires_corpus
+def test_ing_spellings_and_delimiters_give_the_same_transactions():
+    def key(path):
+        return [(t.amount, t.booking_date, t.remittance_text, t.bank_reference) for t in parse(path)
+                if isinstance(t, Transaction)]
+    same = key(corpus(f"{DUTCH}/ing_ok.csv"))
+    assert key(corpus(f"{DUTCH}/ing_ok_Mutatiesoort.csv")) == same
+    assert key(corpus(f"{DUTCH}/ing_ok_Mutatiesoort_Extra_Unquoted.csv")) == same
+
+
+@requires_corpus
+def test_ing_extra_column_is_reported_as_drift():
+    [stmt] = [r for r in parse(corpus(f"{DUTCH}/ing_ok_Mutatiesoort_Extra_Unquoted.csv")) if isinstance(r, Statement)]
+    assert any("'Extra'" in d for d in stmt.extra["drift"])
+
+
+@requires_corpus
+def test_knab_values():
+    [(stmt, txns)] = statements(parse(corpus(f"{DUTCH}/Knab_transactieoverzicht_ok.csv")))
+    assert stmt.account == "NL99KNAB9999999999" and len(txns) == 28
+    first = next(t for t in txns if t.bank_reference == "B9F21PGYA068V2KD")
+    assert first.amount == Decimal("-827.75") and first.booking_date == date(2019, 6, 21)
+    assert first.counterparty_name == "Gert Janssen (FR)" and first.counterparty_account == "FR9999999999999999999999999"
+    assert first.remittance_text == "Tresorie" and first.bank_transaction_code == "Overboeking"
+    whole = next(t for t in txns if t.bank_reference == "B9F19PGFCT4Q5467")
+    assert whole.amount == Decimal("2500.00") and whole.counterparty_account == "99999999"
+    interest = next(t for t in txns if t.bank_reference == "B9F28INNFQ2MUC3X")
+    assert interest.amount == Decimal("7.02") and interest.counterparty_name == "Knab"
+    # booking date, not transaction date: entered 09-06, booked 10-06
+    assert next(t for t in txns if t.bank_reference == "B9F10IP1XU000004").booking_date == date(2019, 6, 10)
+
+
+@requires_corpus
+def test_asn_values_and_balances():
+    [(stmt, txns)] = statements(parse(corpus(f"{DUTCH}/transactie-historie_NL00ASNB9999999999_20220717204133.csv")))
+    assert stmt.account == "NL00ASNB9999999999" and len(txns) == 11
+    assert stmt.opening_balance.amount == Decimal("130.44") and stmt.opening_balance.currency == "EUR"
+    assert stmt.closing_balance.amount == Decimal("644.24") + Decimal("-560.00")
+    first = txns[0]
+    assert first.bank_reference == "20220617.51392971" and first.amount == Decimal("223.77")
+    assert first.counterparty_account == "NL99ASNB0000000000" and first.counterparty_name == "XXXXXXXXX Z Z Z Z"
+    assert first.statement_id == "26" and first.bank_transaction_code == "NGM"
+    fee = txns[2]
+    assert fee.counterparty_account is None and fee.counterparty_name is None
+    assert fee.remittance_text == "Kosten gebruik betaalrekening inclusief 1 betaalpas"  # single quotes removed
+    booked_later = next(t for t in txns if t.bank_reference == "20220629.50139616")
+    assert booked_later.booking_date == date(2022, 6, 29) and booked_later.value_date == date(2022, 6, 28)
+
+
+@requires_corpus
+def test_easybank_and_ing_diba_values():
+    [(giro, txns)] = statements(parse(corpus(f"{AUSTRIAN}/easybank-giro.csv")))
+    assert giro.account == "AT123456789012345678" and len(txns) == 10
+    iban_row = next(t for t in txns if t.bank_reference == "FE/000000003")
+    assert iban_row.amount == Decimal("-123.45") and iban_row.booking_date == date(2014, 1, 4)
+    assert iban_row.counterparty_name == "Payment receiver" and iban_row.counterparty_account == "AT098765432109876543"
+    assert iban_row.remittance_text == "Usage, specific reason"
+    assert next(t for t in txns if t.bank_reference == "FE/000000005").amount == Decimal("-1001.00")
+    assert next(t for t in txns if t.bank_reference == "VD/000000009").remittance_text == "Gutschrift Überweisung"
+    [(card, txns)] = statements(parse(corpus(f"{AUSTRIAN}/easybank-creditcard.csv")))
+    assert card.account == "12345678901" and sum(t.amount for t in txns) == Decimal("2.31")
+    assert next(t for t in txns if t.bank_reference == "34567890987654321234567").remittance_text == "Someone GBP 22,89"
+    [(diba, txns)] = statements(parse(corpus(f"{AUSTRIAN}/ing-diba.csv")))
+    assert diba.account == "12345678001"
+    assert [(t.booking_date, t.amount) for t in txns][:2] == [(date(2013, 8, 13), Decimal("10.00")),
+                                                            (date(2013, 8, 27), Decimal("-1500.00"))]
+    assert {t.remittance_text: t.amount for t in txns}["Kapitalertragsteuer"] == Decimal("-34.56")
+
+
+@requires_corpus
+def test_no_mapping_message_shows_the_header_with_accounts_masked():
+    with pytest.raises(BankParseError) as exc:
+        parse(corpus(f"{AUSTRIAN}/oberbank.csv"))
+    assert "Buchungsdatum;Wertstellung;Betrag;Währung" in exc.value.reason
+    assert "bank CSV layouts known: abnamro_tab, asn" in exc.value.reason
+    with pytest.raises(BankParseError) as exc:
+        parse(corpus("bank-csv/oca-bsi/debit_credit.csv"))
+    assert '("Date","Label","Amount","D/C","Balance","Partner Name","Bank Account")' in exc.value.reason
+
+
+# --- running balance -----------------------------------------------------------------------------
+
+def running_balance_files() -> list[Path]:
+    files = [p for folder in ("ing_nl_semicolon", "rabobank", "abnamro_tab", "triodos", "asn")
+             for p in sorted((SAMPLES / folder).glob("valid_*")) if not p.name.endswith(".jsonl")]
+    corpus_asn = CORPUS_DIR / DUTCH / "transactie-historie_NL00ASNB9999999999_20220717204133.csv"
+    return files + ([corpus_asn] if corpus_asn.is_file() else [])
+
+
+@pytest.mark.parametrize("path", running_balance_files(), ids=lambda p: p.name)
+def test_balance_continuity(path: Path):
+    """previous balance + amount == balance on every row, in the statement's (date) order."""
+    layout = csv_export.match_layout(path.read_bytes())
+    result = layout.mapping.map_file(path)
+    assert result.errors == []
+    by_account: dict[str, list[dict]] = {}
+    for rec in result.records():
+        by_account.setdefault(rec["account"], []).append(rec)
+    yielded = {stmt.account: txns for stmt, txns in statements(parse(path))}
+    for account, recs in by_account.items():
+        txns = yielded[account]
+        if recs[0]["booking_date"] > recs[-1]["booking_date"]:
+            recs = recs[::-1]  # newest first in the file
+        assert [r["amount"] for r in recs] == [t.amount for t in txns]
+        for prev, cur in zip(recs, recs[1:], strict=False):
+            if "balance_after" in cur:
+                assert prev["balance_after"] + cur["amount"] == cur["balance_after"]
+            else:
+                assert prev["balance_before"] + prev["amount"] == cur["balance_before"]
+
+
+def test_statements_per_account_with_balances_from_the_running_balance():
+    groups = statements(parse(SAMPLES / "rabobank" / "valid_two_accounts_cp1252.csv"))
+    assert [(s.account_iban, s.account_bic, len(t)) for s, t in groups] == [
+        ("NL44RABO0123456789", "RABONL2U", 6), ("NL61RABO0300123456", "RABONL2U", 2)]
+    pay, savings = groups[0][0], groups[1][0]
+    assert (pay.opening_balance.amount, pay.closing_balance.amount) == (Decimal("1000.00"), Decimal("2955.40"))
+    assert (savings.opening_balance.amount, savings.closing_balance.amount) == (Decimal("0.00"), Decimal("500.42"))
+    assert pay.opening_balance.date == date(2024, 1, 2) and pay.closing_balance.date == date(2024, 1, 9)
+    ret = groups[0][1][2]
+    assert ret.is_reversal and ret.amount == Decimal("1250.00") and ret.end_to_end_id == "HD-2024-01"
+    assert ret.bank_reference == "000000000000001003"  # Volgnr
+
+
+def test_newest_first_export_is_turned_round():
+    [(stmt, txns)] = statements(parse(SAMPLES / "ing_nl_semicolon" / "valid_running_balance.csv"))
+    assert [t.position for t in txns] == ["line 6", "line 5", "line 4", "line 3", "line 2"]
+    assert (stmt.opening_balance.amount, stmt.closing_balance.amount) == (Decimal("1000.00"), Decimal("14.60"))
+    assert txns[3].amount == Decimal("-2300.00") and txns[3].counterparty_iban == "DE89370400440532013000"
+
+
+def test_balance_before_and_after_per_row():
+    [(first, txns), (second, _)] = statements(parse(SAMPLES / "abnamro_tab" / "valid_TXT240110093000.TAB"))
+    assert first.account_number == "417164300" and first.account_iban is None
+    assert (first.opening_balance.amount, first.closing_balance.amount) == (Decimal("1000.00"), Decimal("2179.20"))
+    assert txns[2].counterparty_name == "Woonstichting Het Dak" and txns[2].counterparty_iban == "NL44RABO0123456789"
+    assert (second.opening_balance.amount, second.closing_balance.amount) == (Decimal("500.00"), Decimal("500.42"))
+
+
+def test_broken_running_balance_is_refused(tmp_path):
+    lines = (SAMPLES / "triodos" / "valid_iso8859_15.csv").read_bytes().split(b"\r\n")
+    lines[2] = lines[2].replace(b'"2.214,60"', b'"2.214,00"')
+    path = tmp_path / "triodos.csv"
+    path.write_bytes(b"\r\n".join(lines))
+    with pytest.raises(BankParseError) as exc:
+        parse(path)
+    assert exc.value.file == str(path) and exc.value.position == "line 3"
+    assert exc.value.reason.startswith("field balance_after, rule balance.continuity: the running balance does not "
+                                       "continue: previous balance 2250.00 + amount -35.40 = 2214.60, but the balance "
+                                       "is 2214.00")
+
+
+# --- recognition and errors ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("sample", sorted(p for p in SAMPLES.glob("*/valid_*") if not p.name.endswith(".jsonl")),
+                         ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_every_valid_sample_is_recognised_as_its_own_layout(tmp_path, sample: Path):
+    # the name says nothing: recognition is by content
+    path = tmp_path / "download.txt"
+    shutil.copyfile(sample, path)
+    assert csv_export.match_layout(path.read_bytes()).name == sample.parent.name
+    assert statements(parse(path))
+
+
+@pytest.mark.parametrize("sample", sorted(p for p in SAMPLES.glob("*/record_*") if not p.name.endswith(".jsonl")),
+                         ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_row_errors_name_file_line_field_and_rule(sample: Path):
+    with pytest.raises(BankParseError) as exc:
+        parse(sample)
+    assert exc.value.file == str(sample)
+    assert exc.value.position and exc.value.position.startswith("line ")
+    assert exc.value.reason.startswith("field ") and ", rule " in exc.value.reason
+    assert f"mappings/bank/{sample.parent.name}.yaml" in exc.value.reason
+
+
+def test_mapping_error_wording():
+    path = SAMPLES / "ing_nl" / "record_unknown_indicator_bad_date_second_account.csv"
+    with pytest.raises(BankParseError) as exc:
+        parse(path)
+    assert str(exc.value) == (f"{path}: line 3: field amount, rule sign: 'Onbekend' in column 'Af Bij' is not a debit "
+                              "or credit indicator (Af, Bij) (ing_nl, mappings/bank/ing_nl.yaml line 37)")
+
+
+@pytest.mark.parametrize(("content", "reason"), [
+    (b"", "the file is empty"),
+    (b"  \r\n\r\n", "the file is empty"),
+    (b"\x00\x01\x02\xff\xfe binary", "no bank CSV mapping matches this header"),
+    (b"Datum;Bedrag\n01-01-2024;1,00\n", "no bank CSV mapping matches this header (Datum;Bedrag)"),
+    (b'"Datum","Naam / Omschrijving","Rekening"\n', "no bank CSV mapping matches this header"),
+])
+def test_unreadable_files(tmp_path, content: bytes, reason: str):
+    path = tmp_path / "NL99INGB9999999999_01-01-2024_31-01-2024.csv"  # an ING-looking name changes nothing
+    path.write_bytes(content)
+    assert not csv_export.detect(content)
+    with pytest.raises(BankParseError) as exc:
+        parse(path)
+    assert reason in str(exc.value) and str(path) in str(exc.value)
+
+
+def test_file_that_does_not_decode_is_refused(tmp_path):
+    header = (SAMPLES / "bunq" / "valid_utf8.csv").read_bytes().split(b"\n")[0]
+    path = tmp_path / "bunq.csv"
+    path.write_bytes(header + b'\n"2024-01-02";"2024-01-02";"1,00";"NL27BUNQ2025000000";"";"Caf\xe9";"x"\n')
+    with pytest.raises(BankParseError, match="cannot be read as bunq: .*cannot be decoded as utf-8-sig") as exc:
+        parse(path)
+    assert exc.value.file == str(path)
+
+
+def test_amounts_are_decimals_never_floats():
+    for stmt, txns in statements(parse(SAMPLES / "knab" / "valid_newest_first.csv")):
+        assert stmt.opening_balance is None
+        assert all(type(t.amount) is Decimal for t in txns)
+        assert [str(t.amount) for t in txns] == ["2500.00", "-35.40", "-1250.00", "0.42"]
+
+
+def test_nothing_is_yielded_when_a_later_account_is_broken(tmp_path):
+    lines = (SAMPLES / "rabobank" / "valid_two_accounts_cp1252.csv").read_bytes().split(b"\r\n")
+    lines[8] = lines[8].replace(b'"+500,42"', b'"+500,24"')  # the second account's last balance
+    path = tmp_path / "rabo.csv"
+    path.write_bytes(b"\r\n".join(lines))
+    records = csv_export.parse(path)
+    with pytest.raises(BankParseError, match="rule balance.continuity") as exc:
+        next(records)
+    assert exc.value.position == "line 9"
