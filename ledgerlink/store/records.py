@@ -230,7 +230,9 @@ def upsert(conn: Connection, run_id: str, entity: str, batch: Sequence[StagedRec
                 f"inconsistent load of {entity}: {inserted} new and {updated} changed keys, but "
                 f"{written} versions written, {moved} heads moved, {added} heads added"
             )
-    if dialect != "postgresql":  # PostgreSQL drops it at commit (ON COMMIT DROP)
+    if dialect not in ("postgresql", "sqlite"):
+        # PostgreSQL drops it at commit (ON COMMIT DROP); SQLite with its connection, which the
+        # store closes after each transaction (db.make_engine).
         stage.drop(conn)
     return inserted, updated, staged - inserted - updated
 
