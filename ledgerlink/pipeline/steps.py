@@ -17,6 +17,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ledgerlink.errors import LedgerlinkError, StoreError
@@ -187,24 +188,28 @@ def prepare(mapping: Mapping, result: MapResult, *, feed: str, run_id: str, sour
             rejected.add(int(idx))
 
     amount_field = CONTROL_AMOUNT.get(mapping.entity)
-    good = frame.drop(index=sorted(rejected)) if rejected else frame
+    # Positions of the good rows; slices of the frame are taken from them when records are
+    # produced, so no second copy of a big frame is made.
+    keep = np.ones(len(frame), dtype=bool)
+    keep[list(rejected)] = False
+    good_at = np.flatnonzero(keep)
     # Per record only what is its own: the source row (and a replay's origin). The feed, mapping
     # and source file are the run's, kept once with the run and merged back when records are read.
     extra = json.dumps(lineage_extra, sort_keys=True, ensure_ascii=False)[1:-1] + ", " if lineage_extra else ""
-    good_keys = keys[good.index] if len(good) else pd.Series([], dtype=object)
 
     def produce():
         # Built a slice at a time when the batch is written or loaded, never all at once.
-        for start in range(0, len(good), _JSON_SLICE):
-            part = good.iloc[start:start + _JSON_SLICE]
-            for k, p, row in zip(good_keys.iloc[start:start + _JSON_SLICE], payload_lines(part, fields),
+        for start in range(0, len(good_at), _JSON_SLICE):
+            at = good_at[start:start + _JSON_SLICE]
+            part = frame.iloc[at]
+            for k, p, row in zip(keys.iloc[at], payload_lines(part, fields),
                                  part["_row"].tolist(), strict=True):
                 yield StagedRecord(k, hashlib.sha256(p.encode()).hexdigest(), p, f'{{{extra}"row": {row}}}')
 
-    records = RecordBatch(len(good), produce)
+    records = RecordBatch(len(good_at), produce)
 
     totals = ControlTotals()
-    totals.loaded = _frame_totals(good, amount_field)
+    totals.loaded = _frame_totals(frame.iloc[good_at], amount_field)
     quarantine = []
     for row, errs in sorted(errors_by_row.items(), key=lambda kv: (kv[0] is None, kv[0] or 0)):
         raw = raws.get(row) if row in raws else result.raw_for(row)

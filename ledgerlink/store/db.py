@@ -89,8 +89,8 @@ def _sqlite_on_connect(dbapi_conn, _record) -> None:
         cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
         cur.execute("PRAGMA foreign_keys = ON")
         # Big loads: with the default 2 MB page cache every B-tree insert is a disk read.
-        cur.execute("PRAGMA cache_size = -131072")
-        cur.execute("PRAGMA temp.cache_size = -131072")
+        cur.execute("PRAGMA cache_size = -65536")
+        cur.execute("PRAGMA temp.cache_size = -32768")
         mode = cur.execute("PRAGMA journal_mode = WAL").fetchone()
         if mode and str(mode[0]).lower() not in ("wal", "memory"):
             raise StoreError(f"SQLite refused WAL journal mode (got {mode[0]!r})")
