@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connectors.bank import bai2
-from connectors.bank.model import BankParseError, Statement, Transaction
+from connectors.bank import bai2, grouped
+from connectors.bank.model import BankParseError
 from tests.fixtures.corpus import CORPUS_DIR, corpus_params, requires_corpus
 
 # Files whose trailers do not reconcile with their records (their authors edited the records and
@@ -29,19 +29,6 @@ BALANCED = {"bai2/moj-bai2/svb_us_example.bai2": 2, "bai2/moov-bai2/sample3.txt"
 NOT_BALANCED = {"bai2/moj-bai2/citi_example.bai2": 1, "bai2/moov-bai2/sample4-continuations-newline-delimited.txt": 1,
                 "bai2/moov-bai2/sample5-issue113.txt": 1}
 
-
-def grouped(records) -> list[tuple[Statement, list[Transaction]]]:
-    """Statements with their transactions; checks the stream order on the way."""
-    out: list[tuple[Statement, list[Transaction]]] = []
-    for record in records:
-        if isinstance(record, Statement):
-            out.append((record, []))
-        else:
-            assert isinstance(record, Transaction)
-            assert out, "a transaction before any statement"
-            assert record.statement_id == out[-1][0].statement_id
-            out[-1][1].append(record)
-    return out
 
 
 def corpus(rel: str) -> Path:

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from bench.generate_camt053 import generate
 from connectors import xmlsafe
-from connectors.bank import as_json, camt, detect_format, parse
+from connectors.bank import as_json, camt, detect_format, grouped, parse
 from connectors.bank.model import BankParseError, Statement, Transaction
 from connectors.xmlsafe import MalformedXmlError, UnsafeXmlError, XmlLimits
 from tests.fixtures.corpus import CORPUS_DIR, corpus_params, requires_corpus
@@ -48,19 +48,6 @@ MIXED_CURRENCY_BALANCES = {
     "camt053/genkgo-camt/camt053.v4.xml", "camt053/genkgo-camt/camt053.v8.xml",
 }
 
-
-def grouped(records) -> list[tuple[Statement, list[Transaction]]]:
-    """Statements with their transactions; checks the stream order on the way."""
-    out: list[tuple[Statement, list[Transaction]]] = []
-    for record in records:
-        if isinstance(record, Statement):
-            out.append((record, []))
-        else:
-            assert isinstance(record, Transaction)
-            assert out, "a transaction before any statement"
-            assert record.statement_id == out[-1][0].statement_id
-            out[-1][1].append(record)
-    return out
 
 
 def corpus(rel: str) -> list[tuple[Statement, list[Transaction]]]:

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connectors.bank import coda
-from connectors.bank.model import BankParseError, Statement, Transaction
+from connectors.bank import coda, grouped
+from connectors.bank.model import BankParseError
 from tests.fixtures.corpus import CORPUS_DIR, corpus_params, requires_corpus
 
 # Only sample1 and sample8 reconcile. The others are edited copies whose trailers, balances or
@@ -28,16 +28,6 @@ DISCREPANT = {
     "coda/wimverstuyf-coda/sample9.cod": "trailer counts 22 records, the statement has 7",
 }
 
-
-def grouped(records) -> list[tuple[Statement, list[Transaction]]]:
-    out: list[tuple[Statement, list[Transaction]]] = []
-    for record in records:
-        if isinstance(record, Statement):
-            out.append((record, []))
-        else:
-            assert out and record.statement_id == out[-1][0].statement_id
-            out[-1][1].append(record)
-    return out
 
 
 def corpus(rel: str) -> Path:

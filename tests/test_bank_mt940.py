@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connectors.bank import detect_format, mt940
+from connectors.bank import detect_format, grouped, mt940
 from connectors.bank.model import BankParseError, Statement, Transaction
 from connectors.bank.mt940_details import (
     find_structured_reference,
@@ -97,19 +97,6 @@ UNBALANCED = {
     "mt940/zilverline-mt940/unknown.txt": {0: "50.06"},
 }
 
-
-def grouped(records) -> list[tuple[Statement, list[Transaction]]]:
-    """Statements with their transactions; checks the stream order on the way."""
-    out: list[tuple[Statement, list[Transaction]]] = []
-    for record in records:
-        if isinstance(record, Statement):
-            out.append((record, []))
-        else:
-            assert isinstance(record, Transaction)
-            assert out, "a transaction before any statement"
-            assert record.statement_id == out[-1][0].statement_id
-            out[-1][1].append(record)
-    return out
 
 
 def parsed(rel: str) -> list[tuple[Statement, list[Transaction]]]:

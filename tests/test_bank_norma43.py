@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connectors.bank import norma43
-from connectors.bank.model import BankParseError, Statement, Transaction
+from connectors.bank import grouped, norma43
+from connectors.bank.model import BankParseError
 from tests.fixtures.corpus import CORPUS_DIR, corpus_params, requires_corpus
 
 # None of the four samples reconciles completely; what the default mode records for each (strict
@@ -27,16 +27,6 @@ DISCREPANT = {
     "norma43/sequra-n43/example2.n43": "without its 33 end-of-account record (no final balance)",
 }
 
-
-def grouped(records) -> list[tuple[Statement, list[Transaction]]]:
-    out: list[tuple[Statement, list[Transaction]]] = []
-    for record in records:
-        if isinstance(record, Statement):
-            out.append((record, []))
-        else:
-            assert out and record.statement_id == out[-1][0].statement_id
-            out[-1][1].append(record)
-    return out
 
 
 def corpus(rel: str) -> Path:

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connectors.bank import ofx
-from connectors.bank.model import BankParseError, Statement, Transaction
+from connectors.bank import grouped, ofx
+from connectors.bank.model import BankParseError
 from tests.fixtures.corpus import CORPUS_DIR, corpus_params, requires_corpus
 
 # What each FAIL file is refused for, and the server errors quoted for the two "edge" responses
@@ -33,16 +33,6 @@ NO_STATEMENT = {"ofx/ofxparse/account_listing_aggregation.ofx", "ofx/ofxparse/ba
 INVESTMENT = {"fidelity-savings.ofx", "fidelity.ofx", "investment_401k.ofx", "investment_medium.ofx",
               "td_ameritrade.ofx", "tiaacref.ofx", "vanguard.ofx", "vanguard401k.ofx"}
 
-
-def grouped(records) -> list[tuple[Statement, list[Transaction]]]:
-    out: list[tuple[Statement, list[Transaction]]] = []
-    for record in records:
-        if isinstance(record, Statement):
-            out.append((record, []))
-        else:
-            assert out and record.statement_id == out[-1][0].statement_id
-            out[-1][1].append(record)
-    return out
 
 
 def corpus(rel: str) -> Path:

@@ -10,7 +10,7 @@ file mine, judged from its first 64 KiB) and ``parse(path: Path) -> Iterator[Rec
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from .model import Balance, BankParseError, BatchDetail, Record, Statement, Transaction, as_json
@@ -49,6 +49,20 @@ def _module_for(path: Path):
                          "(camt.052/053/054, MT940/MT942, BAI2, CODA, OFX, Norma 43, bank CSV exports)")
 
 
+def grouped(records: Iterable[Record]) -> list[tuple[Statement, list[Transaction]]]:
+    """Statements with their transactions, from a parser's stream (holds them all: for files that
+    fit in memory, tests and the loader). A transaction before any statement is a parser bug."""
+    out: list[tuple[Statement, list[Transaction]]] = []
+    for record in records:
+        if isinstance(record, Statement):
+            out.append((record, []))
+        elif not out:
+            raise ValueError("a transaction before any statement in the parser's output")
+        else:
+            out[-1][1].append(record)
+    return out
+
+
 def detect_format(path: Path | str) -> str:
     """The format of ``path`` (a module's FORMAT); BankParseError when no parser recognises it."""
     return _module_for(Path(path)).FORMAT
@@ -61,4 +75,4 @@ def parse(path: Path | str) -> Iterator[Record]:
 
 
 __all__ = ["Balance", "BankParseError", "BatchDetail", "Record", "Statement", "Transaction", "as_json",
-           "detect_format", "parse"]
+           "detect_format", "grouped", "parse"]

@@ -45,7 +45,7 @@ from ledgerlink.model.identifiers import is_iban
 from ledgerlink.model.money import MoneyError, currency_exponent
 
 from .model import Balance, BankParseError, BatchDetail, Record, Statement, Transaction
-from .text import numbered_lines
+from .text import fixed_width_lines
 
 FORMAT = "coda"
 RECORD_LENGTH = 128
@@ -126,17 +126,8 @@ class _Parser:
 
     def run(self) -> Iterator[Record]:
         seen = False
-        for lineno, raw in numbered_lines(self.path):
+        for lineno, line in fixed_width_lines(self.path, RECORD_LENGTH, "CODA"):
             self.lineno = lineno
-            line = raw.rstrip("\x1a")  # DOS end-of-file marker
-            if not line.strip():
-                continue
-            if len(line) > RECORD_LENGTH:
-                if line[RECORD_LENGTH:].strip():
-                    raise self.error(f"line {lineno}", f"CODA records are {RECORD_LENGTH} characters, this one "
-                                                       f"has {len(line)}")
-                line = line[:RECORD_LENGTH]
-            line = line.ljust(RECORD_LENGTH)
             kind = line[0]
             code = line[:2] if kind in "23" else kind
             position = f"record {code} at line {lineno}"

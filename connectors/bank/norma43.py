@@ -42,7 +42,7 @@ from typing import Any
 from iso4217 import Currency
 
 from .model import Balance, BankParseError, Record, Statement, Transaction
-from .text import numbered_lines
+from .text import fixed_width_lines
 
 FORMAT = "norma43"
 RECORD_LENGTH = 80
@@ -114,17 +114,8 @@ class _Parser:
 
     def run(self) -> Iterator[Record]:
         seen = False
-        for lineno, raw in numbered_lines(self.path):
+        for lineno, line in fixed_width_lines(self.path, RECORD_LENGTH, "Norma 43"):
             self.lineno = lineno
-            line = raw.rstrip("\x1a")  # DOS end-of-file marker
-            if not line.strip():
-                continue
-            if len(line) > RECORD_LENGTH:
-                if line[RECORD_LENGTH:].strip():
-                    raise self.error(f"line {lineno}", f"Norma 43 records are {RECORD_LENGTH} characters, this "
-                                                       f"one has {len(line)}")
-                line = line[:RECORD_LENGTH]
-            line = line.ljust(RECORD_LENGTH)
             code = line[:2]
             position = f"record {code} at line {lineno}"
             handler = getattr(self, f"_rec_{code}", None)

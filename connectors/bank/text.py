@@ -48,3 +48,18 @@ def numbered_lines(path: Path, encoding: str | None = None) -> Iterator[tuple[in
                 yield lineno, line.rstrip("\r\n")
     except UnicodeDecodeError as exc:
         raise BankParseError(str(path), f"line {lineno + 1}", f"not valid {encoding}: {exc.reason}") from None
+
+
+def fixed_width_lines(path: Path, length: int, format_name: str) -> Iterator[tuple[int, str]]:
+    """(line number, record) of a fixed-width file (CODA, Norma 43): blank lines and a DOS
+    end-of-file marker skipped, short records padded to ``length``; a longer one is refused."""
+    for lineno, raw in numbered_lines(path):
+        line = raw.rstrip("\x1a")
+        if not line.strip():
+            continue
+        if len(line) > length:
+            if line[length:].strip():
+                raise BankParseError(str(path), f"line {lineno}",
+                                     f"{format_name} records are {length} characters, this one has {len(line)}")
+            line = line[:length]
+        yield lineno, line.ljust(length)

@@ -22,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from connectors.bank import Statement, Transaction, detect_format, parse
+from connectors.bank import Statement, Transaction, detect_format, grouped, parse
 from ledgerlink.bank.canonical import DELIVERY_FIELDS, StatementRecords, statement_records
 from ledgerlink.pipeline.control import ControlTotals
 from ledgerlink.pipeline.steps import PreparedBatch, SourceFile
@@ -36,13 +36,7 @@ STATEMENT_ENTITY = "bank_statement"
 def read_statements(path) -> list[tuple[Statement, list[Transaction]]]:
     """Every statement of a bank file with its entries (a file's statements fit in memory; the
     parsers stream the file itself)."""
-    out: list[tuple[Statement, list[Transaction]]] = []
-    for record in parse(path):
-        if isinstance(record, Statement):
-            out.append((record, []))
-        else:
-            out[-1][1].append(record)
-    return out
+    return grouped(parse(path))
 
 
 def prepare_bank_file(store: Store, source: SourceFile, *, feed: str, run_id: str) -> PreparedBatch:
