@@ -1,0 +1,1 @@
+"""ERP sources: a live Tryton server (JSON-RPC) and REST/OData ERPs described in YAML."""
