@@ -77,6 +77,17 @@ def test_the_same_statement_in_another_file_is_loaded_once_and_named(tmp_path, b
     assert bank_store.count_records("bank_transaction") == 3
 
 
+def test_a_statement_arriving_through_two_feeds_is_loaded_once(tmp_path, bank_store):
+    statement = mt940("S1", "1/1", "1000,00", "975,00", [PAY, GET])
+    run_feed_file(bank_store, get_feed("bank_statements_folder"), write(tmp_path, "folder.sta", statement))
+    # The same statement from the SFTP feed, in another file (with a different line ending).
+    other = run_feed_file(bank_store, get_feed("bank_statements_sftp"),
+                          write(tmp_path, "sftp.sta", statement.replace("\r\n", "\n")))
+    assert (other.inserted, other.filtered) == (0, 2)
+    assert [f["kind"] for f in other.findings] == ["duplicate_statement"]
+    assert bank_store.count_records("bank_statement") == 1 and bank_store.count_records("bank_transaction") == 2
+
+
 def test_an_overlapping_statement_adds_only_the_new_entries(tmp_path, bank_store):
     feed = get_feed(FEED)
     run_feed_file(bank_store, feed, write(tmp_path, "a.sta", mt940("S1", "1/1", "1000,00", "975,00", [PAY, GET])))
