@@ -121,8 +121,12 @@ def test_killed_run_restarted_ends_like_one_clean_run(feed_env, tmp_path):
     finally:
         child.wait()
     assert store.count_records("invoice") == 0, "the kill came after the load committed: nothing was tested"
+    (killed,) = [r for r in store.list_runs(feed=FEED) if r["status"] == "running"]
 
     assert run_dag() == "success"
+    # The next DAG run found the dead run and closed it.
+    assert store.get_run(killed["id"])["status"] == "failed"
+    assert "abandoned" in store.get_run(killed["id"])["error"]
     from ledgerlink.config import MAPPINGS_DIR
     from ledgerlink.pipeline.steps import run_file
 

@@ -31,6 +31,9 @@ def extract(feed_name: str) -> list[dict[str, Any]]:
     from ledgerlink.store import Store
 
     feed, store = get_feed(feed_name), Store()
+    for run_id in store.fail_abandoned_runs(feed_name):  # the DAG allows one active run: these died
+        log.warning("%s: run %s was still 'running' from an earlier DAG run that died; marked failed",
+                    feed_name, run_id)
     picked: list[dict[str, Any]] = []
     with file_source(feed) as source:
         ready = source.list_ready()

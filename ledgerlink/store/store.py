@@ -162,6 +162,16 @@ class Store:
                 actor=actor,
             )
 
+    def fail_abandoned_runs(self, feed: str, *, actor: str = DEFAULT_ACTOR) -> list[str]:
+        """Mark the feed's runs still ``running`` as failed: call only where no other run of the
+        feed can be active (a new DAG run of a feed, whose DAG allows one active run). A run the
+        process died in has loaded nothing (its load is one transaction), so nothing is undone."""
+        abandoned = [r["id"] for r in self.list_runs(feed=feed, limit=1000) if r["status"] == "running"]
+        for run_id in abandoned:
+            self.finish_run(run_id, "failed", actor=actor,
+                            error="abandoned: the process running it stopped before the run finished")
+        return abandoned
+
     def get_run(self, run_id: str) -> dict[str, Any] | None:
         with self._read() as conn:
             return runs_mod.get(conn, run_id)
