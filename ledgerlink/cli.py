@@ -18,6 +18,7 @@ COMMAND_GROUPS = (
     "ledgerlink.mapping.cli",
     "ledgerlink.pipeline.cli",
     "ledgerlink.bank.cli",
+    "ledgerlink.einvoice.cli",
     "ledgerlink.airflow.demo",
 )
 

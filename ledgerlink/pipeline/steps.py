@@ -307,6 +307,11 @@ def preparer(store: Store, feed: Feed) -> tuple[str, Preparer]:
 
         return ("parser:bank_statement",
                 lambda source, run_id: prepare_bank_file(store, source, feed=feed.name, run_id=run_id))
+    if feed.parser == "einvoice":
+        from ledgerlink.einvoice.load import prepare_einvoice_file
+
+        return ("parser:einvoice",
+                lambda source, run_id: prepare_einvoice_file(store, source, feed=feed.name, run_id=run_id))
     mapping = load_mapping(feed.mapping_path)
     return mapping.display_path, lambda source, run_id: prepare_file(mapping, source, feed=feed.name, run_id=run_id)
 
