@@ -192,5 +192,7 @@ def test_cli_validate_exit_codes_and_format(tmp_path, capsys):
 
 def test_shipped_mappings_validate(capsys):
     files = sorted(str(p) for p in (ROOT / "mappings").glob("*/*.yaml"))
-    assert {Path(f).parent.name for f in files} == {"bank", "csv", "xml"}
+    # Every folder of mappings/ holds mapping files, and all of them validate.
+    assert {Path(f).parent.name for f in files} == {p.name for p in (ROOT / "mappings").iterdir() if p.is_dir()}
+    assert {"bank", "csv", "xml"} <= {Path(f).parent.name for f in files}
     assert main(["mapping", "validate", *files]) == 0

@@ -1,0 +1,117 @@
+"""Connector definitions: YAML files describing an ERP's REST/OData API (schemas/rest_connector.schema.json).
+
+``load_definition(path)`` reads and validates one file; every problem is reported with the file and
+the JSON path of the offending value (``sap_s4hana.yaml: $.entities.supplier_invoices.pagination.type: ...``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from ledgerlink.config import SCHEMAS_DIR
+from ledgerlink.errors import ConfigError
+
+SCHEMA_PATH = SCHEMAS_DIR / "rest_connector.schema.json"
+DEFINITIONS_DIR = Path(__file__).resolve().parent / "definitions"
+
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_RUNTIME = {"since", "filter", "page", "offset", "limit", "id"}
+
+
+@cache
+def _validator() -> Draft202012Validator:
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    return Draft202012Validator(schema)
+
+
+def _json_path(parts: Any) -> str:
+    out = "$"
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else f".{p}"
+    return out
+
+
+def _leaf_errors(error: ValidationError) -> list[ValidationError]:
+    # if/then and allOf wrap the useful message; report the innermost ones
+    if error.context:
+        leaves: list[ValidationError] = []
+        for sub in error.context:
+            leaves.extend(_leaf_errors(sub))
+        return leaves
+    return [error]
+
+
+def validate_definition(doc: Any, name: str) -> dict[str, Any]:
+    """Check a parsed definition; raise ConfigError listing every problem as `name: $.path: message`."""
+    problems = []
+    for err in sorted(_validator().iter_errors(doc), key=lambda e: list(map(str, e.absolute_path))):
+        for leaf in _leaf_errors(err):
+            problems.append(f"{name}: {_json_path(leaf.absolute_path)}: {leaf.message}")
+    if not problems and isinstance(doc, dict):
+        problems.extend(_semantic_problems(doc, name))
+    if problems:
+        unique = list(dict.fromkeys(problems))
+        raise ConfigError("invalid connector definition:\n  " + "\n  ".join(unique))
+    return doc
+
+
+def _semantic_problems(doc: dict[str, Any], name: str) -> list[str]:
+    problems = []
+    for ename, ent in doc["entities"].items():
+        base = f"$.entities.{ename}"
+        inc = ent.get("incremental")
+        if inc and "cursor_field" not in ent:
+            problems.append(f"{name}: {base}.incremental: needs cursor_field to know each record's change time")
+        if inc and inc["in"] == "template":
+            values = list((ent.get("query") or {}).values())
+            if not any("{filter}" in str(v) for v in values):
+                problems.append(f"{name}: {base}.incremental.in: 'template' needs {{filter}} in a query value")
+        pag = ent["pagination"]
+        if pag["type"] == "offset" and "offset_param" not in pag:
+            values = [str(v) for v in (ent.get("query") or {}).values()]
+            if not any("{offset}" in v for v in values):
+                problems.append(f"{name}: {base}.pagination: without offset_param a query value must hold {{offset}}")
+        if "detail" in ent and "{id}" not in ent["detail"]["path"]:
+            problems.append(f"{name}: {base}.detail.path: must contain {{id}}")
+    for wname, call in (doc.get("writeback") or {}).items():
+        for field in _PLACEHOLDER.findall(call["path"]):
+            if field in _RUNTIME - {"id"}:
+                problems.append(f"{name}: $.writeback.{wname}.path: {{{field}}} is reserved for reads")
+    return problems
+
+
+def load_definition(path: str | Path) -> dict[str, Any]:
+    """Read and validate a connector definition file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read connector definition: {exc.strerror}") from None
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}:{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    return validate_definition(doc, str(path))
+
+
+def definition_path(name: str) -> Path:
+    """The shipped definition file for a system name (`xero` -> definitions/xero.yaml)."""
+    path = DEFINITIONS_DIR / f"{name}.yaml"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in DEFINITIONS_DIR.glob("*.yaml")))
+        raise ConfigError(f"no connector definition {name!r} (known: {known})")
+    return path
+
+
+def available_definitions() -> list[str]:
+    return sorted(p.stem for p in DEFINITIONS_DIR.glob("*.yaml"))

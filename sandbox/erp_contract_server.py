@@ -1,0 +1,775 @@
+"""Local stand-ins for seven ERP APIs, for contract tests of connectors/erp/rest.py.
+
+One ``http.server`` on 127.0.0.1 (a free port, in a thread) serves every vendor under its own
+prefix, ``http://127.0.0.1:PORT/<vendor>/...``. The answers are shaped after each vendor's public
+documentation (envelope, field names, paging style, incremental filter syntax); they are not the
+vendors' services and do not prove that the real ones behave the same.
+
+Per vendor: a few hundred supplier invoices and some suppliers with change times spread over 2024,
+served page by page in that vendor's own style and filtered by its incremental filter; the auth
+the shipped definition uses is checked (basic, bearer, API key, or an OAuth2 token endpoint that
+issues expiring tokens). Faults can be injected: ``server.inject("xero", "500", count=2)``,
+``"429"`` (with ``retry_after``), ``"slow"`` (``delay`` seconds), ``"expire_tokens"``, each after
+``after`` requests.
+
+    python -m sandbox.erp_contract_server [--port N]     # serve in the foreground, print the URLs
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import random
+import re
+import secrets
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+HOST = "127.0.0.1"
+VENDORS = ("sap_s4hana", "oracle_fusion", "exact_online", "business_central", "netsuite", "quickbooks_online", "xero")
+
+# Credentials the stand-ins accept (tests pass the same to the connector).
+USERNAME = "COMM_USER_LEDGERLINK"
+PASSWORD = "pw-7f3a9c1e5b"  # noqa: S105  (fake, loopback only)
+BEARER_TOKEN = "bearer-9d8c7b6a5f4e"  # noqa: S105
+API_KEY = "apikey-1b2c3d4e5f6a"
+CLIENT_ID = "ledgerlink-client"
+CLIENT_SECRET = "cs-0a1b2c3d4e5f6789"  # noqa: S105
+
+DEFAULT_AUTH = {
+    "sap_s4hana": "basic", "oracle_fusion": "basic", "exact_online": "bearer", "business_central": "oauth2",
+    "netsuite": "bearer", "quickbooks_online": "bearer", "xero": "oauth2",
+}
+
+
+class Reply(Exception):
+    """Raised by handlers to answer with a status, a JSON body and headers."""
+
+    def __init__(self, status: int, body: Any = None, headers: dict[str, str] | None = None):
+        super().__init__(status)
+        self.status, self.body, self.headers = status, body, headers or {}
+
+
+@dataclass
+class Row:
+    updated: datetime
+    key: str
+    data: dict[str, Any]
+
+
+@dataclass
+class Fault:
+    kind: str
+    count: int
+    after: int
+    retry_after: str | None = None
+    delay: float = 0.0
+
+
+@dataclass
+class LoggedRequest:
+    vendor: str
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class _Vendor:
+    name: str
+    auth: str
+    invoices: list[Row] = field(default_factory=list)
+    suppliers: list[Row] = field(default_factory=list)
+    tokens: dict[str, float] = field(default_factory=dict)
+    faults: list[Fault] = field(default_factory=list)
+    seen: int = 0
+    csrf: str = ""
+
+
+# --- generated data -----------------------------------------------------------------------
+
+@dataclass
+class BaseInvoice:
+    n: int
+    guid: str
+    number: str
+    supplier: int
+    issue: date
+    due: date
+    currency: str
+    net: Decimal
+    tax: Decimal
+    status: str          # open | approved | paid | blocked
+    updated: datetime
+
+
+@dataclass
+class BaseSupplier:
+    n: int
+    guid: str
+    name: str
+    updated: datetime
+
+
+NAMES = ["Kantoor Centrale", "Bakkerij Van Dijk", "Müller Logistik", "Techniek Noord", "Société Fournitures",
+         "Groothandel Jansen", "Nordic Paper", "Atlas Cleaning", "Iberia Foods", "Delta Print"]
+
+
+def generate(invoices: int, suppliers: int, seed: int) -> tuple[list[BaseInvoice], list[BaseSupplier]]:
+    rng = random.Random(seed)
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    sups = []
+    for i in range(suppliers):
+        updated = start + timedelta(seconds=rng.randrange(0, 366 * 86400))
+        sups.append(BaseSupplier(i + 1, str(uuid.UUID(int=rng.getrandbits(128))),
+                                 f"{NAMES[i % len(NAMES)]} {i // len(NAMES) + 1} B.V.", updated))
+    invs: list[BaseInvoice] = []
+    for i in range(invoices):
+        updated = start + timedelta(seconds=rng.randrange(0, 366 * 86400))
+        if i % 25 == 24:  # some records share their change time with the one before
+            updated = invs[-1].updated
+        issue = (updated - timedelta(days=rng.randrange(0, 20))).date()
+        net = Decimal(rng.randrange(1000, 500000)) / 100
+        tax = (net * Decimal("0.21")).quantize(Decimal("0.01"))
+        invs.append(BaseInvoice(
+            n=i + 1, guid=str(uuid.UUID(int=rng.getrandbits(128))), number=f"INV-2024-{i + 1:05d}",
+            supplier=rng.randrange(suppliers), issue=issue, due=issue + timedelta(days=30),
+            currency=rng.choice(["EUR", "EUR", "EUR", "USD"]), net=net, tax=tax,
+            status=rng.choice(["open", "open", "approved", "paid", "blocked"]), updated=updated))
+    return invs, sups
+
+
+def _ms(dt: datetime | date) -> int:
+    if not isinstance(dt, datetime):
+        dt = datetime(dt.year, dt.month, dt.day, tzinfo=UTC)
+    return int(dt.timestamp() * 1000)
+
+
+def _v2date(dt: datetime | date, offset: bool = False) -> str:
+    return f"/Date({_ms(dt)}{'+0000' if offset else ''})/"
+
+
+def _iso(dt: datetime) -> str:
+    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse_since(text: str) -> datetime:
+    text = text.strip().strip("'\"")
+    for fmt in ("%m/%d/%Y",):
+        try:
+            return datetime.strptime(text, fmt).replace(tzinfo=UTC)
+        except ValueError:
+            pass
+    dt = datetime.fromisoformat(text)
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+# --- the server ---------------------------------------------------------------------------
+
+class ErpContractServer:
+    """All seven stand-ins behind one loopback HTTP server. Use as a context manager or start()/stop()."""
+
+    def __init__(self, *, invoices: int = 260, suppliers: int = 45, seed: int = 2024, token_ttl: float = 3600,
+                 port: int = 0):
+        self.token_ttl = token_ttl
+        self.requests: list[LoggedRequest] = []
+        self._lock = threading.Lock()
+        base_invoices, base_suppliers = generate(invoices, suppliers, seed)
+        self.base_invoices, self.base_suppliers = base_invoices, base_suppliers
+        self.vendors: dict[str, _Vendor] = {}
+        for name in VENDORS:
+            v = _Vendor(name, DEFAULT_AUTH[name])
+            shape_inv, shape_sup = SHAPES[name]
+            v.invoices = sorted((Row(b.updated, k, d) for b in base_invoices for k, d in [shape_inv(b, base_suppliers)]),
+                                key=lambda r: (r.updated, r.key))
+            v.suppliers = sorted((Row(s.updated, k, d) for s in base_suppliers for k, d in [shape_sup(s)]),
+                                 key=lambda r: (r.updated, r.key))
+            self.vendors[name] = v
+        self._httpd = ThreadingHTTPServer((HOST, port), _make_handler(self))
+        self._httpd.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    # lifecycle
+    def start(self) -> ErpContractServer:
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="erp-contract-server", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def __enter__(self) -> ErpContractServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        return self._httpd.server_address[1]
+
+    def url(self, vendor: str) -> str:
+        return f"http://{HOST}:{self.port}/{vendor}"
+
+    # control
+    def set_auth(self, vendor: str, kind: str) -> None:
+        """Expected auth: basic | bearer | api_key_header | api_key_query | oauth2."""
+        self.vendors[vendor].auth = kind
+
+    def inject(self, vendor: str, kind: str, *, count: int = 1, after: int = 0, retry_after: str | None = None,
+               delay: float = 0.0) -> None:
+        """Fault on the vendor's next `count` API calls, after `after` more calls have been answered."""
+        v = self.vendors[vendor]
+        with self._lock:
+            v.faults.append(Fault(kind, count, v.seen + after, retry_after, delay))
+
+    def reset(self) -> None:
+        with self._lock:
+            self.requests.clear()
+            for name, v in self.vendors.items():
+                v.faults.clear()
+                v.tokens.clear()
+                v.auth = DEFAULT_AUTH[name]
+
+    def calls(self, vendor: str, method: str | None = None, path_contains: str = "") -> list[LoggedRequest]:
+        return [r for r in self.requests if r.vendor == vendor and (method is None or r.method == method)
+                and path_contains in r.path]
+
+    def rows(self, vendor: str, entity: str) -> list[Row]:
+        v = self.vendors[vendor]
+        return v.invoices if entity.endswith("invoices") else v.suppliers
+
+    # request handling
+    def handle(self, method: str, raw_path: str, headers: dict[str, str], body: bytes) -> Reply:
+        parts = urlsplit(raw_path)
+        segments = parts.path.split("/", 2)
+        vendor_name = segments[1] if len(segments) > 1 else ""
+        if vendor_name not in self.vendors:
+            return Reply(404, {"error": f"unknown vendor {vendor_name!r}"})
+        v = self.vendors[vendor_name]
+        path = "/" + (segments[2] if len(segments) > 2 else "")
+        query = parse_qs(parts.query, keep_blank_values=True)
+        with self._lock:
+            self.requests.append(LoggedRequest(vendor_name, method, path, query, headers, body))
+        if method == "POST" and path.endswith("/token"):
+            return self._token(v, headers, body)
+        fault = self._take_fault(v)
+        if fault is not None:
+            if fault.kind == "500":
+                return Reply(500, {"error": "injected server error"})
+            if fault.kind == "503":
+                return Reply(503, {"error": "injected unavailable"})
+            if fault.kind == "429":
+                return Reply(429, {"error": "too many requests"}, {"Retry-After": fault.retry_after or "1"})
+            if fault.kind == "slow":
+                time.sleep(fault.delay)
+            if fault.kind == "expire_tokens":
+                v.tokens.clear()
+        denied = self._check_auth(v, headers, query)
+        if denied:
+            return denied
+        try:
+            return HANDLERS[vendor_name](self, v, method, path, query, headers, body)
+        except Reply as reply:
+            return reply
+
+    def _take_fault(self, v: _Vendor) -> Fault | None:
+        with self._lock:
+            v.seen += 1
+            for f in v.faults:
+                if v.seen > f.after and f.count > 0:
+                    f.count -= 1
+                    return f
+            v.faults = [f for f in v.faults if f.count > 0]
+        return None
+
+    def _token(self, v: _Vendor, headers: dict[str, str], body: bytes) -> Reply:
+        form = {k: vals[0] for k, vals in parse_qs(body.decode("utf-8")).items()}
+        client_id, secret = form.get("client_id"), form.get("client_secret")
+        auth = headers.get("authorization", "")
+        if auth.lower().startswith("basic "):
+            client_id, _, secret = base64.b64decode(auth[6:]).decode("utf-8").partition(":")
+        if form.get("grant_type") != "client_credentials":
+            return Reply(400, {"error": "unsupported_grant_type"})
+        if client_id != CLIENT_ID or secret != CLIENT_SECRET:
+            return Reply(401, {"error": "invalid_client"})
+        token = "at-" + secrets.token_hex(12)
+        v.tokens[token] = time.monotonic() + self.token_ttl
+        return Reply(200, {"access_token": token, "token_type": "Bearer", "expires_in": self.token_ttl,
+                           "scope": form.get("scope", "")})
+
+    def _check_auth(self, v: _Vendor, headers: dict[str, str], query: dict[str, list[str]]) -> Reply | None:
+        auth = headers.get("authorization", "")
+        ok = False
+        if v.auth == "basic":
+            ok = auth == "Basic " + base64.b64encode(f"{USERNAME}:{PASSWORD}".encode()).decode()
+        elif v.auth == "bearer":
+            ok = auth == f"Bearer {BEARER_TOKEN}"
+        elif v.auth == "api_key_header":
+            ok = headers.get("x-api-key") == API_KEY
+        elif v.auth == "api_key_query":
+            ok = query.get("api_key", [""])[0] == API_KEY
+        elif v.auth == "oauth2":
+            token = auth[7:] if auth.startswith("Bearer ") else ""
+            ok = v.tokens.get(token, 0) > time.monotonic()
+        if ok:
+            return None
+        return Reply(401, {"error": "unauthorized", "message": "authentication failed"},
+                     {"WWW-Authenticate": 'Bearer error="invalid_token"' if v.auth == "oauth2" else "Basic"})
+
+
+def _make_handler(server: ErpContractServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def setup(self) -> None:
+            super().setup()
+            # headers and body go out in separate writes: without this, Nagle + delayed ACK add 40 ms
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            reply = server.handle(self.command, self.path, headers, body)
+            payload = b"" if reply.body is None else json.dumps(reply.body).encode("utf-8")
+            try:
+                self.send_response(reply.status)
+                if payload:
+                    self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(payload)))
+                for k, val in reply.headers.items():
+                    self.send_header(k, val)
+                self.end_headers()
+                self.wfile.write(payload)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up (timeout tests)
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    return Handler
+
+
+# --- shapes: one record as each vendor documents it ---------------------------------------
+
+def _sap_invoice(b: BaseInvoice, sups: list[BaseSupplier]) -> tuple[str, dict[str, Any]]:
+    number = f"51{b.n:08d}"
+    uri = f"A_SupplierInvoice(SupplierInvoice='{number}',FiscalYear='2024')"
+    status = {"open": "A", "approved": "5", "paid": "5", "blocked": "D"}[b.status]
+    return f"{number}/2024", {
+        "__metadata": {"id": uri, "uri": uri, "type": "API_SUPPLIERINVOICE_PROCESS_SRV.A_SupplierInvoiceType"},
+        "SupplierInvoice": number, "FiscalYear": "2024", "CompanyCode": "1010",
+        "DocumentDate": _v2date(b.issue), "PostingDate": _v2date(b.issue),
+        "SupplierInvoiceIDByInvcgParty": b.number, "InvoicingParty": f"173{b.supplier + 1:05d}",
+        "DocumentCurrency": b.currency, "InvoiceGrossAmount": f"{b.net + b.tax:.2f}",
+        "DocumentHeaderText": f"Invoice {b.number}", "PaymentTerms": "0001",
+        "DueCalculationBaseDate": _v2date(b.issue), "NetPaymentDays": "30",
+        "SupplierInvoiceStatus": status, "LastChangeDateTime": _v2date(b.updated, offset=True),
+    }
+
+
+def _sap_supplier(s: BaseSupplier) -> tuple[str, dict[str, Any]]:
+    sid = f"173{s.n:05d}"
+    return sid, {"__metadata": {"type": "API_BUSINESS_PARTNER.A_SupplierType"}, "Supplier": sid,
+                 "SupplierName": s.name, "SupplierAccountGroup": "SUPL", "CreationDate": _v2date(s.updated.date())}
+
+
+def _oracle_invoice(b: BaseInvoice, sups: list[BaseSupplier]) -> tuple[str, dict[str, Any]]:
+    return str(300000 + b.n), {
+        "InvoiceId": 300000 + b.n, "InvoiceNumber": b.number, "InvoiceCurrency": b.currency,
+        "InvoiceAmount": float(b.net + b.tax), "InvoiceDate": b.issue.isoformat(), "BusinessUnit": "US1 Business Unit",
+        "Supplier": sups[b.supplier].name, "SupplierNumber": str(1000 + b.supplier + 1), "SupplierSite": "MAIN",
+        "Description": f"Invoice {b.number}", "InvoiceType": "Standard",
+        "ValidationStatus": "Validated" if b.status != "open" else "Not validated",
+        "PaymentStatus": "Paid" if b.status == "paid" else "Not paid",
+        "TermsDate": b.issue.isoformat(), "PaymentTerms": "Net 30",
+        "CreationDate": b.updated.strftime("%Y-%m-%dT%H:%M:%S.000+00:00"),
+        "LastUpdateDate": b.updated.strftime("%Y-%m-%dT%H:%M:%S.000+00:00"),
+        "links": [{"rel": "self", "href": f"/invoices/{300000 + b.n}", "name": "invoices", "kind": "item"}],
+    }
+
+
+def _oracle_supplier(s: BaseSupplier) -> tuple[str, dict[str, Any]]:
+    return str(4000 + s.n), {"SupplierId": 4000 + s.n, "Supplier": s.name, "SupplierNumber": str(1000 + s.n),
+                             "Status": "ACTIVE", "LastUpdateDate": s.updated.strftime("%Y-%m-%dT%H:%M:%S.000+00:00")}
+
+
+def _exact_invoice(b: BaseInvoice, sups: list[BaseSupplier]) -> tuple[str, dict[str, Any]]:
+    return b.guid, {
+        "__metadata": {"uri": f"purchaseentry/PurchaseEntries(guid'{b.guid}')", "type": "Exact.Web.Api.Models.PurchaseEntry"},
+        "EntryID": b.guid, "EntryNumber": 24000000 + b.n, "Journal": "60", "YourRef": b.number,
+        "Supplier": sups[b.supplier].guid, "SupplierName": sups[b.supplier].name, "Currency": b.currency,
+        "AmountDC": float(b.net + b.tax), "AmountFC": float(b.net + b.tax), "VATAmountDC": float(b.tax),
+        "EntryDate": _v2date(b.issue), "DueDate": _v2date(b.due), "Description": f"Invoice {b.number}",
+        "Modified": _v2date(b.updated), "Created": _v2date(b.updated),
+    }
+
+
+def _exact_supplier(s: BaseSupplier) -> tuple[str, dict[str, Any]]:
+    return s.guid, {"__metadata": {"type": "Exact.Web.Api.Models.Account"}, "ID": s.guid, "Code": f"{s.n:>18}",
+                    "Name": s.name, "IsSupplier": True, "Modified": _v2date(s.updated)}
+
+
+def _bc_invoice(b: BaseInvoice, sups: list[BaseSupplier]) -> tuple[str, dict[str, Any]]:
+    status = {"open": "Draft", "approved": "Open", "paid": "Paid", "blocked": "In Review"}[b.status]
+    return b.guid, {
+        "@odata.etag": f'W/"JzQ0O{b.n}MTswMDsn"', "id": b.guid, "number": f"PI{108000 + b.n}",
+        "invoiceDate": b.issue.isoformat(), "postingDate": b.issue.isoformat(), "dueDate": b.due.isoformat(),
+        "vendorInvoiceNumber": b.number, "vendorId": sups[b.supplier].guid, "vendorNumber": f"V{b.supplier + 10000}",
+        "vendorName": sups[b.supplier].name, "currencyCode": b.currency, "pricesIncludeTax": False,
+        "discountAmount": 0, "totalAmountExcludingTax": float(b.net), "totalTaxAmount": float(b.tax),
+        "totalAmountIncludingTax": float(b.net + b.tax), "status": status,
+        "lastModifiedDateTime": b.updated.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+    }
+
+
+def _bc_vendor(s: BaseSupplier) -> tuple[str, dict[str, Any]]:
+    return s.guid, {"@odata.etag": 'W/"JzE5OzEn"', "id": s.guid, "number": f"V{s.n + 9999}", "displayName": s.name,
+                    "lastModifiedDateTime": s.updated.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"}
+
+
+def _ns_invoice(b: BaseInvoice, sups: list[BaseSupplier]) -> tuple[str, dict[str, Any]]:
+    approval = {"open": ("1", "Pending Approval"), "approved": ("2", "Approved"), "paid": ("2", "Approved"),
+                "blocked": ("3", "Rejected")}[b.status]
+    return str(1900 + b.n), {
+        "id": str(1900 + b.n), "tranId": b.number, "tranDate": b.issue.isoformat(), "dueDate": b.due.isoformat(),
+        "entity": {"id": str(b.supplier + 1), "refName": sups[b.supplier].name},
+        "currency": {"id": "1" if b.currency == "USD" else "4", "refName": b.currency},
+        "userTotal": float(b.net + b.tax), "taxTotal": float(b.tax),
+        "approvalStatus": {"id": approval[0], "refName": approval[1]},
+        "status": {"id": "Paid In Full" if b.status == "paid" else "Open",
+                   "refName": "Paid In Full" if b.status == "paid" else "Open"},
+        "memo": f"Invoice {b.number}", "lastModifiedDate": _iso(b.updated), "createdDate": _iso(b.updated),
+    }
+
+
+def _ns_vendor(s: BaseSupplier) -> tuple[str, dict[str, Any]]:
+    return str(s.n), {"id": str(s.n), "entityId": f"V{s.n:04d}", "companyName": s.name, "isInactive": False,
+                      "lastModifiedDate": _iso(s.updated)}
+
+
+_PST = timezone(timedelta(hours=-8))
+
+
+def _qbo_invoice(b: BaseInvoice, sups: list[BaseSupplier]) -> tuple[str, dict[str, Any]]:
+    return str(b.n + 100), {
+        "Id": str(b.n + 100), "SyncToken": "0", "domain": "QBO", "DocNumber": b.number,
+        "TxnDate": b.issue.isoformat(), "DueDate": b.due.isoformat(),
+        "VendorRef": {"value": str(b.supplier + 1), "name": sups[b.supplier].name},
+        "CurrencyRef": {"value": b.currency, "name": b.currency}, "TotalAmt": float(b.net + b.tax),
+        "Balance": 0 if b.status == "paid" else float(b.net + b.tax), "PrivateNote": "",
+        "MetaData": {"CreateTime": b.updated.astimezone(_PST).isoformat(),
+                     "LastUpdatedTime": b.updated.astimezone(_PST).isoformat()},
+    }
+
+
+def _qbo_vendor(s: BaseSupplier) -> tuple[str, dict[str, Any]]:
+    return str(s.n), {"Id": str(s.n), "SyncToken": "0", "DisplayName": s.name, "Active": True,
+                      "MetaData": {"CreateTime": s.updated.astimezone(_PST).isoformat(),
+                                   "LastUpdatedTime": s.updated.astimezone(_PST).isoformat()}}
+
+
+def _xero_invoice(b: BaseInvoice, sups: list[BaseSupplier]) -> tuple[str, dict[str, Any]]:
+    status = {"open": "DRAFT", "approved": "AUTHORISED", "paid": "PAID", "blocked": "SUBMITTED"}[b.status]
+    return b.guid, {
+        "Type": "ACCPAY", "InvoiceID": b.guid, "InvoiceNumber": b.number, "Reference": "",
+        "Contact": {"ContactID": sups[b.supplier].guid, "Name": sups[b.supplier].name},
+        "Date": _v2date(b.issue, offset=True), "DateString": f"{b.issue.isoformat()}T00:00:00",
+        "DueDate": _v2date(b.due, offset=True), "DueDateString": f"{b.due.isoformat()}T00:00:00",
+        "Status": status, "LineAmountTypes": "Exclusive", "SubTotal": float(b.net), "TotalTax": float(b.tax),
+        "Total": float(b.net + b.tax), "AmountDue": 0.0 if b.status == "paid" else float(b.net + b.tax),
+        "CurrencyCode": b.currency, "UpdatedDateUTC": _v2date(b.updated, offset=True),
+    }
+
+
+def _xero_contact(s: BaseSupplier) -> tuple[str, dict[str, Any]]:
+    return s.guid, {"ContactID": s.guid, "ContactStatus": "ACTIVE", "Name": s.name, "IsSupplier": True,
+                    "IsCustomer": False, "UpdatedDateUTC": _v2date(s.updated, offset=True)}
+
+
+SHAPES = {
+    "sap_s4hana": (_sap_invoice, _sap_supplier), "oracle_fusion": (_oracle_invoice, _oracle_supplier),
+    "exact_online": (_exact_invoice, _exact_supplier), "business_central": (_bc_invoice, _bc_vendor),
+    "netsuite": (_ns_invoice, _ns_vendor), "quickbooks_online": (_qbo_invoice, _qbo_vendor),
+    "xero": (_xero_invoice, _xero_contact),
+}
+
+
+# --- vendor handlers ----------------------------------------------------------------------
+
+def _q(query: dict[str, list[str]], name: str, default: str = "") -> str:
+    return query.get(name, [default])[0]
+
+
+def _since(rows: list[Row], since: datetime | None) -> list[Row]:
+    return [r for r in rows if since is None or r.updated >= since]
+
+
+def _match(pattern: str, text: str, what: str) -> datetime | None:
+    if not text:
+        return None
+    m = re.search(pattern, text)
+    if not m:
+        raise Reply(400, {"error": f"cannot read {what} filter {text!r}"})
+    return _parse_since(m.group(1))
+
+
+def _next_url(srv: ErpContractServer, v: _Vendor, path: str, query: dict[str, list[str]], **changes: Any) -> str:
+    q = {k: vals[0] for k, vals in query.items()}
+    q.update({k: str(val) for k, val in changes.items()})
+    return f"{srv.url(v.name)}{path}?{urlencode(q)}"
+
+
+def _not_found(path: str) -> Reply:
+    return Reply(404, {"error": f"no resource at {path}"})
+
+
+def _sap(srv: ErpContractServer, v: _Vendor, method: str, path: str, query: dict[str, list[str]],
+         headers: dict[str, str], body: bytes) -> Reply:
+    svc = "/sap/opu/odata/sap/API_SUPPLIERINVOICE_PROCESS_SRV"
+    if method == "GET" and path in (svc, svc + "/"):
+        if headers.get("x-csrf-token", "").lower() == "fetch":
+            v.csrf = secrets.token_hex(8)
+            return Reply(200, {"d": {"EntitySets": ["A_SupplierInvoice"]}},
+                         {"X-CSRF-Token": v.csrf, "Set-Cookie": "SAP_SESSIONID=abc123; Path=/"})
+        return Reply(200, {"d": {"EntitySets": ["A_SupplierInvoice"]}})
+    if method == "POST" and path == svc + "/Release":
+        if not v.csrf or headers.get("x-csrf-token") != v.csrf or "SAP_SESSIONID" not in headers.get("cookie", ""):
+            return Reply(403, {"error": {"code": "/IWFND/CM_BEC/026", "message": {"value": "CSRF token validation failed"}}},
+                         {"X-CSRF-Token": "Required"})
+        inv, year = _q(query, "SupplierInvoice").strip("'"), _q(query, "FiscalYear").strip("'")
+        return Reply(200, {"d": {"Release": {"SupplierInvoice": inv, "FiscalYear": year, "SupplierInvoiceStatus": "5"}}})
+    if method != "GET":
+        return _not_found(path)
+    if path == svc + "/A_SupplierInvoice":
+        rows = v.invoices
+        since = _match(r"LastChangeDateTime ge datetimeoffset'([^']+)'", _q(query, "$filter"), "$filter")
+    elif path == "/sap/opu/odata/sap/API_BUSINESS_PARTNER/A_Supplier":
+        rows, since = v.suppliers, None
+    else:
+        return _not_found(path)
+    selected = _since(rows, since)
+    skip = int(_q(query, "$skiptoken", "0"))
+    page = selected[skip:skip + 50]
+    d: dict[str, Any] = {"results": [r.data for r in page]}
+    if skip + 50 < len(selected):
+        d["__next"] = _next_url(srv, v, path, query, **{"$skiptoken": skip + 50})
+    return Reply(200, {"d": d})
+
+
+def _oracle(srv: ErpContractServer, v: _Vendor, method: str, path: str, query: dict[str, list[str]],
+            headers: dict[str, str], body: bytes) -> Reply:
+    root = "/fscmRestApi/resources/11.13.18.05"
+    if method == "POST" and path == root + "/invoices/action/validateInvoice":
+        if headers.get("content-type", "").split(";")[0] != "application/vnd.oracle.adf.action+json":
+            return Reply(415, {"error": "unsupported media type"})
+        return Reply(200, {"result": "SUCCESS"})
+    if method != "GET":
+        return _not_found(path)
+    if path == root + "/invoices":
+        rows = v.invoices
+    elif path == root + "/suppliers":
+        rows = v.suppliers
+    else:
+        return _not_found(path)
+    since = _match(r"LastUpdateDate>='([^']+)'", _q(query, "q"), "q")
+    selected = _since(rows, since)
+    offset, limit = int(_q(query, "offset", "0")), min(int(_q(query, "limit", "25")), 500)
+    page = selected[offset:offset + limit]
+    return Reply(200, {"items": [r.data for r in page], "count": len(page),
+                       "hasMore": offset + limit < len(selected), "limit": limit, "offset": offset,
+                       "links": [{"rel": "self", "href": _next_url(srv, v, path, query), "name": path.rsplit("/", 1)[1],
+                                  "kind": "collection"}]})
+
+
+def _exact(srv: ErpContractServer, v: _Vendor, method: str, path: str, query: dict[str, list[str]],
+           headers: dict[str, str], body: bytes) -> Reply:
+    m = re.fullmatch(r"/api/v1/(\d+)/(purchaseentry/PurchaseEntries|crm/Accounts)(?:\(guid'([0-9a-f-]+)'\))?", path)
+    if not m:
+        return _not_found(path)
+    if method == "PUT" and m.group(2) == "purchaseentry/PurchaseEntries" and m.group(3):
+        if not any(r.key == m.group(3) for r in v.invoices):
+            return Reply(404, {"error": {"message": {"value": "Record not found"}}})
+        return Reply(204)
+    if method != "GET" or m.group(3):
+        return _not_found(path)
+    flt = _q(query, "$filter")
+    since = _match(r"Modified ge datetime'([^']+)'", flt if "Modified" in flt else "", "$filter")
+    rows = v.invoices if m.group(2).startswith("purchaseentry") else v.suppliers
+    if m.group(2) == "crm/Accounts" and "IsSupplier eq true" not in flt:
+        raise Reply(400, {"error": {"message": {"value": "expected IsSupplier eq true"}}})
+    selected = _since(rows, since)
+    skip = int(_q(query, "$skiptoken", "0"))
+    page = selected[skip:skip + 60]  # Exact pages at 60 records
+    d: dict[str, Any] = {"results": [r.data for r in page]}
+    if skip + 60 < len(selected):
+        d["__next"] = _next_url(srv, v, path, query, **{"$skiptoken": skip + 60})
+    return Reply(200, {"d": d})
+
+
+def _bc(srv: ErpContractServer, v: _Vendor, method: str, path: str, query: dict[str, list[str]],
+        headers: dict[str, str], body: bytes) -> Reply:
+    m = re.fullmatch(r"/v2\.0/[^/]+/[^/]+/api/v2\.0/companies\(([0-9a-f-]+)\)/(purchaseInvoices|vendors)"
+                     r"(?:\(([0-9a-f-]+)\)(/Microsoft\.NAV\.post)?)?", path)
+    if not m:
+        return _not_found(path)
+    if method == "POST" and m.group(4):
+        row = next((r for r in v.invoices if r.key == m.group(3)), None)
+        if row is None:
+            return Reply(404, {"error": {"code": "BadRequest_NotFound", "message": "The purchaseInvoice does not exist."}})
+        return Reply(204)
+    if method != "GET" or m.group(3):
+        return _not_found(path)
+    rows = v.invoices if m.group(2) == "purchaseInvoices" else v.suppliers
+    since = _match(r"lastModifiedDateTime ge (\S+)", _q(query, "$filter"), "$filter")
+    selected = _since(rows, since)
+    pref = re.search(r"odata\.maxpagesize=(\d+)", headers.get("prefer", ""))
+    size = int(pref.group(1)) if pref else 20000
+    skip = int(_q(query, "$skiptoken", "0"))
+    page = selected[skip:skip + size]
+    out: dict[str, Any] = {"@odata.context": f"{srv.url(v.name)}/$metadata#{m.group(2)}",
+                           "value": [r.data for r in page]}
+    if skip + size < len(selected):
+        out["@odata.nextLink"] = _next_url(srv, v, path, query, **{"$skiptoken": skip + size})
+    headers_out = {"Preference-Applied": f"odata.maxpagesize={size}"} if pref else {}
+    return Reply(200, out, headers_out)
+
+
+def _netsuite(srv: ErpContractServer, v: _Vendor, method: str, path: str, query: dict[str, list[str]],
+              headers: dict[str, str], body: bytes) -> Reply:
+    m = re.fullmatch(r"/services/rest/record/v1/(vendorBill|vendor)(?:/(\d+))?", path)
+    if not m:
+        return _not_found(path)
+    rows = v.invoices if m.group(1) == "vendorBill" else v.suppliers
+    if m.group(2):
+        row = next((r for r in rows if r.key == m.group(2)), None)
+        if row is None:
+            return Reply(404, {"title": "Not Found", "status": 404})
+        if method == "PATCH" and m.group(1) == "vendorBill":
+            return Reply(204)
+        if method != "GET":
+            return _not_found(path)
+        self_link = f"{srv.url(v.name)}{path}"
+        return Reply(200, {"links": [{"rel": "self", "href": self_link}], **row.data})
+    if method != "GET":
+        return _not_found(path)
+    since = _match(r'lastModifiedDate ON_OR_AFTER "([^"]+)"', _q(query, "q"), "q")
+    selected = _since(rows, since)
+    offset, limit = int(_q(query, "offset", "0")), min(int(_q(query, "limit", "1000")), 1000)
+    page = selected[offset:offset + limit]
+    links = [{"rel": "self", "href": _next_url(srv, v, path, query)}]
+    if offset + limit < len(selected):
+        links.insert(0, {"rel": "next", "href": _next_url(srv, v, path, query, offset=offset + limit, limit=limit)})
+    items = [{"links": [{"rel": "self", "href": f"{srv.url(v.name)}{path}/{r.key}"}], "id": r.key} for r in page]
+    return Reply(200, {"links": links, "count": len(items), "hasMore": offset + limit < len(selected),
+                       "items": items, "offset": offset, "totalResults": len(selected)})
+
+
+def _qbo(srv: ErpContractServer, v: _Vendor, method: str, path: str, query: dict[str, list[str]],
+         headers: dict[str, str], body: bytes) -> Reply:
+    m = re.fullmatch(r"/v3/company/(\d+)/(query|bill)", path)
+    if not m:
+        return _not_found(path)
+    if m.group(2) == "bill":
+        if method != "POST":
+            return _not_found(path)
+        doc = json.loads(body or b"{}")
+        row = next((r for r in v.invoices if r.key == str(doc.get("Id"))), None)
+        if row is None:
+            return Reply(400, {"Fault": {"Error": [{"Message": "Object Not Found"}], "type": "ValidationFault"}})
+        if str(doc.get("SyncToken")) != row.data["SyncToken"]:
+            return Reply(400, {"Fault": {"Error": [{"Message": "Stale Object Error", "code": "5010"}],
+                                         "type": "ValidationFault"}})
+        updated = {**row.data, **{k: val for k, val in doc.items() if k != "sparse"},
+                   "SyncToken": str(int(row.data["SyncToken"]) + 1)}
+        return Reply(200, {"Bill": updated, "time": datetime.now(_PST).isoformat()})
+    text = _q(query, "query")
+    qm = re.fullmatch(r"select \* from (Bill|Vendor)(?: where Metadata\.LastUpdatedTime >= '([^']+)')?"
+                      r" ORDERBY Metadata\.LastUpdatedTime STARTPOSITION (\d+) MAXRESULTS (\d+)", text.strip(),
+                      flags=re.IGNORECASE)
+    if not qm:
+        return Reply(400, {"Fault": {"Error": [{"Message": f"QueryParserError: {text}"}], "type": "ValidationFault"}})
+    rows = v.invoices if qm.group(1).lower() == "bill" else v.suppliers
+    since = _parse_since(qm.group(2)) if qm.group(2) else None
+    start, size = int(qm.group(3)), min(int(qm.group(4)), 1000)
+    selected = _since(rows, since)
+    page = selected[start - 1:start - 1 + size]
+    qr: dict[str, Any] = {}
+    if page:
+        qr = {qm.group(1).capitalize(): [r.data for r in page], "startPosition": start, "maxResults": len(page)}
+    return Reply(200, {"QueryResponse": qr, "time": datetime.now(_PST).isoformat()})
+
+
+def _xero(srv: ErpContractServer, v: _Vendor, method: str, path: str, query: dict[str, list[str]],
+          headers: dict[str, str], body: bytes) -> Reply:
+    if headers.get("xero-tenant-id") != "tenant-xero-1":
+        return Reply(403, {"Type": None, "Title": "Forbidden", "Status": 403, "Detail": "AuthenticationUnsuccessful"})
+    m = re.fullmatch(r"/api\.xro/2\.0/(Invoices|Contacts)(?:/([0-9a-f-]+))?", path)
+    if not m:
+        return _not_found(path)
+    if m.group(2):
+        if method != "POST" or m.group(1) != "Invoices":
+            return _not_found(path)
+        row = next((r for r in v.invoices if r.key == m.group(2)), None)
+        if row is None:
+            return Reply(404, {"Title": "Not Found"})
+        doc = json.loads(body or b"{}")
+        status = (doc.get("Invoices") or [{}])[0].get("Status")
+        if status not in ("DRAFT", "SUBMITTED", "AUTHORISED", "DELETED", "VOIDED"):
+            return Reply(400, {"ErrorNumber": 10, "Type": "ValidationException", "Message": "bad status"})
+        return Reply(200, {"Status": "OK", "Invoices": [{**row.data, "Status": status}]})
+    if method != "GET":
+        return _not_found(path)
+    where = _q(query, "where")
+    expected = 'Type=="ACCPAY"' if m.group(1) == "Invoices" else "IsSupplier==true"
+    if where.replace(" ", "") != expected:
+        return Reply(400, {"ErrorNumber": 16, "Type": "QueryParseException", "Message": f"expected where={expected}"})
+    rows = v.invoices if m.group(1) == "Invoices" else v.suppliers
+    ims = headers.get("if-modified-since")
+    since = _parse_since(ims) if ims else None
+    selected = _since(rows, since)
+    page_no = max(1, int(_q(query, "page", "1")))
+    page = selected[(page_no - 1) * 100:page_no * 100]
+    return Reply(200, {"Id": str(uuid.uuid4()), "Status": "OK", "ProviderName": "ledgerlink",
+                       "DateTimeUTC": _v2date(datetime.now(UTC)), m.group(1): [r.data for r in page]})
+
+
+HANDLERS = {
+    "sap_s4hana": _sap, "oracle_fusion": _oracle, "exact_online": _exact, "business_central": _bc,
+    "netsuite": _netsuite, "quickbooks_online": _qbo, "xero": _xero,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args(argv)
+    server = ErpContractServer(port=args.port).start()
+    for name in VENDORS:
+        print(f"{name:18} {server.url(name)}  ({DEFAULT_AUTH[name]})")
+    print(f"basic: {USERNAME}; bearer, api key, client_id {CLIENT_ID}: see sandbox/erp_contract_server.py")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
