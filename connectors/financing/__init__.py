@@ -1,0 +1,43 @@
+"""Connectors to supply-chain-finance / invoice-financing platforms: REST and batch-file drops."""
+
+from .filedrop import (
+    AckLine,
+    Acknowledgement,
+    FolderDrop,
+    SftpDrop,
+    read_acknowledgements,
+    submit_batch_file,
+)
+from .rest import (
+    BatchItem,
+    BatchResult,
+    FinancingError,
+    PayableInvoice,
+    ReplayGuard,
+    ScfClient,
+    StatusListing,
+    WebhookVerificationError,
+    parse_retry_after,
+    to_financing_request,
+    verify_webhook,
+)
+
+__all__ = [
+    "AckLine",
+    "Acknowledgement",
+    "BatchItem",
+    "BatchResult",
+    "FinancingError",
+    "FolderDrop",
+    "PayableInvoice",
+    "ReplayGuard",
+    "ScfClient",
+    "SftpDrop",
+    "StatusListing",
+    "WebhookVerificationError",
+    "parse_retry_after",
+    "read_acknowledgements",
+    "submit_batch_file",
+    "to_financing_request",
+    "verify_webhook",
+]
