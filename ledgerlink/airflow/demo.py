@@ -16,6 +16,9 @@ import datetime as dt
 import json
 import os
 import random
+import secrets
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -25,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ledgerlink.config import ledgerlink_home
+from ledgerlink.errors import LedgerlinkError
 
 SFTP_CONN_ID = "ledgerlink_sftp_invoices"
 
@@ -123,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
         say("succeeded" if ok and good else "FAILED")
         return 0 if ok and good else 1
     finally:
-        if server is not None and args.once:
+        if server is not None:
             server.stop()
 
 
@@ -148,11 +152,19 @@ def run_once(feed_name: str) -> bool:
 
 def run_standalone(feed_name: str, since: str, port: int) -> int:
     airflow_home = Path(os.environ.get("AIRFLOW_HOME", Path.home() / "airflow"))
-    env = {**os.environ, "AIRFLOW__API__PORT": str(port)}
+    # One signing secret for every Airflow process: left unset, each process of `airflow standalone`
+    # makes up its own and the API server refuses the tasks' tokens ("Signature verification failed").
+    env = {**os.environ, "AIRFLOW__API__PORT": str(port),
+           "AIRFLOW__API_AUTH__JWT_SECRET": os.environ.get("AIRFLOW__API_AUTH__JWT_SECRET") or secrets.token_urlsafe(32)}
     say(f"starting Airflow standalone (AIRFLOW_HOME={airflow_home}); its log: {airflow_home / 'standalone.log'}")
     airflow_home.mkdir(parents=True, exist_ok=True)
     log = open(airflow_home / "standalone.log", "ab")  # noqa: SIM115 - stays open while Airflow runs
-    proc = subprocess.Popen([sys.executable, "-m", "airflow", "standalone"], env=env, stdout=log, stderr=log)
+    _refuse_busy_port(port)
+    _fail_leftover_runs(f"ledgerlink_{feed_name}", airflow_home)
+    # Its own process group: `airflow standalone` starts a scheduler, an API server and workers,
+    # and all of them must stop with the demo (terminating only the parent leaves them running).
+    proc = subprocess.Popen([sys.executable, "-m", "airflow", "standalone"], env=env, stdout=log, stderr=log,
+                            start_new_session=True)
     try:
         _wait_for_api(port, proc)
         dag_id = f"ledgerlink_{feed_name}"
@@ -171,11 +183,51 @@ def run_standalone(feed_name: str, since: str, port: int) -> int:
     except KeyboardInterrupt:
         return 0
     finally:
-        proc.terminate()
+        _stop_group(proc)
+
+
+def _fail_leftover_runs(dag_id: str, airflow_home: Path) -> None:
+    """Runs of the demo DAG left queued or running by an earlier demo that was killed would hold
+    the new run back (one active run per feed). Airflow is not running yet: close them directly."""
+    if not (airflow_home / "airflow.db").exists():
+        return
+    from airflow.models.dagrun import DagRun
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+    from airflow.utils.state import DagRunState, TaskInstanceState
+
+    unfinished = [TaskInstanceState.QUEUED, TaskInstanceState.RUNNING, TaskInstanceState.SCHEDULED,
+                  TaskInstanceState.UP_FOR_RETRY, TaskInstanceState.RESTARTING, TaskInstanceState.DEFERRED]
+    with create_session() as session:
+        runs = session.query(DagRun).filter(DagRun.dag_id == dag_id,
+                                            DagRun.state.in_([DagRunState.QUEUED, DagRunState.RUNNING])).all()
+        for run in runs:
+            session.query(TaskInstance).filter(TaskInstance.dag_id == dag_id, TaskInstance.run_id == run.run_id,
+                                               TaskInstance.state.in_(unfinished)).update(
+                {TaskInstance.state: TaskInstanceState.FAILED}, synchronize_session=False)
+            run.state = DagRunState.FAILED
+    if runs:
+        say(f"marked {len(runs)} unfinished run(s) of {dag_id} left by an earlier demo as failed")
+
+
+def _stop_group(proc: subprocess.Popen) -> None:
+    for sig, wait in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
         try:
-            proc.wait(timeout=30)
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+            return
         except subprocess.TimeoutExpired:
-            proc.kill()
+            continue
+
+
+def _refuse_busy_port(port: int) -> None:
+    with socket.socket() as sock:
+        if sock.connect_ex(("127.0.0.1", port)) == 0:
+            raise LedgerlinkError(f"port {port} is already in use (another Airflow still running?): stop it, "
+                                  f"or start the demo with --port")
 
 
 def _airflow(env: dict[str, str], *args: str) -> str:
@@ -201,10 +253,16 @@ def _wait_for_api(port: int, proc: subprocess.Popen, timeout: float = 300) -> No
     raise RuntimeError(f"Airflow did not answer on {url} within {timeout:.0f}s")
 
 
+def _dag_runs(env: dict[str, str], dag_id: str) -> list[dict[str, Any]]:
+    """The DAG's runs, newest first. Airflow's CLI may print warnings on stdout before the JSON."""
+    out = _airflow(env, "dags", "list-runs", dag_id, "-o", "json")
+    return next((json.loads(line) for line in out.splitlines() if line.startswith("[")), [])
+
+
 def _wait_for_run(env: dict[str, str], dag_id: str, timeout: float = 600) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        runs = json.loads(_airflow(env, "dags", "list-runs", dag_id, "-o", "json") or "[]")
+        runs = _dag_runs(env, dag_id)
         if runs and runs[0].get("state") in ("success", "failed"):
             return str(runs[0]["state"])
         time.sleep(3)
