@@ -19,6 +19,7 @@ COMMAND_GROUPS = (
     "ledgerlink.pipeline.cli",
     "ledgerlink.bank.cli",
     "ledgerlink.einvoice.cli",
+    "ledgerlink.financing.cli",
     "ledgerlink.airflow.demo",
 )
 

@@ -147,3 +147,47 @@ audit_log = Table(
     # Each entry is the successor of exactly one other: a fork of the chain cannot commit.
     UniqueConstraint("prev_hash"),
 )
+
+FINANCING_DECISIONS = ("eligible", "ineligible")
+OUTBOX_STATUSES = ("pending", "in_flight", "sent", "dead")
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("kind", String(100), nullable=False),
+    Column("idempotency_key", String(128), nullable=False),
+    Column("payload", Text, nullable=False),  # JSON
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", String(40), nullable=False),
+    Column("last_error", Text, nullable=True),  # scrubbed: no secrets, no account numbers
+    Column("claimed_by", String(200), nullable=True),
+    Column("claimed_until", String(40), nullable=True),
+    Column("created_at", String(40), nullable=False),
+    Column("sent_at", String(40), nullable=True),
+    Column("response", Text, nullable=True),  # JSON
+    UniqueConstraint("idempotency_key"),
+    # Claiming reads due pending entries and expired in-flight leases.
+    Index(None, "status", "next_attempt_at"),
+    Index(None, "status", "claimed_until"),
+)
+
+financing_decisions = Table(
+    "financing_decisions",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("invoice_key", Text, nullable=False),  # natural key of the invoice record
+    Column("invoice_hash", String(64), nullable=False),  # content hash of the version decided on
+    Column("decision", String(16), nullable=False),
+    Column("rule", String(64), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("details", Text, nullable=False),  # JSON: every check with its result
+    Column("rules_version", String(64), nullable=False),
+    Column("rules_hash", String(64), nullable=False),
+    Column("run_id", String(64), nullable=False),
+    Column("outbox_id", BigId, ForeignKey("outbox.id"), nullable=True),
+    Column("decided_at", String(40), nullable=False),
+    Index(None, "invoice_key", "decided_at"),
+    Index(None, "run_id"),
+)

@@ -1,0 +1,162 @@
+"""`ledgerlink financing explain|decide|outbox|replay`: eligibility explained, submissions inspected."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import getpass
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    fin = sub.add_parser("financing", help="supply-chain finance: eligibility and submissions")
+    cmds = fin.add_subparsers(dest="financing_command", required=True, metavar="COMMAND")
+
+    p = cmds.add_parser("explain", help="why an invoice is (not) eligible: every rule, and its stored decisions")
+    p.add_argument("invoice_number")
+    p.add_argument("--vendor", help="vendor id, when the invoice number exists for several vendors")
+    p.add_argument("--today", type=_date, help="evaluate as of this date (default: today)")
+    p.add_argument("--rules", type=Path, help="rules file (default: $LEDGERLINK_FINANCING_RULES or the shipped one)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_explain)
+
+    p = cmds.add_parser("decide", help="decide every current payable invoice and enqueue the eligible ones")
+    p.add_argument("--today", type=_date, help="decide as of this date (default: today)")
+    p.add_argument("--rules", type=Path)
+    p.set_defaults(func=cmd_decide)
+
+    p = cmds.add_parser("outbox", help="submissions waiting, in flight, sent or dead")
+    p.add_argument("--dead", action="store_true", help="only dead letters (failed too often)")
+    p.add_argument("--status", choices=["pending", "in_flight", "sent", "dead"])
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_outbox)
+
+    p = cmds.add_parser("replay", help="send dead letters again (attempts reset; audited)")
+    p.add_argument("ids", type=int, nargs="+")
+    p.set_defaults(func=cmd_replay)
+
+
+def _store():  # type: ignore[no-untyped-def]
+    from ledgerlink.store import Store
+
+    return Store()
+
+
+def _actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:
+        return "cli"
+
+
+def _rules(path: Path | None):  # type: ignore[no-untyped-def]
+    from ledgerlink.financing.rules import load_rules
+
+    return load_rules(path)
+
+
+def explanation_text(exp: Any) -> str:
+    """The human-readable explanation: each rule with its result, the decisive rule, stored decisions."""
+    inv = exp.invoice["payload"]
+    lines = [
+        f"invoice {inv.get('invoice_number')} of vendor {inv.get('vendor_id')} "
+        f"({inv.get('amount_incl_tax')} {inv.get('currency')}, due {inv.get('due_date') or '-'}, "
+        f"status {inv.get('status')})",
+        f"rules {exp.rules.revision} ({exp.rules.path}, sha256 {exp.rules.sha256[:12]}), as of {exp.today}",
+        "",
+    ]
+    width = max(len(c.rule) for c in exp.decision.checks)
+    for check in exp.decision.checks:
+        mark = "pass" if check.passed else "FAIL"
+        lines.append(f"  {mark}  {check.rule:<{width}}  {check.detail}")
+    lines.append("")
+    verdict = "ELIGIBLE" if exp.decision.eligible else "NOT ELIGIBLE"
+    lines.append(f"{verdict}: decisive rule {exp.decision.rule}: {exp.decision.reason}")
+    if exp.stored:
+        lines.append("")
+        lines.append("stored decisions (newest first):")
+        for d in exp.stored:
+            outbox = f", outbox entry {d['outbox_id']}" if d["outbox_id"] is not None else ""
+            lines.append(
+                f"  {d['decided_at']}  {d['decision']:<10}  {d['rule']}  run {d['run_id']}  "
+                f"rules {d['rules_version']}{outbox}"
+            )
+    else:
+        lines.append("no stored decision")
+    return "\n".join(lines)
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from ledgerlink.financing.decide import explain
+
+    exp = explain(
+        _store(), args.invoice_number, vendor_id=args.vendor, today=args.today or dt.date.today(),
+        rules=_rules(args.rules),
+    )
+    if args.json:
+        print(json.dumps({
+            "invoice_key": exp.invoice["natural_key"],
+            "today": exp.today.isoformat(),
+            "rules": {"revision": exp.rules.revision, "sha256": exp.rules.sha256, "path": exp.rules.path},
+            **exp.decision.to_json(),
+            "stored": exp.stored,
+        }, ensure_ascii=False, default=str))
+    else:
+        print(explanation_text(exp))
+    return 0
+
+
+def cmd_decide(args: argparse.Namespace) -> int:
+    from ledgerlink.financing.decide import decide_and_enqueue
+
+    run_id = f"financing-{uuid.uuid4()}"
+    result = decide_and_enqueue(
+        _store(), None, args.today or dt.date.today(), run_id, rules=_rules(args.rules), actor=_actor()
+    )
+    print(f"run {run_id}: {result.decided} invoices decided, {result.eligible} eligible, "
+          f"{result.enqueued} newly enqueued")
+    for rule, count in sorted(result.by_rule.items()):
+        print(f"  {rule:<24} {count}")
+    return 0
+
+
+def cmd_outbox(args: argparse.Namespace) -> int:
+    from ledgerlink.store.outbox import Outbox
+
+    status = "dead" if args.dead else args.status
+    entries = Outbox(_store()).entries(status, limit=args.limit)
+    for e in entries:
+        if args.json:
+            print(json.dumps({k: getattr(e, k) for k in e.__dataclass_fields__}, ensure_ascii=False, default=str))
+            continue
+        line = f"{e.id:>6}  {e.status:<9}  {e.kind:<18}  attempts {e.attempts}  next {e.next_attempt_at}"
+        if e.status == "in_flight":
+            line += f"  claimed by {e.claimed_by} until {e.claimed_until}"
+        if e.status == "sent":
+            line += f"  sent {e.sent_at}"
+        line += f"  key {e.idempotency_key[:16]}"
+        if e.last_error and e.status != "sent":
+            line += f"\n        last error: {e.last_error}"
+        print(line)
+    if not entries and not args.json:
+        print(f"no {status.replace('_', '-') + ' ' if status else ''}outbox entries")
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from ledgerlink.store.outbox import Outbox
+
+    replayed = Outbox(_store()).replay(args.ids, actor=_actor())
+    print(f"replayed {len(replayed)} dead letters: {', '.join(map(str, replayed))}")
+    return 0
