@@ -18,8 +18,9 @@ COMMAND_GROUPS = (
     "ledgerlink.mapping.cli",
     "ledgerlink.pipeline.cli",
     "ledgerlink.bank.cli",
-    "ledgerlink.einvoice.cli",
     "ledgerlink.financing.cli",
+    "ledgerlink.einvoice.cli",
+    "ledgerlink.erp.cli",
     "ledgerlink.airflow.demo",
 )
 

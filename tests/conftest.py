@@ -21,4 +21,5 @@ pytest_plugins = [
     "tests.fixtures.store",
     "tests.fixtures.sftp",
     "tests.fixtures.airflow",
+    "tests.fixtures.tryton",
 ]

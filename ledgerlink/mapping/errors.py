@@ -40,6 +40,9 @@ class DriftEvent:
     column: str
     detail: str
 
+    def as_dict(self) -> dict[str, str]:
+        return {"kind": self.kind, "column": self.column, "detail": self.detail}
+
 
 class DriftError(LedgerlinkError):
     """Raised for ``on_drift: fail``: nothing was mapped."""

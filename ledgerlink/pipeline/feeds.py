@@ -19,6 +19,9 @@ def feeds_file() -> Path:
     """dags/feeds.yaml, or the file named by LEDGERLINK_FEEDS."""
     return Path(os.environ.get("LEDGERLINK_FEEDS") or DAGS_DIR / "feeds.yaml")
 
+# Connectors that read records from an ERP incrementally (by cursor) instead of files.
+ERP_CONNECTORS = frozenset({"tryton"})
+
 _DAG_DEFAULTS: dict[str, Any] = {"owner": "ledgerlink", "retries": 2, "retry_delay_minutes": 5.0,
                                  "tags": ["ledgerlink"], "schedule": None}
 
@@ -49,6 +52,11 @@ class Feed:
             raise ConfigError(f"feed {self.name!r} has no mapping (its files are read by parser {self.parser})")
         path = Path(self.mapping)
         return path if path.is_absolute() else PROJECT_ROOT / path
+
+    @property
+    def incremental(self) -> bool:
+        """An ERP record source synced by cursor (``ledgerlink.erp``), not a file source."""
+        return self.source.get("connector") in ERP_CONNECTORS
 
     @property
     def asset_uri(self) -> str:
@@ -91,6 +99,8 @@ def load_feeds(path: Path | None = None) -> list[Feed]:
             schedule=merged["schedule"], max_files_per_run=merged.get("max_files_per_run"),
             parser=merged.get("parser"),
         )
+        if feed.incremental and feed.mapping is None:
+            raise ConfigError(f"{path}: feed {feed.name!r}: a {feed.source['connector']} feed needs a mapping")
         if feed.mapping is not None and not feed.mapping_path.exists():
             raise ConfigError(f"{path}: feed {feed.name!r}: mapping file {feed.mapping} does not exist")
         feeds.append(feed)

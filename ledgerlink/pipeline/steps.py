@@ -25,7 +25,7 @@ from ledgerlink.mapping import Mapping, MapResult, load_mapping
 from ledgerlink.pipeline.control import CONTROL_AMOUNT, ControlTotals, Totals
 from ledgerlink.pipeline.feeds import Feed
 from ledgerlink.pipeline.validate import validate_frame
-from ledgerlink.store import QuarantineEntry, RecordBatch, StagedRecord, Store
+from ledgerlink.store import FeedState, QuarantineEntry, RecordBatch, StagedRecord, Store
 
 log_prefix = "ledgerlink"
 
@@ -254,14 +254,15 @@ def prepare_file(mapping: Mapping, source: SourceFile, *, feed: str, run_id: str
 
 
 def load_batch(store: Store, run_id: str, batch: PreparedBatch, *, resolve_quarantine: list[int] | None = None,
-               actor: str = "ledgerlink") -> RunSummary:
-    """Load a prepared batch in one transaction, check control totals, finish the run."""
+               feed_state: FeedState | None = None, actor: str = "ledgerlink") -> RunSummary:
+    """Load a prepared batch in one transaction, check control totals, finish the run.
+    ``feed_state`` (an incremental source's new cursor) commits in that same transaction."""
     where = f"feed {batch.feed}" + (f", file {batch.source.name}" if batch.source else "")
     processed = ({"name": batch.source.name, "size": batch.source.size, "sha256": batch.source.sha256}
                  if batch.source else None)
     result = store.load(run_id, batch.feed, batch.entity, batch.records, batch.quarantine, mapping=batch.mapping,
                         processed_file=processed, resolve_quarantine=resolve_quarantine,
-                        related=batch.related, actor=actor)
+                        related=batch.related, feed_state=feed_state, actor=actor)
     stored = result.inserted + result.updated + result.unchanged
     if stored != len(batch.records) or result.quarantined != len(batch.quarantine):
         raise StoreError(f"{where}: the store accepted {stored} records and {result.quarantined} quarantined rows, "
