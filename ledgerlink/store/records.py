@@ -171,26 +171,20 @@ _MOVE_HEADS = f"""
 UPDATE record_heads
 SET version = version + 1,
     content_hash = (
-      SELECT r.content_hash FROM records r
-      WHERE r.entity = record_heads.entity AND r.natural_key = record_heads.natural_key
-        AND r.version = record_heads.version + 1),
-    record_id = (
-      SELECT r.id FROM records r
-      WHERE r.entity = record_heads.entity AND r.natural_key = record_heads.natural_key
-        AND r.version = record_heads.version + 1)
+      SELECT s.content_hash FROM {STAGE_TABLE} s WHERE s.natural_key = record_heads.natural_key)
 WHERE entity = :entity AND natural_key IN (
   SELECT s.natural_key FROM {STAGE_TABLE} s CROSS JOIN record_heads h
   WHERE h.entity = :entity AND h.natural_key = s.natural_key AND h.content_hash <> s.content_hash
 )
 """
 
-# Runs after _MOVE_HEADS: every key without a head is new and got version 1.
+# Runs after _MOVE_HEADS: every key without a head is new and got version 1. The head needs
+# nothing from ``records``: a head is (entity, natural key, version), the key of its version.
 _INSERT_HEADS = f"""
-INSERT INTO record_heads (entity, natural_key, version, content_hash, record_id)
-SELECT :entity, s.natural_key, 1, s.content_hash, r.id
-FROM {STAGE_TABLE} s CROSS JOIN records r
-WHERE r.entity = :entity AND r.natural_key = s.natural_key AND r.version = 1
-  AND NOT EXISTS (
+INSERT INTO record_heads (entity, natural_key, version, content_hash)
+SELECT :entity, s.natural_key, 1, s.content_hash
+FROM {STAGE_TABLE} s
+WHERE NOT EXISTS (
     SELECT 1 FROM record_heads h WHERE h.entity = :entity AND h.natural_key = s.natural_key
   )
 ORDER BY s.natural_key
@@ -257,7 +251,9 @@ def _record_dict(row) -> dict[str, Any]:
 def current(conn: Connection, entity: str) -> list[dict[str, Any]]:
     query = (
         select(records, runs.c.feed, runs.c.mapping, runs.c.source)
-        .join(record_heads, record_heads.c.record_id == records.c.id)
+        .join(record_heads, (record_heads.c.entity == records.c.entity)
+                          & (record_heads.c.natural_key == records.c.natural_key)
+                          & (record_heads.c.version == records.c.version))
         .outerjoin(runs, runs.c.id == records.c.run_id)
         .where(record_heads.c.entity == entity)
         .order_by(record_heads.c.natural_key)
@@ -271,7 +267,9 @@ def find(conn: Connection, entity: str, natural_keys: Iterable[str]) -> dict[str
     for start in range(0, len(keys), 500):
         query = (
             select(records, runs.c.feed, runs.c.mapping, runs.c.source)
-            .join(record_heads, record_heads.c.record_id == records.c.id)
+            .join(record_heads, (record_heads.c.entity == records.c.entity)
+                          & (record_heads.c.natural_key == records.c.natural_key)
+                          & (record_heads.c.version == records.c.version))
             .outerjoin(runs, runs.c.id == records.c.run_id)
             .where(record_heads.c.entity == entity, record_heads.c.natural_key.in_(keys[start:start + 500]))
         )

@@ -81,7 +81,6 @@ record_heads = Table(
     Column("natural_key", Text, nullable=False),
     Column("version", Integer, nullable=False),
     Column("content_hash", String(64), nullable=False),
-    Column("record_id", BigId, ForeignKey("records.id"), nullable=False),
     PrimaryKeyConstraint("entity", "natural_key"),
 )
 

@@ -61,9 +61,7 @@ def upgrade() -> None:
         sa.Column("natural_key", sa.Text(), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("content_hash", sa.String(64), nullable=False),
-        sa.Column("record_id", BigId, nullable=False),
         sa.PrimaryKeyConstraint("entity", "natural_key", name="pk_record_heads"),
-        sa.ForeignKeyConstraint(["record_id"], ["records.id"], name="fk_record_heads_record_id_records"),
     )
 
     op.create_table(
