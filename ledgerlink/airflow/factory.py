@@ -24,6 +24,18 @@ def feed_asset(feed: Feed) -> Asset:
     return Asset(name=f"ledgerlink_{feed.entity}", uri=feed.asset_uri, group="ledgerlink")
 
 
+def dag_args(feed: Feed, doc: str) -> dict[str, Any]:
+    """What every feed DAG shares. One active run per feed: two runs must never pick up the same
+    file or read from the same cursor."""
+    return {
+        "dag_id": feed.dag_id, "description": feed.description or None, "doc_md": doc,
+        "schedule": feed.schedule, "start_date": START_DATE, "catchup": False, "max_active_runs": 1,
+        "tags": list(feed.tags),
+        "default_args": {"owner": feed.owner, "retries": feed.retries,
+                         "retry_delay": dt.timedelta(minutes=feed.retry_delay_minutes)},
+    }
+
+
 def build_erp_feed_dag(feed: Feed) -> DAG:
     """An incremental ERP feed (connector tryton): one sync task, then the Asset event."""
     asset = feed_asset(feed)
@@ -34,18 +46,7 @@ def build_erp_feed_dag(feed: Feed) -> DAG:
            f"quarantine: `ledgerlink quarantine list --feed {feed.name}`. Without Airflow: "
            f"`ledgerlink erp sync {feed.name}`.")
 
-    @dag(
-        dag_id=feed.dag_id,
-        description=feed.description or None,
-        doc_md=doc,
-        schedule=feed.schedule,
-        start_date=START_DATE,
-        catchup=False,
-        max_active_runs=1,  # two syncs of one feed must never read from the same cursor
-        tags=list(feed.tags),
-        default_args={"owner": feed.owner, "retries": feed.retries,
-                      "retry_delay": dt.timedelta(minutes=feed.retry_delay_minutes)},
-    )
+    @dag(**dag_args(feed, doc))
     def erp_feed_dag() -> None:
         @task(task_id="sync")
         def sync() -> dict[str, Any]:
@@ -78,18 +79,7 @@ def build_feed_dag(feed: Feed) -> DAG:
            + (f" (connection `{feed.source['conn_id']}`)" if feed.source.get("conn_id") else "")
            + ".\n\nBad rows go to the quarantine: `ledgerlink quarantine list --feed " + feed.name + "`.")
 
-    @dag(
-        dag_id=feed.dag_id,
-        description=feed.description or None,
-        doc_md=doc,
-        schedule=feed.schedule,
-        start_date=START_DATE,
-        catchup=False,
-        max_active_runs=1,  # two runs of one feed must never pick up the same file
-        tags=list(feed.tags),
-        default_args={"owner": feed.owner, "retries": feed.retries,
-                      "retry_delay": dt.timedelta(minutes=feed.retry_delay_minutes)},
-    )
+    @dag(**dag_args(feed, doc))
     def feed_dag() -> None:
         @task(task_id="extract")
         def extract() -> list[dict[str, Any]]:
