@@ -1,21 +1,28 @@
 """ledgerlink pages in the Airflow UI: runs with control totals, the quarantine, the audit chain.
 
 Served by Airflow's API server as a FastAPI app under /ledgerlink and linked from the nav bar.
-Every route requires an authenticated Airflow user (the quarantine holds personal data);
-IBANs and account numbers are masked on the pages.
+Every page requires an authenticated Airflow user (the quarantine holds personal data);
+IBANs and account numbers are masked on the pages. The one exception is the financing platform's
+webhook, ``POST /ledgerlink/webhooks/scf``: the platform cannot sign in, so it is a separate app
+mounted next to the pages, and its HMAC signature is checked instead (``webhook_secret`` in the
+extra of the Airflow connection ``ledgerlink_scf``, or ``LEDGERLINK_SCF_WEBHOOK_SECRET``).
 """
 
 from __future__ import annotations
 
 import html
 import json
+import logging
+import os
 from collections import Counter
+from functools import lru_cache
 from typing import Any
 
 from airflow.api_fastapi.core_api.security import requires_authenticated
 from airflow.plugins_manager import AirflowPlugin
-from fastapi import Depends, FastAPI
-from fastapi.responses import HTMLResponse
+from fastapi import Depends, FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, JSONResponse
 
 from ledgerlink.redact import mask_accounts_in_text
 
@@ -102,6 +109,59 @@ def quarantine(feed: str | None = None, status: str = "open", limit: int = 200) 
 @app.get("/api/runs")
 def api_runs(limit: int = 50) -> list[dict[str, Any]]:
     return runs_rows(limit)
+
+
+# ------------------------------------------------------------------------------------ webhooks
+WEBHOOK_CONN_ID = "ledgerlink_scf"
+WEBHOOK_ENV = "LEDGERLINK_SCF_WEBHOOK_SECRET"
+
+log = logging.getLogger("ledgerlink.financing")
+webhooks = FastAPI(title="ledgerlink webhooks")
+
+
+def webhook_secret() -> str | None:
+    """The environment variable when set, else the connection's extra ``webhook_secret``."""
+    secret = os.environ.get(WEBHOOK_ENV, "").strip()
+    if secret:
+        return secret
+    try:
+        from airflow.models.connection import Connection
+
+        conn = Connection.get_connection_from_secrets(WEBHOOK_CONN_ID)
+        return str((conn.extra_dejson or {}).get("webhook_secret") or "").strip() or None
+    except Exception:  # not defined, or the metadata database is unreachable: refuse below
+        return None
+
+
+@lru_cache(maxsize=4)
+def _webhook_store(url: str):  # type: ignore[no-untyped-def]
+    from ledgerlink.store import Store
+
+    return Store(url)
+
+
+@webhooks.post("/scf")
+async def scf_webhook(request: Request) -> JSONResponse:
+    from ledgerlink.config import store_url
+    from ledgerlink.financing.webhooks import receive
+
+    body = await request.body()  # the raw bytes: the signature covers them exactly
+    secret = webhook_secret()
+    if not secret:
+        log.error("financing webhook refused: no secret (set %s or the extra webhook_secret of %s)",
+                  WEBHOOK_ENV, WEBHOOK_CONN_ID)
+        return JSONResponse({"outcome": "refused", "reason": "webhook receiver not configured"}, 503)
+    store = _webhook_store(store_url())
+    result = await run_in_threadpool(receive, store, secret, dict(request.headers), body)
+    return JSONResponse(
+        {"outcome": result.outcome, "reason": result.reason, "event_id": result.event_id,
+         "stored": result.stored},
+        result.http_status,
+    )
+
+
+# Mounted, not included: the pages' authentication dependency does not apply to the webhook.
+app.mount("/webhooks", webhooks)
 
 
 class LedgerlinkPlugin(AirflowPlugin):

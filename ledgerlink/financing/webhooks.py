@@ -1,0 +1,203 @@
+"""Receiving the financing platform's signed webhooks: status changes -> ``financing_request`` versions.
+
+``receive`` checks the ``Scf-Signature`` (HMAC-SHA256 over ``"<t>.<body>"``, timestamp within five
+minutes), refuses an event id it has already accepted, and stores the invoice's new status as a
+version of its ``financing_request`` record (natural key: the request id, which is the buyer
+reference sent to the platform and the outbox entry's idempotency key). The event itself is kept as
+a ``financing_event`` record keyed by its id, so de-duplication survives restarts and needs no table
+of its own. Event, record version, run and audit entry commit in ONE transaction.
+
+Outcomes: ``accepted`` (stored, or deliberately not: an unknown request, an event older than the
+stored status, another event type), ``duplicate`` (seen before: nothing written) and ``refused``
+(not authentic, too old, or unusable: nothing written). The platform retries anything but a 2xx, so
+only a refusal answers 4xx.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import select
+
+from connectors.financing.rest import (
+    DEFAULT_TOLERANCE,
+    WebhookVerificationError,
+    to_financing_request,
+    verify_webhook,
+)
+from ledgerlink.errors import ConfigError
+from ledgerlink.model.entities import validator
+from ledgerlink.store import Store
+from ledgerlink.store import audit as audit_mod
+from ledgerlink.store import records as records_mod
+from ledgerlink.store import runs as runs_mod
+from ledgerlink.store.db import PG_LOCK_CLASS_ENTITY, entity_lock_key, pg_lock
+from ledgerlink.store.outbox import get_by_key
+from ledgerlink.store.records import StagedRecord
+from ledgerlink.store.tables import record_heads
+
+log = logging.getLogger("ledgerlink.financing")
+
+ENTITY = "financing_request"
+EVENT_ENTITY = "financing_event"
+FEED = "financing_webhooks"
+STATUS_EVENT = "invoice.status_changed"
+DEFAULT_PLATFORM = "scf"
+DEFAULT_ACTOR = "ledgerlink"
+
+Outcome = Literal["accepted", "duplicate", "refused"]
+
+
+@dataclass(frozen=True)
+class WebhookResult:
+    outcome: Outcome
+    reason: str
+    http_status: int
+    event_id: str | None = None
+    request_id: str | None = None
+    status: str | None = None  # the invoice status the event carries
+    stored: bool = False  # a new financing_request version was written
+    run_id: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _refused(reason: str, http_status: int, event_id: str | None = None) -> WebhookResult:
+    log.warning("financing webhook refused%s: %s", f" ({event_id})" if event_id else "", reason)
+    return WebhookResult("refused", reason, http_status, event_id=event_id)
+
+
+def _verification_status(message: str) -> int:
+    # No header or a signature that does not match: not authenticated. Anything else is malformed.
+    return 401 if "signature does not match" in message or "no Scf-Signature" in message else 400
+
+
+def _seen(conn: Any, event_id: str) -> bool:
+    query = select(record_heads.c.version).where(
+        record_heads.c.entity == EVENT_ENTITY, record_heads.c.natural_key == event_id
+    )
+    return conn.execute(query).first() is not None
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _newer_stored(current: Mapping[str, Any] | None, record: Mapping[str, Any]) -> bool:
+    """The stored version reflects a later change than this event (a late retry arrived out of order)."""
+    if current is None:
+        return False
+    stored_at = _parse_time(current["payload"].get("status_changed_at"))
+    event_at = _parse_time(record.get("status_changed_at"))
+    return stored_at is not None and event_at is not None and stored_at > event_at
+
+
+def receive(
+    store: Store,
+    secret: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    now: float | datetime | None = None,
+    tolerance: float = DEFAULT_TOLERANCE,
+    platform: str | None = None,
+    actor: str = DEFAULT_ACTOR,
+) -> WebhookResult:
+    """Verify one delivery (``body``: the raw bytes as received) and store what it says.
+
+    ``platform`` names the platform in new records when the outbox entry does not (it usually does).
+    """
+    if not secret:
+        raise ConfigError("no webhook secret configured for the financing platform")
+    moment = now.timestamp() if isinstance(now, datetime) else now
+    try:
+        event = verify_webhook(secret, headers, body, tolerance, now=moment)
+    except WebhookVerificationError as exc:
+        return _refused(str(exc), _verification_status(str(exc)))
+    event_id: str = event["id"]
+    event_type = event.get("type")
+    data = event.get("data") if isinstance(event.get("data"), dict) else {}
+    invoice = data.get("invoice") if isinstance(data.get("invoice"), dict) else None
+
+    record: dict[str, Any] | None = None
+    request_id: str | None = None
+    if event_type == STATUS_EVENT:
+        if invoice is None or not invoice.get("buyer_reference"):
+            return _refused("webhook: status event without an invoice or its buyer reference", 422, event_id)
+        request_id = str(invoice["buyer_reference"])
+        try:
+            record = to_financing_request(invoice, request_id, platform or DEFAULT_PLATFORM)
+        except (KeyError, TypeError) as exc:
+            return _refused(f"webhook: status event lacks invoice field {exc}", 422, event_id)
+    status = record["status"] if record else None
+
+    with store.begin() as conn:
+        # Serialises receipts on PostgreSQL (SQLite's BEGIN IMMEDIATE already does), so two
+        # deliveries of one event cannot both pass the check below.
+        pg_lock(conn, entity_lock_key(EVENT_ENTITY), lock_class=PG_LOCK_CLASS_ENTITY)
+        if _seen(conn, event_id):
+            log.info("financing webhook %s: duplicate delivery, nothing stored", event_id)
+            return WebhookResult("duplicate", "event already received", 200, event_id, request_id, status)
+
+        reason, store_record = "stored", False
+        if record is None:
+            reason = f"event type {event_type!r} is not handled; recorded only"
+        else:
+            entry = get_by_key(conn, request_id or "")
+            current = records_mod.find(conn, ENTITY, [request_id or ""]).get(request_id or "")
+            if entry is None and current is None:
+                reason = "no financing request with this buyer reference; recorded only"
+            else:
+                if platform is None:
+                    known = entry.payload if entry is not None and isinstance(entry.payload, dict) else None
+                    known = known or (current or {}).get("payload") or {}
+                    record["platform"] = known.get("platform") or record["platform"]
+                errors = sorted(e.message for e in validator(ENTITY).iter_errors(record))
+                if errors:
+                    return _refused(f"webhook: the financing request it describes is invalid: {errors[0]}",
+                                    422, event_id)
+                if _newer_stored(current, record):
+                    reason = "older than the stored status; recorded only"
+                else:
+                    store_record = True
+
+        run_id = runs_mod.start(conn, FEED, ENTITY, source={"event_id": event_id, "type": event_type})
+        lineage = {"event_id": event_id, "invoice_id": (invoice or {}).get("id")}
+        records_mod.upsert(conn, run_id, EVENT_ENTITY, [StagedRecord.build(event_id, {
+            "event_id": event_id,
+            "type": event_type,
+            "created": event.get("created"),
+            "request_id": request_id,
+            "invoice_id": (invoice or {}).get("id"),
+            "status": status,
+            "previous_status": data.get("previous_status"),
+            "outcome": reason,
+        }, lineage)])
+        inserted = updated = 0
+        if store_record and record is not None and request_id:
+            inserted, updated, _ = records_mod.upsert(
+                conn, run_id, ENTITY, [StagedRecord.build(request_id, record, lineage)]
+            )
+        stored = bool(inserted or updated)
+        audit_mod.append(conn, "financing.webhook", f"run:{run_id}", {
+            "event_id": event_id, "type": event_type, "request_id": request_id, "status": status,
+            "stored": stored, "reason": reason,
+        }, actor=actor)
+        runs_mod.finish(conn, run_id, "succeeded", totals={
+            "read": {"count": 1}, "loaded": {"count": int(stored)}, "unchanged": {"count": int(not stored)},
+        })
+    log.info("financing webhook %s: %s %s -> %s", event_id, (request_id or "")[:16], status, reason)
+    return WebhookResult("accepted", reason, 200, event_id, request_id, status, stored, run_id)
+
+
+__all__ = ["ENTITY", "EVENT_ENTITY", "FEED", "WebhookResult", "receive"]
