@@ -328,32 +328,44 @@ class Outbox:
 
         Accepted from a worker whose lease expired meanwhile: the send happened.
         """
-        _check_no_floats(response, "response")
+        return self.mark_sent_many([(entry_id, response)], worker=worker, actor=actor)[0]
+
+    def mark_sent_many(
+        self, sent: list[tuple[int, Any]], *, worker: str | None = None, actor: str = DEFAULT_ACTOR
+    ) -> list[OutboxEntry]:
+        """``mark_sent`` for the entries of one platform batch, ``(entry id, response)`` each, in one
+        transaction: all are recorded or none."""
+        for _, response in sent:
+            _check_no_floats(response, "response")
         with self.store.begin() as conn:
-            entry = _locked(conn, entry_id)
-            if entry.status == "sent":
-                return entry
-            if entry.status == "dead":
-                raise StoreError(f"outbox entry {entry_id} is dead; replay it before recording a send")
-            stamp = iso(self.now())
-            conn.execute(
-                update(outbox)
-                .where(outbox.c.id == entry_id)
-                .values(
-                    status="sent",
-                    sent_at=stamp,
-                    response=None if response is None else dumps(scrub_value(response)),
-                    claimed_until=None,
-                )
+            return [self._mark_sent(conn, entry_id, response, worker, actor) for entry_id, response in sent]
+
+    def _mark_sent(self, conn: Connection, entry_id: int, response: Any, worker: str | None,
+                   actor: str) -> OutboxEntry:
+        entry = _locked(conn, entry_id)
+        if entry.status == "sent":
+            return entry
+        if entry.status == "dead":
+            raise StoreError(f"outbox entry {entry_id} is dead; replay it before recording a send")
+        stamp = iso(self.now())
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.id == entry_id)
+            .values(
+                status="sent",
+                sent_at=stamp,
+                response=None if response is None else dumps(scrub_value(response)),
+                claimed_until=None,
             )
-            audit_mod.append(
-                conn,
-                "outbox.sent",
-                f"outbox:{entry_id}",
-                {"kind": entry.kind, "key": entry.idempotency_key, "worker": worker, "attempts": entry.attempts},
-                actor=actor,
-            )
-            return get_entry(conn, entry_id)  # type: ignore[return-value]
+        )
+        audit_mod.append(
+            conn,
+            "outbox.sent",
+            f"outbox:{entry_id}",
+            {"kind": entry.kind, "key": entry.idempotency_key, "worker": worker, "attempts": entry.attempts},
+            actor=actor,
+        )
+        return get_entry(conn, entry_id)  # type: ignore[return-value]
 
     def mark_failed(
         self,
