@@ -1,4 +1,4 @@
-"""`ledgerlink financing explain|decide|outbox|replay`: eligibility explained, submissions inspected."""
+"""`ledgerlink financing explain|decide|outbox|replay|status|push|sync|reconcile`: eligibility and submissions."""
 
 from __future__ import annotations
 
@@ -45,6 +45,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = cmds.add_parser("replay", help="send dead letters again (attempts reset; audited)")
     p.add_argument("ids", type=int, nargs="+")
     p.set_defaults(func=cmd_replay)
+
+    conn_help = "Airflow connection of the platform (default ledgerlink_scf; AIRFLOW_CONN_<ID> works too)"
+    p = cmds.add_parser("status", help="financing requests per platform status, and the outbox per state")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_status)
+
+    p = cmds.add_parser("push", help="send the due submissions to the platform (batch by batch)")
+    p.add_argument("--conn", default="ledgerlink_scf", help=conn_help)
+    p.add_argument("--limit", type=int, default=100, help="invoices per batch")
+    p.set_defaults(func=cmd_push)
+
+    p = cmds.add_parser("sync", help="read the platform's status changes since the stored cursor")
+    p.add_argument("--conn", default="ledgerlink_scf", help=conn_help)
+    p.set_defaults(func=cmd_sync)
+
+    p = cmds.add_parser("reconcile", help="compare the submissions with the platform; exit 1 on differences")
+    p.add_argument("--conn", default="ledgerlink_scf", help=conn_help)
+    p.add_argument("--figures", action="store_true", help="add processing time, error rate, financed volume")
+    p.set_defaults(func=cmd_reconcile)
 
 
 def _store():  # type: ignore[no-untyped-def]
@@ -160,3 +179,78 @@ def cmd_replay(args: argparse.Namespace) -> int:
     replayed = Outbox(_store()).replay(args.ids, actor=_actor())
     print(f"replayed {len(replayed)} dead letters: {', '.join(map(str, replayed))}")
     return 0
+
+
+def _client(conn_id: str):  # type: ignore[no-untyped-def]
+    from ledgerlink.airflow.connections import _connection_fields
+    from ledgerlink.financing.push import client_from_fields
+
+    return client_from_fields(_connection_fields(conn_id))
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from sqlalchemy import func, select
+
+    from ledgerlink.financing.decide import SUBMIT_KIND
+    from ledgerlink.financing.status import status_summary
+    from ledgerlink.store.tables import outbox
+
+    store = _store()
+    with store._read() as conn:
+        rows = conn.execute(
+            select(outbox.c.status, func.count()).where(outbox.c.kind == SUBMIT_KIND).group_by(outbox.c.status)
+        ).all()
+    data = {"platform_status": status_summary(store), "outbox": {status: n for status, n in sorted(rows)}}
+    if args.json:
+        print(json.dumps(data))
+        return 0
+    print("financing requests by platform status:")
+    for status, n in data["platform_status"].items():
+        print(f"  {status:<10} {n}")
+    if not data["platform_status"]:
+        print("  none synced yet")
+    print("submissions in the outbox:")
+    for status, n in data["outbox"].items():
+        print(f"  {status:<10} {n}")
+    return 0
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    from ledgerlink.financing.push import send_all
+
+    client = _client(args.conn)
+    try:
+        result = send_all(_store(), client, f"cli:{uuid.uuid4().hex[:8]}", args.limit)
+    finally:
+        client.close()
+    print(" ".join(f"{k} {v}" for k, v in result.items()))
+    return 0
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    from ledgerlink.financing.status import sync_statuses
+
+    client = _client(args.conn)
+    try:
+        result = sync_statuses(_store(), client, actor=_actor())
+    finally:
+        client.close()
+    print(f"run {result.run_id}: {result.changes} status change(s) of {result.invoices} invoice(s), "
+          f"{result.inserted + result.updated} new version(s), {result.unknown} of unknown invoices")
+    for status, n in result.by_status.items():
+        print(f"  {status:<10} {n}")
+    return 0
+
+
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    from ledgerlink.financing.report import figures, reconciliation, to_json
+
+    store, client = _store(), _client(args.conn)
+    try:
+        data: dict[str, Any] = {"reconciliation": reconciliation(store, client)}
+    finally:
+        client.close()
+    if args.figures:
+        data["figures"] = figures(store)
+    print(to_json(data))
+    return 0 if data["reconciliation"]["zero_differences"] else 1

@@ -1,0 +1,251 @@
+"""The financing DAGs: submitting eligible invoices to the platform, and following their status.
+
+financing_push    decide -> (approve, when the batch is large | no_approval_needed) -> send -> publish
+financing_status  sync (status changes since the cursor) -> report (reconciliation and figures)
+
+Task bodies are plain functions (``decide``, ``send``, ``sync``, ``report``) so they can be run and
+tested without Airflow; heavy imports stay inside them to keep DAG parsing fast.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+from typing import Any
+
+from airflow.sdk import DAG, Asset, AssetOrTimeSchedule, CronTriggerTimetable, dag, get_current_context, task
+
+log = logging.getLogger("ledgerlink")
+
+CONN_ID = "ledgerlink_scf"
+OWNER = "finance-ops"
+TAGS = ["ledgerlink", "financing"]
+START_DATE = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+APPROVAL_ENV = "LEDGERLINK_FINANCING_APPROVAL_ABOVE"
+DEFAULT_APPROVAL_ABOVE = "100000.00"
+ASSET = Asset(name="ledgerlink_financing_request", uri="ledgerlink://store/financing_request", group="ledgerlink")
+DEFAULT_ARGS = {"owner": OWNER, "retries": 2, "retry_delay": dt.timedelta(minutes=5)}
+
+
+def approval_threshold() -> Any:
+    from decimal import Decimal, InvalidOperation
+
+    from ledgerlink.errors import ConfigError
+
+    raw = os.environ.get(APPROVAL_ENV) or DEFAULT_APPROVAL_ABOVE
+    try:
+        return Decimal(raw)
+    except InvalidOperation:
+        raise ConfigError(f"{APPROVAL_ENV} must be an amount such as 100000.00 (got {raw!r})") from None
+
+
+def scf_client(conn_id: str = CONN_ID, **options: Any) -> Any:
+    """The platform client from the Airflow connection (host/port or extra base_url; password = API key)."""
+    from airflow.sdk import Connection
+
+    from ledgerlink.errors import ConfigError
+    from ledgerlink.financing.push import client_from_fields
+
+    try:
+        conn = Connection.get(conn_id)
+    except Exception as exc:  # Airflow raises its own not-found type
+        raise ConfigError(f"Airflow connection {conn_id!r} is not defined ({type(exc).__name__}); "
+                          f"create it in the UI or set AIRFLOW_CONN_{conn_id.upper()}") from None
+    fields = {"host": conn.host, "port": conn.port, "password": conn.password, "extra": conn.extra_dejson or {}}
+    return client_from_fields(fields, **options)
+
+
+# -- task bodies -----------------------------------------------------------------------------------
+
+
+def decide(run_id: str, today: dt.date | None = None) -> dict[str, Any]:
+    """Decide every current payable invoice; totals of what waits to be sent, per currency."""
+    from decimal import Decimal
+
+    from ledgerlink.financing.decide import SUBMIT_KIND, decide_and_enqueue
+    from ledgerlink.store import Store
+    from ledgerlink.store.outbox import Outbox
+
+    store = Store()
+    result = decide_and_enqueue(store, None, today or dt.date.today(), run_id, actor="airflow:financing_push")
+    totals: dict[str, Decimal] = {}
+    waiting = 0
+    box = Outbox(store)
+    for status in ("pending", "in_flight"):
+        for entry in box.entries(status, kind=SUBMIT_KIND, limit=100_000):
+            totals[entry.payload["currency"]] = totals.get(entry.payload["currency"], Decimal(0)) + Decimal(
+                entry.payload["amount"])
+            waiting += 1
+    threshold = approval_threshold()
+    summary = {
+        "run_id": run_id, "decided": result.decided, "eligible": result.eligible, "enqueued": result.enqueued,
+        "by_rule": dict(result.by_rule), "waiting": waiting,
+        "totals": {c: str(v) for c, v in sorted(totals.items())},
+        "approval_above": str(threshold),
+        "needs_approval": any(v > threshold for v in totals.values()),
+    }
+    log.info("financing decide: %s", summary)
+    return summary
+
+
+def record_approval(approval: dict[str, Any] | None, run_id: str) -> str | None:
+    """Write who approved the batch to the audit log; returns the approver's name."""
+    if not approval:
+        return None
+    from ledgerlink.store import Store
+
+    user = approval.get("responded_by_user") or {}
+    name = str(user.get("name") or user.get("id") or "unknown")
+    Store().audit("financing.approve", f"dag_run:{run_id}",
+                  {"chosen": approval.get("chosen_options"), "responded_at": str(approval.get("responded_at")),
+                   "user_id": user.get("id")}, actor=f"airflow:{name}")
+    return name
+
+
+def send(worker: str, limit: int = 100, client: Any = None) -> dict[str, Any]:
+    """Send every due submission, batch by batch, until none is due."""
+    from ledgerlink.financing.push import send_all
+    from ledgerlink.store import Store
+
+    own = client is None
+    client = client or scf_client()
+    try:
+        totals = send_all(Store(), client, worker, limit)
+    finally:
+        if own:
+            client.close()
+    log.info("financing send: %s", totals)
+    return totals
+
+
+def sync(client: Any = None) -> dict[str, Any]:
+    from ledgerlink.financing.status import sync_statuses
+    from ledgerlink.store import Store
+
+    own = client is None
+    client = client or scf_client()
+    try:
+        return sync_statuses(Store(), client).as_dict()
+    finally:
+        if own:
+            client.close()
+
+
+def report(tag: str, client: Any = None) -> dict[str, Any]:
+    """Reconciliation and figures as JSON under $LEDGERLINK_HOME/reports/ and in the task log."""
+    from ledgerlink.config import ledgerlink_home
+    from ledgerlink.financing.report import figures, reconciliation, to_json
+    from ledgerlink.store import Store
+
+    store, own = Store(), client is None
+    client = client or scf_client()
+    try:
+        data = {"generated_at": dt.datetime.now(dt.UTC).isoformat(), "reconciliation": reconciliation(store, client),
+                "figures": figures(store)}
+    finally:
+        if own:
+            client.close()
+    folder = ledgerlink_home() / "reports"
+    folder.mkdir(parents=True, exist_ok=True)
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in tag)
+    path = folder / f"financing_{safe}.json"
+    text = to_json(data)
+    path.write_text(text + "\n", encoding="utf-8")
+    log.info("financing report written to %s:\n%s", path, text)
+    rec = data["reconciliation"]
+    return {"path": str(path), "zero_differences": rec["zero_differences"],
+            "error_rate": data["figures"]["error_rate"], "dead_letters": data["figures"]["dead_letters"]}
+
+
+# -- DAGs ------------------------------------------------------------------------------------------
+
+PUSH_DOC = """### Financing: submit eligible invoices
+
+Decides every current approved payable invoice against the eligibility rules and enqueues the
+eligible ones (`ledgerlink financing explain INV` says why). When the invoices waiting to be sent
+total more than `LEDGERLINK_FINANCING_APPROVAL_ABOVE` (default 100000.00) in a currency, a person
+approves the batch in **Required actions** first; the approver goes into the audit log. The outbox
+is then sent to the platform of connection `ledgerlink_scf`; failures wait for their retry time
+(`ledgerlink financing outbox`, dead letters: `--dead`)."""
+
+STATUS_DOC = """### Financing: platform status and reconciliation
+
+Reads the platform's status changes since the stored cursor into `financing_request` records (one
+version per status), then writes a reconciliation with the platform (missing, unknown, duplicate,
+status mismatch) and the figures (processing time, error rate, dead letters, financed volume) to
+`$LEDGERLINK_HOME/reports/` and the task log. Without Airflow: `ledgerlink financing sync`,
+`ledgerlink financing reconcile`."""
+
+
+def build_push_dag() -> DAG:
+    from airflow.providers.standard.operators.hitl import ApprovalOperator
+
+    @dag(dag_id="financing_push", doc_md=PUSH_DOC, schedule="@hourly", start_date=START_DATE, catchup=False,
+         max_active_runs=1, tags=TAGS, default_args=DEFAULT_ARGS,
+         description="Decide eligible invoices and submit them to the financing platform")
+    def financing_push() -> None:
+        @task(task_id="decide")
+        def decide_task(*, run_id: str | None = None) -> dict[str, Any]:
+            return decide(f"financing-{run_id}")
+
+        @task.branch(task_id="route")
+        def route(summary: dict[str, Any]) -> str:
+            return "approve" if summary["needs_approval"] else "no_approval_needed"
+
+        @task(task_id="no_approval_needed")
+        def no_approval_needed() -> None:
+            log.info("the batch is within the approval threshold")
+
+        approve = ApprovalOperator(
+            task_id="approve",
+            subject="Submit invoices for financing?",
+            body=("{{ ti.xcom_pull(task_ids='decide')['waiting'] }} invoice(s) totalling "
+                  "{{ ti.xcom_pull(task_ids='decide')['totals'] }} wait to be sent to the financing "
+                  "platform (approval needed above {{ ti.xcom_pull(task_ids='decide')['approval_above'] }})."),
+            response_timeout=dt.timedelta(hours=24),
+        )
+
+        @task(task_id="send", trigger_rule="none_failed_min_one_success")
+        def send_task() -> dict[str, Any]:
+            context = get_current_context()
+            approval = context["ti"].xcom_pull(task_ids="approve")
+            approver = record_approval(approval, context["run_id"])
+            result = send(worker=f"airflow:{context['run_id']}")
+            return {**result, "approved_by": approver}
+
+        @task(task_id="publish", outlets=[ASSET])
+        def publish(result: dict[str, Any], *, outlet_events: Any = None) -> dict[str, Any]:
+            if outlet_events is not None:
+                outlet_events[ASSET].extra = {k: v for k, v in result.items() if isinstance(v, int | str)}
+            return result
+
+        summary = decide_task()
+        gate = route(summary)
+        skip = no_approval_needed()
+        sent = send_task()
+        gate >> [approve, skip]
+        [approve, skip] >> sent
+        publish(sent)
+
+    return financing_push()
+
+
+def build_status_dag() -> DAG:
+    schedule = AssetOrTimeSchedule(timetable=CronTriggerTimetable("*/15 * * * *", timezone="UTC"), assets=[ASSET])
+
+    @dag(dag_id="financing_status", doc_md=STATUS_DOC, schedule=schedule, start_date=START_DATE, catchup=False,
+         max_active_runs=1, tags=TAGS, default_args=DEFAULT_ARGS,
+         description="Sync financing statuses and reconcile with the platform")
+    def financing_status() -> None:
+        @task(task_id="sync")
+        def sync_task() -> dict[str, Any]:
+            return sync()
+
+        @task(task_id="report")
+        def report_task(summary: dict[str, Any], *, run_id: str | None = None) -> dict[str, Any]:
+            return {**report(str(run_id)), "sync": {k: summary[k] for k in ("changes", "inserted", "updated", "unknown")}}
+
+        report_task(sync_task())
+
+    return financing_status()

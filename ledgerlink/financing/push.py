@@ -1,0 +1,310 @@
+"""Sending ``financing.submit`` outbox entries to the financing platform, one batch per call.
+
+A batch's ``Idempotency-Key`` is derived from the sorted idempotency keys of its entries, and the
+batch (its key and entry ids) is written into the entries before the first send. An entry claimed
+again (after a failure, or a worker that died before recording the answer) is re-sent within
+exactly that batch, with the same body and key, so the platform answers from its idempotency
+record instead of taking the invoices a second time.
+
+Outcomes: an answer marks each entry sent with the platform's ids; no answer (connection error,
+timeout, lost response), 5xx, 429 and a key still in use are retried per the outbox's backoff;
+any other 4xx, or an invoice that cannot be turned into a platform request, is a dead letter.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import bindparam, select, update
+
+from connectors.financing.rest import FinancingError, PayableInvoice, ScfClient
+from ledgerlink.errors import LedgerlinkError
+from ledgerlink.financing.decide import SUBMIT_KIND
+from ledgerlink.store import Store
+from ledgerlink.store import audit as audit_mod
+from ledgerlink.store import records as records_mod
+from ledgerlink.store.db import dumps
+from ledgerlink.store.outbox import Outbox, OutboxEntry, _entry, get_entry, scrub_text
+from ledgerlink.store.tables import financing_decisions, outbox
+
+log = logging.getLogger("ledgerlink.financing")
+
+DEFAULT_ACTOR = "ledgerlink"
+MAX_BATCH = 500  # the platform's batch size limit
+
+
+@dataclass
+class PushResult:
+    claimed: int = 0
+    batches: int = 0
+    sent: int = 0  # entries recorded as sent (the platform took them, uploaded or rejected)
+    rejected: int = 0  # of those, refused by the platform's upload checks
+    replayed: int = 0  # of those, answered from the platform's idempotency record
+    retry: int = 0
+    dead: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+def batch_key(entry_keys: list[str]) -> str:
+    """The batch's idempotency key: the same entries always give the same key."""
+    return hashlib.sha256("\n".join(sorted(entry_keys)).encode()).hexdigest()
+
+
+def _batch_of(entry: OutboxEntry) -> dict[str, Any] | None:
+    response = entry.response
+    if isinstance(response, dict) and isinstance(response.get("batch"), dict):
+        return response["batch"]
+    return None
+
+
+def decided_invoice(conn: Any, entry_id: int) -> dict[str, Any] | None:
+    """The invoice version whose decision enqueued the entry (later versions do not change a request)."""
+    row = conn.execute(
+        select(financing_decisions.c.invoice_key, financing_decisions.c.invoice_hash)
+        .where(financing_decisions.c.outbox_id == entry_id)
+        .order_by(financing_decisions.c.id)
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    for version in records_mod.versions(conn, "invoice", row.invoice_key):
+        if version["content_hash"] == row.invoice_hash:
+            return version["payload"]
+    return None
+
+
+def platform_invoice(entry: OutboxEntry, invoice: Mapping[str, Any] | None) -> dict[str, str]:
+    """The platform's form of one entry; the buyer reference is the request id (the entry's key)."""
+    if invoice is None:
+        raise FinancingError(f"outbox entry {entry.id}: the decided invoice is not in the store", call="prepare")
+    try:
+        return PayableInvoice.from_canonical(invoice, entry.idempotency_key).to_json()
+    except FinancingError:
+        raise
+    except (LedgerlinkError, ValueError, KeyError, ArithmeticError) as exc:
+        raise FinancingError(f"outbox entry {entry.id}: invoice {invoice.get('invoice_number')!r} cannot be "
+                             f"sent: {exc}", call="prepare") from None
+
+
+def _classify(exc: FinancingError) -> str:
+    """'connection' (nothing came back), 'retry' (worth another attempt later) or 'dead'."""
+    status = exc.status
+    if status is None:
+        return "connection"
+    if status < 300 or status >= 500 or status == 429 or (status == 409 and exc.code == "idempotency_key_in_use"):
+        return "retry"
+    return "dead"
+
+
+def mark_dead(box: Outbox, entry_id: int, error: str, *, worker: str, actor: str = DEFAULT_ACTOR) -> None:
+    """A permanent refusal: dead at once, without burning the remaining attempts (audited)."""
+    message = scrub_text(error)[:2000]
+    with box.store.begin() as conn:
+        entry = get_entry(conn, entry_id)
+        if entry is None or entry.status not in ("pending", "in_flight"):
+            return
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.id == entry_id)
+            .values(status="dead", attempts=entry.attempts + 1, last_error=message,
+                    claimed_by=None, claimed_until=None)
+        )
+        audit_mod.append(
+            conn, "outbox.dead", f"outbox:{entry_id}",
+            {"kind": entry.kind, "key": entry.idempotency_key, "worker": worker,
+             "attempts": entry.attempts + 1, "next_attempt_at": None, "error": message,
+             "connection_error": False, "permanent": True},
+            actor=actor,
+        )
+
+
+def _record_batch(store: Store, key: str, ids: list[int], *, worker: str, actor: str) -> None:
+    """Write the batch into its entries (before sending), so every later send repeats it exactly."""
+    batch = {"key": key, "entries": ids}
+    with store.begin() as conn:
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.id.in_(bindparam("ids", expanding=True)))
+            .values(response=dumps({"batch": batch})),
+            {"ids": ids},
+        )
+        audit_mod.append(conn, "financing.batch", f"batch:{key}", {"entries": ids, "worker": worker}, actor=actor)
+
+
+def _members(store: Store, ids: list[int]) -> list[OutboxEntry]:
+    with store._read() as conn:
+        found = [get_entry(conn, i) for i in ids]
+    return [e for e in found if e is not None]
+
+
+def send_pending(
+    store: Store,
+    client: ScfClient,
+    worker: str,
+    limit: int = 100,
+    *,
+    box: Outbox | None = None,
+    lease_seconds: float = 300.0,
+    actor: str = DEFAULT_ACTOR,
+) -> PushResult:
+    """Claim up to ``limit`` due ``financing.submit`` entries and send them; returns the counts."""
+    box = box or Outbox(store)
+    result = PushResult()
+    claimed = box.claim(worker, min(limit, MAX_BATCH), lease_seconds, kinds=[SUBMIT_KIND], actor=actor)
+    result.claimed = len(claimed)
+    if not claimed:
+        return result
+
+    # Entries sent before belong to their recorded batch; the rest form one new batch.
+    groups: dict[str, tuple[list[int], list[OutboxEntry]]] = {}
+    fresh: list[OutboxEntry] = []
+    for entry in claimed:
+        batch = _batch_of(entry)
+        if batch is None:
+            fresh.append(entry)
+        else:
+            groups.setdefault(batch["key"], (list(batch["entries"]), []))[1].append(entry)
+
+    bodies: dict[int, dict[str, str]] = {}
+    with store._read() as conn:
+        for entry in fresh:
+            try:
+                bodies[entry.id] = platform_invoice(entry, decided_invoice(conn, entry.id))
+            except FinancingError as exc:
+                bodies.pop(entry.id, None)
+                result.errors.append(str(exc))
+                mark_dead(box, entry.id, str(exc), worker=worker, actor=actor)
+                result.dead += 1
+    fresh = [e for e in fresh if e.id in bodies]
+    if fresh:
+        key = batch_key([e.idempotency_key for e in fresh])
+        ids = [e.id for e in sorted(fresh, key=lambda e: e.idempotency_key)]
+        _record_batch(store, key, ids, worker=worker, actor=actor)
+        groups[key] = (ids, fresh)
+
+    for key, (member_ids, mine) in groups.items():
+        result.batches += 1
+        _send_batch(store, client, box, key, member_ids, mine, bodies, worker, actor, result)
+    log.info("financing push by %s: %s", worker, result.as_dict())
+    return result
+
+
+def _send_batch(
+    store: Store,
+    client: ScfClient,
+    box: Outbox,
+    key: str,
+    member_ids: list[int],
+    mine: list[OutboxEntry],
+    bodies: dict[int, dict[str, str]],
+    worker: str,
+    actor: str,
+    result: PushResult,
+) -> None:
+    members = sorted(_members(store, member_ids), key=lambda e: e.idempotency_key)
+    try:
+        with store._read() as conn:
+            body = [bodies.get(m.id) or platform_invoice(m, decided_invoice(conn, m.id)) for m in members]
+    except FinancingError as exc:
+        for entry in mine:
+            mark_dead(box, entry.id, str(exc), worker=worker, actor=actor)
+            result.dead += 1
+        result.errors.append(str(exc))
+        return
+    try:
+        answer = client.submit_batch(body, idempotency_key=key)
+    except FinancingError as exc:
+        how = _classify(exc)
+        result.errors.append(str(exc))
+        log.warning("financing batch %s (%d invoices): %s (%s)", key[:16], len(body), exc, how)
+        # One delay for the whole batch, so its entries come due (and are re-sent) together.
+        delay = None if how != "retry" else box.policy.delay(max(e.attempts for e in mine) + 1, box._rng.random())
+        for entry in mine:
+            try:
+                if how == "dead":
+                    mark_dead(box, entry.id, str(exc), worker=worker, actor=actor)
+                    result.dead += 1
+                else:
+                    after = box.mark_failed(entry.id, str(exc), delay, connection_error=how == "connection",
+                                            worker=worker, actor=actor)
+                    if after.status == "dead":
+                        result.dead += 1
+                    else:
+                        result.retry += 1
+            except Exception as mark_exc:  # another worker holds the entry now: its outcome counts
+                log.warning("outbox entry %s: failure not recorded: %s", entry.id, mark_exc)
+        return
+    by_ref = {item.buyer_reference: item for item in answer.items}
+    for entry in mine:
+        item = by_ref.get(entry.idempotency_key)
+        if item is None:
+            box.mark_failed(entry.id, f"platform answer to batch {answer.id} lacks this invoice",
+                            worker=worker, actor=actor)
+            result.retry += 1
+            continue
+        response = {
+            "batch": {"key": key, "entries": member_ids},
+            "platform_batch_id": answer.id,
+            "platform_id": item.id,
+            "platform_status": item.status,
+            "reason": item.reason,
+            "acknowledged_at": answer.created_at,
+            "replayed": answer.replayed,
+        }
+        box.mark_sent(entry.id, response, worker=worker, actor=actor)
+        result.sent += 1
+        result.rejected += item.status == "rejected"
+        result.replayed += answer.replayed
+
+
+def send_all(
+    store: Store, client: ScfClient, worker: str, limit: int = 100, *, box: Outbox | None = None,
+    max_rounds: int = 1000,
+) -> dict[str, int]:
+    """:func:`send_pending` batch after batch until nothing due is left or a batch fails."""
+    totals: dict[str, int] = {}
+    for _ in range(max_rounds):
+        result = send_pending(store, client, worker, limit, box=box)
+        for k, v in result.as_dict().items():
+            if isinstance(v, int):
+                totals[k] = totals.get(k, 0) + v
+        if result.claimed < min(limit, MAX_BATCH) or result.retry or not result.sent:
+            break
+    return totals
+
+
+def sent_entries(store: Store) -> list[OutboxEntry]:
+    """Every ``financing.submit`` entry recorded as sent, with its platform ids in ``response``."""
+    with store._read() as conn:
+        rows = conn.execute(
+            select(outbox).where(outbox.c.kind == SUBMIT_KIND, outbox.c.status == "sent").order_by(outbox.c.id)
+        )
+        return [_entry(row) for row in rows]
+
+
+def client_from_fields(fields: Mapping[str, Any], **options: Any) -> ScfClient:
+    """A platform client from a connection's fields: extra ``base_url``, or host (with a scheme or
+    not) and port; the password is the API key. Extra ``timeout``/``max_attempts`` tune retries."""
+    extra = dict(fields.get("extra") or {})
+    base_url = extra.get("base_url")
+    if not base_url:
+        host = str(fields.get("host") or "")
+        if not host:
+            raise FinancingError("the platform connection has neither a host nor an extra base_url",
+                                 call="configure")
+        if "://" not in host:
+            host = f"{extra.get('scheme', 'http')}://{host}"
+        base_url = host + (f":{fields['port']}" if fields.get("port") else "")
+    settings: dict[str, Any] = {"timeout": float(extra.get("timeout", 10)),
+                                "max_attempts": int(extra.get("max_attempts", 5))}
+    if extra.get("platform"):
+        settings["platform"] = str(extra["platform"])
+    settings.update(options)
+    return ScfClient(str(base_url), str(fields.get("password") or ""), **settings)
