@@ -1,4 +1,5 @@
-"""The financing DAGs: financing_push (hourly submission) and financing_status (status sync, reconciliation)."""
+"""The financing DAGs: financing_push (hourly submission) and financing_status (status sync, reconciliation,
+booking to the Tryton ledger when the ledgerlink_tryton connection exists)."""
 
 from ledgerlink.airflow.financing import build_push_dag, build_status_dag
 

@@ -2,8 +2,9 @@
 
 financing_push    decide -> (approve, when the batch is large | no_approval_needed) -> send -> publish
 financing_status  sync (status changes since the cursor) -> report (reconciliation and figures)
+                                                            -> book_ledger (Tryton, when configured)
 
-Task bodies are plain functions (``decide``, ``send``, ``sync``, ``report``) so they can be run and
+Task bodies are plain functions (``decide``, ``send``, ``sync``, ``report``, ``book_ledger``) so they can be run and
 tested without Airflow; heavy imports stay inside them to keep DAG parsing fast.
 """
 
@@ -19,6 +20,9 @@ from airflow.sdk import DAG, Asset, AssetOrTimeSchedule, CronTriggerTimetable, d
 log = logging.getLogger("ledgerlink")
 
 CONN_ID = "ledgerlink_scf"
+TRYTON_CONN_ID = "ledgerlink_tryton"
+FUNDER_ENV = "LEDGERLINK_FINANCING_FUNDER"
+RATES_ENV = "LEDGERLINK_ECB_RATES"
 OWNER = "finance-ops"
 TAGS = ["ledgerlink", "financing"]
 START_DATE = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
@@ -158,6 +162,66 @@ def report(tag: str, client: Any = None) -> dict[str, Any]:
             "error_rate": data["figures"]["error_rate"], "dead_letters": data["figures"]["dead_letters"]}
 
 
+def tryton_connection(conn_id: str = TRYTON_CONN_ID) -> dict[str, Any] | None:
+    """The ledger connection's fields, or None when it is not defined."""
+    from airflow.sdk import Connection
+
+    try:
+        conn = Connection.get(conn_id)
+    except Exception:  # Airflow raises its own not-found type
+        return None
+    return {"host": conn.host, "port": conn.port, "schema": conn.schema, "login": conn.login,
+            "password": conn.password, "extra": dict(conn.extra_dejson or {})}
+
+
+def book_ledger(scf: Any = None, fields: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Book funded and paid requests to Tryton (connection ``ledgerlink_tryton``; extra ``funder_party``
+    and ``ecb_rates`` or $LEDGERLINK_FINANCING_FUNDER and $LEDGERLINK_ECB_RATES), then reconcile
+    ledgerlink, the platform and the ledger. Without the connection it only says so."""
+    fields = fields if fields is not None else tryton_connection()
+    if fields is None:
+        log.info("ledger writeback is not configured (no Airflow connection %r): nothing booked", TRYTON_CONN_ID)
+        return {"configured": False}
+    from connectors.erp.base import ErpError
+    from connectors.erp.tryton import TrytonClient, TrytonConfig
+    from connectors.erp.tryton_writeback import TrytonWriteback
+    from connectors.fx.ecb import EcbRates
+    from ledgerlink.errors import ConfigError, LedgerlinkError
+    from ledgerlink.financing.writeback import book_new_statuses, ledger_reconciliation
+    from ledgerlink.store import Store
+
+    extra = fields.get("extra") or {}
+    funder = extra.get("funder_party") or os.environ.get(FUNDER_ENV)
+    rates_path = extra.get("ecb_rates") or os.environ.get(RATES_ENV)
+    if not funder or not rates_path:
+        raise ConfigError(f"Airflow connection {TRYTON_CONN_ID!r}: set extra funder_party (or ${FUNDER_ENV}) and "
+                          f"extra ecb_rates (or ${RATES_ENV}, an ECB reference rate file) to book to the ledger")
+    try:
+        config = TrytonConfig.from_connection(**fields)
+    except ErpError as exc:
+        raise ConfigError(f"Airflow connection {TRYTON_CONN_ID!r}: {exc}") from None
+    funder_party: int | str = int(funder) if str(funder).isdigit() else str(funder)
+    store, own = Store(), scf is None
+    scf = scf or scf_client()
+    try:
+        with TrytonClient(config) as tryton:
+            result = book_new_statuses(store, TrytonWriteback(tryton), EcbRates.load(rates_path),
+                                       funder_party=funder_party, actor="airflow:financing_status")
+            if result.failed:
+                raise LedgerlinkError(f"ledger booking: {len(result.failed)} step(s) failed, "
+                                      f"{result.not_attempted} left for the next run; first: "
+                                      f"{result.failed[0]['key']} {result.failed[0]['step']}: "
+                                      f"{result.failed[0]['error']}")
+            rec = ledger_reconciliation(store, scf, tryton, funder_party=funder_party)
+    finally:
+        if own:
+            scf.close()
+    if not rec["zero_differences"]:
+        log.warning("ledger reconciliation: %d difference(s): %s", len(rec["differences"]), rec["differences"])
+    return {"configured": True, **result.as_dict(), "ledger_zero_differences": rec["zero_differences"],
+            "ledger_differences": len(rec["differences"])}
+
+
 # -- DAGs ------------------------------------------------------------------------------------------
 
 PUSH_DOC = """### Financing: submit eligible invoices
@@ -175,7 +239,13 @@ Reads the platform's status changes since the stored cursor into `financing_requ
 version per status), then writes a reconciliation with the platform (missing, unknown, duplicate,
 status mismatch) and the figures (processing time, error rate, dead letters, financed volume) to
 `$LEDGERLINK_HOME/reports/` and the task log. Without Airflow: `ledgerlink financing sync`,
-`ledgerlink financing reconcile`."""
+`ledgerlink financing reconcile`.
+
+**book_ledger** books funded and paid invoices to the Tryton ledger of connection `ledgerlink_tryton`
+(extra `funder_party`, `ecb_rates`): the payable delegated to the funder and the discount at funding,
+the funder paid and the FX result at maturity, each step once. It then compares ledgerlink, the
+platform and the ledger and logs any difference. Without that connection it only logs that ledger
+writeback is not configured."""
 
 
 def build_push_dag() -> DAG:
@@ -246,6 +316,12 @@ def build_status_dag() -> DAG:
         def report_task(summary: dict[str, Any], *, run_id: str | None = None) -> dict[str, Any]:
             return {**report(str(run_id)), "sync": {k: summary[k] for k in ("changes", "inserted", "updated", "unknown")}}
 
-        report_task(sync_task())
+        @task(task_id="book_ledger")
+        def book_ledger_task() -> dict[str, Any]:
+            return book_ledger()
+
+        synced = sync_task()
+        report_task(synced)
+        synced >> book_ledger_task()
 
     return financing_status()
