@@ -411,3 +411,23 @@ def test_dag_run_above_the_threshold_waits_for_an_approval(platform, tmp_path, m
     (entry,) = [e for e in store.audit_entries(limit=1000) if e["action"] == "financing.approve"]
     assert entry["actor"] == "airflow:controller"
     store.close()
+
+
+def test_the_preparer_may_not_approve_and_approvals_are_audited(tmp_path, monkeypatch):
+    from ledgerlink.airflow.financing import approvers, record_approval
+    from ledgerlink.errors import LedgerlinkError
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    monkeypatch.setenv("LEDGERLINK_STORE_URL", url)
+    answer = {"chosen_options": ["Approve"], "responded_at": "2026-11-30T10:00:00+00:00",
+              "responded_by_user": {"id": "finance_ops", "name": "finance_ops"}}
+    with pytest.raises(LedgerlinkError, match="four-eyes"):
+        record_approval(answer, "run-1", preparer="finance_ops")
+    other = {**answer, "responded_by_user": {"id": "finance_approver", "name": "finance_approver"}}
+    assert record_approval(other, "run-2", preparer="finance_ops") == "finance_approver"
+    actions = [(e["action"], e["actor"]) for e in Store(url).audit_entries(limit=10)]
+    assert ("financing.approval_refused", "airflow:finance_ops") in actions
+    assert ("financing.approve", "airflow:finance_approver") in actions
+    monkeypatch.setenv("LEDGERLINK_FINANCING_APPROVERS", "finance_approver, treasurer")
+    assert approvers() == [{"id": "finance_approver", "name": "finance_approver"},
+                           {"id": "treasurer", "name": "treasurer"}]

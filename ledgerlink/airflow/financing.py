@@ -93,17 +93,32 @@ def decide(run_id: str, today: dt.date | None = None) -> dict[str, Any]:
     return summary
 
 
-def record_approval(approval: dict[str, Any] | None, run_id: str) -> str | None:
-    """Write who approved the batch to the audit log; returns the approver's name."""
+def approvers() -> list[dict[str, str]] | None:
+    """Who may approve a batch: the Airflow users named in LEDGERLINK_FINANCING_APPROVERS
+    (comma-separated), or anyone allowed to answer required actions when it is unset."""
+    names = [n.strip() for n in os.environ.get("LEDGERLINK_FINANCING_APPROVERS", "").split(",") if n.strip()]
+    return [{"id": n, "name": n} for n in names] or None
+
+
+def record_approval(approval: dict[str, Any] | None, run_id: str, preparer: str | None = None) -> str | None:
+    """Write who approved the batch to the audit log; returns the approver's name.
+
+    Four eyes: the person who prepared the batch (triggered the run) may not approve it; such an
+    approval is refused (audited) and nothing is sent."""
     if not approval:
         return None
+    from ledgerlink.errors import LedgerlinkError
     from ledgerlink.store import Store
 
     user = approval.get("responded_by_user") or {}
     name = str(user.get("name") or user.get("id") or "unknown")
-    Store().audit("financing.approve", f"dag_run:{run_id}",
-                  {"chosen": approval.get("chosen_options"), "responded_at": str(approval.get("responded_at")),
-                   "user_id": user.get("id")}, actor=f"airflow:{name}")
+    details = {"chosen": approval.get("chosen_options"), "responded_at": str(approval.get("responded_at")),
+               "user_id": user.get("id"), "prepared_by": preparer}
+    if preparer and preparer in (user.get("name"), user.get("id")):
+        Store().audit("financing.approval_refused", f"dag_run:{run_id}", details, actor=f"airflow:{name}")
+        raise LedgerlinkError(f"run {run_id}: {name} prepared this batch and may not also approve it "
+                              "(four-eyes rule); nothing was sent")
+    Store().audit("financing.approve", f"dag_run:{run_id}", details, actor=f"airflow:{name}")
     return name
 
 
@@ -274,13 +289,15 @@ def build_push_dag() -> DAG:
                   "{{ ti.xcom_pull(task_ids='decide')['totals'] }} wait to be sent to the financing "
                   "platform (approval needed above {{ ti.xcom_pull(task_ids='decide')['approval_above'] }})."),
             response_timeout=dt.timedelta(hours=24),
+            assigned_users=approvers(),
         )
 
         @task(task_id="send", trigger_rule="none_failed_min_one_success")
         def send_task() -> dict[str, Any]:
             context = get_current_context()
             approval = context["ti"].xcom_pull(task_ids="approve")
-            approver = record_approval(approval, context["run_id"])
+            preparer = getattr(context["dag_run"], "triggering_user_name", None)
+            approver = record_approval(approval, context["run_id"], preparer)
             result = send(worker=f"airflow:{context['run_id']}")
             return {**result, "approved_by": approver}
 

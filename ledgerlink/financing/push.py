@@ -14,6 +14,7 @@ any other 4xx, or an invoice that cannot be turned into a platform request, is a
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -76,8 +77,23 @@ def decided_invoice(conn: Any, entry_id: int) -> dict[str, Any] | None:
         return None
     for version in records_mod.versions(conn, "invoice", row.invoice_key):
         if version["content_hash"] == row.invoice_hash:
-            return version["payload"]
+            return _with_vendor_iban(conn, version["payload"])
     return None
+
+
+def _with_vendor_iban(conn: Any, invoice: dict[str, Any]) -> dict[str, Any]:
+    """An invoice without a payee IBAN (ERPs often keep it on the vendor only) gets the IBAN of the
+    vendor master's first bank account; the vendor's approval was checked when it was decided."""
+    if invoice.get("vendor_iban") or not invoice.get("vendor_id"):
+        return invoice
+    key = json.dumps({"vendor_id": invoice["vendor_id"]}, ensure_ascii=False)
+    vendor = records_mod.find(conn, "vendor", [key]).get(key)
+    if vendor is None:  # other key layouts: look the vendor up by its id in the payload
+        vendor = next((r for r in records_mod.current(conn, "vendor")
+                       if r["payload"].get("vendor_id") == invoice["vendor_id"]), None)
+    accounts = (vendor or {}).get("payload", {}).get("bank_accounts") or []
+    iban = next((a.get("iban") for a in accounts if a.get("iban")), None)
+    return {**invoice, "vendor_iban": iban} if iban else invoice
 
 
 def platform_invoice(entry: OutboxEntry, invoice: Mapping[str, Any] | None) -> dict[str, str]:
