@@ -35,11 +35,8 @@ OUTCOMES = {
     f"{AUSTRIAN}/easybank-creditcard.csv": ("parsed", "easybank"),
     f"{AUSTRIAN}/easybank-giro.csv": ("parsed", "easybank"),
     f"{AUSTRIAN}/ing-diba.csv": ("parsed", "ingdiba_at"),
-    # free text over a varying number of fields (rows of 12 and 14 under a 10-column header): without
-    # `columns` the longer rows are `source.fields` errors; with 14 `columns` (concat of the trailing ones)
-    # the rows map, but a `columns` layout is recognised only when the first row has exactly that many
-    # fields, and this file's has 12
-    f"{AUSTRIAN}/livebank.csv": "no mapping",
+    # free text over a varying number of fields (rows of 12 and 14 under a 10-column header): named columns
+    f"{AUSTRIAN}/livebank.csv": ("parsed", "livebank"),
     # names no account: no column holds the own account (it is the Empfänger IBAN of credits, but the
     # Auftraggeber columns of debits are empty), and the mapping language has no account placeholder
     # besides a fixed `value:`, which is not an account
@@ -204,6 +201,16 @@ def test_easybank_and_ing_diba_values():
 
 
 @requires_corpus
+def test_livebank_joins_the_text_spread_over_unnamed_fields():
+    records = parse(CORPUS_DIR / AUSTRIAN / "livebank.csv")
+    (statement, txs), = statements(records)
+    assert statement.account_number == "12345678" and len(txs) == 6
+    by_date = {t.booking_date.isoformat(): t for t in txs}
+    assert by_date["2013-06-05"].amount == Decimal("5000.00") and by_date["2013-06-10"].amount == Decimal("-100.00")
+    notice = by_date["2013-07-01"].remittance_text
+    assert notice.startswith("Änderungsmitteilung gemäß Paragraph 29 ZaDiG") and notice.endswith("konditionenblatt")
+
+
 def test_no_mapping_message_shows_the_header_with_accounts_masked():
     with pytest.raises(BankParseError) as exc:
         parse(corpus(f"{AUSTRIAN}/oberbank.csv"))

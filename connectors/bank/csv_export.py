@@ -92,10 +92,12 @@ def _score(layout: Layout, head: bytes) -> tuple[int, int] | None:
     if first is None:
         return None
     if source.columns:
-        if len(first) != len(source.columns):
+        # Fewer fields than named columns is fine (trailing text columns a bank leaves off); more is not.
+        if len(first) > len(source.columns):
             return None
+        padded = first + [""] * (len(source.columns) - len(first))
         try:
-            trial = layout.mapping.map_rows([(1, None, dict(zip(source.columns, first, strict=True)))])
+            trial = layout.mapping.map_rows([(1, None, dict(zip(source.columns, padded, strict=True)))])
         except LedgerlinkError:
             return None
         return (len(source.columns), 0) if not trial.errors and len(trial.frame) == 1 else None
