@@ -14,6 +14,7 @@ from ledgerlink.config import PROJECT_ROOT
 from ledgerlink.erp.sync import sync
 from ledgerlink.mapping import load_mapping
 from ledgerlink.store import FeedState, Store
+from tests.fixtures.tryton import client_config
 
 SUPPLIER_MAPPING = PROJECT_ROOT / "mappings" / "tryton" / "tryton_supplier_invoice.yaml"
 CUSTOMER_MAPPING = PROJECT_ROOT / "mappings" / "tryton" / "tryton_customer_invoice.yaml"
@@ -22,9 +23,7 @@ FEED = "tryton_supplier_invoices"
 
 
 def config(server, **overrides) -> TrytonConfig:
-    options = {"page_size": 25, "timeout": 10.0, "retries": 2, "retry_wait": 0.05, **overrides}
-    return TrytonConfig(url=server.url, database=server.database, login=server.login, password=server.password,
-                        **options)
+    return client_config(server, **{"page_size": 25, "timeout": 10.0, **overrides})
 
 
 def new_store(tmp_path: Path, name: str = "store") -> Store:

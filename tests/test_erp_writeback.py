@@ -21,6 +21,7 @@ from connectors.erp.tryton_writeback import TrytonWriteback, check_balanced
 from ledgerlink.erp.writeback import apply_writeback
 from ledgerlink.store import Store
 from sandbox.tryton.server import TrytonServer
+from tests.fixtures.tryton import client_config, private_ledger
 
 integration = pytest.mark.integration
 TODAY = dt.date.today()
@@ -29,23 +30,12 @@ ACCOUNT_CODES = {"Main Cash": "1000", "Main Payable": "1600", "Main Expense": "6
 
 @pytest.fixture(scope="module")
 def server(tryton_server: TrytonServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrytonServer]:
-    base = tmp_path_factory.mktemp("tryton-writeback")
-    own = TrytonServer(db_dir=base / "db", workdir=base / "server")
-    own.start()
-    try:
-        with TrytonClient(config(own)) as client:
-            for name, code in ACCOUNT_CODES.items():
-                (account,) = client.search_read("account.account", [("name", "=", name)], 0, 1, None, ["id"])
-                client.write("account.account", [account["id"]], {"code": code})
+    with private_ledger(tmp_path_factory.mktemp("tryton-writeback"), ACCOUNT_CODES) as own:
         yield own
-    finally:
-        own.close()
 
 
 def config(server: TrytonServer, **overrides) -> TrytonConfig:
-    options = {"timeout": 20.0, "retries": 2, "retry_wait": 0.05, **overrides}
-    return TrytonConfig(url=server.url, database=server.database, login=server.login, password=server.password,
-                        **options)
+    return client_config(server, **overrides)
 
 
 @pytest.fixture

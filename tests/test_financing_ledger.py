@@ -30,6 +30,7 @@ from ledgerlink.financing.ledger import (
 )
 from ledgerlink.store import Store
 from sandbox.tryton.server import TrytonServer
+from tests.fixtures.tryton import client_config, private_ledger
 
 integration = pytest.mark.integration
 ROOT = Path(__file__).resolve().parent.parent
@@ -157,27 +158,12 @@ NEW_ACCOUNTS = {"Main Expense": [("Financing Cost", "6500"), ("FX Loss", "6600")
 def server(tryton_server: TrytonServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrytonServer]:
     if dt.date.today().year != 2026:
         pytest.skip("the dates booked here are in 2026, the seeded fiscal year only when built in 2026")
-    base = tmp_path_factory.mktemp("tryton-ledger")
-    own = TrytonServer(db_dir=base / "db", workdir=base / "server")
-    own.start()
-    try:
-        with TrytonClient(config(own)) as client:
-            for name, code in ACCOUNT_CODES.items():
-                (account,) = client.search_read("account.account", [("name", "=", name)], 0, 1, None, ["id"])
-                client.write("account.account", [account["id"]], {"code": code})
-            for template, copies in NEW_ACCOUNTS.items():
-                (account,) = client.search_read("account.account", [("name", "=", template)], 0, 1, None, ["id"])
-                for name, code in copies:
-                    client.call("model.account.account.copy", [account["id"]], {"name": name, "code": code},
-                                {"company": 1})
+    with private_ledger(tmp_path_factory.mktemp("tryton-ledger"), ACCOUNT_CODES, NEW_ACCOUNTS) as own:
         yield own
-    finally:
-        own.close()
 
 
 def config(server: TrytonServer) -> TrytonConfig:
-    return TrytonConfig(url=server.url, database=server.database, login=server.login, password=server.password,
-                        timeout=20.0, retries=2, retry_wait=0.05)
+    return client_config(server)
 
 
 @pytest.fixture
