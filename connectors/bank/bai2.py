@@ -25,7 +25,6 @@ raises ``BankParseError``; by default it is recorded in the statement's ``extra[
 from __future__ import annotations
 
 import codecs
-import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -36,11 +35,10 @@ from pathlib import Path
 from ledgerlink.model.identifiers import is_iban
 from ledgerlink.model.money import MoneyError, currency_exponent
 
-from .model import Balance, BankParseError, Record, Statement, Transaction
-from .text import numbered_lines
+from .model import Balance, Record, Statement, Transaction
+from .text import ControlledFileParser, numbered_lines
 
 FORMAT = "bai2"
-log = logging.getLogger(__name__)
 
 RECORD_CODES = frozenset({"01", "02", "03", "16", "49", "88", "98", "99"})
 # A record ends at "/"; another record may follow on the same line.
@@ -101,10 +99,9 @@ class _Group:
     extra: dict[str, str] = field(default_factory=dict)
 
 
-class _Parser:
+class _Parser(ControlledFileParser):
     def __init__(self, path: Path, strict: bool) -> None:
-        self.path = path
-        self.strict = strict
+        super().__init__(path, strict)
         self.file: dict[str, str] | None = None
         self.file_closed = False
         self.file_total = 0
@@ -113,16 +110,7 @@ class _Parser:
         self.group: _Group | None = None
         self.account: _Account | None = None
 
-    def error(self, position: str | None, reason: str) -> BankParseError:
-        return BankParseError(str(self.path), position, reason)
 
-    def discrepancy(self, position: str, reason: str, statement: Statement | None = None) -> None:
-        if self.strict:
-            raise self.error(position, reason)
-        if statement is not None:
-            statement.extra.setdefault("discrepancies", []).append(f"{position}: {reason}")
-        else:
-            log.warning("%s", self.error(position, reason))
 
     # -- reading ---------------------------------------------------------------------------
     def records(self) -> Iterator[_Rec]:

@@ -44,8 +44,8 @@ from pathlib import Path
 from ledgerlink.model.identifiers import is_iban
 from ledgerlink.model.money import MoneyError, currency_exponent
 
-from .model import Balance, BankParseError, BatchDetail, Record, Statement, Transaction
-from .text import fixed_width_lines
+from .model import Balance, BatchDetail, Record, Statement, Transaction
+from .text import ControlledFileParser, fixed_width_lines
 
 FORMAT = "coda"
 RECORD_LENGTH = 128
@@ -109,20 +109,13 @@ class _Block:
     messages: list[str] = field(default_factory=list)
 
 
-class _Parser:
+class _Parser(ControlledFileParser):
     def __init__(self, path: Path, strict: bool) -> None:
-        self.path = path
-        self.strict = strict
+        super().__init__(path, strict)
         self.block: _Block | None = None
         self.lineno = 0
 
-    def error(self, position: str | None, reason: str) -> BankParseError:
-        return BankParseError(str(self.path), position, reason)
 
-    def discrepancy(self, position: str, reason: str, statement: Statement) -> None:
-        if self.strict:
-            raise self.error(position, reason)
-        statement.extra.setdefault("discrepancies", []).append(f"{position}: {reason}")
 
     def run(self) -> Iterator[Record]:
         seen = False

@@ -30,7 +30,6 @@ raises ``BankParseError``; by default it is recorded in the statement's ``extra[
 from __future__ import annotations
 
 import codecs
-import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -41,12 +40,11 @@ from typing import Any
 
 from iso4217 import Currency
 
-from .model import Balance, BankParseError, Record, Statement, Transaction
-from .text import fixed_width_lines
+from .model import Balance, Record, Statement, Transaction
+from .text import ControlledFileParser, fixed_width_lines
 
 FORMAT = "norma43"
 RECORD_LENGTH = 80
-log = logging.getLogger(__name__)
 
 _NUMERIC_CURRENCY = {c.number: c.code for c in Currency if c.number}
 _DIGITS = re.compile(r"\d+")
@@ -92,25 +90,15 @@ class _Account:
     credit_total: Decimal = Decimal("0.00")
 
 
-class _Parser:
+class _Parser(ControlledFileParser):
     def __init__(self, path: Path, strict: bool) -> None:
-        self.path = path
-        self.strict = strict
+        super().__init__(path, strict)
         self.account: _Account | None = None
         self.records = 0  # every record but 00 and 88
         self.ended = False  # 88 seen
         self.lineno = 0
 
-    def error(self, position: str | None, reason: str) -> BankParseError:
-        return BankParseError(str(self.path), position, reason)
 
-    def discrepancy(self, position: str, reason: str, statement: Statement | None) -> None:
-        if self.strict:
-            raise self.error(position, reason)
-        if statement is not None:
-            statement.extra.setdefault("discrepancies", []).append(f"{position}: {reason}")
-        else:
-            log.warning("%s", self.error(position, reason))
 
     def run(self) -> Iterator[Record]:
         seen = False

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import codecs
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
-from .model import BankParseError
+from .model import BankParseError, Statement
+
+log = logging.getLogger(__name__)
 
 # Tried in order after a BOM check; cp1252 decodes nearly anything, so it comes last
 # but one, and latin-1 (which decodes everything) is the final fallback.
@@ -63,3 +66,25 @@ def fixed_width_lines(path: Path, length: int, format_name: str) -> Iterator[tup
                                      f"{format_name} records are {length} characters, this one has {len(line)}")
             line = line[:length]
         yield lineno, line.ljust(length)
+
+
+class ControlledFileParser:
+    """Base of the parsers for formats whose files carry their own control records (BAI2 trailers,
+    CODA and Norma 43 totals). Most real files contradict their own trailers somewhere, so by
+    default a disagreement is recorded on the statement (``extra["discrepancies"]``), or logged
+    when no statement is at hand; ``strict`` refuses the file instead."""
+
+    def __init__(self, path: Path, strict: bool) -> None:
+        self.path = path
+        self.strict = strict
+
+    def error(self, position: str | None, reason: str) -> BankParseError:
+        return BankParseError(str(self.path), position, reason)
+
+    def discrepancy(self, position: str, reason: str, statement: Statement | None = None) -> None:
+        if self.strict:
+            raise self.error(position, reason)
+        if statement is not None:
+            statement.extra.setdefault("discrepancies", []).append(f"{position}: {reason}")
+        else:
+            log.warning("%s", self.error(position, reason))
