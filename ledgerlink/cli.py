@@ -8,6 +8,7 @@ failed checks), 2 bad input or usage.
 from __future__ import annotations
 
 import argparse
+import getpass
 import importlib
 import sys
 
@@ -23,6 +24,14 @@ COMMAND_GROUPS = (
     "ledgerlink.erp.cli",
     "ledgerlink.airflow.demo",
 )
+
+
+def cli_actor() -> str:
+    """Who is acting, for the audit log: the operating-system user running the command."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no user name for this uid (containers)
+        return "cli"
 
 
 def build_parser() -> argparse.ArgumentParser:

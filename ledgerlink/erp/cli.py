@@ -7,7 +7,6 @@ The feed's connection comes from ``AIRFLOW_CONN_<CONN_ID>`` (or Airflow's connec
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 
 
@@ -21,13 +20,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
+    from ledgerlink.cli import cli_actor
     from ledgerlink.erp.sync import run_feed
 
-    try:
-        actor = f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        actor = "cli"
-    summary = run_feed(args.feed, actor=actor)
+    summary = run_feed(args.feed, actor=cli_actor())
     if args.json:
         print(json.dumps(summary.as_dict(), default=str, indent=2))
     else:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import getpass
 import json
 import uuid
 from pathlib import Path
 from typing import Any
+
+from ledgerlink.cli import cli_actor
 
 
 def _date(text: str) -> dt.date:
@@ -71,12 +72,6 @@ def _store():  # type: ignore[no-untyped-def]
 
     return Store()
 
-
-def _actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except Exception:
-        return "cli"
 
 
 def _rules(path: Path | None):  # type: ignore[no-untyped-def]
@@ -141,7 +136,7 @@ def cmd_decide(args: argparse.Namespace) -> int:
 
     run_id = f"financing-{uuid.uuid4()}"
     result = decide_and_enqueue(
-        _store(), None, args.today or dt.date.today(), run_id, rules=_rules(args.rules), actor=_actor()
+        _store(), None, args.today or dt.date.today(), run_id, rules=_rules(args.rules), actor=cli_actor()
     )
     print(f"run {run_id}: {result.decided} invoices decided, {result.eligible} eligible, "
           f"{result.enqueued} newly enqueued")
@@ -176,7 +171,7 @@ def cmd_outbox(args: argparse.Namespace) -> int:
 def cmd_replay(args: argparse.Namespace) -> int:
     from ledgerlink.store.outbox import Outbox
 
-    replayed = Outbox(_store()).replay(args.ids, actor=_actor())
+    replayed = Outbox(_store()).replay(args.ids, actor=cli_actor())
     print(f"replayed {len(replayed)} dead letters: {', '.join(map(str, replayed))}")
     return 0
 
@@ -232,7 +227,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
     client = _client(args.conn)
     try:
-        result = sync_statuses(_store(), client, actor=_actor())
+        result = sync_statuses(_store(), client, actor=cli_actor())
     finally:
         client.close()
     print(f"run {result.run_id}: {result.changes} status change(s) of {result.invoices} invoice(s), "

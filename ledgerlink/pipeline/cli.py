@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
+from ledgerlink.cli import cli_actor
 from ledgerlink.model.entities import ENTITIES
 
 
@@ -75,12 +75,6 @@ def _store():  # type: ignore[no-untyped-def]
     return Store()
 
 
-def _actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except Exception:
-        return "cli"
-
 
 def _loads(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) and value[:1] in "[{" else value
@@ -108,7 +102,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.file.is_file():
         print(f"ledgerlink: {args.file}: no such file", file=sys.stderr)
         return 2
-    summary = run_feed_file(_store(), feed, args.file, actor=_actor())
+    summary = run_feed_file(_store(), feed, args.file, actor=cli_actor())
     print(summary.describe())
     return 0
 
@@ -164,7 +158,7 @@ def cmd_q_replay(args: argparse.Namespace) -> int:
     if not args.ids and not args.feed:
         print("ledgerlink: give quarantine ids or --feed", file=sys.stderr)
         return 2
-    summaries = replay(_store(), ids=args.ids or None, feed=args.feed, actor=_actor())
+    summaries = replay(_store(), ids=args.ids or None, feed=args.feed, actor=cli_actor())
     if not summaries:
         print("nothing to replay")
     for s in summaries:
@@ -174,8 +168,8 @@ def cmd_q_replay(args: argparse.Namespace) -> int:
 
 def cmd_q_discard(args: argparse.Namespace) -> int:
     store = _store()
-    n = store.resolve_quarantine(args.ids, "discarded", actor=_actor())
-    store.audit("quarantine.discard_reason", ",".join(map(str, args.ids)), {"reason": args.reason}, actor=_actor())
+    n = store.resolve_quarantine(args.ids, "discarded", actor=cli_actor())
+    store.audit("quarantine.discard_reason", ",".join(map(str, args.ids)), {"reason": args.reason}, actor=cli_actor())
     print(f"discarded {n} entr{'y' if n == 1 else 'ies'}")
     return 0
 
