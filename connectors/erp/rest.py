@@ -30,6 +30,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 from connectors.erp.base import ApiRecord, ErpError
 from connectors.erp.definitions import load_definition, validate_definition
 from ledgerlink.errors import ConfigError
+from ledgerlink.mapping.sources import json_get as mapping_json_get
 
 SECRET_KEYS = frozenset({"token", "password", "api_key", "client_secret", "access_token", "refresh_token"})
 
@@ -65,17 +66,9 @@ def _merge(base: dict[str, Any], over: Mapping[str, Any] | None) -> dict[str, An
 
 
 def json_get(node: Any, path: str | None) -> Any:
-    """Value at a dotted path (`d.results`, `links.next`, `lines.0.amount`); None when absent."""
-    if not path:
-        return node
-    for part in path.split("."):
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and re.fullmatch(r"-?\d+", part) and -len(node) <= int(part) < len(node):
-            node = node[int(part)]
-        else:
-            return None
-    return node
+    """Value at a dotted path (`d.results`, `links.next`, `lines.0.amount`), read as mapping files
+    read JSON paths; None when absent, the node itself for no path."""
+    return node if not path else mapping_json_get(node, path)
 
 
 def flatten_record(data: Any, prefix: str = "") -> dict[str, str]:
