@@ -248,16 +248,20 @@ def _record_dict(row) -> dict[str, Any]:
     }
 
 
-def current(conn: Connection, entity: str) -> list[dict[str, Any]]:
-    query = (
+def _heads(entity: str):
+    """Head versions of ``entity`` with their run's columns (for the merged lineage)."""
+    return (
         select(records, runs.c.feed, runs.c.mapping, runs.c.source)
         .join(record_heads, (record_heads.c.entity == records.c.entity)
                           & (record_heads.c.natural_key == records.c.natural_key)
                           & (record_heads.c.version == records.c.version))
         .outerjoin(runs, runs.c.id == records.c.run_id)
         .where(record_heads.c.entity == entity)
-        .order_by(record_heads.c.natural_key)
     )
+
+
+def current(conn: Connection, entity: str) -> list[dict[str, Any]]:
+    query = _heads(entity).order_by(record_heads.c.natural_key)
     return [_record_dict(row) for row in conn.execute(query)]
 
 
@@ -265,14 +269,7 @@ def find(conn: Connection, entity: str, natural_keys: Iterable[str]) -> dict[str
     """Head versions of the given keys that exist: natural_key -> record."""
     keys, found = sorted(set(natural_keys)), {}
     for start in range(0, len(keys), 500):
-        query = (
-            select(records, runs.c.feed, runs.c.mapping, runs.c.source)
-            .join(record_heads, (record_heads.c.entity == records.c.entity)
-                          & (record_heads.c.natural_key == records.c.natural_key)
-                          & (record_heads.c.version == records.c.version))
-            .outerjoin(runs, runs.c.id == records.c.run_id)
-            .where(record_heads.c.entity == entity, record_heads.c.natural_key.in_(keys[start:start + 500]))
-        )
+        query = _heads(entity).where(record_heads.c.natural_key.in_(keys[start:start + 500]))
         found.update((row.natural_key, _record_dict(row)) for row in conn.execute(query))
     return found
 
