@@ -14,7 +14,6 @@ any other 4xx, or an invoice that cannot be turned into a platform request, is a
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -77,29 +76,30 @@ def decided_invoice(conn: Any, entry_id: int) -> dict[str, Any] | None:
         return None
     for version in records_mod.versions(conn, "invoice", row.invoice_key):
         if version["content_hash"] == row.invoice_hash:
-            return _with_vendor_iban(conn, version["payload"])
+            return version["payload"]
     return None
 
 
-def _with_vendor_iban(conn: Any, invoice: dict[str, Any]) -> dict[str, Any]:
-    """An invoice without a payee IBAN (ERPs often keep it on the vendor only) gets the IBAN of the
-    vendor master's first bank account; the vendor's approval was checked when it was decided."""
-    if invoice.get("vendor_iban") or not invoice.get("vendor_id"):
-        return invoice
-    key = json.dumps({"vendor_id": invoice["vendor_id"]}, ensure_ascii=False)
-    vendor = records_mod.find(conn, "vendor", [key]).get(key)
-    if vendor is None:  # other key layouts: look the vendor up by its id in the payload
-        vendor = next((r for r in records_mod.current(conn, "vendor")
-                       if r["payload"].get("vendor_id") == invoice["vendor_id"]), None)
-    accounts = (vendor or {}).get("payload", {}).get("bank_accounts") or []
-    iban = next((a.get("iban") for a in accounts if a.get("iban")), None)
-    return {**invoice, "vendor_iban": iban} if iban else invoice
+def vendor_ibans(conn: Any) -> dict[str, str]:
+    """vendor_id -> the IBAN of the vendor master's first bank account. ERPs often keep the payee's
+    IBAN on the vendor only; the vendor's approval was checked when the invoice was decided."""
+    ibans = {}
+    for record in records_mod.current(conn, "vendor"):
+        vendor = record["payload"]
+        iban = next((a["iban"] for a in vendor.get("bank_accounts") or [] if a.get("iban")), None)
+        if vendor.get("vendor_id") and iban:
+            ibans[vendor["vendor_id"]] = iban
+    return ibans
 
 
-def platform_invoice(entry: OutboxEntry, invoice: Mapping[str, Any] | None) -> dict[str, str]:
-    """The platform's form of one entry; the buyer reference is the request id (the entry's key)."""
+def platform_invoice(entry: OutboxEntry, invoice: Mapping[str, Any] | None,
+                     ibans: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The platform's form of one entry; the buyer reference is the request id (the entry's key).
+    An invoice without a payee IBAN takes its vendor's from ``ibans`` (see ``vendor_ibans``)."""
     if invoice is None:
         raise FinancingError(f"outbox entry {entry.id}: the decided invoice is not in the store", call="prepare")
+    if not invoice.get("vendor_iban") and (ibans or {}).get(invoice.get("vendor_id")):
+        invoice = {**invoice, "vendor_iban": ibans[invoice["vendor_id"]]}
     try:
         return PayableInvoice.from_canonical(invoice, entry.idempotency_key).to_json()
     except FinancingError:
@@ -190,9 +190,10 @@ def send_pending(
 
     bodies: dict[int, dict[str, str]] = {}
     with store._read() as conn:
+        ibans = vendor_ibans(conn) if fresh else {}
         for entry in fresh:
             try:
-                bodies[entry.id] = platform_invoice(entry, decided_invoice(conn, entry.id))
+                bodies[entry.id] = platform_invoice(entry, decided_invoice(conn, entry.id), ibans)
             except FinancingError as exc:
                 bodies.pop(entry.id, None)
                 result.errors.append(str(exc))
@@ -227,7 +228,9 @@ def _send_batch(
     members = sorted(_members(store, member_ids), key=lambda e: e.idempotency_key)
     try:
         with store._read() as conn:
-            body = [bodies.get(m.id) or platform_invoice(m, decided_invoice(conn, m.id)) for m in members]
+            missing = [m for m in members if m.id not in bodies]
+            ibans = vendor_ibans(conn) if missing else {}
+            body = [bodies.get(m.id) or platform_invoice(m, decided_invoice(conn, m.id), ibans) for m in members]
     except FinancingError as exc:
         for entry in mine:
             mark_dead(box, entry.id, str(exc), worker=worker, actor=actor)
