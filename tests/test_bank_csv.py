@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.bank import csv_export
+from connectors.bank import csv_export, grouped
 from connectors.bank.model import BankParseError, Statement, Transaction
 from ledgerlink.config import MAPPINGS_DIR
 from tests.fixtures.corpus import CORPUS_DIR, corpus_params, requires_corpus
@@ -56,15 +56,8 @@ def parse(path: Path) -> list[Statement | Transaction]:
 
 
 def statements(records: list[Statement | Transaction]) -> list[tuple[Statement, list[Transaction]]]:
-    """(statement, its transactions); also checks that a Statement comes first."""
-    out: list[tuple[Statement, list[Transaction]]] = []
-    for rec in records:
-        if isinstance(rec, Statement):
-            out.append((rec, []))
-        else:
-            assert out, "a transaction before any statement"
-            out[-1][1].append(rec)
-    return out
+    """(statement, its transactions); grouping refuses a transaction before any statement."""
+    return grouped(records)
 
 
 def corpus(rel: str) -> Path:
