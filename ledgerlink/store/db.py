@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, Table, bindparam, create_engine, event, select, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
@@ -135,6 +135,26 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "begin", _sqlite_on_begin)
         return engine
     return create_engine(parsed, pool_pre_ping=True)
+
+
+ID_CHUNK = 500  # ids per IN (...) list
+
+
+def statuses_by_id(conn: Connection, table: Table, ids: list[int], *, what: str,
+                   lock: bool = False) -> dict[int, str]:
+    """id -> status of ``table``'s rows with these ids (row-locked with ``lock``); a StoreError
+    names the ids that do not exist (``what``: "outbox entry", "quarantine entry")."""
+    lookup = select(table.c.id, table.c.status).where(table.c.id.in_(bindparam("ids", expanding=True)))
+    if lock:
+        lookup = lookup.with_for_update()
+    found: dict[int, str] = {}
+    for start in range(0, len(ids), ID_CHUNK):
+        for row_id, status in conn.execute(lookup, {"ids": ids[start : start + ID_CHUNK]}):
+            found[row_id] = status
+    missing = [i for i in ids if i not in found]
+    if missing:
+        raise StoreError(f"no {what} with id {', '.join(map(str, missing[:20]))}")
+    return found
 
 
 def entity_lock_key(entity: str) -> int:

@@ -30,7 +30,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from ledgerlink.errors import ConfigError, StoreError
 from ledgerlink.redact import mask_accounts_in_text
 from ledgerlink.store import audit as audit_mod
-from ledgerlink.store.db import dumps
+from ledgerlink.store.db import ID_CHUNK, dumps, statuses_by_id
 from ledgerlink.store.tables import OUTBOX_STATUSES, outbox
 
 if TYPE_CHECKING:
@@ -39,7 +39,6 @@ if TYPE_CHECKING:
 DEFAULT_ACTOR = "ledgerlink"
 MAX_KEY_LENGTH = 128
 MAX_ERROR_LENGTH = 2000
-_ID_CHUNK = 500
 
 
 @dataclass(frozen=True)
@@ -466,18 +465,7 @@ class Outbox:
             return []
         stamp = iso(self.now())
         with self.store.begin() as conn:
-            found: dict[int, str] = {}
-            lookup = (
-                select(outbox.c.id, outbox.c.status)
-                .where(outbox.c.id.in_(bindparam("ids", expanding=True)))
-                .with_for_update()
-            )
-            for start in range(0, len(wanted), _ID_CHUNK):
-                for oid, status in conn.execute(lookup, {"ids": wanted[start : start + _ID_CHUNK]}):
-                    found[oid] = status
-            missing = [i for i in wanted if i not in found]
-            if missing:
-                raise StoreError(f"no outbox entry with id {', '.join(map(str, missing[:20]))}")
+            found = statuses_by_id(conn, outbox, wanted, what="outbox entry", lock=True)
             not_dead = [f"{i} ({found[i]})" for i in wanted if found[i] != "dead"]
             if not_dead:
                 raise StoreError(f"only dead entries can be replayed; not changed: {', '.join(not_dead[:20])}")
@@ -486,8 +474,8 @@ class Outbox:
                 .where(outbox.c.id.in_(bindparam("ids", expanding=True)), outbox.c.status == "dead")
                 .values(status="pending", attempts=0, next_attempt_at=stamp, claimed_by=None, claimed_until=None)
             )
-            for start in range(0, len(wanted), _ID_CHUNK):
-                conn.execute(change, {"ids": wanted[start : start + _ID_CHUNK]})
+            for start in range(0, len(wanted), ID_CHUNK):
+                conn.execute(change, {"ids": wanted[start : start + ID_CHUNK]})
             audit_mod.append(conn, "outbox.replay", "outbox", {"ids": wanted}, actor=actor)
         return wanted
 

@@ -15,12 +15,11 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, select, update
 
 from ledgerlink.errors import StoreError
-from ledgerlink.store.db import dumps, utcnow
+from ledgerlink.store.db import ID_CHUNK, dumps, statuses_by_id, utcnow
 from ledgerlink.store.tables import QUARANTINE_STATUSES, quarantine
 
 RESOLVED_STATUSES = ("replayed", "discarded")
 UNKNOWN_REASON = "unknown"
-_ID_CHUNK = 500
 
 
 @dataclass(frozen=True)
@@ -112,16 +111,7 @@ def resolve(
     wanted = sorted({int(i) for i in ids})
     if not wanted:
         return []
-    found: dict[int, str] = {}
-    lookup = select(quarantine.c.id, quarantine.c.status).where(
-        quarantine.c.id.in_(bindparam("ids", expanding=True))
-    )
-    for start in range(0, len(wanted), _ID_CHUNK):
-        for qid, current in conn.execute(lookup, {"ids": wanted[start : start + _ID_CHUNK]}):
-            found[qid] = current
-    missing = [i for i in wanted if i not in found]
-    if missing:
-        raise StoreError(f"no quarantine entry with id {', '.join(map(str, missing[:20]))}")
+    found = statuses_by_id(conn, quarantine, wanted, what="quarantine entry")
     not_open = [f"{i} ({found[i]})" for i in wanted if found[i] != "open"]
     if not_open:
         raise StoreError(f"quarantine entries already resolved, not changed: {', '.join(not_open[:20])}")
@@ -131,8 +121,8 @@ def resolve(
         .values(status=status, resolved_at=utcnow(), resolved_by=actor, resolution_run_id=run_id)
     )
     changed = 0
-    for start in range(0, len(wanted), _ID_CHUNK):
-        changed += conn.execute(change, {"ids": wanted[start : start + _ID_CHUNK]}).rowcount
+    for start in range(0, len(wanted), ID_CHUNK):
+        changed += conn.execute(change, {"ids": wanted[start : start + ID_CHUNK]}).rowcount
     if changed != len(wanted):
         # Another transaction resolved some of them in between.
         raise StoreError(
