@@ -204,6 +204,7 @@ def test_livebank_joins_the_text_spread_over_unnamed_fields():
     assert notice.startswith("Änderungsmitteilung gemäß Paragraph 29 ZaDiG") and notice.endswith("konditionenblatt")
 
 
+@requires_corpus
 def test_no_mapping_message_shows_the_header_with_accounts_masked():
     with pytest.raises(BankParseError) as exc:
         parse(corpus(f"{AUSTRIAN}/oberbank.csv"))
