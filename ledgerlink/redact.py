@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from ledgerlink.errors import LedgerlinkError
+
 _ACCOUNT_RE = re.compile(r"\b([A-Z]{2}\d{2})([A-Z0-9]{6,30})\b")
 
 
@@ -21,3 +23,10 @@ def mask_account(value: str | None) -> str:
 def mask_accounts_in_text(text: str) -> str:
     """Mask anything that looks like an IBAN inside free text (log lines, error messages)."""
     return _ACCOUNT_RE.sub(lambda m: mask_account(m.group(0)), text)
+
+
+def error_text(exc: BaseException, limit: int = 4000) -> str:
+    """An exception as it may be stored or shown: ledgerlink's own messages as they are (they are
+    written to be safe), anything else with its type; account numbers masked, length capped."""
+    text = str(exc) if isinstance(exc, LedgerlinkError) else f"{type(exc).__name__}: {exc}"
+    return mask_accounts_in_text(text)[:limit]

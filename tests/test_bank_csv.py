@@ -11,10 +11,10 @@ import pytest
 
 from connectors.bank import csv_export, grouped
 from connectors.bank.model import BankParseError, Statement, Transaction
-from ledgerlink.config import MAPPINGS_DIR
+from ledgerlink.config import BUNDLED_MAPPINGS_DIR
 from tests.fixtures.corpus import CORPUS_DIR, corpus_params, requires_corpus
 
-SAMPLES = MAPPINGS_DIR / "bank" / "samples"
+SAMPLES = BUNDLED_MAPPINGS_DIR / "bank" / "samples"
 DUTCH = "bank-csv/gpaulissen-dutch"
 AUSTRIAN = "bank-csv/nblock-austrian"
 

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from ledgerlink.config import DAGS_DIR
 from ledgerlink.errors import ConfigError
 from ledgerlink.pipeline.feeds import load_feeds
+
+DAGS_DIR = Path(__file__).resolve().parent.parent / "dags"
 
 pytestmark = pytest.mark.airflow
 DAG_FILES = sorted(p for p in DAGS_DIR.glob("*.py") if not p.name.startswith("_"))

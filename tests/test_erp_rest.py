@@ -429,11 +429,11 @@ def test_writeback_names_missing_values(server):
     ("xero", "xero_invoice"),
 ])
 def test_fetched_records_map_to_canonical_invoices(server, vendor, mapping):
-    from ledgerlink.config import MAPPINGS_DIR
+    from ledgerlink.config import BUNDLED_MAPPINGS_DIR
     from ledgerlink.mapping import load_mapping
 
     records = list(connector(server, vendor).fetch("supplier_invoices"))
-    result = load_mapping(MAPPINGS_DIR / "erp" / f"{mapping}.yaml").map_rows(
+    result = load_mapping(BUNDLED_MAPPINGS_DIR / "erp" / f"{mapping}.yaml").map_rows(
         [(i + 1, f"{r.source}/{r.id}", flatten_record(r.data)) for i, r in enumerate(records)], source_name=f"{vendor}-run")
     assert result.errors == []
     mapped = list(result.records())

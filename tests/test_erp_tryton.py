@@ -10,15 +10,15 @@ import pytest
 
 from connectors.erp.base import ErpError
 from connectors.erp.tryton import TrytonClient, TrytonConfig, TrytonSource
-from ledgerlink.config import PROJECT_ROOT
+from ledgerlink.config import BUNDLED_MAPPINGS_DIR
 from ledgerlink.erp.sync import sync
 from ledgerlink.mapping import load_mapping
 from ledgerlink.store import FeedState, Store
 from tests.fixtures.tryton import client_config
 
-SUPPLIER_MAPPING = PROJECT_ROOT / "mappings" / "tryton" / "tryton_supplier_invoice.yaml"
-CUSTOMER_MAPPING = PROJECT_ROOT / "mappings" / "tryton" / "tryton_customer_invoice.yaml"
-VENDOR_MAPPING = PROJECT_ROOT / "mappings" / "tryton" / "tryton_vendor.yaml"
+SUPPLIER_MAPPING = BUNDLED_MAPPINGS_DIR / "tryton" / "tryton_supplier_invoice.yaml"
+CUSTOMER_MAPPING = BUNDLED_MAPPINGS_DIR / "tryton" / "tryton_customer_invoice.yaml"
+VENDOR_MAPPING = BUNDLED_MAPPINGS_DIR / "tryton" / "tryton_vendor.yaml"
 FEED = "tryton_supplier_invoices"
 
 
@@ -60,7 +60,7 @@ class HookedClient(TrytonClient):
 
 @pytest.mark.parametrize("uri", ["tryton://admin:s%40cret@tryton.internal:8000/ledgerlink?page_size=200"])
 def test_config_from_an_airflow_connection_uri(uri, monkeypatch):
-    from ledgerlink.airflow.connections import tryton_config
+    from ledgerlink.pipeline.extract import tryton_config
 
     monkeypatch.setenv("AIRFLOW_CONN_ERP_TEST", uri)
     cfg = tryton_config("erp_test")
@@ -71,8 +71,8 @@ def test_config_from_an_airflow_connection_uri(uri, monkeypatch):
 
 
 def test_config_without_a_database_is_refused(monkeypatch):
-    from ledgerlink.airflow.connections import tryton_config
     from ledgerlink.errors import ConfigError
+    from ledgerlink.pipeline.extract import tryton_config
 
     monkeypatch.setenv("AIRFLOW_CONN_ERP_TEST", "tryton://admin:pw@tryton.internal:8000")
     with pytest.raises(ConfigError, match="schema"):

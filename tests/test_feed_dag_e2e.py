@@ -127,11 +127,11 @@ def test_killed_run_restarted_ends_like_one_clean_run(feed_env, tmp_path):
     # The next DAG run found the dead run and closed it.
     assert store.get_run(killed["id"])["status"] == "failed"
     assert "abandoned" in store.get_run(killed["id"])["error"]
-    from ledgerlink.config import MAPPINGS_DIR
+    from ledgerlink.config import BUNDLED_MAPPINGS_DIR
     from ledgerlink.pipeline.steps import run_file
 
     clean = Store(f"sqlite:///{tmp_path / 'clean.db'}")
-    run_file(clean, FEED, MAPPINGS_DIR / "csv" / "invoices_nl.yaml", reference)
+    run_file(clean, FEED, BUNDLED_MAPPINGS_DIR / "csv" / "invoices_nl.yaml", reference)
     got, want = state_of(store), state_of(clean)
     assert len(got[0]) == 60_000 - 1_200
     assert [r[:2] for r in got[0]] == [r[:2] for r in want[0]]

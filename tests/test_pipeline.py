@@ -8,14 +8,14 @@ from decimal import Decimal
 
 import pytest
 
-from ledgerlink.config import MAPPINGS_DIR
+from ledgerlink.config import BUNDLED_MAPPINGS_DIR
 from ledgerlink.errors import ControlTotalsError
 from ledgerlink.pipeline.control import ControlTotals, Totals
 from ledgerlink.pipeline.replay import replay
 from ledgerlink.pipeline.steps import run_file
 from sandbox.generate_invoices_nl import HEADER, rows, write_export
 
-MAPPING = MAPPINGS_DIR / "csv" / "invoices_nl.yaml"
+MAPPING = BUNDLED_MAPPINGS_DIR / "csv" / "invoices_nl.yaml"
 FEED = "invoices_nl_folder"
 
 

@@ -25,16 +25,21 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from ledgerlink.config import MAPPINGS_DIR
+from ledgerlink.config import BUNDLED_MAPPINGS_DIR, mappings_dir
 from ledgerlink.errors import LedgerlinkError
-from ledgerlink.mapping import DriftError, Mapping, SourceError, load_mapping
+from ledgerlink.mapping import DriftError, Mapping, MapResult, SourceError, load_mapping
 from ledgerlink.redact import mask_accounts_in_text
 
 from .model import Balance, BankParseError, Record, Statement, Transaction
 from .text import detect_encoding, read_head
 
 FORMAT = "csv"
-MAPPINGS = MAPPINGS_DIR / "bank"
+
+
+def layouts_folder() -> Path:
+    """The project's mappings/bank (where a user adds a bank's layout), else the shipped layouts."""
+    project = mappings_dir() / "bank"
+    return project if project.is_dir() else BUNDLED_MAPPINGS_DIR / "bank"
 
 
 @dataclass(frozen=True)
@@ -50,8 +55,13 @@ class Layout:
         return self.mapping.path.stem
 
 
+def layouts(folder: Path | None = None) -> tuple[Layout, ...]:
+    """The bank CSV mappings in ``folder`` (default :func:`layouts_folder`)."""
+    return _layouts(folder or layouts_folder())
+
+
 @cache
-def layouts(folder: Path = MAPPINGS) -> tuple[Layout, ...]:
+def _layouts(folder: Path) -> tuple[Layout, ...]:
     """The bank CSV mappings in ``folder`` (a broken mapping file raises MappingFileError)."""
     out = []
     for path in sorted(folder.glob("*.yaml")):
@@ -64,12 +74,12 @@ def layouts(folder: Path = MAPPINGS) -> tuple[Layout, ...]:
 
 # --- recognising a file ------------------------------------------------------------------------
 
-def detect(head: bytes, folder: Path = MAPPINGS) -> bool:
+def detect(head: bytes, folder: Path | None = None) -> bool:
     """Is this a bank CSV export that one of the mappings reads? Judged from the first bytes only."""
     return match_layout(head, folder) is not None
 
 
-def match_layout(head: bytes, folder: Path = MAPPINGS) -> Layout | None:
+def match_layout(head: bytes, folder: Path | None = None) -> Layout | None:
     """The layout whose mapping reads a file starting with ``head``: the best fit, or None."""
     best: tuple[tuple[int, int], Layout] | None = None
     for layout in layouts(folder):
@@ -137,47 +147,83 @@ def _no_match(path: Path, head: bytes, folder: Path) -> BankParseError:
 
 # --- parsing -----------------------------------------------------------------------------------
 
-def parse(path: Path | str, folder: Path = MAPPINGS) -> Iterator[Record]:
-    """Statements (one per account) each followed by its transactions; BankParseError on bad input."""
-    path = Path(path)
+def layout_for(path: Path, folder: Path | None = None) -> Layout:
+    """The layout of a bank CSV export; BankParseError when the file is empty or no layout fits."""
     head = read_head(path)
     if not head.strip():
         raise BankParseError(str(path), None, "the file is empty")
     layout = match_layout(head, folder)
     if layout is None:
         raise _no_match(path, head, folder)
-    mapping = layout.mapping
+    return layout
+
+
+def map_export(path: Path, layout: Layout, mapping: Mapping | None = None) -> MapResult:
+    """The export through its layout's mapping (or ``mapping``, the same with another drift policy)."""
     try:
-        result = mapping.map_file(path, source_name=path.name)
+        return (mapping or layout.mapping).map_file(path, source_name=path.name)
     except (SourceError, DriftError) as exc:
         raise BankParseError(str(path), None, f"cannot be read as {layout.name}: {exc}") from None
+
+
+def mapped_rows(result: MapResult) -> list[tuple[int, dict[str, Any]]]:
+    """(row, mapped record) of the rows that mapped without error."""
+    return [(int(row), rec) for row, rec in zip(result.frame["_row"].tolist(), result.records(), strict=True)]
+
+
+def parse(path: Path | str, folder: Path | None = None) -> Iterator[Record]:
+    """Statements (one per account) each followed by its transactions; BankParseError on bad input:
+    strict, the first bad row refuses the file (a feed instead quarantines bad rows, see ledgerlink.bank)."""
+    path = Path(path)
+    layout = layout_for(path, folder)
+    mapping = layout.mapping
+    result = map_export(path, layout)
     if result.errors:
         err = result.errors[0]
         where = f"{mapping.display_path} line {err.mapping_line}" if err.mapping_line else mapping.display_path
         position = f"line {err.row}" if err.row is not None else None
         raise BankParseError(str(path), position, f"field {err.field}, rule {err.rule}: {err.message} "
                                                   f"({layout.name}, {where})")
-    accounts: dict[str, list[tuple[int, dict[str, Any]]]] = {}
-    for row, rec in zip(result.frame["_row"].tolist(), result.records(), strict=True):
-        accounts.setdefault(rec["account"], []).append((int(row), rec))
     drift = [event.detail for event in result.drift]
     # every account is checked (running balance) before the first record is yielded
-    records = [rec for entries in accounts.values() for rec in _statement(path, layout, entries, drift)]
-    yield from records
+    statements, _ = group_statements(path, layout, mapped_rows(result), drift=drift, strict=True)
+    for statement, transactions in statements:
+        yield statement
+        yield from transactions
 
 
-def _statement(path: Path, layout: Layout, entries: list[tuple[int, dict[str, Any]]],
-               drift: list[str]) -> Iterator[Record]:
-    entries = _in_date_order(path, entries)
+def group_statements(path: Path, layout: Layout, rows: list[tuple[int, dict[str, Any]]], *, drift: list[str] = (),
+                     strict: bool) -> tuple[list[tuple[Statement, list[Transaction]]], list[dict[str, Any]]]:
+    """Mapped rows as one statement per account (in the order the accounts first appear), its entries in
+    date order, with the balances the running balance gives. A running balance that does not continue
+    refuses the file when ``strict``; otherwise it is a finding and that statement has no balances."""
+    accounts: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+    for row, rec in rows:
+        accounts.setdefault(rec["account"], []).append((row, rec))
+    out, findings = [], []
+    for entries in accounts.values():
+        ordered, broken = _in_date_order(path, entries, strict=strict)
+        if broken is not None:
+            row, message = broken
+            findings.append({"kind": "balance_continuity", "account": entries[0][1]["account"],
+                             "message": f"{path.name} line {row}: {message}: the statement is loaded without "
+                                        "opening and closing balances"})
+        statement = _statement(layout, ordered, list(drift), balances=broken is None)
+        out.append((statement, [transaction_of_row(row, rec) for row, rec in ordered]))
+    return out, findings
+
+
+def _statement(layout: Layout, entries: list[tuple[int, dict[str, Any]]], drift: list[str], *,
+               balances: bool) -> Statement:
     first = entries[0][1]
     currencies = {rec["currency"] for _row, rec in entries}
     currency = first["currency"] if len(currencies) == 1 else None
-    opening, closing = _balances(entries, currency or first["currency"])
+    opening, closing = _balances(entries, currency or first["currency"]) if balances else (None, None)
     dates = [rec["booking_date"] for _row, rec in entries]
     extra: dict[str, Any] = {"mapping": layout.mapping.display_path, "entries": len(entries)}
     if drift:
         extra["drift"] = drift
-    yield Statement(
+    return Statement(
         format=f"csv:{layout.name}",
         account_iban=first.get("account_iban"),
         account_number=None if first.get("account_iban") else first["account"],
@@ -190,11 +236,16 @@ def _statement(path: Path, layout: Layout, entries: list[tuple[int, dict[str, An
         position=f"line {min(row for row, _rec in entries)}",
         extra=extra,
     )
-    for row, rec in entries:
-        yield _transaction(row, rec)
 
 
-def _transaction(row: int, rec: dict[str, Any]) -> Transaction:
+def statement_of_row(layout_name: str, rec: dict[str, Any]) -> Statement:
+    """The statement a single row belongs to, without balances (a quarantined row replayed alone)."""
+    return Statement(format=f"csv:{layout_name}", account_iban=rec.get("account_iban"),
+                     account_number=None if rec.get("account_iban") else rec["account"],
+                     account_bic=rec.get("account_bic"), currency=rec.get("currency"))
+
+
+def transaction_of_row(row: int | None, rec: dict[str, Any]) -> Transaction:
     iban = rec.get("counterparty_iban")
     return Transaction(
         amount=rec["amount"],
@@ -213,7 +264,7 @@ def _transaction(row: int, rec: dict[str, Any]) -> Transaction:
         remittance_text=rec.get("remittance_text"),
         bank_transaction_code=rec.get("bank_transaction_code"),
         is_reversal=bool(rec.get("is_reversal")),
-        position=f"line {row}",
+        position=None if row is None else f"line {row}",
     )
 
 
@@ -226,22 +277,26 @@ def _balance_kind(entries: list[tuple[int, dict[str, Any]]]) -> str | None:
     return None
 
 
-def _in_date_order(path: Path, entries: list[tuple[int, dict[str, Any]]]) -> list[tuple[int, dict[str, Any]]]:
-    """The entries oldest first. Exports list them oldest or newest first; with a running balance the
-    order is the one in which the balance runs on (same-day entries cannot be told apart by date)."""
+def _in_date_order(path: Path, entries: list[tuple[int, dict[str, Any]]], *,
+                   strict: bool) -> tuple[list[tuple[int, dict[str, Any]]], tuple[int, str] | None]:
+    """The entries oldest first, and where the running balance breaks (None: it continues). Exports list
+    them oldest or newest first; with a running balance the order is the one in which the balance runs
+    on (same-day entries cannot be told apart by date)."""
     dates: list[date] = [rec["booking_date"] for _row, rec in entries]
     newest_first = dates[0] > dates[-1] and all(a >= b for a, b in zip(dates, dates[1:], strict=False))
     order = entries[::-1] if newest_first else entries
     kind = _balance_kind(entries)
     if kind is None:
-        return order
+        return order, None
     broken = _break(order, kind)
     if broken is None:
-        return order
+        return order, None
     if dates[0] == dates[-1] and _break(order[::-1], kind) is None:
-        return order[::-1]
+        return order[::-1], None
     row, message = broken
-    raise BankParseError(str(path), f"line {row}", f"field {kind}, rule balance.continuity: {message}")
+    if strict:
+        raise BankParseError(str(path), f"line {row}", f"field {kind}, rule balance.continuity: {message}")
+    return order, broken
 
 
 def _break(entries: list[tuple[int, dict[str, Any]]], kind: str) -> tuple[int, str] | None:

@@ -115,3 +115,69 @@ def definition_path(name: str) -> Path:
 
 def available_definitions() -> list[str]:
     return sorted(p.stem for p in DEFINITIONS_DIR.glob("*.yaml"))
+
+
+# -- the connection of an ERP -------------------------------------------------------------------
+
+# What the connection's login and password carry, per auth type.
+AUTH_FIELDS: dict[str, tuple[str | None, str]] = {
+    "basic": ("username", "password"),
+    "bearer": (None, "token"),
+    "api_key": (None, "api_key"),
+    "oauth2_client_credentials": ("client_id", "client_secret"),
+}
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _strings(node: Any) -> list[str]:
+    if isinstance(node, str):
+        return [node]
+    if isinstance(node, dict):
+        return [s for v in node.values() for s in _strings(v)]
+    if isinstance(node, list):
+        return [s for v in node for s in _strings(v)]
+    return []
+
+
+def connection_variables(definition: dict[str, Any]) -> dict[str, str | None]:
+    """Every ``${VAR}`` of a definition with its default (None: required), in first-use order."""
+    found: dict[str, str | None] = {}
+    for text in _strings({k: v for k, v in definition.items() if k != "connection"}):
+        for name, default in _VARIABLE.findall(text):
+            if name not in found or found[name] is None:
+                found[name] = default or found.get(name)
+    return found
+
+
+def host_variable(definition: dict[str, Any]) -> str | None:
+    """The ``${VAR}`` base_url starts with: the connection's host field fills it."""
+    match = _VARIABLE.match(definition["base_url"])
+    return match.group(1) if match else None
+
+
+def credential_keys(definition: dict[str, Any]) -> tuple[str | None, str]:
+    """(what the connection's login carries, what its password carries) for the definition's auth."""
+    auth = definition["auth"]
+    login_key, secret_key = AUTH_FIELDS[auth["type"]]
+    if auth["type"] == "bearer":
+        secret_key = auth.get("token_key", secret_key)
+    return login_key, secret_key
+
+
+def credentials_from_connection(definition: dict[str, Any], *, host: str | None, port: int | None,
+                                login: str | None, password: str | None,
+                                extra: dict[str, Any] | None = None, **_ignored: Any) -> dict[str, Any]:
+    """A connection's fields as the RestConnector's credentials: the host (``https://`` added when it has
+    no scheme, the port appended) fills the variable base_url starts with, login and password are the
+    auth type's credentials, the extras the other ``${VAR}``s."""
+    creds: dict[str, Any] = {k: v for k, v in (extra or {}).items() if v not in (None, "")}
+    target = host_variable(definition)
+    if host and target:
+        url = host if "://" in host else f"https://{host}"
+        creds[target] = url.rstrip("/") + (f":{port}" if port else "")
+    login_key, secret_key = credential_keys(definition)
+    if login_key and login:
+        creds[login_key] = login
+    if password:
+        creds[secret_key] = password
+    return creds

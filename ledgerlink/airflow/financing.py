@@ -45,19 +45,10 @@ def approval_threshold() -> Any:
 
 
 def scf_client(conn_id: str = CONN_ID, **options: Any) -> Any:
-    """The platform client from the Airflow connection (host/port or extra base_url; password = API key)."""
-    from airflow.sdk import Connection
+    """The platform client of the connection (host/port or extra base_url; password = API key)."""
+    from ledgerlink.financing.push import platform_client
 
-    from ledgerlink.errors import ConfigError
-    from ledgerlink.financing.push import client_from_fields
-
-    try:
-        conn = Connection.get(conn_id)
-    except Exception as exc:  # Airflow raises its own not-found type
-        raise ConfigError(f"Airflow connection {conn_id!r} is not defined ({type(exc).__name__}); "
-                          f"create it in the UI or set AIRFLOW_CONN_{conn_id.upper()}") from None
-    fields = {"host": conn.host, "port": conn.port, "password": conn.password, "extra": conn.extra_dejson or {}}
-    return client_from_fields(fields, **options)
+    return platform_client(conn_id, **options)
 
 
 # -- task bodies -----------------------------------------------------------------------------------
@@ -179,14 +170,10 @@ def report(tag: str, client: Any = None) -> dict[str, Any]:
 
 def tryton_connection(conn_id: str = TRYTON_CONN_ID) -> dict[str, Any] | None:
     """The ledger connection's fields, or None when it is not defined."""
-    from airflow.sdk import Connection
+    from ledgerlink.connections import find_connection
 
-    try:
-        conn = Connection.get(conn_id)
-    except Exception:  # Airflow raises its own not-found type
-        return None
-    return {"host": conn.host, "port": conn.port, "schema": conn.schema, "login": conn.login,
-            "password": conn.password, "extra": dict(conn.extra_dejson or {})}
+    found = find_connection(conn_id)
+    return None if found is None else found.fields()
 
 
 def book_ledger(scf: Any = None, fields: dict[str, Any] | None = None) -> dict[str, Any]:

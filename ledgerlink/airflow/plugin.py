@@ -124,13 +124,14 @@ def webhook_secret() -> str | None:
     secret = os.environ.get(WEBHOOK_ENV, "").strip()
     if secret:
         return secret
-    try:
-        from airflow.models.connection import Connection
+    from ledgerlink.connections import find_connection
 
-        conn = Connection.get_connection_from_secrets(WEBHOOK_CONN_ID)
-        return str((conn.extra_dejson or {}).get("webhook_secret") or "").strip() or None
-    except Exception:  # not defined, or the metadata database is unreachable: refuse below
+    try:
+        conn = find_connection(WEBHOOK_CONN_ID)
+    except Exception:  # the metadata database is unreachable: refuse below
+        log.exception("financing webhook: cannot read connection %s", WEBHOOK_CONN_ID)
         return None
+    return str((conn.extra if conn else {}).get("webhook_secret") or "").strip() or None
 
 
 @lru_cache(maxsize=4)

@@ -16,6 +16,7 @@ from typing import Any
 
 from ledgerlink.config import ledgerlink_home
 from ledgerlink.pipeline.feeds import get_feed
+from ledgerlink.redact import error_text
 
 log = logging.getLogger("ledgerlink")
 
@@ -27,7 +28,7 @@ def staging_dir(feed_name: str) -> Path:
 
 
 def extract(feed_name: str) -> list[dict[str, Any]]:
-    from ledgerlink.airflow.connections import file_source
+    from ledgerlink.pipeline.extract import file_source
     from ledgerlink.store import Store
 
     feed, store = get_feed(feed_name), Store()
@@ -58,7 +59,7 @@ def extract(feed_name: str) -> list[dict[str, Any]]:
 
 def map_and_validate(feed_name: str, file: dict[str, Any]) -> dict[str, Any]:
     from ledgerlink.pipeline.staging import write_batch
-    from ledgerlink.pipeline.steps import SourceFile, _safe_error, preparer
+    from ledgerlink.pipeline.steps import SourceFile, preparer
     from ledgerlink.store import Store
 
     feed, store = get_feed(feed_name), Store()
@@ -69,7 +70,7 @@ def map_and_validate(feed_name: str, file: dict[str, Any]) -> dict[str, Any]:
         batch = prepare_fn(source, run_id)
         path = write_batch(batch, staging_dir(feed_name) / f"{run_id}.batch.jsonl")
     except Exception as exc:
-        store.finish_run(run_id, "failed", error=_safe_error(exc))
+        store.finish_run(run_id, "failed", error=error_text(exc))
         raise
     log.info("%s: %s mapped: %d record(s) ready, %d row(s) to quarantine, %d drift finding(s)",
              feed_name, source.name, len(batch.records), len(batch.quarantine), len(batch.drift))
@@ -83,7 +84,7 @@ def map_and_validate(feed_name: str, file: dict[str, Any]) -> dict[str, Any]:
 
 def load(feed_name: str, prepared: dict[str, Any]) -> dict[str, Any]:
     from ledgerlink.pipeline.staging import read_batch
-    from ledgerlink.pipeline.steps import SourceFile, _safe_error, load_batch, skipped_summary
+    from ledgerlink.pipeline.steps import SourceFile, load_batch, skipped_summary
     from ledgerlink.store import Store
 
     store, file = Store(), prepared["file"]
@@ -94,7 +95,7 @@ def load(feed_name: str, prepared: dict[str, Any]) -> dict[str, Any]:
     try:
         summary = load_batch(store, prepared["run_id"], read_batch(Path(prepared["batch"])))
     except Exception as exc:
-        store.finish_run(prepared["run_id"], "failed", error=_safe_error(exc))
+        store.finish_run(prepared["run_id"], "failed", error=error_text(exc))
         raise
     log.info("%s", summary.describe())
     Path(prepared["batch"]).unlink(missing_ok=True)
@@ -108,7 +109,7 @@ def _remote(file: dict[str, Any]) -> dict[str, Any]:
 
 def publish(feed_name: str, summaries: list[dict[str, Any]]) -> dict[str, Any]:
     from connectors.transport import RemoteFile
-    from ledgerlink.airflow.connections import file_source
+    from ledgerlink.pipeline.extract import file_source
 
     feed = get_feed(feed_name)
     summaries = [s for s in summaries if s]

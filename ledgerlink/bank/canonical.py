@@ -74,8 +74,13 @@ class StatementRecords:
     transactions: list[dict[str, Any]] = field(default_factory=list)
 
     @property
-    def key(self) -> dict[str, str]:
-        return {"account": self.payload["account"], "fingerprint": self.payload["fingerprint"]}
+    def key(self) -> str:
+        """The statement's natural key text (its entries carry it as ``statement_key``)."""
+        return statement_key(self.payload["account"], self.payload["fingerprint"])
+
+
+def statement_key(account: str, fingerprint: str) -> str:
+    return json.dumps({"account": account, "fingerprint": fingerprint})
 
 
 def statement_records(statement: Statement, transactions: list[Transaction]) -> StatementRecords:
@@ -116,7 +121,7 @@ def statement_records(statement: Statement, transactions: list[Transaction]) -> 
              record.get("closing_balance"), record.get("closing_date"), sorted(p["entry_id"] for p in payloads)]
     record["fingerprint"] = hashlib.sha256(json.dumps(basis).encode()).hexdigest()
     for p in payloads:
-        p["statement_key"] = json.dumps({"account": account, "fingerprint": record["fingerprint"]})
+        p["statement_key"] = statement_key(account, record["fingerprint"])
     return StatementRecords(statement, record, payloads)
 
 

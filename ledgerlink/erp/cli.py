@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from ledgerlink.cli import cli_actor
+    from ledgerlink.actors import cli_actor
     from ledgerlink.erp.sync import run_feed
 
     summary = run_feed(args.feed, actor=cli_actor())

@@ -23,11 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from connectors.erp.base import ApiRecord, RecordSource
-from ledgerlink.errors import ConfigError
 from ledgerlink.mapping import Mapping, load_mapping
-from ledgerlink.mapping.sources import _json_text, json_get
-from ledgerlink.pipeline.feeds import Feed, get_feed
-from ledgerlink.pipeline.steps import RunSummary, _safe_error, load_batch, prepare
+from ledgerlink.mapping.sources import json_get, json_has, json_text
+from ledgerlink.pipeline.extract import record_source
+from ledgerlink.pipeline.feeds import get_feed
+from ledgerlink.pipeline.mappers import with_drift_policy
+from ledgerlink.pipeline.steps import RunSummary, load_batch, prepare
+from ledgerlink.redact import error_text
 from ledgerlink.store import FeedState, Store, select_incremental
 
 log = logging.getLogger("ledgerlink")
@@ -44,13 +46,14 @@ def latest_per_id(records: list[ApiRecord]) -> list[ApiRecord]:
 
 
 def raw_row(data: dict[str, Any], paths: list[str]) -> dict[str, str]:
-    """A record as the mapping reads it: used JSON path -> text (as for a JSON export file). Every path
-    is present (empty when the record has no value there): an API record has all its fields, so a
-    value that is empty in every record of one sync is not a missing column (no drift report)."""
+    """A record as the mapping reads it: used JSON path -> text (as for a JSON export file). A path the
+    record has with no value is empty text; a path it does not have at all is left out, so a field
+    the ERP stopped sending shows as schema drift (and the feed's on_drift decides what happens)."""
     out = {}
     for path in paths:
-        text = _json_text(json_get(data, path))
-        out[path] = "" if text is None else text
+        if json_has(data, path):
+            text = json_text(json_get(data, path))
+            out[path] = "" if text is None else text
     return out
 
 
@@ -82,7 +85,7 @@ def sync(store: Store, feed_name: str, source: RecordSource, entity_name: str, m
                         lineage_extra={"system": source.name, "entity": entity_name})
         summary = load_batch(store, run_id, batch, feed_state=_keep_cursor(state, new_state), actor=actor)
     except Exception as exc:
-        store.finish_run(run_id, "failed", error=_safe_error(exc), actor=actor)
+        store.finish_run(run_id, "failed", error=error_text(exc), actor=actor)
         raise
     summary.source = {**run_source, "cursor": new_state.cursor, "fetched": len(fetched)}
     log.info("%s", summary.describe())
@@ -96,23 +99,13 @@ def _keep_cursor(old: FeedState, new: FeedState) -> FeedState:
     return new
 
 
-def record_source(feed: Feed) -> RecordSource:
-    """The ERP record source a feed reads, configured from its Airflow connection."""
-    connector = feed.source.get("connector")
-    if connector == "tryton":
-        from connectors.erp.tryton import TrytonSource
-        from ledgerlink.airflow.connections import tryton_config
-
-        return TrytonSource(tryton_config(feed.source["conn_id"]))
-    raise ConfigError(f"feed {feed.name}: connector {connector!r} is not an ERP record source")
-
-
 def run_feed(feed_name: str, *, store: Store | None = None, actor: str = "ledgerlink") -> RunSummary:
     """One sync of an ERP feed declared in dags/feeds.yaml (the DAG's sync task and `ledgerlink erp sync`)."""
     feed = get_feed(feed_name)
+    mapping = with_drift_policy(load_mapping(feed.mapping_path), feed.on_drift)
     source = record_source(feed)
     try:
-        return sync(store or Store(), feed.name, source, feed.source["entity"], feed.mapping_path, actor=actor)
+        return sync(store or Store(), feed.name, source, feed.source["entity"], mapping, actor=actor)
     finally:
         close = getattr(source, "close", None)
         if close is not None:

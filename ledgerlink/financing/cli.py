@@ -9,7 +9,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from ledgerlink.cli import cli_actor
+from ledgerlink.actors import cli_actor
 
 
 def _date(text: str) -> dt.date:
@@ -47,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("ids", type=int, nargs="+")
     p.set_defaults(func=cmd_replay)
 
-    conn_help = "Airflow connection of the platform (default ledgerlink_scf; AIRFLOW_CONN_<ID> works too)"
+    conn_help = "connection of the platform (default ledgerlink_scf; see README: Connections)"
     p = cmds.add_parser("status", help="financing requests per platform status, and the outbox per state")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_status)
@@ -177,10 +177,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def _client(conn_id: str):  # type: ignore[no-untyped-def]
-    from ledgerlink.airflow.connections import _connection_fields
-    from ledgerlink.financing.push import client_from_fields
+    from ledgerlink.financing.push import platform_client
 
-    return client_from_fields(_connection_fields(conn_id))
+    return platform_client(conn_id)
 
 
 def cmd_status(args: argparse.Namespace) -> int:

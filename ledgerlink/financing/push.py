@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import bindparam, select, update
 
 from connectors.financing.rest import FinancingError, PayableInvoice, ScfClient
+from ledgerlink.connections import get_connection
 from ledgerlink.errors import LedgerlinkError
 from ledgerlink.financing.decide import SUBMIT_KIND
 from ledgerlink.store import Store
@@ -34,6 +35,7 @@ from ledgerlink.store.tables import financing_decisions, outbox
 log = logging.getLogger("ledgerlink.financing")
 
 DEFAULT_ACTOR = "ledgerlink"
+PLATFORM_CONN_ID = "ledgerlink_scf"
 MAX_BATCH = 500  # the platform's batch size limit
 
 
@@ -306,6 +308,11 @@ def sent_entries(store: Store) -> list[OutboxEntry]:
             select(outbox).where(outbox.c.kind == SUBMIT_KIND, outbox.c.status == "sent").order_by(outbox.c.id)
         )
         return [_entry(row) for row in rows]
+
+
+def platform_client(conn_id: str = PLATFORM_CONN_ID, **options: Any) -> ScfClient:
+    """The platform client of a connection (see :func:`client_from_fields`)."""
+    return client_from_fields(get_connection(conn_id).fields(), **options)
 
 
 def client_from_fields(fields: Mapping[str, Any], **options: Any) -> ScfClient:

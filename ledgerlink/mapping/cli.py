@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ledgerlink.config import MAPPINGS_DIR
+from ledgerlink.config import mappings_dir
 from ledgerlink.errors import LedgerlinkError
 from ledgerlink.mapping.compiler import Mapping, load_mapping
 from ledgerlink.mapping.docs import reference_markdown
@@ -154,7 +154,7 @@ def _print_human(mapping: Mapping, result: MapResult, limit: int) -> None:
 def _mapping_files(given: list[Path]) -> list[Path]:
     if given:
         return given
-    return sorted(p for p in MAPPINGS_DIR.glob("*/*.yaml"))
+    return sorted(p for p in mappings_dir().glob("*/*.yaml"))
 
 
 def _samples(mapping_file: Path) -> list[Path]:

@@ -32,7 +32,7 @@ from ledgerlink.mapping.transforms import Failure, finish_money, shown
 from ledgerlink.model.money import MoneyError, currency_exponent, format_amount
 
 if TYPE_CHECKING:
-    from ledgerlink.mapping.compiler import CheckPlan, FieldPlan, Mapping
+    from ledgerlink.mapping.plan import CheckPlan, FieldPlan, MappingPlan
     from ledgerlink.mapping.sources import SourceTable
 
 ENGINES = ("columnar", "rows")
@@ -56,6 +56,12 @@ class MapResult:
     filtered: int
     types: dict[str, str] = field(default_factory=dict, repr=False)
     table: SourceTable | None = field(default=None, repr=False)
+    # What a parser's mapper adds (bank statements, e-invoices): records of other entities loaded with
+    # the batch, entity -> [(natural key, payload, lineage)], findings worth a person's look, and the
+    # (currency, amount) of records a domain check dropped as already loaded.
+    related: dict[str, list[tuple[str, dict[str, Any], dict[str, Any]]]] = field(default_factory=dict)
+    findings: list[dict[str, Any]] = field(default_factory=list)
+    dropped: list[tuple[str | None, Decimal | None]] = field(default_factory=list)
 
     def raw_for(self, row: int) -> dict[str, Any]:
         """The original source row (column -> text) with this row number."""
@@ -84,7 +90,7 @@ def _python_value(type_name: str) -> Callable[[Any], Any]:
     return lambda v: v
 
 
-def run(mapping: Mapping, table: SourceTable, *, source_name: str | None, engine: str) -> MapResult:
+def run(mapping: MappingPlan, table: SourceTable, *, source_name: str | None, engine: str) -> MapResult:
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r} (expected one of {', '.join(ENGINES)})")
     drift = column_drift(mapping, table)
@@ -124,7 +130,7 @@ def _frame(values: dict[str, np.ndarray], ok: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(columns, index=pd.RangeIndex(int(ok.sum())), dtype=object, copy=False)
 
 
-def _record_errors(mapping: Mapping, table: SourceTable, found: list[Found], source_name: str | None) -> list[RecordError]:
+def _record_errors(mapping: MappingPlan, table: SourceTable, found: list[Found], source_name: str | None) -> list[RecordError]:
     found = sorted(found, key=lambda f: (f[0], f[1]))
     positions = sorted({f[0] for f in found})
     raws = dict(zip(positions, _raws(table, positions), strict=True))
@@ -144,7 +150,7 @@ def _raws(table: SourceTable, positions: list[int]) -> list[dict[str, Any]]:
 
 # --- drift ----------------------------------------------------------------------------------
 
-def column_drift(mapping: Mapping, table: SourceTable) -> list[DriftEvent]:
+def column_drift(mapping: MappingPlan, table: SourceTable) -> list[DriftEvent]:
     """Columns added (CSV) or missing compared with what the mapping reads."""
     used = mapping.used_columns
     present = set(table.columns)
@@ -158,7 +164,7 @@ def column_drift(mapping: Mapping, table: SourceTable) -> list[DriftEvent]:
     return events
 
 
-def type_drift(mapping: Mapping, table: SourceTable, keep: np.ndarray, found: list[Found]) -> list[DriftEvent]:
+def type_drift(mapping: MappingPlan, table: SourceTable, keep: np.ndarray, found: list[Found]) -> list[DriftEvent]:
     """A typed column where every non-empty value failed to convert."""
     type_failures: dict[str, int] = {}
     for _pos, _order, name, rule, _msg, _line in found:
@@ -190,7 +196,7 @@ def _count_non_empty(values: np.ndarray, enough: int, block: int = 1 << 16) -> i
     return count
 
 
-def _drift_line(mapping: Mapping, event: DriftEvent) -> int | None:
+def _drift_line(mapping: MappingPlan, event: DriftEvent) -> int | None:
     for plan in mapping.fields:
         for sub in plan.subfields or [plan]:
             if event.column in sub.inputs:
@@ -277,7 +283,7 @@ def numbered(value: str, occurrence: int) -> str:
 
 # --- row engine ------------------------------------------------------------------------------
 
-def _map_rows(mapping: Mapping, table: SourceTable) -> tuple[np.ndarray, dict[str, np.ndarray], list[Found]]:
+def _map_rows(mapping: MappingPlan, table: SourceTable) -> tuple[np.ndarray, dict[str, np.ndarray], list[Found]]:
     used = mapping.used_columns
     columns = {c: table.column(c) for c in used}
     keep: list[int] = []
@@ -344,7 +350,7 @@ def _map_rows(mapping: Mapping, table: SourceTable) -> tuple[np.ndarray, dict[st
     return np.array(keep, dtype=np.int64), arrays, found
 
 
-def _filtered_out(mapping: Mapping, src: dict[str, str]) -> bool:
+def _filtered_out(mapping: MappingPlan, src: dict[str, str]) -> bool:
     for flt in mapping.filters:
         v = src[flt.column]
         if flt.test(v, (v,)) != flt.keep:
@@ -352,7 +358,7 @@ def _filtered_out(mapping: Mapping, src: dict[str, str]) -> bool:
     return False
 
 
-def _evaluation_order(mapping: Mapping) -> list[FieldPlan]:
+def _evaluation_order(mapping: MappingPlan) -> list[FieldPlan]:
     """Money fields after the others, so their currency is known."""
     return [f for f in mapping.fields if f.type != "money"] + [f for f in mapping.fields if f.type == "money"]
 
@@ -482,7 +488,7 @@ def _numbered_column(col: _Column) -> _Column:
     return _Column(values, col.failed, col.null)
 
 
-def _map_columnar(mapping: Mapping, table: SourceTable) -> tuple[np.ndarray, dict[str, np.ndarray], list[Found]]:
+def _map_columnar(mapping: MappingPlan, table: SourceTable) -> tuple[np.ndarray, dict[str, np.ndarray], list[Found]]:
     n_all = len(table)
     keep_mask = np.ones(n_all, dtype=bool)
     if mapping.filters:

@@ -341,7 +341,7 @@ def read_xml_bytes(raw: bytes, options: SourceOptions, used: list[str], name: st
 
 # --- JSON ---------------------------------------------------------------------------------
 
-def _json_text(value: Any) -> str | None:
+def json_text(value: Any) -> str | None:
     if value is None:
         return None
     if isinstance(value, bool):
@@ -361,6 +361,19 @@ def json_get(record: Any, path: str) -> Any:
         else:
             return None
     return node
+
+
+def json_has(record: Any, path: str) -> bool:
+    """Whether the record has the path's keys (its value may be null). Past a list the path counts as
+    present: a short or empty list is a value, not a field the source dropped."""
+    node = record
+    for part in path.split("."):
+        if isinstance(node, list):
+            return True
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
 
 
 def read_json_bytes(raw: bytes, options: SourceOptions, used: list[str], name: str = "<json>") -> SourceTable:
@@ -387,7 +400,7 @@ def read_json_bytes(raw: bytes, options: SourceOptions, used: list[str], name: s
     for i, rec in enumerate(records):
         found = {}
         for p in used:
-            text = _json_text(json_get(rec, p))
+            text = json_text(json_get(rec, p))
             if text is not None:
                 found[p] = text
         raws.append(found)

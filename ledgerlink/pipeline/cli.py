@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ledgerlink.cli import cli_actor
+from ledgerlink.actors import cli_actor
 from ledgerlink.model.entities import ENTITIES
 
 

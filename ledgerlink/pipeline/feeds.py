@@ -11,16 +11,12 @@ from typing import Any
 import yaml
 from jsonschema import Draft202012Validator
 
-from ledgerlink.config import DAGS_DIR, PROJECT_ROOT, SCHEMAS_DIR
+from connectors.erp.definitions import available_definitions, definition_path, load_definition
+from ledgerlink.config import SCHEMAS_DIR, feeds_base, feeds_file
 from ledgerlink.errors import ConfigError
 
-
-def feeds_file() -> Path:
-    """dags/feeds.yaml, or the file named by LEDGERLINK_FEEDS."""
-    return Path(os.environ.get("LEDGERLINK_FEEDS") or DAGS_DIR / "feeds.yaml")
-
 # Connectors that read records from an ERP incrementally (by cursor) instead of files.
-ERP_CONNECTORS = frozenset({"tryton"})
+ERP_CONNECTORS = frozenset({"tryton", "rest"})
 
 _DAG_DEFAULTS: dict[str, Any] = {"owner": "ledgerlink", "retries": 2, "retry_delay_minutes": 5.0,
                                  "tags": ["ledgerlink"], "schedule": None}
@@ -40,7 +36,9 @@ class Feed:
     schedule: str | None = None
     max_files_per_run: int | None = None
     parser: str | None = None     # bank_statement: files are bank statements in any supported format
+    on_drift: str | None = None   # overrides the mapping's on_drift (fail | quarantine | report)
     extra: dict[str, Any] = field(default_factory=dict)
+    base: Path = Path()           # relative paths (the mapping) are read from here: the project folder
 
     @property
     def dag_id(self) -> str:
@@ -51,7 +49,7 @@ class Feed:
         if self.mapping is None:
             raise ConfigError(f"feed {self.name!r} has no mapping (its files are read by parser {self.parser})")
         path = Path(self.mapping)
-        return path if path.is_absolute() else PROJECT_ROOT / path
+        return path if path.is_absolute() else self.base / path
 
     @property
     def incremental(self) -> bool:
@@ -86,6 +84,7 @@ def load_feeds(path: Path | None = None) -> list[Feed]:
         lines = [f"{path}: {'/'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}" for e in problems]
         raise ConfigError("invalid feeds file:\n  " + "\n  ".join(lines))
     defaults = {**_DAG_DEFAULTS, **doc.get("defaults", {})}
+    base = feeds_base(path)
     feeds, seen = [], set()
     for raw in doc["feeds"]:
         if raw["name"] in seen:
@@ -97,19 +96,33 @@ def load_feeds(path: Path | None = None) -> list[Feed]:
             description=merged.get("description", ""), owner=merged["owner"], retries=merged["retries"],
             retry_delay_minutes=float(merged["retry_delay_minutes"]), tags=tuple(merged["tags"]),
             schedule=merged["schedule"], max_files_per_run=merged.get("max_files_per_run"),
-            parser=merged.get("parser"),
+            parser=merged.get("parser"), on_drift=merged.get("on_drift"), base=base,
         )
         if feed.incremental and feed.mapping is None:
             raise ConfigError(f"{path}: feed {feed.name!r}: a {feed.source['connector']} feed needs a mapping")
         if feed.mapping is not None and not feed.mapping_path.exists():
             raise ConfigError(f"{path}: feed {feed.name!r}: mapping file {feed.mapping} does not exist")
+        if feed.source["connector"] == "rest":
+            _check_definition(path, feed)
         feeds.append(feed)
     return feeds
 
 
+def _check_definition(path: Path, feed: Feed) -> None:
+    name = feed.source["definition"]
+    if name not in available_definitions():
+        raise ConfigError(f"{path}: feed {feed.name!r}: no connector definition {name!r} "
+                          f"(known: {', '.join(available_definitions())})")
+    entities = load_definition(definition_path(name))["entities"]
+    if feed.source["entity"] not in entities:
+        raise ConfigError(f"{path}: feed {feed.name!r}: definition {name} has no entity "
+                          f"{feed.source['entity']!r} (it has: {', '.join(entities)})")
+
+
 def get_feed(name: str, path: Path | None = None) -> Feed:
-    for feed in load_feeds(path):
+    feeds = load_feeds(path)
+    for feed in feeds:
         if feed.name == name:
             return feed
-    known = ", ".join(f.name for f in load_feeds(path))
+    known = ", ".join(f.name for f in feeds)
     raise ConfigError(f"no feed named {name!r} in {path or feeds_file()} (known: {known})")

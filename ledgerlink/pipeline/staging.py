@@ -33,7 +33,7 @@ def write_batch(batch: PreparedBatch, path: Path) -> Path:
     with open(tmp, "w", encoding="utf-8") as out:
         out.write(json.dumps(header, ensure_ascii=False) + "\n")
         for q in batch.quarantine:
-            out.write(json.dumps([q.row, q.location, q.raw, q.errors, q.source_name, q.source_sha256],
+            out.write(json.dumps([q.row, q.location, q.raw, q.errors, q.source_name, q.source_sha256, q.mapping],
                                  ensure_ascii=False) + "\n")
         out.writelines(f"{r[0]}\t{r[1]}\t{r[2]}\t{r[3]}\n" for r in batch.records)
     os.replace(tmp, path)

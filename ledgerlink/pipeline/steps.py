@@ -1,6 +1,7 @@
 """The feed pipeline as plain functions: map and validate a file, then load it.
 
-    prepare_file(...)  -> PreparedBatch   map + validate + build staged records and quarantine entries
+    prepare_file(...)  -> PreparedBatch   the feed's mapper, then the one mapping stage (prepare): schema
+                                          and key checks, staged records and quarantine entries
     load_batch(...)    -> RunSummary      one store transaction: records, quarantine, processed file, state
 
 Airflow tasks, the CLI, tests and the benchmark all call these; nothing here imports Airflow.
@@ -20,12 +21,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ledgerlink.errors import LedgerlinkError, StoreError
-from ledgerlink.mapping import Mapping, MapResult, load_mapping
+from ledgerlink.config import display_path
+from ledgerlink.errors import StoreError
+from ledgerlink.mapping import MapResult, load_mapping
 from ledgerlink.pipeline.control import CONTROL_AMOUNT, ControlTotals, Totals
 from ledgerlink.pipeline.feeds import Feed
+from ledgerlink.pipeline.mappers import Mapper, StoreAware, mapper_for
 from ledgerlink.pipeline.validate import validate_frame
+from ledgerlink.redact import error_text
 from ledgerlink.store import FeedState, QuarantineEntry, RecordBatch, StagedRecord, Store
+from ledgerlink.store.db import dumps
 
 log_prefix = "ledgerlink"
 
@@ -127,11 +132,15 @@ def natural_key_series(frame: pd.DataFrame, key: list[str]) -> pd.Series:
     return pd.Series(_json_lines(frame[key]), index=frame.index, dtype=object)
 
 
-def payload_lines(frame: pd.DataFrame, fields: list[str]) -> list[str]:
+def payload_lines(frame: pd.DataFrame, fields: list[str], *, omit_empty: bool = False) -> list[str]:
     """Canonical payload JSON per record. Every path that stores records goes through here,
-    so the same content always gives the same text and the same content hash."""
+    so the same content always gives the same text and the same content hash. ``omit_empty``
+    (parsers' records): empty fields are left out instead of written as null."""
     if frame.empty:
         return []
+    if omit_empty:
+        return [dumps({k: v for k, v in rec.items() if v is not None})
+                for rec in frame[fields].to_dict(orient="records")]
     return _json_lines(frame[fields])
 
 
@@ -142,89 +151,124 @@ def _decimal(value: Any) -> Decimal | None:
         return None
 
 
-def prepare(mapping: Mapping, result: MapResult, *, feed: str, run_id: str, source: SourceFile | None,
+def prepare(mapper: Mapper, result: MapResult, *, feed: str, run_id: str, source: SourceFile | None,
             lineage_extra: dict[str, Any] | None = None) -> PreparedBatch:
-    """Validate a mapping result and turn it into staged records plus quarantine entries."""
-    fields = [f for f in mapping.field_names if f in result.frame.columns]
+    """The one mapping stage, after the mapper: validate the mapped records against their entity's
+    schema, check their natural keys, and turn them into staged records plus quarantine entries."""
+    fields = [f for f in mapper.field_names if f in result.frame.columns]
     frame = result.frame.reset_index(drop=True)
-    errors_by_row: dict[int | None, list[dict[str, Any]]] = defaultdict(list)
-    locations: dict[int | None, str | None] = {}
-    raws: dict[int | None, dict] = {}
+    errors_by_row: dict[Any, list[dict[str, Any]]] = defaultdict(list)
+    locations: dict[Any, str | None] = {}
+    raws: dict[Any, dict] = {}
+    labels: dict[Any, str | None] = {}
     for err in result.errors:
-        errors_by_row[err.row].append({"field": err.field, "rule": err.rule, "message": err.message,
-                                       "mapping_line": err.mapping_line})
-        locations[err.row] = err.location
-        raws.setdefault(err.row, err.raw)
+        at = (err.row, err.location)
+        errors_by_row[at].append({"field": err.field, "rule": err.rule, "message": err.message,
+                                  "mapping_line": err.mapping_line})
+        locations[at] = err.location
+        raws.setdefault(at, err.raw)
+        labels.setdefault(at, err.mapping_file)
+
+    def where(idx: int) -> tuple[Any, str | None]:
+        row = frame.at[idx, "_row"]
+        return (None if pd.isna(row) else int(row)), frame.at[idx, "_location"]
 
     # Schema checks, then natural keys that repeat inside the file (ambiguous: which row wins?).
     rejected: set[int] = set()
-    for v in validate_frame(mapping.entity, frame, fields):
-        row = int(frame.at[v.index, "_row"])
-        errors_by_row[row].append({"field": v.field, "rule": v.rule, "message": v.message,
-                                   "mapping_line": mapping.field_line(v.field)})
-        locations.setdefault(row, frame.at[v.index, "_location"])
+    for v in validate_frame(mapper.entity, frame, fields):
+        at = where(v.index)
+        errors_by_row[at].append({"field": v.field, "rule": v.rule, "message": v.message,
+                                  "mapping_line": mapper.field_line(v.field)})
+        locations.setdefault(at, at[1])
         rejected.add(v.index)
-    keys = natural_key_series(frame, mapping.key)
-    missing_key = frame[mapping.key].isna().any(axis=1) if len(frame) else pd.Series([], dtype=bool)
+    key = mapper.key
+    keys = natural_key_series(frame, key)
+    missing_key = frame[key].isna().any(axis=1) if len(frame) else pd.Series([], dtype=bool)
     for idx in frame.index[missing_key.to_numpy(dtype=bool)] if len(frame) else []:
-        row = int(frame.at[idx, "_row"])
-        empty = [k for k in mapping.key if frame.at[idx, k] is None]
-        errors_by_row[row].append({"field": empty[0], "rule": "key.missing",
-                                   "message": f"natural key field(s) {', '.join(empty)} empty",
-                                   "mapping_line": mapping.field_line(empty[0])})
+        at = where(int(idx))
+        empty = [k for k in key if frame.at[idx, k] is None]
+        errors_by_row[at].append({"field": empty[0], "rule": "key.missing",
+                                  "message": f"natural key field(s) {', '.join(empty)} empty",
+                                  "mapping_line": mapper.field_line(empty[0])})
         rejected.add(int(idx))
     dup_mask = keys.duplicated(keep=False).to_numpy(dtype=bool) if len(frame) else []
     if len(frame) and dup_mask.any():
-        rows_by_key: dict[str, list[int]] = defaultdict(list)
+        rows_by_key: dict[str, list[Any]] = defaultdict(list)
         for idx in frame.index[dup_mask]:
-            rows_by_key[keys[idx]].append(int(frame.at[idx, "_row"]))
+            rows_by_key[keys[idx]].append(where(int(idx))[0] or where(int(idx))[1])
         for idx in frame.index[dup_mask]:
-            row = int(frame.at[idx, "_row"])
-            others = [r for r in rows_by_key[keys[idx]] if r != row]
-            errors_by_row[row].append({"field": mapping.key[-1], "rule": "key.duplicate",
-                                       "message": f"natural key {keys[idx]} also on row(s) {others}: "
-                                                  "which one is right is ambiguous",
-                                       "mapping_line": mapping.field_line(mapping.key[-1])})
+            at = where(int(idx))
+            others = [r for r in rows_by_key[keys[idx]] if r != (at[0] or at[1])]
+            errors_by_row[at].append({"field": key[-1], "rule": "key.duplicate",
+                                      "message": f"natural key {keys[idx]} also on row(s) {others}: "
+                                                 "which one is right is ambiguous",
+                                      "mapping_line": mapper.field_line(key[-1])})
             rejected.add(int(idx))
 
-    amount_field = CONTROL_AMOUNT.get(mapping.entity)
+    amount_field = CONTROL_AMOUNT.get(mapper.entity)
     # Positions of the good rows; slices of the frame are taken from them when records are
     # produced, so no second copy of a big frame is made.
     keep = np.ones(len(frame), dtype=bool)
     keep[list(rejected)] = False
     good_at = np.flatnonzero(keep)
-    # Per record only what is its own: the source row (and a replay's origin). The feed, mapping
-    # and source file are the run's, kept once with the run and merged back when records are read.
+    # Per record only what is its own: the source row (and a replay's origin), or what a parser says
+    # of its position. The feed, mapping and source file are the run's, kept once with the run and
+    # merged back when records are read.
     extra = json.dumps(lineage_extra, sort_keys=True, ensure_ascii=False)[1:-1] + ", " if lineage_extra else ""
+    own_lineage = "_lineage" in frame.columns
 
     def produce():
         # Built a slice at a time when the batch is written or loaded, never all at once.
         for start in range(0, len(good_at), _JSON_SLICE):
             at = good_at[start:start + _JSON_SLICE]
             part = frame.iloc[at]
-            for k, p, row in zip(keys.iloc[at], payload_lines(part, fields),
-                                 part["_row"].tolist(), strict=True):
-                yield StagedRecord(k, hashlib.sha256(p.encode()).hexdigest(), p, f'{{{extra}"row": {row}}}')
+            payloads = payload_lines(part, fields, omit_empty=mapper.omit_empty)
+            lineages = ([dumps({**(lineage_extra or {}), **ln}) for ln in part["_lineage"].tolist()] if own_lineage
+                        else [f'{{{extra}"row": {row}}}' for row in part["_row"].tolist()])
+            for k, p, ln in zip(keys.iloc[at], payloads, lineages, strict=True):
+                yield StagedRecord(k, hashlib.sha256(p.encode()).hexdigest(), p, ln)
 
     records = RecordBatch(len(good_at), produce)
 
     totals = ControlTotals()
     totals.loaded = _frame_totals(frame.iloc[good_at], amount_field)
     quarantine = []
-    for row, errs in sorted(errors_by_row.items(), key=lambda kv: (kv[0] is None, kv[0] or 0)):
-        raw = raws.get(row) if row in raws else result.raw_for(row)
-        quarantine.append(QuarantineEntry(row=row, location=locations.get(row), raw=raw, errors=errs,
+    for at, errs in sorted(errors_by_row.items(), key=lambda kv: (kv[0][0] is None, kv[0][0] or 0, kv[0][1] or "")):
+        row, location = at
+        if at in raws:
+            raw = raws[at]
+        elif result.table is not None and row is not None:
+            raw = result.raw_for(row)
+        else:  # a parser's record is its own raw form: it is replayed as it was mapped
+            raw = _frame_raw(frame, at)
+        # A row read by another mapping than the batch's (a bank CSV layout) keeps that mapping for replay.
+        label = labels.get(at)
+        own = label is None or not label.endswith((".yaml", ".yml")) or label == str(getattr(mapper, "path", ""))
+        quarantine.append(QuarantineEntry(row=row, location=locations.get(at, location), raw=raw, errors=errs,
                                           source_name=source.name if source else None,
-                                          source_sha256=source.sha256 if source else None))
-        totals.quarantined.add(*_raw_amount(mapping, raw, amount_field))
+                                          source_sha256=source.sha256 if source else None,
+                                          mapping=None if own else display_path(Path(str(label)))))
+        totals.quarantined.add(*_raw_amount(mapper, raw, amount_field))
     totals.filtered.count = totals.filtered.unparsed = result.filtered
+    totals.filtered.add_many(result.dropped)
     totals.read = Totals(result.read)
     totals.read.unparsed = totals.quarantined.unparsed + totals.filtered.unparsed
-    for part in (totals.loaded, totals.quarantined):
+    for part in (totals.loaded, totals.quarantined, totals.filtered):
         for cur, amt in part.amounts.items():
             totals.read.amounts[cur] += amt
-    return PreparedBatch(feed, mapping.entity, mapping.display_path, source, records, quarantine, totals,
-                         [d.as_dict() for d in result.drift])
+    related = {entity: [StagedRecord.build(k, payload, lineage) for k, payload, lineage in recs]
+               for entity, recs in result.related.items()}
+    return PreparedBatch(feed, mapper.entity, mapper.display_path, source, records, quarantine, totals,
+                         [d.as_dict() for d in result.drift], related=related, findings=list(result.findings))
+
+
+def _frame_raw(frame: pd.DataFrame, at: tuple[Any, str | None]) -> dict[str, Any]:
+    """A mapped record as the raw values of its quarantine entry (a parser's rows are their own raw form)."""
+    row, location = at
+    hit = frame[(frame["_location"] == location)] if location is not None else frame[frame["_row"] == row]
+    if hit.empty:
+        return {}
+    return {k: v for k, v in hit.iloc[0].items() if not str(k).startswith("_") and v is not None}
 
 
 def _frame_totals(frame: pd.DataFrame, amount_field: str | None) -> Totals:
@@ -242,15 +286,24 @@ def _frame_totals(frame: pd.DataFrame, amount_field: str | None) -> Totals:
     return totals
 
 
-def _raw_amount(mapping: Mapping, raw: dict | None, amount_field: str | None) -> tuple[str | None, Decimal | None]:
+def _raw_amount(mapper: Mapper, raw: dict | None, amount_field: str | None) -> tuple[str | None, Decimal | None]:
     if not amount_field or not raw:
         return None, None
-    return mapping.control_amount(raw, amount_field)
+    return mapper.control_amount(raw, amount_field)
 
 
-def prepare_file(mapping: Mapping, source: SourceFile, *, feed: str, run_id: str) -> PreparedBatch:
-    result = mapping.map_file(source.path, source_name=source.name)
-    return prepare(mapping, result, feed=feed, run_id=run_id, source=source)
+def check_against_store(mapper: Mapper, store: Store | None, result: MapResult) -> None:
+    """The mapper's domain checks that need what is already loaded (bank statements seen before)."""
+    if store is not None and isinstance(mapper, StoreAware):
+        mapper.check_against_store(store, result)
+
+
+def prepare_file(mapper: Mapper, source: SourceFile, *, feed: str, run_id: str,
+                 store: Store | None = None) -> PreparedBatch:
+    """Map one file with the feed's mapper, then the mapping stage: checks, keys, quarantine, staging."""
+    result = mapper.map_file(source.path, source_name=source.name)
+    check_against_store(mapper, store, result)
+    return prepare(mapper, result, feed=feed, run_id=run_id, source=source)
 
 
 def load_batch(store: Store, run_id: str, batch: PreparedBatch, *, resolve_quarantine: list[int] | None = None,
@@ -288,7 +341,8 @@ def run_file(store: Store, feed: str, mapping_path: Path | str, path: Path, *, u
     """Process one local file through a mapping, end to end (skipped when already processed)."""
     mapping = load_mapping(Path(mapping_path))
     return run_prepared(store, feed, mapping.entity, mapping.display_path, SourceFile.from_path(Path(path), uri),
-                        lambda source, run_id: prepare_file(mapping, source, feed=feed, run_id=run_id), actor=actor)
+                        lambda source, run_id: prepare_file(mapping, source, feed=feed, run_id=run_id, store=store),
+                        actor=actor)
 
 
 def run_feed_file(store: Store, feed: Feed, path: Path, *, uri: str = "", actor: str = "ledgerlink") -> RunSummary:
@@ -303,18 +357,9 @@ Preparer = Callable[[SourceFile, str], PreparedBatch]   # (source file, run id) 
 
 def preparer(store: Store, feed: Feed) -> tuple[str, Preparer]:
     """How ``feed`` turns a file into a batch: (label kept with the run, function)."""
-    if feed.parser == "bank_statement":
-        from ledgerlink.bank.load import prepare_bank_file  # imported here: it builds on this module
-
-        return ("parser:bank_statement",
-                lambda source, run_id: prepare_bank_file(store, source, feed=feed.name, run_id=run_id))
-    if feed.parser == "einvoice":
-        from ledgerlink.einvoice.load import prepare_einvoice_file
-
-        return ("parser:einvoice",
-                lambda source, run_id: prepare_einvoice_file(store, source, feed=feed.name, run_id=run_id))
-    mapping = load_mapping(feed.mapping_path)
-    return mapping.display_path, lambda source, run_id: prepare_file(mapping, source, feed=feed.name, run_id=run_id)
+    mapper = mapper_for(feed)
+    return mapper.display_path, lambda source, run_id: prepare_file(mapper, source, feed=feed.name, run_id=run_id,
+                                                                   store=store)
 
 
 def run_prepared(store: Store, feed: str, entity: str, label: str, source: SourceFile, prepare_fn: Preparer, *,
@@ -326,7 +371,7 @@ def run_prepared(store: Store, feed: str, entity: str, label: str, source: Sourc
     try:
         return load_batch(store, run_id, prepare_fn(source, run_id), actor=actor)
     except Exception as exc:
-        store.finish_run(run_id, "failed", error=_safe_error(exc))
+        store.finish_run(run_id, "failed", error=error_text(exc))
         raise
 
 
@@ -337,10 +382,3 @@ def skipped_summary(feed: str, source: SourceFile, earlier: dict[str, Any]) -> R
                  f"{earlier.get('name')} already processed by run {earlier.get('run_id')} "
                  f"at {earlier.get('processed_at')}: nothing to do"),
     )
-
-
-def _safe_error(exc: BaseException) -> str:
-    from ledgerlink.redact import mask_accounts_in_text
-
-    text = str(exc) if isinstance(exc, LedgerlinkError) else f"{type(exc).__name__}: {exc}"
-    return mask_accounts_in_text(text)[:4000]

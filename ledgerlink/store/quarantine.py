@@ -30,6 +30,7 @@ class QuarantineEntry:
     errors: list[dict]  # [{field, rule, message, mapping_line}, ...]
     source_name: str | None = None
     source_sha256: str | None = None
+    mapping: str | None = None  # the mapping that read the row, when not the batch's (a bank CSV layout)
 
 
 def reason_code(errors: Sequence[dict]) -> str:
@@ -58,7 +59,7 @@ def insert_entries(
             "run_id": run_id,
             "feed": feed,
             "entity": entity,
-            "mapping": mapping,
+            "mapping": e.mapping if e.mapping is not None else mapping,
             "source_name": e.source_name if e.source_name is not None else source_name,
             "source_sha256": e.source_sha256 if e.source_sha256 is not None else source_sha256,
             "row": e.row,

@@ -1,12 +1,12 @@
-"""`ledgerlink demo`: the main job on embedded defaults.
+"""The demo: the main job on embedded defaults (`scripts/demo.sh`, `ledgerlink demo` or `python -m sandbox.demo`).
 
 Starts the SFTP source (a real OpenSSH sshd on loopback; a local folder when no sshd is
 installed, and says so), drops a generated Dutch AP export with a few bad rows, runs the
 feed's DAG for real and prints what was loaded and quarantined, and why.
 
-  ledgerlink demo          starts `airflow standalone` (UI + scheduler), triggers the DAG,
+  python -m sandbox.demo          starts `airflow standalone` (UI + scheduler), triggers the DAG,
                            prints the UI address and password file, keeps running until Ctrl-C
-  ledgerlink demo --once   headless: one DAG run in-process (dag.test), exit 0 only on success
+  python -m sandbox.demo --once   headless: one DAG run in-process (dag.test), exit 0 only on success
 """
 
 from __future__ import annotations
@@ -27,19 +27,26 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from ledgerlink.config import ledgerlink_home
+from ledgerlink.config import apply_airflow_defaults, ledgerlink_home
 from ledgerlink.errors import LedgerlinkError
 
 SFTP_CONN_ID = "ledgerlink_sftp_invoices"
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="run the main job on embedded defaults (Airflow, SFTP, SQLite)")
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="ledgerlink demo",
+                                description="run the main job on embedded defaults (Airflow, SFTP, SQLite)")
     p.add_argument("--once", action="store_true", help="headless: one DAG run, exit 0 only when it succeeded")
     p.add_argument("--rows", type=int, default=500, help="rows in the generated export (default 500)")
     p.add_argument("--bad-share", type=float, default=0.02, help="share of bad rows (default 0.02)")
     p.add_argument("--port", type=int, default=8080, help="Airflow UI port (default 8080)")
-    p.set_defaults(func=run)
+    args = p.parse_args(argv)
+    apply_airflow_defaults()
+    try:
+        return run(args)
+    except LedgerlinkError as exc:
+        print(f"demo: {exc}", file=sys.stderr)
+        return 2
 
 
 def say(msg: str) -> None:
@@ -267,3 +274,7 @@ def _wait_for_run(env: dict[str, str], dag_id: str, timeout: float = 600) -> str
             return str(runs[0]["state"])
         time.sleep(3)
     return "timeout"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
