@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from ledgerlink.model.entities import ENTITIES, canonical_json, schema_errors, validator
+from ledgerlink.model.entities import ENTITIES, schema_errors, validator
 from ledgerlink.model.identifiers import IdentifierError, normalize_bic, normalize_iban
 from ledgerlink.model.money import Money, MoneyError, currency_exponent, format_amount, parse_amount
 
@@ -84,6 +84,3 @@ def test_invoice_schema_requires_the_party_of_its_direction():
     assert schema_errors("invoice", {**base, "direction": "payable", "vendor_id": "V1"}) == []
 
 
-def test_canonical_json_writes_amounts_as_strings():
-    text = canonical_json({"amount_incl_tax": Decimal("1234.50"), "invoice_number": "F1", "x": None})
-    assert text == '{"amount_incl_tax":"1234.50","invoice_number":"F1"}'

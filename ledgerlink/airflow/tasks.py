@@ -10,7 +10,6 @@ publish          move picked-up files to processed/failed folders, return the ru
 from __future__ import annotations
 
 import logging
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -127,7 +126,3 @@ def publish(feed_name: str, summaries: list[dict[str, Any]]) -> dict[str, Any]:
               "findings": [f for s in summaries for f in s.get("findings", [])]}
     log.info("%s: published %s", feed_name, result)
     return result
-
-
-def clean_staging(feed_name: str) -> None:
-    shutil.rmtree(staging_dir(feed_name), ignore_errors=True)

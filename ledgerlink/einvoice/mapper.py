@@ -18,6 +18,7 @@ from typing import Any
 
 from connectors.einvoice import parse
 from ledgerlink.mapping import MapResult
+from ledgerlink.model.entities import entity_fields
 from ledgerlink.pipeline.mappers import Problem, RawRow, parsed_result
 
 LABEL = "parser:einvoice"
@@ -38,9 +39,7 @@ def _key_problems(index: int, payload: dict[str, Any]) -> list[Problem]:
 class EInvoiceMapper:
     entity = "invoice"
     key = ["vendor_id", "invoice_number"]
-    field_names = ["invoice_number", "direction", "vendor_id", "vendor_name", "vendor_iban", "customer_id",
-                   "issue_date", "due_date", "currency", "amount_excl_tax", "tax_amount", "amount_incl_tax",
-                   "payment_terms", "description", "status"]
+    field_names = list(entity_fields("invoice"))
     omit_empty = True
     display_path = LABEL
 

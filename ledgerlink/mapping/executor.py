@@ -459,10 +459,6 @@ def _apply(fn: Callable[[tuple[Any, ...]], Any], parts: list[tuple[np.ndarray, n
     return _Column(results[codes], failed[codes], null[codes], codes, results)
 
 
-def _apply_arrays(fn: Callable[[tuple[Any, ...]], Any], arrays: list[np.ndarray], n: int) -> _Column:
-    return _apply(fn, [_factorize(a) for a in arrays], n)
-
-
 def _string_column(plan: FieldPlan, texts: np.ndarray) -> _Column:
     """A plain text field: the scalar function returns non-empty text unchanged; only empties need it."""
     empty = texts == ""

@@ -1,31 +1,20 @@
-"""Canonical entities: their JSON Schemas, natural keys and JSON form.
+"""Canonical entities: their JSON Schemas (schemas/<entity>.schema.json), fields and validation.
 
-Records travel through the pipeline as plain dicts with Python values (str, Decimal,
-date, bool, int). In JSON (store payloads, CLI output) amounts are strings ("1234.50")
-and dates ISO strings; ``to_json_value`` does that conversion in one place.
+In JSON (store payloads, CLI output) amounts are strings ("1234.50") and dates ISO strings.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-from decimal import Decimal
 from functools import cache
 from typing import Any
 
 from jsonschema import Draft202012Validator, FormatChecker
 
 from ledgerlink.config import SCHEMAS_DIR
-from ledgerlink.model.money import format_amount
 
 ENTITIES = ("invoice", "vendor", "bank_transaction", "bank_statement", "payment_status", "financing_request")
 
-INVOICE_FIELDS = (
-    "invoice_number", "direction", "vendor_id", "vendor_name", "vendor_iban", "customer_id",
-    "issue_date", "due_date", "currency", "amount_excl_tax", "tax_amount", "amount_incl_tax",
-    "payment_terms", "description", "status",
-)
-INVOICE_STATUSES = ("open", "approved", "blocked", "disputed", "paid", "cancelled")
 
 
 @cache
@@ -46,36 +35,6 @@ def validator(name: str) -> Draft202012Validator:
 
 def entity_fields(entity: str) -> tuple[str, ...]:
     return tuple(load_schema(entity)["properties"])
-
-
-def money_fields(entity: str) -> tuple[str, ...]:
-    """Fields whose schema marks them as amounts (``"x-money": true``)."""
-    props = load_schema(entity)["properties"]
-    return tuple(name for name, spec in props.items() if spec.get("x-money"))
-
-
-def to_json_value(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return format_amount(value)
-    if isinstance(value, dt.datetime):
-        return value.isoformat()
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {k: to_json_value(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [to_json_value(v) for v in value]
-    return value
-
-
-def to_json_dict(record: dict[str, Any]) -> dict[str, Any]:
-    """The record's JSON form; fields that are None are left out."""
-    return {k: to_json_value(v) for k, v in record.items() if v is not None}
-
-
-def canonical_json(record: dict[str, Any]) -> str:
-    """Deterministic JSON text of a record (sorted keys, no spaces): what the content hash covers."""
-    return json.dumps(to_json_dict(record), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def schema_errors(entity: str, record_json: dict[str, Any]) -> list[tuple[str, str, str]]:
