@@ -55,7 +55,7 @@ _NAMES = (
     "Ntry", "RvslInd", "Sts", "BookgDt", "ValDt", "AcctSvcrRef", "BkTxCd", "Domn", "Fmly",
     "SubFmlyCd", "NtryDtls", "TxDtls", "AddtlNtryInf", "Refs", "EndToEndId", "AmtDtls", "TxAmt",
     "InstdAmt", "RltdPties", "Dbtr", "DbtrAcct", "Cdtr", "CdtrAcct", "Pty", "Agt", "RltdAgts", "DbtrAgt",
-    "CdtrAgt", "RmtInf", "Ustrd", "Strd", "CdtrRefInf", "Ref", "RtrInf", "GrpHdr", "MsgId",
+    "CdtrAgt", "RmtInf", "Ustrd", "Strd", "CdtrRefInf", "Ref", "RtrInf", "Rsn", "GrpHdr", "MsgId",
 )
 
 
@@ -480,7 +480,7 @@ class _Parser:
                          family if family is not None else d.codes[1],
                          subfamily if subfamily is not None else d.codes[2],
                          proprietary if proprietary is not None else d.codes[3])
-            t.is_return = d.is_return
+            t.is_return, t.return_reason = d.is_return, d.return_reason
             t.end_to_end_id = d.e2e
             t.structured_reference = d.sref
             t.counterparty_name, t.counterparty_iban, t.counterparty_account, t.counterparty_bic = \
@@ -490,6 +490,7 @@ class _Parser:
             t.remittance_text = addtl
             if details:
                 t.is_return = any(d.is_return for d in details)
+                t.return_reason = next((d.return_reason for d in details if d.return_reason), None)
                 t.batch = [self._batch_detail(d, credit, own) for d in details]
         if codes is not None:
             t.iso_domain, t.iso_family, t.iso_subfamily, t.bank_transaction_code = codes
@@ -514,7 +515,7 @@ class _Parser:
             amount = -amount
         name, iban, account, bic = self._counterparty(d, credit, own)
         return BatchDetail(amount, d.currency, name, iban or account, bic, d.e2e, d.sref,
-                           " ".join(d.ustrd) if d.ustrd else None)
+                           " ".join(d.ustrd) if d.ustrd else None, d.return_reason)
 
     def _tx_details(self, txd: Any, where: str, index: int) -> _Tx:
         local = self.local
@@ -568,6 +569,7 @@ class _Parser:
                 tx.codes = self._bank_code(c)
             elif kind == "RtrInf":
                 tx.is_return = True
+                tx.return_reason = self._return_reason(c)
             elif kind == "AmtDtls":  # up to .001.03 the detail amount lives here only
                 for a in c:
                     ak = local.get(a.tag)
@@ -583,6 +585,15 @@ class _Parser:
         if tx.amount is None and fallback is not None:
             tx.amount, tx.currency = fallback
         return tx
+
+    def _return_reason(self, rtr: Any) -> str | None:
+        """RtrInf/Rsn/Cd (an ISO external return reason code), else Rsn/Prtry."""
+        for rsn in rtr:
+            if self.local.get(rsn.tag) == "Rsn":
+                for code in rsn:
+                    if self.local.get(code.tag) in ("Cd", "Prtry") and _text(code):
+                        return _text(code)
+        return None
 
     def _creditor_reference(self, strd: Any) -> str | None:
         local = self.local
@@ -626,6 +637,7 @@ class _Tx:
     ustrd: list[str] | None = None
     sref: str | None = None
     is_return = False
+    return_reason: str | None = None
     codes: tuple[str | None, str | None, str | None, str | None] | None = None
     dbtr: Any = None
     dbtr_acct: Any = None

@@ -306,6 +306,7 @@ class _Parser(ControlledFileParser):
             m.tx.is_reversal = True
         elif r_type.strip() or reason:
             m.tx.is_return = True
+            m.tx.return_reason = reason or None
 
     def _rec_23(self, line: str, position: str) -> None:
         m = self._linked(line, position, "21")

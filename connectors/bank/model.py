@@ -46,6 +46,7 @@ class BatchDetail:
     end_to_end_id: str | None = None
     structured_reference: str | None = None
     remittance_text: str | None = None
+    return_reason: str | None = None
 
 
 @dataclass
@@ -92,6 +93,7 @@ class Transaction:
     iso_subfamily: str | None = None
     is_reversal: bool = False
     is_return: bool = False
+    return_reason: str | None = None  # ISO 20022 return reason code of a returned payment (AC04, MS03, ...)
     status: str = "booked"  # booked | pending | info (camt.052 / MT942 may carry pending entries)
     batch: list[BatchDetail] = field(default_factory=list)
     position: str | None = None

@@ -635,7 +635,7 @@ class _Parser:
             structured_reference=d.structured_reference, remittance_text=d.remittance_text,
             bank_transaction_code=e.type_code or d.gvc, is_reversal=e.is_reversal,
             is_return=d.is_return or bool(e.type_code and e.type_code[1:] == "RTI"),
-            position=f"line {e.lineno}")
+            return_reason=d.return_reason, position=f"line {e.lineno}")
         # old Rabobank layouts put the counterparty account in the reference and the name after
         # it on the :61: line; the newer ones put the account (or IBAN) on the supplementary line
         if e.overflow:

@@ -50,10 +50,23 @@ class Details:
     gvc: str | None = None  # leading 3-digit business transaction code (German GVC and similar)
     posting_text: str | None = None
     is_return: bool = False
+    return_reason: str | None = None
     layout: str = "text"
 
 
 # --------------------------------------------------------------------------- small helpers
+
+# The reason codes SEPA returns, refunds and rejects carry (EPC R-transaction guidance, ISO externals).
+_RETURN_REASON = re.compile(
+    r"\b(AC0[1346]|AC13|AG0[123]|AM0[45]|BE0[45]|CNOR|CUST|DNOR|DUPL|ERIN|FF01|FOCR|FRAD|LEGL|MD0[1267]|"
+    r"MS0[23]|NOAS|NOOR|RC01|RR0[1-4]|SL01|TECH|TM01|UPAY)\b")
+
+
+def return_reason(text: str | None) -> str | None:
+    """The first SEPA return reason code in a text (`/RTRN/MS03/`, `RETOURE AC04 ...`), or None."""
+    match = _RETURN_REASON.search(text or "")
+    return match.group(1) if match else None
+
 
 def compact(text: str | None) -> str | None:
     """Whitespace runs collapsed to one space; None when nothing is left."""
@@ -318,6 +331,8 @@ def _parse_german(text: str, sep: str) -> Details:
     _set_bic(d, "".join(fields.get("30", [])))
     posting = (d.posting_text or "").upper()
     d.is_return = "RETOURE" in posting or "RUECKLASTSCHRIFT" in posting or "RÜCKLASTSCHRIFT" in posting
+    if d.is_return:
+        d.return_reason = return_reason(d.remittance_text)
     return d
 
 
@@ -363,6 +378,7 @@ def _parse_dutch(structured: str, prefix_lines: list[str]) -> Details:
     d.end_to_end_id = _reference(val("EREF"))
     d.customer_reference = _reference(val("KREF"))
     d.is_return = "RTRN" in values
+    d.return_reason = return_reason(val("RTRN"))
     d.posting_text = compact(val("TRTP"))
     if val("IBAN"):
         _set_account(d, val("IBAN"))
