@@ -19,6 +19,7 @@ from tests.fixtures.tryton import client_config
 SUPPLIER_MAPPING = BUNDLED_MAPPINGS_DIR / "tryton" / "tryton_supplier_invoice.yaml"
 CUSTOMER_MAPPING = BUNDLED_MAPPINGS_DIR / "tryton" / "tryton_customer_invoice.yaml"
 VENDOR_MAPPING = BUNDLED_MAPPINGS_DIR / "tryton" / "tryton_vendor.yaml"
+PAYMENT_MAPPING = BUNDLED_MAPPINGS_DIR / "tryton" / "tryton_payment.yaml"
 FEED = "tryton_supplier_invoices"
 
 
@@ -184,6 +185,23 @@ def test_customer_invoices_are_receivable_and_drafts_wait(tryton_server, tmp_pat
     assert {p["direction"] for p in payloads} == {"receivable"}
     assert {p["status"] for p in payloads} <= {"approved", "paid", "cancelled"}
     assert {p["currency"] for p in payloads} == {"EUR", "USD", "GBP"}
+
+
+@integration
+def test_payments_of_supplier_invoices_point_at_the_synced_invoices(tryton_server, tmp_path):
+    store = new_store(tmp_path)
+    with TrytonSource(config(tryton_server)) as source:
+        sync(store, FEED, source, "supplier_invoices", SUPPLIER_MAPPING)
+        summary = sync(store, "tryton_payments", source, "payments", PAYMENT_MAPPING)
+        payable = [r for r in source.fetch("payments", None) if r.data["kind"] == "payable"]
+    assert summary.status == "succeeded" and summary.quarantined == 0
+    assert summary.inserted == len(payable) > 0
+    invoices = {(r["payload"]["vendor_id"], r["payload"]["invoice_number"]) for r in store.current_records("invoice")}
+    statuses = [r["payload"] for r in store.current_records("payment_status")]
+    # Every payment names an invoice the supplier-invoice feed loaded, by the same key.
+    assert {(p["vendor_id"], p["invoice_number"]) for p in statuses} <= invoices
+    assert {p["status"] for p in statuses} <= {"scheduled", "paid", "failed"}
+    assert all(p["payment_reference"].startswith("tryton:account.payment,") for p in statuses)
 
 
 @integration

@@ -360,6 +360,8 @@ _PARTY_FIELDS = (
 _PAYMENT_FIELDS = (
     "kind", "state", "date", "amount", "currency.code", "party", "party.name", "party.code",
     "description", "line", "line.move_origin", "line.maturity_date", "create_date", "write_date",
+    # the invoice a payment pays (its lines' origin): both its numbers, Tryton's and the vendor's
+    "line.move_origin.number", "line.move_origin.reference",
 )
 _MOVE_LINE_FIELDS = (
     "party", "party.name", "party.code", "debit", "credit", "amount_second_currency", "second_currency.code",
@@ -545,8 +547,19 @@ def _shape_payment(row: dict[str, Any]) -> dict[str, Any]:
         "party": {"id": row.get("party"), "code": party.get("code"), "name": party.get("name")},
         "description": row.get("description"), "line": row.get("line"),
         "origin": line.get("move_origin"), "maturity_date": line.get("maturity_date"),
+        "invoice": _invoice_of(line),
         "create_date": row.get("create_date"), "write_date": row.get("write_date"),
     })
+
+
+def _invoice_of(line: dict[str, Any]) -> dict[str, Any] | None:
+    """The invoice a payment's line comes from: its id, Tryton's number and the vendor's reference."""
+    origin = str(line.get("move_origin") or "")
+    if not origin.startswith("account.invoice,"):
+        return None
+    invoice = _nested(line, "move_origin") or {}
+    return {"id": int(origin.rpartition(",")[2]), "number": invoice.get("number"),
+            "reference": invoice.get("reference")}
 
 
 def _shape_move_line(row: dict[str, Any]) -> dict[str, Any]:
