@@ -340,10 +340,20 @@ class Store:
         with self._joined(conn) as c:
             audit_mod.append(c, action, subject, details, actor=actor)
 
-    def audit_entries(self, limit: int = 100) -> list[dict[str, Any]]:
-        """The latest audit entries, newest first."""
+    def audit_entries(
+        self,
+        limit: int | None = 100,
+        *,
+        actions: Collection[str] | None = None,
+        action_prefix: str | None = None,
+        subject: str | None = None,
+        oldest_first: bool = False,
+    ) -> list[dict[str, Any]]:
+        """The latest audit entries, newest first (or ``oldest_first``); only those of ``actions``, of
+        actions starting with ``action_prefix``, or about ``subject`` when given; ``limit=None``: all."""
         with self._read() as conn:
-            return audit_mod.entries(conn, limit)
+            return audit_mod.entries(conn, limit, actions=actions, action_prefix=action_prefix, subject=subject,
+                                     oldest_first=oldest_first)
 
     def verify_audit_chain(self) -> AuditCheck:
         with self._read() as conn:
