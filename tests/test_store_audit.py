@@ -163,6 +163,36 @@ def test_a_batch_verifies_and_each_entry_is_hashed_on_the_one_before(store):
         entries[-1]["id"]]
 
 
+def test_a_unit_of_work_appends_its_entries_with_one_read_and_one_insert(store):
+    store.audit("test.before", "item:before", {})
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, *args) -> None:
+        if "audit_log" in statement:
+            statements.append(statement.split()[0].upper())
+
+    sa.event.listen(store.engine, "before_cursor_execute", record)
+    try:
+        with store.unit_of_work() as work:
+            for i in range(50):
+                work.audit("test.batch", f"item:{i}", {"i": i}, actor="tester")
+    finally:
+        sa.event.remove(store.engine, "before_cursor_execute", record)
+    assert statements == ["SELECT", "INSERT"]
+    entries = store.audit_entries(None, oldest_first=True)
+    assert [e["subject"] for e in entries] == ["item:before"] + [f"item:{i}" for i in range(50)]
+    for before, after in zip(entries, entries[1:], strict=False):
+        assert after["prev_hash"] == before["hash"]
+    assert store.verify_audit_chain() == AuditCheck(ok=True, checked=51)
+
+
+def test_a_batch_that_rolls_back_appends_nothing(store):
+    with pytest.raises(RuntimeError), store.unit_of_work() as work:
+        work.audit("test.batch", "item:0", {})
+        raise RuntimeError("rolled back")
+    assert store.audit_entries() == []
+
+
 def test_altered_entry_inside_a_batch_is_detected_at_that_entry(store):
     batch = fill_batch(store)
     with store.engine.begin() as conn:

@@ -13,7 +13,7 @@ import csv
 import hashlib
 import io
 import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any, NamedTuple
@@ -191,7 +191,7 @@ ORDER BY s.natural_key
 """
 
 
-def upsert(conn: Connection, run_id: str, entity: str, batch: Sequence[StagedRecord]) -> tuple[int, int, int]:
+def upsert(conn: Connection, run_id: str, entity: str, batch: Collection[StagedRecord]) -> tuple[int, int, int]:
     """Write new versions for new or changed keys inside ``conn``'s transaction.
 
     Returns ``(inserted, updated, unchanged)``.
