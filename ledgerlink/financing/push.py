@@ -75,8 +75,9 @@ def platform_invoice(entry: OutboxEntry, invoice: Mapping[str, Any] | None,
     An invoice without a payee IBAN takes its vendor's from ``ibans`` (see ``vendor_ibans``)."""
     if invoice is None:
         raise FinancingError(f"outbox entry {entry.id}: the decided invoice is not in the store", call="prepare")
-    if not invoice.get("vendor_iban") and (ibans or {}).get(invoice.get("vendor_id")):
-        invoice = {**invoice, "vendor_iban": ibans[invoice["vendor_id"]]}
+    vendor_iban = (ibans or {}).get(invoice.get("vendor_id", ""))
+    if not invoice.get("vendor_iban") and vendor_iban:
+        invoice = {**invoice, "vendor_iban": vendor_iban}
     try:
         return PayableInvoice.from_canonical(invoice, entry.idempotency_key).to_json()
     except FinancingError:

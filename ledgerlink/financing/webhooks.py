@@ -110,8 +110,8 @@ def receive(
         return _refused(str(exc), _verification_status(str(exc)))
     event_id: str = event["id"]
     event_type = event.get("type")
-    data = event.get("data") if isinstance(event.get("data"), dict) else {}
-    invoice = data.get("invoice") if isinstance(data.get("invoice"), dict) else None
+    data: dict[str, Any] = event["data"] if isinstance(event.get("data"), dict) else {}
+    invoice: dict[str, Any] | None = data["invoice"] if isinstance(data.get("invoice"), dict) else None
 
     record: dict[str, Any] | None = None
     request_id: str | None = None
