@@ -256,7 +256,7 @@ def test_worker_killed_between_sending_and_recording_gives_one_copy(platform, en
     def die(*_a, **_k):
         raise Killed
 
-    monkeypatch.setattr(Outbox, "mark_sent", die)
+    monkeypatch.setattr(Outbox, "mark_sent_many", die)
     with pytest.raises(Killed):
         send_pending(store, client, "w1", 100, box=box, lease_seconds=60)
     monkeypatch.undo()

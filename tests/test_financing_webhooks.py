@@ -27,7 +27,6 @@ from connectors.financing import PayableInvoice, ScfClient
 from ledgerlink.financing.decide import SUBMIT_KIND
 from ledgerlink.financing.webhooks import ENTITY, EVENT_ENTITY, receive
 from ledgerlink.store import Store
-from ledgerlink.store.outbox import Outbox
 from sandbox.scf_platform import Party, ScfConfig, ScfPlatform, sign
 
 pytestmark = pytest.mark.integration
@@ -113,11 +112,10 @@ def hooked(platform, client, receiver, monkeypatch) -> str:
 def submit(store: Store, client: ScfClient, number: str, amount: str = "12345.67") -> str:
     """Enqueue a financing request as ledgerlink does and send it; returns its request id."""
     key = f"req-{number}"
-    with store.begin() as conn:
-        Outbox(store).enqueue(conn, SUBMIT_KIND, key, {
-            "request_id": key, "invoice_number": number, "vendor_id": "S1", "platform": "scf-pilot",
-            "amount": amount, "currency": "EUR", "status": "pending", "maturity_date": "2026-03-06",
-        })
+    store.outbox.enqueue(SUBMIT_KIND, key, {
+        "request_id": key, "invoice_number": number, "vendor_id": "S1", "platform": "scf-pilot",
+        "amount": amount, "currency": "EUR", "status": "pending", "maturity_date": "2026-03-06",
+    })
     invoice = PayableInvoice(key, "S1", number, "EUR", Decimal(amount), date(2026, 3, 6), IBAN)
     client.submit_batch([invoice], idempotency_key=f"batch-{number}")
     return key
@@ -258,8 +256,7 @@ def signed(body: bytes, secret: str = SECRET, ts: int | None = None) -> dict[str
 
 
 def enqueue(store: Store, key: str) -> None:
-    with store.begin() as conn:
-        Outbox(store).enqueue(conn, SUBMIT_KIND, key, {"request_id": key, "platform": "scf-pilot"})
+    store.outbox.enqueue(SUBMIT_KIND, key, {"request_id": key, "platform": "scf-pilot"})
 
 
 def test_out_of_order_and_unknown_events_are_recorded_but_change_nothing(store, caplog) -> None:

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from ledgerlink.store import AuditCheck, Store
-from ledgerlink.store.audit import GENESIS
+from ledgerlink.store.audit import GENESIS, AuditEntry, append_many, entry_hash
 
 
 def fill(store, n: int = 5) -> None:
@@ -67,8 +67,6 @@ def test_altered_actor_with_recomputed_hash_breaks_the_next_link(store):
     with store.engine.begin() as conn:
         _bypass_triggers(conn)
         row = conn.execute(sa.text("SELECT * FROM audit_log WHERE id = :id"), {"id": ids[1]}).mappings().one()
-        from ledgerlink.store.audit import entry_hash
-
         forged = entry_hash(
             row["prev_hash"], row["at"], "mallory", row["action"], row["subject"], row["details"]
         )
@@ -133,3 +131,103 @@ def test_concurrent_appends_never_fork_the_chain(store_url, store):
         t.join()
     assert errors == []
     assert store.verify_audit_chain() == AuditCheck(ok=True, checked=workers * per_worker)
+
+
+# -- batches ----------------------------------------------------------------------------------------
+
+
+def fill_batch(store, n: int = 5) -> list[int]:
+    """One entry, a batch of ``n`` appended together, one entry after; returns the batch's ids."""
+    store.audit("test.before", "item:before", {})
+    with store.begin() as conn:
+        append_many(conn, [AuditEntry("test.batch", f"item:{i}", {"i": i, "note": "café"}, "tester")
+                           for i in range(n)])
+    store.audit("test.after", "item:after", {})
+    return [e["id"] for e in store.audit_entries(oldest_first=True) if e["action"] == "test.batch"]
+
+
+def test_a_batch_verifies_and_each_entry_is_hashed_on_the_one_before(store):
+    batch = fill_batch(store)
+    entries = store.audit_entries(oldest_first=True)
+    assert [e["subject"] for e in entries] == ["item:before", *[f"item:{i}" for i in range(5)], "item:after"]
+    assert [e["id"] for e in entries[1:6]] == batch
+    for before, after in zip(entries, entries[1:], strict=False):
+        assert after["prev_hash"] == before["hash"]
+        details = json.dumps(after["details"], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        assert after["hash"] == entry_hash(before["hash"], after["at"], after["actor"], after["action"],
+                                           after["subject"], details)
+    assert store.verify_audit_chain() == AuditCheck(ok=True, checked=7)
+    assert [e["subject"] for e in store.audit_entries(None, action_prefix="test.b")] == [
+        "item:4", "item:3", "item:2", "item:1", "item:0", "item:before"]
+    assert [e["id"] for e in store.audit_entries(None, actions=["test.after"], subject="item:after")] == [
+        entries[-1]["id"]]
+
+
+def test_a_unit_of_work_appends_its_entries_with_one_read_and_one_insert(store):
+    store.audit("test.before", "item:before", {})
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, *args) -> None:
+        if "audit_log" in statement:
+            statements.append(statement.split()[0].upper())
+
+    sa.event.listen(store.engine, "before_cursor_execute", record)
+    try:
+        with store.unit_of_work() as work:
+            for i in range(50):
+                work.audit("test.batch", f"item:{i}", {"i": i}, actor="tester")
+    finally:
+        sa.event.remove(store.engine, "before_cursor_execute", record)
+    assert statements == ["SELECT", "INSERT"]
+    entries = store.audit_entries(None, oldest_first=True)
+    assert [e["subject"] for e in entries] == ["item:before"] + [f"item:{i}" for i in range(50)]
+    for before, after in zip(entries, entries[1:], strict=False):
+        assert after["prev_hash"] == before["hash"]
+    assert store.verify_audit_chain() == AuditCheck(ok=True, checked=51)
+
+
+def test_a_batch_that_rolls_back_appends_nothing(store):
+    with pytest.raises(RuntimeError), store.unit_of_work() as work:
+        work.audit("test.batch", "item:0", {})
+        raise RuntimeError("rolled back")
+    assert store.audit_entries() == []
+
+
+def test_altered_entry_inside_a_batch_is_detected_at_that_entry(store):
+    batch = fill_batch(store)
+    with store.engine.begin() as conn:
+        _bypass_triggers(conn)
+        conn.execute(sa.text("UPDATE audit_log SET subject = 'item:x' WHERE id = :id"), {"id": batch[2]})
+    check = store.verify_audit_chain()
+    assert (check.ok, check.first_bad_id) == (False, batch[2])
+    assert "altered" in check.reason
+
+
+def test_removed_entry_inside_a_batch_is_detected(store):
+    batch = fill_batch(store)
+    with store.engine.begin() as conn:
+        _bypass_triggers(conn)
+        conn.execute(sa.text("DELETE FROM audit_log WHERE id = :id"), {"id": batch[1]})
+    check = store.verify_audit_chain()
+    assert (check.ok, check.first_bad_id) == (False, batch[2])
+    assert "does not link" in check.reason
+
+
+def test_reordered_entries_inside_a_batch_are_detected(store):
+    batch = fill_batch(store)
+    first, second = batch[1], batch[2]
+    columns = ("at", "actor", "action", "subject", "details", "prev_hash", "hash")
+    with store.engine.begin() as conn:
+        _bypass_triggers(conn)
+        rows = {row["id"]: row for row in conn.execute(
+            sa.text("SELECT * FROM audit_log WHERE id IN (:a, :b)"), {"a": first, "b": second}).mappings()}
+        # Swapped in two steps: prev_hash is unique, so a row is parked on a placeholder first.
+        conn.execute(sa.text("UPDATE audit_log SET prev_hash = 'parked' WHERE id = :id"), {"id": second})
+        for target, source in ((first, second), (second, first)):
+            conn.execute(
+                sa.text(f"UPDATE audit_log SET {', '.join(f'{c} = :{c}' for c in columns)} WHERE id = :id"),
+                {**{c: rows[source][c] for c in columns}, "id": target},
+            )
+    check = store.verify_audit_chain()
+    assert (check.ok, check.first_bad_id) == (False, first)
+    assert "does not link" in check.reason

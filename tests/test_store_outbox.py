@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from ledgerlink.errors import ConfigError, StoreError
+from ledgerlink.store import NewDecision, OutboxRequest
 from ledgerlink.store.outbox import Outbox, OutboxPolicy, iso, scrub_text
 from ledgerlink.store.tables import financing_decisions, outbox
 
@@ -49,8 +50,7 @@ def box(store, clock) -> Outbox:
 
 
 def put(store, box: Outbox, key: str, payload=None, kind: str = KIND):
-    with store.begin() as conn:
-        return box.enqueue(conn, kind, key, payload if payload is not None else {"n": key})
+    return box.enqueue(kind, key, payload if payload is not None else {"n": key})
 
 
 def actions(store) -> list[str]:
@@ -62,13 +62,12 @@ def count(store, table) -> int:
         return conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
 
 
-def decision_row(outbox_id: int | None) -> dict:
-    return {
-        "invoice_key": '{"vendor_id":"C1001","invoice_number":"F1"}', "invoice_hash": "h" * 64,
-        "decision": "eligible", "rule": "all_rules_passed", "reason": "ok", "details": "[]",
-        "rules_version": "1", "rules_hash": "r" * 64, "run_id": "run-1", "outbox_id": outbox_id,
-        "decided_at": iso(T0),
-    }
+def decision(key: str, payload) -> NewDecision:
+    return NewDecision(
+        invoice_key='{"vendor_id":"C1001","invoice_number":"F1"}', invoice_hash="h" * 64, decision="eligible",
+        rule="all_rules_passed", reason="ok", checks=[], rules_version="1", rules_hash="r" * 64, run_id="run-1",
+        submission=OutboxRequest(KIND, key, payload),
+    )
 
 
 # -- enqueue ---------------------------------------------------------------------------------
@@ -78,23 +77,37 @@ def test_enqueue_commits_and_rolls_back_with_the_decision_that_caused_it(store, 
     class Boom(Exception):
         pass
 
-    with pytest.raises(Boom), store.begin() as conn:
-        entry = box.enqueue(conn, KIND, "key-1", {"amount": Decimal("1210.00")})
-        conn.execute(sa.insert(financing_decisions).values(**decision_row(entry.id)))
+    with pytest.raises(Boom), store.unit_of_work() as work:
+        entry = box.within(work).enqueue(KIND, "key-1", {"amount": Decimal("1210.00")})
+        work.financing.record_decisions([decision("key-1", {"amount": Decimal("1210.00")})])
         raise Boom
     assert count(store, outbox) == 0
     assert count(store, financing_decisions) == 0
     assert actions(store) == []
 
-    with store.begin() as conn:
-        entry = box.enqueue(conn, KIND, "key-1", {"amount": Decimal("1210.00")})
-        conn.execute(sa.insert(financing_decisions).values(**decision_row(entry.id)))
+    with store.unit_of_work() as work:
+        entry = box.within(work).enqueue(KIND, "key-1", {"amount": Decimal("1210.00")})
+        recorded = work.financing.record_decisions([decision("key-1", {"amount": Decimal("1210.00")})])
+    assert recorded.rows[0]["outbox_id"] == entry.id and recorded.enqueued == 0  # enqueued just before
     stored = box.get(entry.id)
     assert stored.status == "pending" and stored.attempts == 0
     assert stored.payload == {"amount": "1210.00"}
     assert stored.next_attempt_at == stored.created_at == iso(T0)
     assert count(store, financing_decisions) == 1
     assert actions(store) == ["outbox.enqueue"]
+
+
+def test_enqueue_many_adds_the_new_keys_in_one_go_and_audits_each(store, box):
+    earlier = put(store, box, "key-0")
+    got = box.enqueue_many([OutboxRequest(KIND, f"key-{i}", {"i": i}) for i in range(4)]
+                           + [OutboxRequest(KIND, "key-1", {"i": "again"})])
+    assert [(e.idempotency_key, new) for e, new in got] == [
+        ("key-0", False), ("key-1", True), ("key-2", True), ("key-3", True), ("key-1", False)]
+    assert got[0][0] == earlier and got[4][0] == got[1][0] and got[1][0].payload == {"i": 1}
+    assert count(store, outbox) == 4
+    enqueues = [e for e in store.audit_entries(oldest_first=True) if e["action"] == "outbox.enqueue"]
+    assert [e["subject"] for e in enqueues] == [f"outbox:{e.id}" for e, _ in got[:4]]
+    assert store.verify_audit_chain().ok
 
 
 def test_enqueueing_the_same_key_twice_returns_the_existing_entry(store, box, clock):
@@ -183,8 +196,7 @@ def _claim_all(store, worker: str, start: threading.Barrier) -> list[int]:
 
 def test_concurrent_workers_never_claim_the_same_entry(store):
     box = Outbox(store, OutboxPolicy())
-    with store.begin() as conn:
-        ids = [box.enqueue(conn, KIND, f"key-{i}", {"i": i}).id for i in range(60)]
+    ids = [e.id for e, _ in box.enqueue_many([OutboxRequest(KIND, f"key-{i}", {"i": i}) for i in range(60)])]
     start = threading.Barrier(3)
     with ThreadPoolExecutor(3) as pool:
         results = list(pool.map(lambda w: _claim_all(store, w, start), ["w1", "w2", "w3"]))
@@ -201,8 +213,7 @@ def test_postgres_claim_skips_rows_another_worker_has_locked(pg_schema_url):
     store = Store(pg_schema_url)
     try:
         box = Outbox(store, OutboxPolicy())
-        with store.begin() as conn:
-            ids = [box.enqueue(conn, KIND, f"key-{i}", {"i": i}).id for i in range(5)]
+        ids = [e.id for e, _ in box.enqueue_many([OutboxRequest(KIND, f"key-{i}", {"i": i}) for i in range(5)])]
         with store.begin() as holder:
             # Another worker in the middle of its claim holds the two oldest rows.
             held = holder.execute(
@@ -290,6 +301,73 @@ def test_failure_of_a_sent_or_dead_entry_is_refused(store, box):
         box.mark_failed(entry.id, "late failure")
     with pytest.raises(StoreError, match="no outbox entry with id 4242"):
         box.mark_sent(4242)
+
+
+# -- a platform batch's entries at once ---------------------------------------------------------------
+
+
+def test_mark_sent_many_records_a_batch_with_one_audit_entry_each(store, box, clock):
+    a, b, c = (put(store, box, k) for k in "abc")
+    box.claim("w1", limit=3)
+    clock.advance(5)
+    sent = box.mark_sent_many([(a.id, {"platform_id": "P-a", "api_key": "k-1"}), (b.id, {"platform_id": "P-b"})],
+                              worker="w1")
+    assert [(e.id, e.status, e.sent_at) for e in sent] == [(a.id, "sent", iso(clock.now)), (b.id, "sent", iso(clock.now))]
+    assert sent[0].response == {"platform_id": "P-a", "api_key": "***"}
+    assert box.get(c.id).status == "in_flight"
+    sent_audit = [e for e in store.audit_entries(oldest_first=True) if e["action"] == "outbox.sent"]
+    assert [(e["subject"], e["details"]["worker"]) for e in sent_audit] == [(f"outbox:{a.id}", "w1"),
+                                                                           (f"outbox:{b.id}", "w1")]
+    # Recording the batch again changes and audits nothing.
+    assert box.mark_sent_many([(a.id, {"again": True}), (b.id, None)]) == sent
+    assert len([e for e in store.audit_entries() if e["action"] == "outbox.sent"]) == 2
+    assert store.verify_audit_chain().ok
+
+
+def test_mark_sent_many_records_nothing_when_one_entry_is_dead(store, box):
+    alive, dead = put(store, box, "a"), put(store, box, "b")
+    box.claim("w1", limit=2)
+    box.mark_dead_many([(dead.id, "HTTP 422")])
+    with pytest.raises(StoreError, match=f"outbox entry {dead.id} is dead"):
+        box.mark_sent_many([(alive.id, {"ok": True}), (dead.id, {"ok": True})])
+    assert box.get(alive.id).status == "in_flight"
+    assert "outbox.sent" not in actions(store)
+
+
+def test_mark_failed_many_gives_a_batch_one_delay_and_leaves_entries_held_by_another_worker(store, box, clock):
+    a, b, c = (put(store, box, k) for k in "abc")
+    box.claim("w1", limit=3, lease_seconds=30)
+    box.mark_failed(a.id, "HTTP 500")  # a is pending again, with one attempt behind it
+    clock.advance(30)
+    assert len(box.claim("w2", limit=10)) == 3  # a is due again, b and c's leases expired
+    clock.advance(1)
+    recorded = box.mark_failed_many([a.id, b.id, c.id], "HTTP 503", worker="w2")
+    assert [(e.id, e.attempts, e.status) for e in recorded] == [(a.id, 2, "pending"), (b.id, 1, "pending"),
+                                                                (c.id, 1, "pending")]
+    # One delay, from the most attempts in the batch (base 10 doubling: 20 s), so they come due together.
+    assert {e.next_attempt_at for e in recorded} == {iso(clock.now + timedelta(seconds=20))}
+    clock.advance(20)
+    assert len(box.claim("w3", limit=10)) == 3
+    # w2's late failure report for entries w3 holds now is not recorded.
+    assert box.mark_failed_many([a.id, b.id, c.id], "timeout", worker="w2") == []
+    assert {box.get(i).claimed_by for i in (a.id, b.id, c.id)} == {"w3"}
+    assert [e["action"] for e in store.audit_entries(None)].count("outbox.retry") == 4
+
+
+def test_mark_dead_many_kills_at_once_with_each_entry_its_own_scrubbed_error(store, box):
+    a, b, sent = (put(store, box, k) for k in "abc")
+    box.claim("w1", limit=3)
+    box.mark_sent(sent.id)
+    dead = box.mark_dead_many([(a.id, "no IBAN for NL91ABNA0417164300"), (b.id, "amount has 3 decimals"),
+                               (sent.id, "too late")], worker="w1")
+    assert [(e.id, e.status, e.attempts, e.last_error) for e in dead] == [
+        (a.id, "dead", 1, "no IBAN for NL91****4300"), (b.id, "dead", 1, "amount has 3 decimals")]
+    assert box.get(sent.id).status == "sent"
+    audited = [e for e in store.audit_entries(oldest_first=True) if e["action"] == "outbox.dead"]
+    assert [(e["subject"], e["details"]["permanent"]) for e in audited] == [(f"outbox:{a.id}", True),
+                                                                           (f"outbox:{b.id}", True)]
+    assert box.count_by_status() == {"dead": 2, "sent": 1}
+    assert box.count_by_status(kind="other.kind") == {}
 
 
 def test_connection_errors_never_kill_an_entry_and_hold_back_its_kind(store, box, clock):

@@ -183,18 +183,11 @@ def _client(conn_id: str):  # type: ignore[no-untyped-def]
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from sqlalchemy import func, select
-
     from ledgerlink.financing.decide import SUBMIT_KIND
     from ledgerlink.financing.status import status_summary
-    from ledgerlink.store.tables import outbox
 
     store = _store()
-    with store._read() as conn:
-        rows = conn.execute(
-            select(outbox.c.status, func.count()).where(outbox.c.kind == SUBMIT_KIND).group_by(outbox.c.status)
-        ).all()
-    data = {"platform_status": status_summary(store), "outbox": {status: n for status, n in sorted(rows)}}
+    data = {"platform_status": status_summary(store), "outbox": store.outbox.count_by_status(kind=SUBMIT_KIND)}
     if args.json:
         print(json.dumps(data))
         return 0

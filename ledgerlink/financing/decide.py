@@ -4,28 +4,20 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select
-
 from ledgerlink.errors import LedgerlinkError, StoreError
 from ledgerlink.financing.rules import Context, Decision, Rules, evaluate, load_rules
 from ledgerlink.model.entities import validator
 from ledgerlink.model.money import format_amount
-from ledgerlink.store import Store
-from ledgerlink.store import audit as audit_mod
-from ledgerlink.store.db import PG_LOCK_CLASS_ENTITY, dumps, entity_lock_key, pg_lock, utcnow
-from ledgerlink.store.outbox import enqueue
-from ledgerlink.store.tables import financing_decisions, outbox
+from ledgerlink.store import NewDecision, OutboxRequest, Store, Submission
 
 SUBMIT_KIND = "financing.submit"
 DEFAULT_ACTOR = "ledgerlink"
-_KEY_CHUNK = 500
 
 
 def idempotency_key(natural_key: str, content_hash: str) -> str:
@@ -62,31 +54,10 @@ class DecideResult:
     decisions: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _submitted(conn: Connection, keys: list[str]) -> dict[str, dict[str, Any]]:
-    """Invoice keys with a decision that enqueued a submission: the earliest such decision of each."""
-    found: dict[str, dict[str, Any]] = {}
-    query = (
-        select(
-            financing_decisions.c.invoice_key,
-            financing_decisions.c.outbox_id,
-            financing_decisions.c.run_id,
-            financing_decisions.c.decided_at,
-            outbox.c.status,
-        )
-        .join(outbox, outbox.c.id == financing_decisions.c.outbox_id)
-        .where(financing_decisions.c.invoice_key.in_(bindparam("keys", expanding=True)))
-        .order_by(financing_decisions.c.id.desc())
-    )
-    for start in range(0, len(keys), _KEY_CHUNK):
-        for row in conn.execute(query, {"keys": keys[start : start + _KEY_CHUNK]}):
-            found[row.invoice_key] = dict(row._mapping)
-    return found
-
-
-def _describe_submission(found: Mapping[str, Any]) -> str:
+def _describe_submission(found: Submission) -> str:
     return (
-        f"outbox entry {found['outbox_id']} ({found['status']}), "
-        f"decided by run {found['run_id']} at {found['decided_at']}"
+        f"outbox entry {found.outbox_id} ({found.outbox_status}), "
+        f"decided by run {found.run_id} at {found.decided_at}"
     )
 
 
@@ -117,33 +88,28 @@ def decide_and_enqueue(
         batch.setdefault(record["natural_key"], record)
     vendors = vendors_by_id(store)
     result = DecideResult(run_id=run_id)
-    with store.begin() as conn:
-        # Two decide runs at once would each see the other's invoices as not yet submitted.
-        pg_lock(conn, entity_lock_key("financing_decisions"), lock_class=PG_LOCK_CLASS_ENTITY)
-        submitted = _submitted(conn, sorted(batch))
-        rows = []
+    with store.unit_of_work() as work:
+        work.financing.lock_decisions()
+        submitted = work.financing.submissions(sorted(batch))
+        decisions = []
         for key, record in batch.items():
             invoice = record["payload"]
             earlier = submitted.get(key)
             described = _describe_submission(earlier) if earlier else None
             context = Context(today=today, rules=rules, submitted=described)
             decision = evaluate(invoice, vendors.get(invoice.get("vendor_id")), context)
-            outbox_id = None
+            submission = None
             if decision.eligible:
                 ikey = idempotency_key(key, record["content_hash"])
-                before = conn.execute(select(outbox.c.id).where(outbox.c.idempotency_key == ikey)).scalar()
-                entry = enqueue(conn, SUBMIT_KIND, ikey, submission_payload(ikey, invoice, rules), actor=actor)
-                outbox_id = entry.id
-                result.enqueued += before is None
+                submission = OutboxRequest(SUBMIT_KIND, ikey, submission_payload(ikey, invoice, rules))
                 result.eligible += 1
             result.by_rule[decision.rule] += 1
-            rows.append(_decision_row(key, record["content_hash"], decision, rules, run_id, outbox_id))
-        if rows:
-            conn.execute(insert(financing_decisions), rows)
-        result.decided = len(rows)
-        result.decisions = rows
-        audit_mod.append(
-            conn,
+            decisions.append(_new_decision(key, record["content_hash"], decision, rules, run_id, submission))
+        recorded = work.financing.record_decisions(decisions, actor=actor)
+        result.decided = len(recorded.rows)
+        result.decisions = recorded.rows
+        result.enqueued = recorded.enqueued
+        work.audit(
             "financing.decide",
             f"run:{run_id}",
             {
@@ -160,37 +126,26 @@ def decide_and_enqueue(
     return result
 
 
-def _decision_row(
-    key: str, content_hash: str, decision: Decision, rules: Rules, run_id: str, outbox_id: int | None
-) -> dict[str, Any]:
-    return {
-        "invoice_key": key,
-        "invoice_hash": content_hash,
-        "decision": "eligible" if decision.eligible else "ineligible",
-        "rule": decision.rule,
-        "reason": decision.reason,
-        "details": dumps(decision.to_json()["checks"]),
-        "rules_version": rules.revision,
-        "rules_hash": rules.sha256,
-        "run_id": run_id,
-        "outbox_id": outbox_id,
-        "decided_at": utcnow(),
-    }
+def _new_decision(
+    key: str, content_hash: str, decision: Decision, rules: Rules, run_id: str, submission: OutboxRequest | None
+) -> NewDecision:
+    return NewDecision(
+        invoice_key=key,
+        invoice_hash=content_hash,
+        decision="eligible" if decision.eligible else "ineligible",
+        rule=decision.rule,
+        reason=decision.reason,
+        checks=decision.to_json()["checks"],
+        rules_version=rules.revision,
+        rules_hash=rules.sha256,
+        run_id=run_id,
+        submission=submission,
+    )
 
 
 def stored_decisions(store: Store, invoice_key: str, limit: int = 20) -> list[dict[str, Any]]:
     """Decisions of one invoice, newest first, with their checks parsed."""
-    query = (
-        select(financing_decisions)
-        .where(financing_decisions.c.invoice_key == invoice_key)
-        .order_by(financing_decisions.c.id.desc())
-        .limit(limit)
-    )
-    with store._read() as conn:
-        rows = [dict(row._mapping) for row in conn.execute(query)]
-    for row in rows:
-        row["details"] = json.loads(row["details"])
-    return rows
+    return store.financing.decisions_of(invoice_key, limit)
 
 
 @dataclass(frozen=True)
@@ -232,8 +187,7 @@ def explain(
     record = found[0]
     invoice = record["payload"]
     vendor = vendors_by_id(store).get(invoice.get("vendor_id"))
-    with store._read() as conn:
-        earlier = _submitted(conn, [record["natural_key"]]).get(record["natural_key"])
+    earlier = store.financing.submissions([record["natural_key"]]).get(record["natural_key"])
     context = Context(today=today, rules=rules, submitted=_describe_submission(earlier) if earlier else None)
     decision = evaluate(invoice, vendor, context)
     return Explanation(record, vendor, decision, rules, today, stored_decisions(store, record["natural_key"]))

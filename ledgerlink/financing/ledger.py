@@ -30,7 +30,6 @@ funding rate kept there, and a repeated booking reuses the rates it captured the
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -41,14 +40,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import select
 
 from connectors.fx.ecb import EcbRates, FxRate, apply_rate
 from ledgerlink.erp.writeback import Writeback, apply_writeback
 from ledgerlink.errors import ConfigError, LedgerlinkError
 from ledgerlink.model.money import Money, MoneyError, is_currency
 from ledgerlink.store.store import DEFAULT_ACTOR, Store
-from ledgerlink.store.tables import audit_log
 
 DEFAULT_ACCOUNTS = Path(__file__).resolve().parent / "accounts.yaml"
 ACCOUNTS_ENV = "LEDGERLINK_FINANCING_ACCOUNTS"
@@ -326,14 +323,11 @@ def plan_maturity(event: FinancingEvent, accounts: LedgerAccounts, funding_rate:
 
 def recorded_bookings(store: Store, invoice_key: str | None = None) -> list[Booking]:
     """The first booking kept in the audit log per (invoice, step), oldest first."""
-    query = select(audit_log.c.details).where(audit_log.c.action.like(f"{ACTION_PREFIX}%")).order_by(audit_log.c.id)
-    if invoice_key is not None:
-        query = query.where(audit_log.c.subject == f"financing:{invoice_key}")
+    subject = None if invoice_key is None else f"financing:{invoice_key}"
     seen: dict[tuple[str, str], Booking] = {}
-    with store.engine.connect() as conn:
-        for (details,) in conn.execute(query):
-            booking = Booking.from_dict(json.loads(details))
-            seen.setdefault((booking.invoice_key, booking.step), booking)
+    for entry in store.audit_entries(None, action_prefix=ACTION_PREFIX, subject=subject, oldest_first=True):
+        booking = Booking.from_dict(entry["details"])
+        seen.setdefault((booking.invoice_key, booking.step), booking)
     return list(seen.values())
 
 

@@ -19,18 +19,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
-
 from connectors.financing.rest import FinancingError, PayableInvoice, ScfClient
 from ledgerlink.connections import get_connection
 from ledgerlink.errors import LedgerlinkError
 from ledgerlink.financing.decide import SUBMIT_KIND
-from ledgerlink.store import Store
-from ledgerlink.store import audit as audit_mod
-from ledgerlink.store import records as records_mod
-from ledgerlink.store.db import dumps
-from ledgerlink.store.outbox import Outbox, OutboxEntry, _entry, get_entry, scrub_text
-from ledgerlink.store.tables import financing_decisions, outbox
+from ledgerlink.store import Outbox, OutboxEntry, Store
 
 log = logging.getLogger("ledgerlink.financing")
 
@@ -66,27 +59,11 @@ def _batch_of(entry: OutboxEntry) -> dict[str, Any] | None:
     return None
 
 
-def decided_invoice(conn: Any, entry_id: int) -> dict[str, Any] | None:
-    """The invoice version whose decision enqueued the entry (later versions do not change a request)."""
-    row = conn.execute(
-        select(financing_decisions.c.invoice_key, financing_decisions.c.invoice_hash)
-        .where(financing_decisions.c.outbox_id == entry_id)
-        .order_by(financing_decisions.c.id)
-        .limit(1)
-    ).first()
-    if row is None:
-        return None
-    for version in records_mod.versions(conn, "invoice", row.invoice_key):
-        if version["content_hash"] == row.invoice_hash:
-            return version["payload"]
-    return None
-
-
-def vendor_ibans(conn: Any) -> dict[str, str]:
+def vendor_ibans(store: Store) -> dict[str, str]:
     """vendor_id -> the IBAN of the vendor master's first bank account. ERPs often keep the payee's
     IBAN on the vendor only; the vendor's approval was checked when the invoice was decided."""
     ibans = {}
-    for record in records_mod.current(conn, "vendor"):
+    for record in store.current_records("vendor"):
         vendor = record["payload"]
         iban = next((a["iban"] for a in vendor.get("bank_accounts") or [] if a.get("iban")), None)
         if vendor.get("vendor_id") and iban:
@@ -100,8 +77,9 @@ def platform_invoice(entry: OutboxEntry, invoice: Mapping[str, Any] | None,
     An invoice without a payee IBAN takes its vendor's from ``ibans`` (see ``vendor_ibans``)."""
     if invoice is None:
         raise FinancingError(f"outbox entry {entry.id}: the decided invoice is not in the store", call="prepare")
-    if not invoice.get("vendor_iban") and (ibans or {}).get(invoice.get("vendor_id")):
-        invoice = {**invoice, "vendor_iban": ibans[invoice["vendor_id"]]}
+    vendor_iban = (ibans or {}).get(invoice.get("vendor_id", ""))
+    if not invoice.get("vendor_iban") and vendor_iban:
+        invoice = {**invoice, "vendor_iban": vendor_iban}
     try:
         return PayableInvoice.from_canonical(invoice, entry.idempotency_key).to_json()
     except FinancingError:
@@ -119,47 +97,6 @@ def _classify(exc: FinancingError) -> str:
     if status < 300 or status >= 500 or status == 429 or (status == 409 and exc.code == "idempotency_key_in_use"):
         return "retry"
     return "dead"
-
-
-def mark_dead(box: Outbox, entry_id: int, error: str, *, worker: str, actor: str = DEFAULT_ACTOR) -> None:
-    """A permanent refusal: dead at once, without burning the remaining attempts (audited)."""
-    message = scrub_text(error)[:2000]
-    with box.store.begin() as conn:
-        entry = get_entry(conn, entry_id)
-        if entry is None or entry.status not in ("pending", "in_flight"):
-            return
-        conn.execute(
-            update(outbox)
-            .where(outbox.c.id == entry_id)
-            .values(status="dead", attempts=entry.attempts + 1, last_error=message,
-                    claimed_by=None, claimed_until=None)
-        )
-        audit_mod.append(
-            conn, "outbox.dead", f"outbox:{entry_id}",
-            {"kind": entry.kind, "key": entry.idempotency_key, "worker": worker,
-             "attempts": entry.attempts + 1, "next_attempt_at": None, "error": message,
-             "connection_error": False, "permanent": True},
-            actor=actor,
-        )
-
-
-def _record_batch(store: Store, key: str, ids: list[int], *, worker: str, actor: str) -> None:
-    """Write the batch into its entries (before sending), so every later send repeats it exactly."""
-    batch = {"key": key, "entries": ids}
-    with store.begin() as conn:
-        conn.execute(
-            update(outbox)
-            .where(outbox.c.id.in_(bindparam("ids", expanding=True)))
-            .values(response=dumps({"batch": batch})),
-            {"ids": ids},
-        )
-        audit_mod.append(conn, "financing.batch", f"batch:{key}", {"entries": ids, "worker": worker}, actor=actor)
-
-
-def _members(store: Store, ids: list[int]) -> list[OutboxEntry]:
-    with store._read() as conn:
-        found = [get_entry(conn, i) for i in ids]
-    return [e for e in found if e is not None]
 
 
 def send_pending(
@@ -191,21 +128,23 @@ def send_pending(
             groups.setdefault(batch["key"], (list(batch["entries"]), []))[1].append(entry)
 
     bodies: dict[int, dict[str, str]] = {}
-    with store._read() as conn:
-        ibans = vendor_ibans(conn) if fresh else {}
+    if fresh:
+        ibans, invoices = vendor_ibans(store), store.financing.decided_invoices([e.id for e in fresh])
+        refused: list[tuple[int, str]] = []
         for entry in fresh:
             try:
-                bodies[entry.id] = platform_invoice(entry, decided_invoice(conn, entry.id), ibans)
+                bodies[entry.id] = platform_invoice(entry, invoices.get(entry.id), ibans)
             except FinancingError as exc:
-                bodies.pop(entry.id, None)
-                result.errors.append(str(exc))
-                mark_dead(box, entry.id, str(exc), worker=worker, actor=actor)
-                result.dead += 1
+                refused.append((entry.id, str(exc)))
+        if refused:
+            box.mark_dead_many(refused, worker=worker, actor=actor)
+            result.errors.extend(error for _, error in refused)
+            result.dead += len(refused)
     fresh = [e for e in fresh if e.id in bodies]
     if fresh:
         key = batch_key([e.idempotency_key for e in fresh])
         ids = [e.id for e in sorted(fresh, key=lambda e: e.idempotency_key)]
-        _record_batch(store, key, ids, worker=worker, actor=actor)
+        store.financing.record_batch(key, ids, worker=worker, actor=actor)
         groups[key] = (ids, fresh)
 
     for key, (member_ids, mine) in groups.items():
@@ -227,16 +166,15 @@ def _send_batch(
     actor: str,
     result: PushResult,
 ) -> None:
-    members = sorted(_members(store, member_ids), key=lambda e: e.idempotency_key)
+    members = sorted(store.outbox.get_many(member_ids), key=lambda e: e.idempotency_key)
+    missing = [m.id for m in members if m.id not in bodies]
     try:
-        with store._read() as conn:
-            missing = [m for m in members if m.id not in bodies]
-            ibans = vendor_ibans(conn) if missing else {}
-            body = [bodies.get(m.id) or platform_invoice(m, decided_invoice(conn, m.id), ibans) for m in members]
+        invoices = store.financing.decided_invoices(missing) if missing else {}
+        ibans = vendor_ibans(store) if missing else {}
+        body = [bodies.get(m.id) or platform_invoice(m, invoices.get(m.id), ibans) for m in members]
     except FinancingError as exc:
-        for entry in mine:
-            mark_dead(box, entry.id, str(exc), worker=worker, actor=actor)
-            result.dead += 1
+        box.mark_dead_many([(e.id, str(exc)) for e in mine], worker=worker, actor=actor)
+        result.dead += len(mine)
         result.errors.append(str(exc))
         return
     try:
@@ -245,32 +183,27 @@ def _send_batch(
         how = _classify(exc)
         result.errors.append(str(exc))
         log.warning("financing batch %s (%d invoices): %s (%s)", key[:16], len(body), exc, how)
+        if how == "dead":
+            box.mark_dead_many([(e.id, str(exc)) for e in mine], worker=worker, actor=actor)
+            result.dead += len(mine)
+            return
         # One delay for the whole batch, so its entries come due (and are re-sent) together.
-        delay = None if how != "retry" else box.policy.delay(max(e.attempts for e in mine) + 1, box._rng.random())
-        for entry in mine:
-            try:
-                if how == "dead":
-                    mark_dead(box, entry.id, str(exc), worker=worker, actor=actor)
-                    result.dead += 1
-                else:
-                    after = box.mark_failed(entry.id, str(exc), delay, connection_error=how == "connection",
-                                            worker=worker, actor=actor)
-                    if after.status == "dead":
-                        result.dead += 1
-                    else:
-                        result.retry += 1
-            except Exception as mark_exc:  # another worker holds the entry now: its outcome counts
-                log.warning("outbox entry %s: failure not recorded: %s", entry.id, mark_exc)
+        recorded = box.mark_failed_many([e.id for e in mine], str(exc), connection_error=how == "connection",
+                                        worker=worker, actor=actor)
+        result.dead += sum(e.status == "dead" for e in recorded)
+        result.retry += sum(e.status != "dead" for e in recorded)
+        for entry_id in sorted({e.id for e in mine} - {e.id for e in recorded}):
+            log.warning("outbox entry %s: failure not recorded: another worker holds it now", entry_id)
         return
     by_ref = {item.buyer_reference: item for item in answer.items}
+    sent: list[tuple[int, dict[str, Any]]] = []
+    lacking: list[int] = []
     for entry in mine:
         item = by_ref.get(entry.idempotency_key)
         if item is None:
-            box.mark_failed(entry.id, f"platform answer to batch {answer.id} lacks this invoice",
-                            worker=worker, actor=actor)
-            result.retry += 1
+            lacking.append(entry.id)
             continue
-        response = {
+        sent.append((entry.id, {
             "batch": {"key": key, "entries": member_ids},
             "platform_batch_id": answer.id,
             "platform_id": item.id,
@@ -278,11 +211,16 @@ def _send_batch(
             "reason": item.reason,
             "acknowledged_at": answer.created_at,
             "replayed": answer.replayed,
-        }
-        box.mark_sent(entry.id, response, worker=worker, actor=actor)
-        result.sent += 1
+        }))
         result.rejected += item.status == "rejected"
         result.replayed += answer.replayed
+    if sent:
+        box.mark_sent_many(sent, worker=worker, actor=actor)
+        result.sent += len(sent)
+    if lacking:
+        box.mark_failed_many(lacking, f"platform answer to batch {answer.id} lacks this invoice",
+                             worker=worker, actor=actor)
+        result.retry += len(lacking)
 
 
 def send_all(
@@ -303,11 +241,7 @@ def send_all(
 
 def sent_entries(store: Store) -> list[OutboxEntry]:
     """Every ``financing.submit`` entry recorded as sent, with its platform ids in ``response``."""
-    with store._read() as conn:
-        rows = conn.execute(
-            select(outbox).where(outbox.c.kind == SUBMIT_KIND, outbox.c.status == "sent").order_by(outbox.c.id)
-        )
-        return [_entry(row) for row in rows]
+    return store.outbox.entries("sent", kind=SUBMIT_KIND, limit=None)
 
 
 def platform_client(conn_id: str = PLATFORM_CONN_ID, **options: Any) -> ScfClient:

@@ -15,13 +15,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
-
 from connectors.financing.rest import ScfClient
 from ledgerlink.financing.decide import SUBMIT_KIND
 from ledgerlink.financing.status import ENTITY, FUNDED_STATUSES, submissions
 from ledgerlink.store import Store
-from ledgerlink.store.tables import audit_log, financing_decisions, outbox
 
 ATTEMPT_ACTIONS = ("outbox.sent", "outbox.retry", "outbox.dead")
 
@@ -111,28 +108,10 @@ def _p95(values: list[float]) -> float:
 
 def figures(store: Store) -> dict[str, Any]:
     """Processing time decision -> acknowledgement, error rate, dead letters, financed volume (Decimal)."""
-    first_decision = (
-        select(financing_decisions.c.outbox_id, func.min(financing_decisions.c.decided_at).label("decided_at"))
-        .where(financing_decisions.c.outbox_id.is_not(None))
-        .group_by(financing_decisions.c.outbox_id)
-        .subquery()
-    )
-    with store._read() as conn:
-        pairs = conn.execute(
-            select(first_decision.c.decided_at, outbox.c.sent_at)
-            .join(outbox, outbox.c.id == first_decision.c.outbox_id)
-            .where(outbox.c.kind == SUBMIT_KIND, outbox.c.status == "sent")
-        ).all()
-        attempts_rows = conn.execute(
-            select(audit_log.c.action, audit_log.c.details).where(audit_log.c.action.in_(ATTEMPT_ACTIONS))
-        ).all()
-        dead = conn.execute(
-            select(func.count()).select_from(outbox).where(outbox.c.kind == SUBMIT_KIND, outbox.c.status == "dead")
-        ).scalar_one()
-    times = [_seconds(d, s) for d, s in pairs if d and s]
-    outcome = _count(
-        action for action, details in attempts_rows if json.loads(details).get("kind") == SUBMIT_KIND
-    )
+    times = [_seconds(d, s) for d, s in store.financing.decided_and_sent_times(SUBMIT_KIND) if d and s]
+    attempts_audited = store.audit_entries(None, actions=ATTEMPT_ACTIONS)
+    outcome = _count(e["action"] for e in attempts_audited if e["details"].get("kind") == SUBMIT_KIND)
+    dead = store.outbox.count_by_status(kind=SUBMIT_KIND).get("dead", 0)
     failed = outcome.get("outbox.retry", 0) + outcome.get("outbox.dead", 0)
     attempts = failed + outcome.get("outbox.sent", 0)
 

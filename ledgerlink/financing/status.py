@@ -13,20 +13,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
-
 from connectors.financing.rest import ScfClient
 from ledgerlink.errors import LedgerlinkError
 from ledgerlink.financing.decide import SUBMIT_KIND
 from ledgerlink.model.entities import validator
-from ledgerlink.store import Store
-from ledgerlink.store import audit as audit_mod
-from ledgerlink.store import feedstate as feedstate_mod
-from ledgerlink.store import records as records_mod
-from ledgerlink.store.feedstate import FeedState
-from ledgerlink.store.outbox import OutboxEntry, _entry
-from ledgerlink.store.records import StagedRecord
-from ledgerlink.store.tables import outbox
+from ledgerlink.store import FeedState, OutboxEntry, StagedRecord, Store
 
 log = logging.getLogger("ledgerlink.financing")
 
@@ -54,9 +45,8 @@ class SyncResult:
 
 
 def submissions(store: Store) -> list[OutboxEntry]:
-    with store._read() as conn:
-        rows = conn.execute(select(outbox).where(outbox.c.kind == SUBMIT_KIND).order_by(outbox.c.id))
-        return [_entry(row) for row in rows]
+    """Every ``financing.submit`` outbox entry, oldest first."""
+    return store.outbox.entries(kind=SUBMIT_KIND, limit=None)
 
 
 def request_record(
@@ -134,15 +124,15 @@ def sync_statuses(
                     rounds.append([])
                 rounds[n].append(StagedRecord.build(entry.idempotency_key, record, lineage))
         new_state = FeedState(cursor=listing.next_cursor)
-        with store.begin() as conn:
+        with store.unit_of_work() as work:
             for batch in rounds:
-                inserted, updated, unchanged = records_mod.upsert(conn, run_id, ENTITY, batch)
+                inserted, updated, unchanged = work.write_versions(run_id, ENTITY, batch)
                 result.inserted += inserted
                 result.updated += updated
                 result.unchanged += unchanged
-            feedstate_mod.put(conn, feed, new_state, run_id)
-            audit_mod.append(
-                conn, "load", f"run:{run_id}",
+            work.put_feed_state(feed, new_state, run_id)
+            work.audit(
+                "load", f"run:{run_id}",
                 {"feed": feed, "entity": ENTITY, "changes": result.changes, "invoices": result.invoices,
                  "inserted": result.inserted, "updated": result.updated, "unchanged": result.unchanged,
                  "unknown": result.unknown, "cursor": new_state.cursor},

@@ -21,8 +21,6 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import select
-
 from connectors.financing.rest import (
     DEFAULT_TOLERANCE,
     WebhookVerificationError,
@@ -31,14 +29,7 @@ from connectors.financing.rest import (
 )
 from ledgerlink.errors import ConfigError
 from ledgerlink.model.entities import validator
-from ledgerlink.store import Store
-from ledgerlink.store import audit as audit_mod
-from ledgerlink.store import records as records_mod
-from ledgerlink.store import runs as runs_mod
-from ledgerlink.store.db import PG_LOCK_CLASS_ENTITY, entity_lock_key, pg_lock
-from ledgerlink.store.outbox import get_by_key
-from ledgerlink.store.records import StagedRecord
-from ledgerlink.store.tables import record_heads
+from ledgerlink.store import StagedRecord, Store
 
 log = logging.getLogger("ledgerlink.financing")
 
@@ -75,13 +66,6 @@ def _refused(reason: str, http_status: int, event_id: str | None = None) -> Webh
 def _verification_status(message: str) -> int:
     # No header or a signature that does not match: not authenticated. Anything else is malformed.
     return 401 if "signature does not match" in message or "no Scf-Signature" in message else 400
-
-
-def _seen(conn: Any, event_id: str) -> bool:
-    query = select(record_heads.c.version).where(
-        record_heads.c.entity == EVENT_ENTITY, record_heads.c.natural_key == event_id
-    )
-    return conn.execute(query).first() is not None
 
 
 def _parse_time(value: Any) -> datetime | None:
@@ -126,8 +110,8 @@ def receive(
         return _refused(str(exc), _verification_status(str(exc)))
     event_id: str = event["id"]
     event_type = event.get("type")
-    data = event.get("data") if isinstance(event.get("data"), dict) else {}
-    invoice = data.get("invoice") if isinstance(data.get("invoice"), dict) else None
+    data: dict[str, Any] = event["data"] if isinstance(event.get("data"), dict) else {}
+    invoice: dict[str, Any] | None = data["invoice"] if isinstance(data.get("invoice"), dict) else None
 
     record: dict[str, Any] | None = None
     request_id: str | None = None
@@ -141,11 +125,11 @@ def receive(
             return _refused(f"webhook: status event lacks invoice field {exc}", 422, event_id)
     status = record["status"] if record else None
 
-    with store.begin() as conn:
+    with store.unit_of_work() as work:
         # Serialises receipts on PostgreSQL (SQLite's BEGIN IMMEDIATE already does), so two
         # deliveries of one event cannot both pass the check below.
-        pg_lock(conn, entity_lock_key(EVENT_ENTITY), lock_class=PG_LOCK_CLASS_ENTITY)
-        if _seen(conn, event_id):
+        work.lock_entity(EVENT_ENTITY)
+        if work.record_exists(EVENT_ENTITY, event_id):
             log.info("financing webhook %s: duplicate delivery, nothing stored", event_id)
             return WebhookResult("duplicate", "event already received", 200, event_id, request_id, status)
 
@@ -153,8 +137,8 @@ def receive(
         if record is None:
             reason = f"event type {event_type!r} is not handled; recorded only"
         else:
-            entry = get_by_key(conn, request_id or "")
-            current = records_mod.find(conn, ENTITY, [request_id or ""]).get(request_id or "")
+            entry = work.outbox.get_by_key(request_id or "")
+            current = work.find_records(ENTITY, [request_id or ""]).get(request_id or "")
             if entry is None and current is None:
                 reason = "no financing request with this buyer reference; recorded only"
             else:
@@ -171,9 +155,9 @@ def receive(
                 else:
                     store_record = True
 
-        run_id = runs_mod.start(conn, FEED, ENTITY, source={"event_id": event_id, "type": event_type})
+        run_id = work.start_run(FEED, ENTITY, source={"event_id": event_id, "type": event_type})
         lineage = {"event_id": event_id, "invoice_id": (invoice or {}).get("id")}
-        records_mod.upsert(conn, run_id, EVENT_ENTITY, [StagedRecord.build(event_id, {
+        work.write_versions(run_id, EVENT_ENTITY, [StagedRecord.build(event_id, {
             "event_id": event_id,
             "type": event_type,
             "created": event.get("created"),
@@ -185,15 +169,15 @@ def receive(
         }, lineage)])
         inserted = updated = 0
         if store_record and record is not None and request_id:
-            inserted, updated, _ = records_mod.upsert(
-                conn, run_id, ENTITY, [StagedRecord.build(request_id, record, lineage)]
+            inserted, updated, _ = work.write_versions(
+                run_id, ENTITY, [StagedRecord.build(request_id, record, lineage)]
             )
         stored = bool(inserted or updated)
-        audit_mod.append(conn, "financing.webhook", f"run:{run_id}", {
+        work.audit("financing.webhook", f"run:{run_id}", {
             "event_id": event_id, "type": event_type, "request_id": request_id, "status": status,
             "stored": stored, "reason": reason,
         }, actor=actor)
-        runs_mod.finish(conn, run_id, "succeeded", totals={
+        work.finish_run(run_id, "succeeded", totals={
             "read": {"count": 1}, "loaded": {"count": int(stored)}, "unchanged": {"count": int(not stored)},
         })
     log.info("financing webhook %s: %s %s -> %s", event_id, (request_id or "")[:16], status, reason)

@@ -1,22 +1,37 @@
-"""The canonical store: versioned records, runs, feed state, quarantine and the audit log.
+"""The canonical store: versioned records, runs, feed state, quarantine, the audit log, the outbox
+and financing decisions.
 
 SQLite by default (``ledgerlink.config.store_url()``), PostgreSQL by URL. The schema is
 owned by the alembic migrations in ``migrations/``, applied when a :class:`Store` opens.
+Only this package knows the tables: other modules call the :class:`Store`, its repositories
+(``store.outbox``, ``store.financing``) and its units of work (``store.unit_of_work()``).
 """
 
 from ledgerlink.store.audit import AuditCheck
 from ledgerlink.store.feedstate import FeedState, select_incremental
+from ledgerlink.store.financing import FinancingRepository, NewDecision, RecordedDecisions, Submission
+from ledgerlink.store.outbox import Outbox, OutboxEntry, OutboxPolicy, OutboxRequest
 from ledgerlink.store.quarantine import QuarantineEntry
 from ledgerlink.store.records import LoadResult, RecordBatch, StagedRecord
 from ledgerlink.store.store import Store
+from ledgerlink.store.unit_of_work import UnitOfWork
 
 __all__ = [
     "AuditCheck",
     "FeedState",
+    "FinancingRepository",
     "LoadResult",
+    "NewDecision",
+    "Outbox",
+    "OutboxEntry",
+    "OutboxPolicy",
+    "OutboxRequest",
     "QuarantineEntry",
     "RecordBatch",
+    "RecordedDecisions",
     "StagedRecord",
     "Store",
+    "Submission",
+    "UnitOfWork",
     "select_incremental",
 ]

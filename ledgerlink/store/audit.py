@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, insert, select
 
@@ -46,32 +47,60 @@ def entry_hash(prev_hash: str, at: str, actor: str, action: str, subject: str, d
     return hashlib.sha256((prev_hash + canonical).encode("utf-8")).hexdigest()
 
 
-def append(conn: Connection, action: str, subject: str, details: dict[str, Any], *, actor: str) -> int:
-    """Append one entry inside ``conn``'s transaction; returns its id."""
+class AuditEntry(NamedTuple):
+    """An entry to append: what happened (``action``) to what (``subject``), by whom, with details."""
+
+    action: str
+    subject: str
+    details: dict[str, Any]
+    actor: str
+
+
+def append(conn: Connection, action: str, subject: str, details: dict[str, Any], *, actor: str) -> None:
+    """Append one entry inside ``conn``'s transaction."""
+    append_many(conn, [AuditEntry(action, subject, details, actor)])
+
+
+def append_many(conn: Connection, entries: Sequence[AuditEntry]) -> None:
+    """Append ``entries`` in their order inside ``conn``'s transaction, each hashed on the one before
+    exactly as :func:`append` would chain them one by one: one lock, one read of the last hash and
+    one bulk insert for the whole batch."""
+    if not entries:
+        return
     pg_lock(conn, PG_LOCK_AUDIT)
-    last = conn.execute(select(audit_log.c.hash).order_by(audit_log.c.id.desc()).limit(1)).scalar()
-    prev_hash = last or GENESIS
+    prev_hash = conn.execute(select(audit_log.c.hash).order_by(audit_log.c.id.desc()).limit(1)).scalar() or GENESIS
     at = utcnow()
-    details_json = dumps(details)
-    digest = entry_hash(prev_hash, at, actor, action, subject, details_json)
-    result = conn.execute(
-        insert(audit_log).values(
-            at=at,
-            actor=actor,
-            action=action,
-            subject=subject,
-            details=details_json,
-            prev_hash=prev_hash,
-            hash=digest,
-        )
-    )
-    return int(result.inserted_primary_key[0])
+    rows = []
+    for entry in entries:
+        details_json = dumps(entry.details)
+        digest = entry_hash(prev_hash, at, entry.actor, entry.action, entry.subject, details_json)
+        rows.append({"at": at, "actor": entry.actor, "action": entry.action, "subject": entry.subject,
+                     "details": details_json, "prev_hash": prev_hash, "hash": digest})
+        prev_hash = digest
+    # Rows get their ids in list order (SQLite and PostgreSQL insert a VALUES list in order), which is
+    # the chain's order.
+    conn.execute(insert(audit_log), rows)
 
 
-def entries(conn: Connection, limit: int = 100) -> list[dict[str, Any]]:
-    """The latest ``limit`` entries, newest first, with ``details`` parsed."""
-    rows = conn.execute(select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)).mappings()
-    return [{**row, "details": json.loads(row["details"])} for row in rows]
+def entries(
+    conn: Connection,
+    limit: int | None = 100,
+    *,
+    actions: Collection[str] | None = None,
+    action_prefix: str | None = None,
+    subject: str | None = None,
+    oldest_first: bool = False,
+) -> list[dict[str, Any]]:
+    """Entries newest first (or ``oldest_first``), with ``details`` parsed; only those of ``actions``,
+    of actions starting with ``action_prefix`` or about ``subject`` when given; all with ``limit=None``."""
+    query = select(audit_log).order_by(audit_log.c.id if oldest_first else audit_log.c.id.desc()).limit(limit)
+    if actions is not None:
+        query = query.where(audit_log.c.action.in_(list(actions)))
+    if action_prefix is not None:
+        query = query.where(audit_log.c.action.startswith(action_prefix, autoescape=True))
+    if subject is not None:
+        query = query.where(audit_log.c.subject == subject)
+    return [{**row, "details": json.loads(row["details"])} for row in conn.execute(query).mappings()]
 
 
 def verify_chain(conn: Connection, batch: int = 10_000) -> AuditCheck:

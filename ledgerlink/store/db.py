@@ -122,8 +122,8 @@ def make_engine(url: str) -> Engine:
     parsed = resolve_url(url)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
-        database = parsed.database
-        on_disk = bool(database) and database != ":memory:" and not database.startswith("file:")
+        database = parsed.database or ""
+        on_disk = database not in ("", ":memory:") and not database.startswith("file:")
         if on_disk:
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         # A file database gets a fresh connection per transaction (opening one costs well under a

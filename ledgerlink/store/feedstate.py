@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from ledgerlink.store.db import dumps, loads, utcnow
 from ledgerlink.store.tables import feed_state
@@ -74,10 +76,7 @@ def put(conn: Connection, feed: str, state: FeedState, run_id: str | None) -> No
     }
     dialect = conn.dialect.name
     if dialect in ("sqlite", "postgresql"):
-        if dialect == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert
-        else:
-            from sqlalchemy.dialects.postgresql import insert
+        insert = sqlite_insert if dialect == "sqlite" else pg_insert
         stmt = insert(feed_state).values(feed=feed, **values)
         conn.execute(stmt.on_conflict_do_update(index_elements=[feed_state.c.feed], set_=values))
         return

@@ -1,15 +1,18 @@
 """Transactional outbox: requests to other systems, sent at least once, recorded exactly once.
 
-A request is enqueued inside the caller's transaction (:func:`enqueue`), so it exists if and
-only if the decision that caused it committed. Workers :meth:`Outbox.claim` due entries with a
-lease: PostgreSQL hands each row to one worker (``SELECT ... FOR UPDATE SKIP LOCKED``), SQLite
-admits one writer at a time (the store's writes run in ``BEGIN IMMEDIATE``). A worker that dies
-between sending and :meth:`Outbox.mark_sent` loses nothing: its lease expires, the entry is
-claimed again and re-sent with the same idempotency key, which the receiver deduplicates.
+A request is enqueued in the unit of work of the decision that caused it (``work.outbox``, see
+:meth:`Store.unit_of_work`), so it exists if and only if that decision committed. Workers
+:meth:`Outbox.claim` due entries with a lease: PostgreSQL hands each row to one worker
+(``SELECT ... FOR UPDATE SKIP LOCKED``), SQLite admits one writer at a time (the store's writes run
+in ``BEGIN IMMEDIATE``). A worker that dies between sending and :meth:`Outbox.mark_sent` loses
+nothing: its lease expires, the entry is claimed again and re-sent with the same idempotency key,
+which the receiver deduplicates.
 
 States: ``pending`` -> ``in_flight`` -> ``sent``; a failure returns the entry to ``pending`` with
 an exponential backoff, or moves it to ``dead`` after ``max_attempts``; :meth:`Outbox.replay`
-brings dead entries back. Every state change is written to the audit log in its transaction.
+brings dead entries back. Every state change is written to the audit log in its transaction, one
+entry per outbox entry; the ``*_many`` methods record a batch's entries in one transaction, with
+their audit entries appended together.
 """
 
 from __future__ import annotations
@@ -21,20 +24,17 @@ import secrets
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, and_, bindparam, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from ledgerlink.errors import ConfigError, StoreError
 from ledgerlink.redact import mask_accounts_in_text
-from ledgerlink.store import audit as audit_mod
 from ledgerlink.store.db import ID_CHUNK, dumps, statuses_by_id
+from ledgerlink.store.repository import Repository, StoreAccess, WorkAccess
 from ledgerlink.store.tables import OUTBOX_STATUSES, outbox
-
-if TYPE_CHECKING:
-    from ledgerlink.store.store import Store
 
 DEFAULT_ACTOR = "ledgerlink"
 MAX_KEY_LENGTH = 128
@@ -103,6 +103,14 @@ class OutboxEntry:
     response: Any
 
 
+class OutboxRequest(NamedTuple):
+    """A request to enqueue: its kind, its idempotency key and the payload to send."""
+
+    kind: str
+    key: str
+    payload: Any
+
+
 def _entry(row: Any) -> OutboxEntry:
     data = dict(row._mapping)
     data["payload"] = json.loads(data["payload"])
@@ -159,132 +167,79 @@ def _check_no_floats(value: Any, path: str = "payload") -> None:
             _check_no_floats(v, f"{path}[{i}]")
 
 
-# -- inside a transaction -------------------------------------------------------------------
+# -- queries inside a transaction -------------------------------------------------------------
 
-
-def get_entry(conn: Connection, entry_id: int) -> OutboxEntry | None:
-    row = conn.execute(select(outbox).where(outbox.c.id == entry_id)).first()
-    return None if row is None else _entry(row)
-
-
-def get_by_key(conn: Connection, key: str) -> OutboxEntry | None:
-    row = conn.execute(select(outbox).where(outbox.c.idempotency_key == key)).first()
-    return None if row is None else _entry(row)
-
-
-def enqueue(
-    conn: Connection,
-    kind: str,
-    key: str,
-    payload: Any,
-    *,
-    actor: str = DEFAULT_ACTOR,
-    now: datetime | None = None,
-) -> OutboxEntry:
-    """Add a pending entry in ``conn``'s transaction; a key already enqueued returns that entry unchanged."""
-    if not kind or not key:
+def _check_request(request: OutboxRequest) -> None:
+    if not request.kind or not request.key:
         raise StoreError("an outbox entry needs a kind and an idempotency key")
-    if len(key) > MAX_KEY_LENGTH:
-        raise StoreError(f"idempotency key is {len(key)} characters; at most {MAX_KEY_LENGTH}")
-    _check_no_floats(payload)
-    stamp = iso(now or datetime.now(UTC))
-    values = {
-        "kind": kind,
-        "idempotency_key": key,
-        "payload": dumps(payload),
-        "status": "pending",
-        "attempts": 0,
-        "next_attempt_at": stamp,
-        "created_at": stamp,
-    }
-    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    result = conn.execute(
-        insert(outbox).values(**values).on_conflict_do_nothing(index_elements=["idempotency_key"])
-    )
-    entry = get_by_key(conn, key)
-    if entry is None:  # pragma: no cover - the insert or the conflicting row is always there
-        raise StoreError(f"outbox entry with key {key} vanished while enqueueing")
-    if result.rowcount:
-        audit_mod.append(
-            conn, "outbox.enqueue", f"outbox:{entry.id}", {"kind": kind, "key": key}, actor=actor
-        )
-    elif entry.kind != kind:
-        raise StoreError(f"idempotency key {key} is already used by a {entry.kind!r} entry (id {entry.id})")
-    return entry
+    if len(request.key) > MAX_KEY_LENGTH:
+        raise StoreError(f"idempotency key is {len(request.key)} characters; at most {MAX_KEY_LENGTH}")
+    _check_no_floats(request.payload)
 
 
-def claim_in(
-    conn: Connection,
-    worker: str,
-    limit: int,
-    now: datetime,
-    lease_until: datetime,
-    *,
-    kinds: Sequence[str] | None = None,
-    actor: str = DEFAULT_ACTOR,
-) -> list[OutboxEntry]:
-    """Claim up to ``limit`` due entries for ``worker`` in ``conn``'s transaction (see :meth:`Outbox.claim`)."""
-    now_s = iso(now)
-    due = or_(
-        and_(outbox.c.status == "pending", outbox.c.next_attempt_at <= now_s),
-        and_(outbox.c.status == "in_flight", outbox.c.claimed_until <= now_s),
-    )
-    query = select(outbox.c.id, outbox.c.status, outbox.c.claimed_by).where(due)
-    if kinds:
-        query = query.where(outbox.c.kind.in_(list(kinds)))
-    # Rows another transaction is claiming right now are skipped, not waited for (PostgreSQL;
-    # SQLite has no row locks and needs none: its write transaction already excludes others).
-    query = query.order_by(outbox.c.next_attempt_at, outbox.c.id).limit(limit).with_for_update(skip_locked=True)
-    rows = conn.execute(query).all()
-    if not rows:
-        return []
-    ids = [row.id for row in rows]
-    conn.execute(
-        update(outbox)
-        .where(outbox.c.id.in_(bindparam("ids", expanding=True)))
-        .values(status="in_flight", claimed_by=worker[:200], claimed_until=iso(lease_until)),
-        {"ids": ids},
-    )
-    expired = [{"id": row.id, "worker": row.claimed_by} for row in rows if row.status == "in_flight"]
-    audit_mod.append(
-        conn,
-        "outbox.claim",
-        "outbox",
-        {"worker": worker, "ids": ids, "lease_until": iso(lease_until), "lease_expired": expired},
-        actor=actor,
-    )
-    claimed = conn.execute(
-        select(outbox).where(outbox.c.id.in_(bindparam("ids", expanding=True))), {"ids": ids}
-    )
-    by_id = {row.id: _entry(row) for row in claimed}
-    return [by_id[i] for i in ids]
+def _entries_by_id(conn: Connection, ids: Sequence[int], *, lock: bool = False) -> dict[int, OutboxEntry]:
+    """The entries with these ids that exist (row-locked with ``lock``)."""
+    query = select(outbox).where(outbox.c.id.in_(bindparam("ids", expanding=True)))
+    if lock:
+        query = query.with_for_update()
+    wanted = sorted(set(ids))
+    found: dict[int, OutboxEntry] = {}
+    for start in range(0, len(wanted), ID_CHUNK):
+        found.update((row.id, _entry(row)) for row in conn.execute(query, {"ids": wanted[start : start + ID_CHUNK]}))
+    return found
 
 
-def _locked(conn: Connection, entry_id: int) -> OutboxEntry:
-    row = conn.execute(select(outbox).where(outbox.c.id == entry_id).with_for_update()).first()
-    if row is None:
-        raise StoreError(f"no outbox entry with id {entry_id}")
-    return _entry(row)
+def _locked_entries(conn: Connection, ids: Sequence[int]) -> dict[int, OutboxEntry]:
+    found = _entries_by_id(conn, ids, lock=True)
+    missing = [i for i in ids if i not in found]
+    if missing:
+        raise StoreError(f"no outbox entry with id {', '.join(map(str, missing[:20]))}")
+    return found
+
+
+def _entries_by_key(conn: Connection, keys: Sequence[str]) -> dict[str, OutboxEntry]:
+    query = select(outbox).where(outbox.c.idempotency_key.in_(bindparam("keys", expanding=True)))
+    found: dict[str, OutboxEntry] = {}
+    for start in range(0, len(keys), ID_CHUNK):
+        for row in conn.execute(query, {"keys": list(keys[start : start + ID_CHUNK])}):
+            found[row.idempotency_key] = _entry(row)
+    return found
+
+
+def _push_back(conn: Connection, stamp: str, *, kind: str | None) -> int:
+    change = update(outbox).where(outbox.c.status == "pending", outbox.c.next_attempt_at < stamp)
+    if kind is not None:
+        change = change.where(outbox.c.kind == kind)
+    return int(conn.execute(change.values(next_attempt_at=stamp)).rowcount or 0)
 
 
 # -- the outbox of a store --------------------------------------------------------------------
 
 
-class Outbox:
-    """The outbox of ``store``. ``clock`` and ``rng`` (a ``random.Random``-like object) are for tests."""
+class Outbox(Repository):
+    """The outbox of ``store``. ``clock`` and ``rng`` (a ``random.Random``-like object) are for tests.
+
+    Each method runs in a transaction of its own; ``work.outbox`` (or :meth:`within`) runs them in
+    that unit of work's transaction.
+    """
 
     def __init__(
         self,
-        store: Store,
+        store: StoreAccess,
         policy: OutboxPolicy | None = None,
         *,
         clock: Callable[[], datetime] | None = None,
         rng: Any = None,
+        work: WorkAccess | None = None,
     ) -> None:
-        self.store = store
+        super().__init__(store, work=work)
         self.policy = policy or OutboxPolicy.from_env()
         self._clock = clock or (lambda: datetime.now(UTC))
         self._rng = rng or secrets.SystemRandom()
+
+    def within(self, work: WorkAccess) -> Outbox:
+        """This outbox (same policy and clock) in ``work``'s transaction."""
+        return Outbox(self.store, self.policy, clock=self._clock, rng=self._rng, work=work)
 
     def now(self) -> datetime:
         return self._clock()
@@ -292,11 +247,59 @@ class Outbox:
     def _scrub(self, message: str) -> str:
         return scrub_text(self.store._scrub(message))[:MAX_ERROR_LENGTH]
 
-    def enqueue(
-        self, conn: Connection, kind: str, key: str, payload: Any, *, actor: str = DEFAULT_ACTOR
-    ) -> OutboxEntry:
-        """See :func:`enqueue`: joins ``conn``'s transaction (from :meth:`Store.begin`)."""
-        return enqueue(conn, kind, key, payload, actor=actor, now=self.now())
+    # -- enqueueing -----------------------------------------------------------------------------
+
+    def enqueue(self, kind: str, key: str, payload: Any, *, actor: str = DEFAULT_ACTOR) -> OutboxEntry:
+        """Add a pending entry; a key already enqueued returns that entry unchanged."""
+        return self.enqueue_many([OutboxRequest(kind, key, payload)], actor=actor)[0][0]
+
+    def enqueue_many(
+        self, requests: Sequence[OutboxRequest], *, actor: str = DEFAULT_ACTOR
+    ) -> list[tuple[OutboxEntry, bool]]:
+        """:meth:`enqueue` for each request, in one transaction: each request's entry, and whether it
+        is new (False for a key enqueued before, or earlier in ``requests``)."""
+        for request in requests:
+            _check_request(request)
+        first: dict[str, int] = {}
+        for position, request in enumerate(requests):
+            first.setdefault(request.key, position)
+        keys = list(first)
+        stamp = iso(self.now())
+        rows = [
+            {"kind": r.kind, "idempotency_key": r.key, "payload": dumps(r.payload), "status": "pending",
+             "attempts": 0, "next_attempt_at": stamp, "created_at": stamp}
+            for r in (requests[first[k]] for k in keys)
+        ]
+        with self._writing() as work:
+            conn = work._conn
+            insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+            new: set[str] = set()
+            if rows:
+                # RETURNING names the rows inserted, not those whose key was enqueued before.
+                inserted = conn.execute(
+                    insert(outbox)
+                    .on_conflict_do_nothing(index_elements=["idempotency_key"])
+                    .returning(outbox.c.idempotency_key),
+                    rows,
+                )
+                new = set(inserted.scalars())
+            found = _entries_by_key(conn, keys)
+            result = []
+            for position, request in enumerate(requests):
+                entry = found.get(request.key)
+                if entry is None:  # pragma: no cover - the insert or the conflicting row is always there
+                    raise StoreError(f"outbox entry with key {request.key} vanished while enqueueing")
+                if entry.kind != request.kind:
+                    raise StoreError(f"idempotency key {request.key} is already used by a {entry.kind!r} "
+                                     f"entry (id {entry.id})")
+                result.append((entry, request.key in new and first[request.key] == position))
+            for entry, is_new in result:
+                if is_new:
+                    work.audit("outbox.enqueue", f"outbox:{entry.id}",
+                               {"kind": entry.kind, "key": entry.idempotency_key}, actor=actor)
+        return result
+
+    # -- claiming and recording sends -------------------------------------------------------------
 
     def claim(
         self,
@@ -315,10 +318,38 @@ class Outbox:
         if limit < 1 or lease_seconds <= 0:
             raise StoreError("claim needs limit >= 1 and lease_seconds > 0")
         now = self.now()
-        with self.store.begin() as conn:
-            return claim_in(
-                conn, worker, limit, now, now + timedelta(seconds=lease_seconds), kinds=kinds, actor=actor
+        now_s, lease_until = iso(now), iso(now + timedelta(seconds=lease_seconds))
+        due = or_(
+            and_(outbox.c.status == "pending", outbox.c.next_attempt_at <= now_s),
+            and_(outbox.c.status == "in_flight", outbox.c.claimed_until <= now_s),
+        )
+        query = select(outbox.c.id, outbox.c.status, outbox.c.claimed_by).where(due)
+        if kinds:
+            query = query.where(outbox.c.kind.in_(list(kinds)))
+        # Rows another transaction is claiming right now are skipped, not waited for (PostgreSQL;
+        # SQLite has no row locks and needs none: its write transaction already excludes others).
+        query = query.order_by(outbox.c.next_attempt_at, outbox.c.id).limit(limit).with_for_update(skip_locked=True)
+        with self._writing() as work:
+            conn = work._conn
+            rows = conn.execute(query).all()
+            if not rows:
+                return []
+            ids = [row.id for row in rows]
+            conn.execute(
+                update(outbox)
+                .where(outbox.c.id.in_(bindparam("ids", expanding=True)))
+                .values(status="in_flight", claimed_by=worker[:200], claimed_until=lease_until),
+                {"ids": ids},
             )
+            expired = [{"id": row.id, "worker": row.claimed_by} for row in rows if row.status == "in_flight"]
+            work.audit(
+                "outbox.claim",
+                "outbox",
+                {"worker": worker, "ids": ids, "lease_until": lease_until, "lease_expired": expired},
+                actor=actor,
+            )
+            claimed = _entries_by_id(conn, ids)
+        return [claimed[i] for i in ids]
 
     def mark_sent(
         self, entry_id: int, response: Any = None, *, worker: str | None = None, actor: str = DEFAULT_ACTOR
@@ -330,41 +361,41 @@ class Outbox:
         return self.mark_sent_many([(entry_id, response)], worker=worker, actor=actor)[0]
 
     def mark_sent_many(
-        self, sent: list[tuple[int, Any]], *, worker: str | None = None, actor: str = DEFAULT_ACTOR
+        self, sent: Sequence[tuple[int, Any]], *, worker: str | None = None, actor: str = DEFAULT_ACTOR
     ) -> list[OutboxEntry]:
         """``mark_sent`` for the entries of one platform batch, ``(entry id, response)`` each, in one
         transaction: all are recorded or none."""
         for _, response in sent:
             _check_no_floats(response, "response")
-        with self.store.begin() as conn:
-            return [self._mark_sent(conn, entry_id, response, worker, actor) for entry_id, response in sent]
-
-    def _mark_sent(self, conn: Connection, entry_id: int, response: Any, worker: str | None,
-                   actor: str) -> OutboxEntry:
-        entry = _locked(conn, entry_id)
-        if entry.status == "sent":
-            return entry
-        if entry.status == "dead":
-            raise StoreError(f"outbox entry {entry_id} is dead; replay it before recording a send")
+        responses = dict(reversed(sent))  # an id given twice: its first response counts
+        ids = list(dict.fromkeys(entry_id for entry_id, _ in sent))
         stamp = iso(self.now())
-        conn.execute(
-            update(outbox)
-            .where(outbox.c.id == entry_id)
-            .values(
-                status="sent",
-                sent_at=stamp,
-                response=None if response is None else dumps(scrub_value(response)),
-                claimed_until=None,
-            )
-        )
-        audit_mod.append(
-            conn,
-            "outbox.sent",
-            f"outbox:{entry_id}",
-            {"kind": entry.kind, "key": entry.idempotency_key, "worker": worker, "attempts": entry.attempts},
-            actor=actor,
-        )
-        return get_entry(conn, entry_id)  # type: ignore[return-value]
+        with self._writing() as work:
+            conn = work._conn
+            before = _locked_entries(conn, ids)
+            dead = [i for i in ids if before[i].status == "dead"]
+            if dead:
+                raise StoreError(f"outbox entry {dead[0]} is dead; replay it before recording a send")
+            todo = [before[i] for i in ids if before[i].status != "sent"]
+            if todo:
+                conn.execute(
+                    update(outbox)
+                    .where(outbox.c.id == bindparam("entry_id"))
+                    .values(status="sent", sent_at=stamp, response=bindparam("sent_response"), claimed_until=None),
+                    [{"entry_id": e.id, "sent_response": None if responses[e.id] is None
+                      else dumps(scrub_value(responses[e.id]))} for e in todo],
+                )
+            for entry in todo:
+                work.audit(
+                    "outbox.sent",
+                    f"outbox:{entry.id}",
+                    {"kind": entry.kind, "key": entry.idempotency_key, "worker": worker, "attempts": entry.attempts},
+                    actor=actor,
+                )
+            after = _entries_by_id(conn, ids)
+        return [after[entry_id] for entry_id, _ in sent]
+
+    # -- failures ---------------------------------------------------------------------------------
 
     def mark_failed(
         self,
@@ -383,60 +414,119 @@ class Outbox:
         policy's cap, never kills the entry, and holds back every pending entry of the same kind
         until the retry time (the platform is unreachable for all of them).
         """
+        with self._writing() as work:
+            entry = _locked_entries(work._conn, [entry_id])[entry_id]
+            refusal = _failure_refusal(entry, worker)
+            if refusal:
+                raise StoreError(refusal)
+            return self._record_failures(work, [entry], error, retry_after, connection_error, worker, actor)[0]
+
+    def mark_failed_many(
+        self,
+        entry_ids: Sequence[int],
+        error: str,
+        retry_after: float | timedelta | None = None,
+        *,
+        connection_error: bool = False,
+        worker: str | None = None,
+        actor: str = DEFAULT_ACTOR,
+    ) -> list[OutboxEntry]:
+        """:meth:`mark_failed` for the entries of one batch, in one transaction and with one delay, so
+        that they come due (and are re-sent) together. An entry whose failure cannot be recorded (sent,
+        dead, or claimed by another worker since its lease expired: that worker's outcome counts) is
+        left as it is; returns the entries recorded."""
+        with self._writing() as work:
+            found = _locked_entries(work._conn, entry_ids)
+            entries = [found[i] for i in dict.fromkeys(entry_ids) if _failure_refusal(found[i], worker) is None]
+            return self._record_failures(work, entries, error, retry_after, connection_error, worker, actor)
+
+    def _record_failures(
+        self,
+        work: WorkAccess,
+        entries: list[OutboxEntry],
+        error: str,
+        retry_after: float | timedelta | None,
+        connection_error: bool,
+        worker: str | None,
+        actor: str,
+    ) -> list[OutboxEntry]:
+        if not entries:
+            return []
         policy = self.policy
-        now = self.now()
         message = self._scrub(str(error))
-        with self.store.begin() as conn:
-            entry = _locked(conn, entry_id)
-            if entry.status not in ("pending", "in_flight"):
-                raise StoreError(f"outbox entry {entry_id} is {entry.status}; a failure cannot be recorded")
-            if worker is not None and entry.status == "in_flight" and entry.claimed_by != worker:
-                # The lease expired and another worker holds the entry now: its outcome counts.
-                raise StoreError(
-                    f"outbox entry {entry_id} is claimed by {entry.claimed_by}, not {worker}; failure not recorded"
-                )
-            attempts = entry.attempts
-            if not connection_error or attempts < policy.connection_attempt_cap:
-                attempts += 1
-            dead = not connection_error and attempts >= policy.max_attempts
-            if retry_after is not None:
-                seconds = retry_after.total_seconds() if isinstance(retry_after, timedelta) else float(retry_after)
-                delay = max(seconds, 0.0)
-            else:
-                delay = policy.delay(attempts, self._rng.random())
-            next_at = iso(now + timedelta(seconds=delay))
-            conn.execute(
-                update(outbox)
-                .where(outbox.c.id == entry_id)
-                .values(
-                    status="dead" if dead else "pending",
-                    attempts=attempts,
-                    next_attempt_at=entry.next_attempt_at if dead else next_at,
-                    last_error=message,
-                    claimed_by=None,
-                    claimed_until=None,
-                )
-            )
-            paused = 0
-            if connection_error:
-                paused = _push_back(conn, next_at, kind=entry.kind)
-            audit_mod.append(
-                conn,
-                "outbox.dead" if dead else "outbox.retry",
-                f"outbox:{entry_id}",
+        attempts = {
+            e.id: e.attempts + int(not connection_error or e.attempts < policy.connection_attempt_cap)
+            for e in entries
+        }
+        if retry_after is not None:
+            seconds = retry_after.total_seconds() if isinstance(retry_after, timedelta) else float(retry_after)
+            delay = max(seconds, 0.0)
+        else:
+            delay = policy.delay(max(attempts.values()), self._rng.random())
+        next_at = iso(self.now() + timedelta(seconds=delay))
+        dead = {e.id for e in entries if not connection_error and attempts[e.id] >= policy.max_attempts}
+        conn = work._conn
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.id == bindparam("entry_id"))
+            .values(status=bindparam("new_status"), attempts=bindparam("new_attempts"),
+                    next_attempt_at=bindparam("next_at"), last_error=message, claimed_by=None, claimed_until=None),
+            [{"entry_id": e.id, "new_status": "dead" if e.id in dead else "pending", "new_attempts": attempts[e.id],
+              "next_at": e.next_attempt_at if e.id in dead else next_at} for e in entries],
+        )
+        held_back = 0
+        if connection_error:
+            for kind in sorted({e.kind for e in entries}):
+                held_back += _push_back(conn, next_at, kind=kind)
+        for e in entries:
+            work.audit(
+                "outbox.dead" if e.id in dead else "outbox.retry",
+                f"outbox:{e.id}",
                 {
-                    "kind": entry.kind,
-                    "key": entry.idempotency_key,
+                    "kind": e.kind,
+                    "key": e.idempotency_key,
                     "worker": worker,
-                    "attempts": attempts,
-                    "next_attempt_at": None if dead else next_at,
+                    "attempts": attempts[e.id],
+                    "next_attempt_at": None if e.id in dead else next_at,
                     "error": message,
                     "connection_error": connection_error,
-                    **({"held_back": paused} if connection_error else {}),
+                    **({"held_back": held_back} if connection_error else {}),
                 },
                 actor=actor,
             )
-            return get_entry(conn, entry_id)  # type: ignore[return-value]
+        after = _entries_by_id(conn, [e.id for e in entries])
+        return [after[e.id] for e in entries]
+
+    def mark_dead_many(
+        self, refusals: Sequence[tuple[int, str]], *, worker: str | None = None, actor: str = DEFAULT_ACTOR
+    ) -> list[OutboxEntry]:
+        """Permanent refusals, ``(entry id, error)`` each (the request can never succeed): those of the
+        entries still pending or in flight become dead at once, without burning their remaining
+        attempts, in one transaction (audited). Returns them."""
+        errors = {entry_id: self._scrub(str(error)) for entry_id, error in reversed(refusals)}
+        with self._writing() as work:
+            conn = work._conn
+            found = _entries_by_id(conn, list(errors), lock=True)
+            live = [found[i] for i in dict.fromkeys(i for i, _ in refusals)
+                    if i in found and found[i].status in ("pending", "in_flight")]
+            if not live:
+                return []
+            conn.execute(
+                update(outbox)
+                .where(outbox.c.id == bindparam("entry_id"))
+                .values(status="dead", attempts=bindparam("new_attempts"), last_error=bindparam("error"),
+                        claimed_by=None, claimed_until=None),
+                [{"entry_id": e.id, "new_attempts": e.attempts + 1, "error": errors[e.id]} for e in live],
+            )
+            for e in live:
+                work.audit(
+                    "outbox.dead", f"outbox:{e.id}",
+                    {"kind": e.kind, "key": e.idempotency_key, "worker": worker, "attempts": e.attempts + 1,
+                     "next_attempt_at": None, "error": errors[e.id], "connection_error": False, "permanent": True},
+                    actor=actor,
+                )
+            after = _entries_by_id(conn, [e.id for e in live])
+        return [after[e.id] for e in live]
 
     def pause_until(
         self, until: datetime, *, kind: str | None = None, reason: str = "", actor: str = DEFAULT_ACTOR
@@ -447,10 +537,9 @@ class Outbox:
         attempt is burnt. Entries already due later keep their time.
         """
         stamp = iso(until)
-        with self.store.begin() as conn:
-            moved = _push_back(conn, stamp, kind=kind)
-            audit_mod.append(
-                conn,
+        with self._writing() as work:
+            moved = _push_back(work._conn, stamp, kind=kind)
+            work.audit(
                 "outbox.pause",
                 "outbox",
                 {"until": stamp, "kind": kind, "entries": moved, "reason": self._scrub(reason)},
@@ -464,7 +553,8 @@ class Outbox:
         if not wanted:
             return []
         stamp = iso(self.now())
-        with self.store.begin() as conn:
+        with self._writing() as work:
+            conn = work._conn
             found = statuses_by_id(conn, outbox, wanted, what="outbox entry", lock=True)
             not_dead = [f"{i} ({found[i]})" for i in wanted if found[i] != "dead"]
             if not_dead:
@@ -476,17 +566,30 @@ class Outbox:
             )
             for start in range(0, len(wanted), ID_CHUNK):
                 conn.execute(change, {"ids": wanted[start : start + ID_CHUNK]})
-            audit_mod.append(conn, "outbox.replay", "outbox", {"ids": wanted}, actor=actor)
+            work.audit("outbox.replay", "outbox", {"ids": wanted}, actor=actor)
         return wanted
 
     # -- reading ------------------------------------------------------------------------------
 
     def get(self, entry_id: int) -> OutboxEntry | None:
-        with self.store._read() as conn:
-            return get_entry(conn, entry_id)
+        with self._reading() as conn:
+            return _entries_by_id(conn, [entry_id]).get(entry_id)
 
-    def entries(self, status: str | None = None, *, kind: str | None = None, limit: int = 100) -> list[OutboxEntry]:
-        """Entries oldest first, of one status or all."""
+    def get_many(self, entry_ids: Sequence[int]) -> list[OutboxEntry]:
+        """The entries with these ids that exist, in the order of ``entry_ids``."""
+        with self._reading() as conn:
+            found = _entries_by_id(conn, entry_ids)
+        return [found[i] for i in entry_ids if i in found]
+
+    def get_by_key(self, key: str) -> OutboxEntry | None:
+        """The entry with this idempotency key."""
+        with self._reading() as conn:
+            return _entries_by_key(conn, [key]).get(key)
+
+    def entries(
+        self, status: str | None = None, *, kind: str | None = None, limit: int | None = 100
+    ) -> list[OutboxEntry]:
+        """Entries oldest first, of one status or all; ``limit=None``: every one."""
         if status is not None and status not in OUTBOX_STATUSES:
             raise StoreError(f"unknown outbox status {status!r}; expected one of {', '.join(OUTBOX_STATUSES)}")
         query = select(outbox).order_by(outbox.c.id).limit(limit)
@@ -494,15 +597,26 @@ class Outbox:
             query = query.where(outbox.c.status == status)
         if kind is not None:
             query = query.where(outbox.c.kind == kind)
-        with self.store._read() as conn:
+        with self._reading() as conn:
             return [_entry(row) for row in conn.execute(query)]
 
-    def dead_letters(self, *, kind: str | None = None, limit: int = 100) -> list[OutboxEntry]:
+    def dead_letters(self, *, kind: str | None = None, limit: int | None = 100) -> list[OutboxEntry]:
         return self.entries("dead", kind=kind, limit=limit)
 
+    def count_by_status(self, *, kind: str | None = None) -> dict[str, int]:
+        """Number of entries (of ``kind``, or all) per status that has any."""
+        query = select(outbox.c.status, func.count()).group_by(outbox.c.status)
+        if kind is not None:
+            query = query.where(outbox.c.kind == kind)
+        with self._reading() as conn:
+            return {status: int(n) for status, n in sorted(conn.execute(query).all())}
 
-def _push_back(conn: Connection, stamp: str, *, kind: str | None) -> int:
-    change = update(outbox).where(outbox.c.status == "pending", outbox.c.next_attempt_at < stamp)
-    if kind is not None:
-        change = change.where(outbox.c.kind == kind)
-    return int(conn.execute(change.values(next_attempt_at=stamp)).rowcount or 0)
+
+def _failure_refusal(entry: OutboxEntry, worker: str | None) -> str | None:
+    """Why a failure of ``entry`` reported by ``worker`` cannot be recorded, or None."""
+    if entry.status not in ("pending", "in_flight"):
+        return f"outbox entry {entry.id} is {entry.status}; a failure cannot be recorded"
+    if worker is not None and entry.status == "in_flight" and entry.claimed_by != worker:
+        # The lease expired and another worker holds the entry now: its outcome counts.
+        return f"outbox entry {entry.id} is claimed by {entry.claimed_by}, not {worker}; failure not recorded"
+    return None

@@ -13,7 +13,7 @@ import csv
 import hashlib
 import io
 import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any, NamedTuple
@@ -102,13 +102,21 @@ def _stage_table(dialect: str) -> Table:
     )
 
 
+def _raw_cursor(conn: Connection) -> Any:
+    """A cursor of the DB-API connection under ``conn``, for executemany and COPY."""
+    dbapi = conn.connection.dbapi_connection
+    if dbapi is None:  # pragma: no cover - a connection in a transaction always has one
+        raise StoreError("the store's database connection is closed")
+    return dbapi.cursor()
+
+
 def _fill_stage(conn: Connection, stage: Table, rows: Iterator[StagedRecord]) -> int:
     """Stream the records into the staging table; returns how many there were."""
     dialect = conn.dialect.name
     columns = "natural_key, content_hash, payload, lineage"
     count = 0
     if dialect == "sqlite":
-        cursor = conn.connection.dbapi_connection.cursor()
+        cursor = _raw_cursor(conn)
         try:
             for chunk in _chunks(rows, _COPY_CHUNK):
                 cursor.executemany(f"INSERT INTO {STAGE_TABLE} ({columns}) VALUES (?, ?, ?, ?)", chunk)
@@ -117,7 +125,7 @@ def _fill_stage(conn: Connection, stage: Table, rows: Iterator[StagedRecord]) ->
             cursor.close()
         return count
     if dialect == "postgresql" and conn.dialect.driver == "psycopg2":
-        cursor = conn.connection.dbapi_connection.cursor()
+        cursor = _raw_cursor(conn)
         try:
             for chunk in _chunks(rows, _COPY_CHUNK):
                 buffer = io.StringIO()
@@ -191,7 +199,7 @@ ORDER BY s.natural_key
 """
 
 
-def upsert(conn: Connection, run_id: str, entity: str, batch: Sequence[StagedRecord]) -> tuple[int, int, int]:
+def upsert(conn: Connection, run_id: str, entity: str, batch: Collection[StagedRecord]) -> tuple[int, int, int]:
     """Write new versions for new or changed keys inside ``conn``'s transaction.
 
     Returns ``(inserted, updated, unchanged)``.
@@ -267,7 +275,8 @@ def current(conn: Connection, entity: str) -> list[dict[str, Any]]:
 
 def find(conn: Connection, entity: str, natural_keys: Iterable[str]) -> dict[str, dict[str, Any]]:
     """Head versions of the given keys that exist: natural_key -> record."""
-    keys, found = sorted(set(natural_keys)), {}
+    keys = sorted(set(natural_keys))
+    found: dict[str, dict[str, Any]] = {}
     for start in range(0, len(keys), 500):
         query = _heads(entity).where(record_heads.c.natural_key.in_(keys[start:start + 500]))
         found.update((row.natural_key, _record_dict(row)) for row in conn.execute(query))

@@ -1,4 +1,9 @@
-"""The canonical store: one object the pipeline, the CLI and the scheduler tasks talk to."""
+"""The canonical store: the one object the pipeline, the CLI, the scheduler and domain modules talk to.
+
+Its own methods cover records, runs, feed state, quarantine and the audit log; ``store.outbox`` and
+``store.financing`` are the repositories of the outbox and of financing decisions; a domain step
+whose reads and writes must commit together runs in ``store.unit_of_work()``.
+"""
 
 from __future__ import annotations
 
@@ -26,9 +31,12 @@ from ledgerlink.store.db import (
 )
 from ledgerlink.store.db import migrate as run_migrations
 from ledgerlink.store.feedstate import FeedState
+from ledgerlink.store.financing import FinancingRepository
+from ledgerlink.store.outbox import Outbox
 from ledgerlink.store.quarantine import QuarantineEntry
 from ledgerlink.store.records import LoadResult, StagedRecord
 from ledgerlink.store.tables import runs as runs_table
+from ledgerlink.store.unit_of_work import UnitOfWork
 
 DEFAULT_ACTOR = "ledgerlink"
 
@@ -95,6 +103,26 @@ class Store:
             raise
         except SQLAlchemyError as exc:
             raise self._fail("write", exc) from None
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[UnitOfWork]:
+        """A write transaction for a domain step, with the store's repositories joined to it (see
+        :class:`~ledgerlink.store.unit_of_work.UnitOfWork`): commits when the block ends, with the
+        audit entries it collected appended as one batch; rolls back if it raises."""
+        with self.begin() as conn:
+            work = UnitOfWork(self, conn)
+            yield work
+            work._commit_audit()
+
+    @property
+    def outbox(self) -> Outbox:
+        """The outbox, with the retry policy of the environment (``Outbox(store, policy)`` for another)."""
+        return Outbox(self)
+
+    @property
+    def financing(self) -> FinancingRepository:
+        """Financing decisions and the submissions they enqueued."""
+        return FinancingRepository(self)
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
@@ -340,10 +368,20 @@ class Store:
         with self._joined(conn) as c:
             audit_mod.append(c, action, subject, details, actor=actor)
 
-    def audit_entries(self, limit: int = 100) -> list[dict[str, Any]]:
-        """The latest audit entries, newest first."""
+    def audit_entries(
+        self,
+        limit: int | None = 100,
+        *,
+        actions: Collection[str] | None = None,
+        action_prefix: str | None = None,
+        subject: str | None = None,
+        oldest_first: bool = False,
+    ) -> list[dict[str, Any]]:
+        """The latest audit entries, newest first (or ``oldest_first``); only those of ``actions``, of
+        actions starting with ``action_prefix``, or about ``subject`` when given; ``limit=None``: all."""
         with self._read() as conn:
-            return audit_mod.entries(conn, limit)
+            return audit_mod.entries(conn, limit, actions=actions, action_prefix=action_prefix, subject=subject,
+                                     oldest_first=oldest_first)
 
     def verify_audit_chain(self) -> AuditCheck:
         with self._read() as conn:
