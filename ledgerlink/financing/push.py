@@ -239,11 +239,6 @@ def send_all(
     return totals
 
 
-def sent_entries(store: Store) -> list[OutboxEntry]:
-    """Every ``financing.submit`` entry recorded as sent, with its platform ids in ``response``."""
-    return store.outbox.entries("sent", kind=SUBMIT_KIND, limit=None)
-
-
 def platform_client(conn_id: str = PLATFORM_CONN_ID, **options: Any) -> ScfClient:
     """The platform client of a connection (see :func:`client_from_fields`)."""
     return client_from_fields(get_connection(conn_id).fields(), **options)
