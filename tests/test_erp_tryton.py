@@ -20,6 +20,7 @@ SUPPLIER_MAPPING = BUNDLED_MAPPINGS_DIR / "tryton" / "tryton_supplier_invoice.ya
 CUSTOMER_MAPPING = BUNDLED_MAPPINGS_DIR / "tryton" / "tryton_customer_invoice.yaml"
 VENDOR_MAPPING = BUNDLED_MAPPINGS_DIR / "tryton" / "tryton_vendor.yaml"
 PAYMENT_MAPPING = BUNDLED_MAPPINGS_DIR / "tryton" / "tryton_payment.yaml"
+CUSTOMER_PARTY_MAPPING = BUNDLED_MAPPINGS_DIR / "tryton" / "tryton_customer.yaml"
 FEED = "tryton_supplier_invoices"
 
 
@@ -185,6 +186,23 @@ def test_customer_invoices_are_receivable_and_drafts_wait(tryton_server, tmp_pat
     assert {p["direction"] for p in payloads} == {"receivable"}
     assert {p["status"] for p in payloads} <= {"approved", "paid", "cancelled"}
     assert {p["currency"] for p in payloads} == {"EUR", "USD", "GBP"}
+    # What is still open, for cash application: all of a posted invoice, nothing of a paid one.
+    assert all(p["amount_open"] == "0.00" for p in payloads if p["status"] == "paid")
+    assert any(p["amount_open"] == p["amount_incl_tax"] for p in payloads if p["status"] == "approved")
+
+
+@integration
+def test_customers_come_with_the_accounts_they_pay_from(tryton_server, tmp_path):
+    store = new_store(tmp_path)
+    with TrytonSource(config(tryton_server)) as source:
+        summary = sync(store, "tryton_customers", source, "customers", CUSTOMER_PARTY_MAPPING)
+    customers = [r["payload"] for r in store.current_records("customer")]
+    assert summary.quarantined == 0 and len(customers) == summary.inserted >= 5
+    assert all(c["status"] == "active" and c["bank_accounts"][0]["iban"] for c in customers)
+    invoices = []
+    with TrytonSource(config(tryton_server)) as source:
+        invoices = [r.data["party"]["code"] for r in source.fetch("customer_invoices", None)]
+    assert set(invoices) <= {c["customer_id"] for c in customers}
 
 
 @integration

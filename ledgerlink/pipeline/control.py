@@ -18,6 +18,7 @@ CONTROL_AMOUNT = {
     "payment_status": "amount_paid",
     "financing_request": "amount",
     "vendor": None,
+    "customer": None,
 }
 UNPARSED = "unparsed"  # bucket for rows whose amount or currency could not be read
 
