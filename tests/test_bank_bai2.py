@@ -334,7 +334,7 @@ VALID = (HEADER.format(cur="USD") + "03,123456,USD,010,100000,,,015,125000,,/\n"
          + "99,250000,1,8/\n")
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(st.lists(st.tuples(st.integers(0, len(VALID) - 1), st.sampled_from(list("0129/,-+.AZ \n"))), max_size=6),
        st.integers(1, len(VALID)))
 def test_damaged_input_raises_only_bank_parse_error(tmp_path: Path, edits, cut) -> None:

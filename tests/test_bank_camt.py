@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 import types
 from datetime import date
 from decimal import Decimal
@@ -456,9 +455,8 @@ def test_dtds_and_entities_are_refused(tmp_path: Path, prolog: str) -> None:
            else "&e;" if "ENTITY e" in prolog else "")
     doc = camt053(entry().replace("</Ntry>", f"<AddtlNtryInf>{use}</AddtlNtryInf></Ntry>"), prolog=prolog)
     path = write(tmp_path, doc)
-    started = time.monotonic()
     err = refused(path)
-    assert "DOCTYPE" in err.reason and time.monotonic() - started < 5
+    assert "DOCTYPE" in err.reason
     with pytest.raises(UnsafeXmlError):
         xmlsafe.parse_document(doc.encode())
 

@@ -305,7 +305,7 @@ VALID = "\r\n".join([header(), old("1000.00"), movement("0001", "250.00", comm="
                      new("1150.00"), trailer(6, "100.00", "250.00")]) + "\r\n"
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(st.lists(st.tuples(st.integers(0, len(VALID) - 1), st.sampled_from(list("0129 AZ-\n\x00é"))), max_size=6),
        st.integers(1, len(VALID)))
 def test_damaged_input_raises_only_bank_parse_error(tmp_path: Path, edits, cut) -> None:

@@ -530,7 +530,7 @@ SNIPPET_PARTS = [":20:A\n", ":25:NL91ABNA0417164300\n", ":28C:1\n", ":60F:C20010
                  "\n", "\r", "X" * 70, ":\n", "86:", "RC", "//", "0230"]
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(parts=st.lists(st.one_of(st.sampled_from(SNIPPET_PARTS), st.text(max_size=20)), max_size=30))
 def test_any_input_raises_only_bank_parse_error(tmp_path: Path, parts: list[str]) -> None:
     path = write(tmp_path, "".join(parts))

@@ -232,7 +232,7 @@ VALID = "\r\n".join([r11("100.00"), r22("25.50", refs="REF"), "2301TEXT", r22("1
                      r33(1, "10.25", 1, "25.50", "115.25"), r88(6)]) + "\r\n"
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(st.lists(st.tuples(st.integers(0, len(VALID) - 1), st.sampled_from(list("0129 AZ\n\x00ñ"))), max_size=6),
        st.integers(1, len(VALID)))
 def test_damaged_input_raises_only_bank_parse_error(tmp_path: Path, edits, cut) -> None:

@@ -322,7 +322,7 @@ def test_detect_judges_content_only() -> None:
 VALID = sgml(trn(extra="<NAME>A<MEMO>B") + trn(amount="3,50"))
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(st.lists(st.tuples(st.integers(0, len(VALID) - 1), st.sampled_from(list("<>/!?[]&;0A \n"))), max_size=6),
        st.integers(1, len(VALID)), st.booleans())
 def test_damaged_input_raises_only_bank_parse_error(tmp_path: Path, edits, cut, as_xml) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import sqlite3
 from pathlib import Path
 
@@ -103,6 +104,23 @@ def test_login_and_version(tryton_server):
         assert client.server_version().startswith("7.0")
         assert client.login() > 0
         assert client.user_id is not None
+
+
+@integration
+def test_the_sandbox_lives_on_fixed_dates_whatever_the_year(tryton_server):
+    """Seeded fiscal years, rates and invoice dates, and Tryton's today, come from the sandbox's
+    fixed dates (sandbox/tryton/sandbox.ini, seed.py), never from the calendar."""
+    with TrytonClient(config(tryton_server)) as client:
+        years = client.search_read("account.fiscalyear", [], 0, None, [("start_date", "ASC")],
+                                   ["start_date", "end_date", "periods"])
+        assert [(y["start_date"], y["end_date"]) for y in years] == [
+            (dt.date(year, 1, 1), dt.date(year, 12, 31)) for year in range(2024, 2029)]
+        assert all(len(y["periods"]) == 12 for y in years)
+        rates = client.search_read("currency.currency.rate", [], 0, None, None, ["date"])
+        assert {r["date"] for r in rates} == {dt.date(2024, 1, 1)}
+        dates = {r["invoice_date"] for r in client.search_read("account.invoice", [], 0, None, None, ["invoice_date"])}
+        assert min(dates) >= dt.date(2026, 1, 1) and max(dates) <= dt.date(2026, 11, 30)
+        assert client.call("model.ir.date.today", {}) == dt.date(2026, 11, 30)
 
 
 @integration

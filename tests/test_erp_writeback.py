@@ -2,7 +2,7 @@
 audit trail (ledgerlink/erp/writeback.py).
 
 The tests write to Tryton, so they run on their own copy of the seeded database and their own trytond
-(started after the session's ``tryton_server``, which builds the sandbox or skips), leaving the
+(started after the session's ``tryton_server``, which skips where the sandbox is not built), leaving the
 invoices other tests count untouched.
 """
 
@@ -24,7 +24,7 @@ from sandbox.tryton.server import TrytonServer
 from tests.fixtures.tryton import client_config, private_ledger
 
 integration = pytest.mark.integration
-TODAY = dt.date.today()
+TODAY = dt.date(2026, 11, 30)  # payment and entry date: the sandbox's date, after every seeded invoice
 ACCOUNT_CODES = {"Main Cash": "1000", "Main Payable": "1600", "Main Expense": "6000"}
 
 

@@ -45,6 +45,22 @@ def run_dag() -> str:
     return str(dag_run.state)
 
 
+# A DAG run whose load step stops where the store transaction would begin, until it is killed.
+HELD_AT_LOAD = """
+import sys, time
+from pathlib import Path
+from ledgerlink.store import Store
+from tests.test_feed_dag_e2e import run_dag
+
+def held(*args, **kwargs):
+    Path(sys.argv[1]).touch()
+    time.sleep(3600)
+
+Store.load = held
+run_dag()
+"""
+
+
 def state_of(store: Store) -> tuple[list, list]:
     records = sorted((r["natural_key"], r["content_hash"], r["version"]) for r in store.current_records("invoice"))
     quarantine = sorted((q["source_name"], q["row"], q["reason_code"]) for q in store.list_quarantine(limit=10_000))
@@ -108,19 +124,23 @@ def test_killed_run_restarted_ends_like_one_clean_run(feed_env, tmp_path):
     reference = tmp_path / "reference.csv"
     reference.write_bytes(path.read_bytes())
 
-    # Run the DAG in another process and kill it hard once its run is under way in the store.
-    child = subprocess.Popen([sys.executable, "-c", "from tests.test_feed_dag_e2e import run_dag; run_dag()"],
+    # Run the DAG in another process, held where its load would begin, and kill it hard there.
+    marker = tmp_path / "at-load"
+    child = subprocess.Popen([sys.executable, "-c", HELD_AT_LOAD, str(marker)],
                              env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     store = Store(url)
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 120  # a safety net: the child waits at the load for as long as it takes
     try:
-        while time.monotonic() < deadline and not any(r["status"] == "running" for r in store.list_runs(feed=FEED)):
-            assert child.poll() is None, "the DAG run ended before it could be killed"
+        while not marker.exists():
+            assert child.poll() is None, "the DAG run ended before it reached the load"
+            assert time.monotonic() < deadline, "the DAG run did not reach the load"
             time.sleep(0.02)
         os.kill(child.pid, signal.SIGKILL)
     finally:
+        if child.poll() is None:
+            child.kill()
         child.wait()
-    assert store.count_records("invoice") == 0, "the kill came after the load committed: nothing was tested"
+    assert store.count_records("invoice") == 0
     (killed,) = [r for r in store.list_runs(feed=FEED) if r["status"] == "running"]
 
     assert run_dag() == "success"

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.integration
 
 BUYER_KEY = "sk_test_buyer_flow_51c0"
 IBAN = "NL91ABNA0417164300"
-TODAY = dt.date.today()
+TODAY = dt.date(2026, 3, 2)  # "today" for the eligibility rules and the platform's clock
 RULES_YAML = """
 version: 1
 revision: "flow-test"
@@ -40,17 +40,19 @@ payment_terms: [NET60]
 LIFECYCLE = ["uploaded", "approved", "offered", "accepted", "funded", "paid"]
 
 
-class OffsetClock:
-    """The outbox's clock: real time plus an offset the test moves (leases, backoff)."""
+class ManualClock:
+    """The outbox's clock: it stands still until the test moves it (leases, backoff), so no wait
+    depends on how fast the machine is. It starts an hour ahead of the real clock, which dates the
+    decisions and the entries they enqueue."""
 
     def __init__(self) -> None:
-        self.offset = timedelta(0)
+        self.now = datetime.now(UTC) + timedelta(hours=1)
 
     def __call__(self) -> datetime:
-        return datetime.now(UTC) + self.offset
+        return self.now
 
     def advance(self, seconds: float) -> None:
-        self.offset += timedelta(seconds=seconds)
+        self.now += timedelta(seconds=seconds)
 
 
 def invoice(number: str, vendor: str = "C1001", amount: str = "1210.00", **changes) -> dict:
@@ -103,8 +105,8 @@ def make_client(platform: ScfPlatform, attempts: int = 4) -> ScfClient:
 
 
 @pytest.fixture
-def clock() -> OffsetClock:
-    return OffsetClock()
+def clock() -> ManualClock:
+    return ManualClock()
 
 
 @pytest.fixture
@@ -330,7 +332,7 @@ def test_dag_runs_push_and_status(platform, tmp_path, monkeypatch, airflow_db):
 
     from ledgerlink.airflow.financing import build_push_dag, build_status_dag
 
-    push_run = build_push_dag().test()
+    push_run = build_push_dag().test(run_conf={"today": TODAY.isoformat()})
     assert str(push_run.state) == "success"
     states = {ti.task_id: str(ti.state) for ti in push_run.get_task_instances()}
     assert states["approve"] == "skipped" and states["send"] == "success" and states["publish"] == "success"
@@ -400,7 +402,7 @@ def test_dag_run_above_the_threshold_waits_for_an_approval(platform, tmp_path, m
     approver = threading.Thread(target=_approve_when_asked, args=("financing_push", "controller", stop))
     approver.start()
     try:
-        run = dag.test()
+        run = dag.test(run_conf={"today": TODAY.isoformat()})
     finally:
         stop.set()
         approver.join(timeout=10)

@@ -60,7 +60,7 @@ class Receiver:
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, daemon=True)
         self.thread.start()
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 60  # a safety net, not a speed requirement
         while not self.server.started:
             assert self.thread.is_alive() and time.monotonic() < deadline, "the receiver did not start"
             time.sleep(0.01)

@@ -45,12 +45,23 @@ def write(tmp_path: Path, text: str, name: str = "rates.csv") -> Path:
 
 # -- the sample file ----------------------------------------------------------------------------
 
-def test_sample_covers_2024_to_2026_for_the_main_currencies(rates):
+def test_sample_covers_the_tryton_sandbox_fiscal_years_2024_to_2028(rates):
     for currency in ("USD", "GBP", "CHF", "JPY", "SEK"):
         days = [d for d, _ in rates.history(currency)]
-        assert days[0] == D(2024, 1, 2) and days[-1] == D(2026, 12, 31)
+        assert days[0] == D(2024, 1, 2) and days[-1] == D(2028, 12, 29)  # the last TARGET day of 2028
         assert all(isinstance(r, Decimal) and r > 0 for _, r in rates.history(currency))
     assert rates.source == "ECB eurofxref-hist-sample.csv"
+
+
+def test_sample_is_the_generators_output():
+    from sandbox.ecb.generate import business_days, rows
+
+    lines = rows()
+    assert SAMPLE.read_text(encoding="utf-8") == "\n".join(lines) + "\n"
+    # newest first, one row per TARGET business day: no weekend, no Christmas, no Good Friday
+    assert [line.split(",", 1)[0] for line in lines[1:]] == [d.isoformat() for d in reversed(business_days())]
+    days = {D.fromisoformat(line.split(",", 1)[0]) for line in lines[1:]}
+    assert not days & {D(2027, 12, 25), D(2028, 4, 14), D(2028, 12, 30)} and D(2028, 4, 13) in days
 
 
 def test_rate_of_a_publication_day(rates):
@@ -71,8 +82,8 @@ def test_weekend_and_holidays_take_the_last_rate_before(rates):
 
 
 def test_a_gap_longer_than_allowed_is_refused(rates):
-    with pytest.raises(FxError, match=r"no USD rate within 5 days before 2027-01-10 .*2026-12-31, 10 days before"):
-        rates.rate("USD", D(2027, 1, 10))
+    with pytest.raises(FxError, match=r"no USD rate within 5 days before 2029-01-10 .*2028-12-29, 12 days before"):
+        rates.rate("USD", D(2029, 1, 10))
     strict = EcbRates.load(SAMPLE, max_gap_days=3)
     with pytest.raises(FxError, match="no CHF rate within 3 days") as err:
         strict.rate("CHF", D(2026, 4, 6))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import random
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -109,7 +108,7 @@ def invoice_files(draw):
     return text.encode(encoding, errors="replace")
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=invoice_files(), on_drift=st.sampled_from(["report", "quarantine"]))
 def test_columnar_and_row_engines_agree(tmp_path, data, on_drift):
     mapping = load_mapping(mapping_with(tmp_path, on_drift))
@@ -276,20 +275,12 @@ def write_invoices(path: Path, n: int, bad_share: float = 0.02) -> None:
     path.write_text("\r\n".join(lines) + "\r\n", encoding="utf-8")
 
 
-def test_timing_columnar_1m_rows(tmp_path):
-    """Prints the time to map 1,000,000 generated rows (not an assertion); LEDGERLINK_TIMING_ROWS overrides n."""
-    import os
-    n = int(os.environ.get("LEDGERLINK_TIMING_ROWS", "1000000"))
+def test_a_large_generated_file_accounts_for_every_row(tmp_path):
+    """100,000 generated rows, about 2 % of them bad: each is a record or an error, none is lost.
+    (How fast a million rows map is measured by bench/bench_mapping.py, not here.)"""
+    n = 100_000
     path = tmp_path / "big.csv"
     write_invoices(path, n)
-    mapping = load_mapping(INVOICES)
-    start = time.perf_counter()
-    bare = pd.read_csv(path, sep=";", dtype=str)
-    bare_s = time.perf_counter() - start
-    start = time.perf_counter()
-    res = mapping.map_file(path)
-    total = time.perf_counter() - start
-    print(f"\n{n} rows: pandas.read_csv {bare_s:.2f}s; map_file (read + map, columnar) {total:.2f}s; "
-          f"{len(res.frame)} records, {len(res.errors)} errors")
-    assert len(bare) == n
+    res = load_mapping(INVOICES).map_file(path)
+    assert res.read == n and 0 < len({e.row for e in res.errors}) < n // 10
     assert_invariant(res)

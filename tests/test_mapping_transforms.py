@@ -353,7 +353,7 @@ def bank_files(draw):
     return "\n".join(lines) + "\n"
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(text=bank_files(), with_minus=st.booleans())
 def test_engines_agree_on_sign_minus_hash_same_and_carry(tmp_path, text, with_minus):
     mapping = bank_mapping(tmp_path, BANK_MINUS if with_minus else BANK)

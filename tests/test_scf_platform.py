@@ -25,6 +25,7 @@ from connectors.financing import (
     ScfClient,
     SftpDrop,
     WebhookVerificationError,
+    parse_retry_after,
     read_acknowledgements,
     submit_batch_file,
     to_financing_request,
@@ -72,6 +73,14 @@ class Sleeps(list[float]):
 @pytest.fixture
 def sleeps() -> Sleeps:
     return Sleeps()
+
+
+def wait_until(condition: Any, what: str, timeout: float = 60.0) -> None:
+    """Poll ``condition``; the timeout is only a safety net, no assertion depends on speed."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"gave up waiting: {what}"
+        time.sleep(0.01)
 
 
 @pytest.fixture
@@ -228,19 +237,23 @@ def test_same_key_same_body_replays_and_other_body_conflicts(
 
 
 def test_key_in_use_while_the_first_request_runs(platform: ScfPlatform, client: ScfClient) -> None:
-    platform.faults.delay(0.6, phase="processing", method="POST")
+    release = threading.Event()
+    held = platform.faults.delay(60, phase="processing", method="POST", release=release)
     url = platform.url + "/v1/invoice-batches"
     body = {"invoices": [inv("INV-20").to_json()]}
     results: list[requests.Response] = []
     first = threading.Thread(
         target=lambda: results.append(
-            requests.post(url, json=body, headers=headers(idem="k-slow"), timeout=5)
+            requests.post(url, json=body, headers=headers(idem="k-slow"), timeout=60)
         )
     )
     first.start()
-    time.sleep(0.2)
-    second = requests.post(url, json=body, headers=headers(idem="k-slow"), timeout=5)
-    first.join()
+    try:
+        wait_until(held.reached.is_set, "the first request holds its key")
+        second = requests.post(url, json=body, headers=headers(idem="k-slow"), timeout=60)
+    finally:
+        release.set()
+        first.join()
     assert second.status_code == 409
     assert second.json()["error"]["code"] == "idempotency_key_in_use"
     assert results[0].status_code == 201
@@ -288,10 +301,14 @@ def test_retry_after_is_waited_out(platform: ScfPlatform, client: ScfClient, sle
     client.submit_batch([inv("INV-40")], idempotency_key="k-429")
     assert sleeps == [7.0]
 
-    when = datetime.now(UTC) + timedelta(seconds=20)
+    when = datetime.now(UTC) + timedelta(days=1)  # an HTTP date, capped by max_retry_after too
     platform.faults.throttle(1, retry_after=format_datetime(when, usegmt=True), status=503)
     client.get_invoice("inv_000001")
-    assert 15 <= sleeps[-1] <= 21
+    assert sleeps[-1] == 30
+    now = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+    in_20s = format_datetime(now + timedelta(seconds=20), usegmt=True)
+    assert parse_retry_after(in_20s, now=now.timestamp) == 20.0
+    assert parse_retry_after(format_datetime(now - timedelta(seconds=5), usegmt=True), now=now.timestamp) == 0.0
 
     platform.faults.throttle(1, retry_after=3600)  # capped by max_retry_after
     client.get_invoice("inv_000001")
@@ -300,15 +317,16 @@ def test_retry_after_is_waited_out(platform: ScfPlatform, client: ScfClient, sle
 
 
 def test_timeouts_are_retried_with_the_same_key(platform: ScfPlatform, sleeps: Sleeps) -> None:
-    fast = ScfClient(platform.url, BUYER_KEY, timeout=0.3, max_attempts=3, backoff=0.01, sleep=sleeps)
-    platform.faults.delay(1.0, method="POST")  # the first attempt outlives the client's timeout
-    result = fast.submit_batch([inv("INV-50"), inv("INV-51")], idempotency_key="k-timeout")
-    assert fast.attempts == 2 and result.items[0].status == "uploaded"
-    # the slow first attempt still runs to completion on the platform: it must replay, not add copies
-    deadline = time.monotonic() + 5
-    while len(platform.requests) < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert len(platform.requests) == 2
+    fast = ScfClient(platform.url, BUYER_KEY, timeout=1.0, max_attempts=5, backoff=0.01, sleep=sleeps)
+    release = threading.Event()
+    platform.faults.delay(60, method="POST", release=release)  # the first attempt outlives the client's timeout
+    try:
+        result = fast.submit_batch([inv("INV-50"), inv("INV-51")], idempotency_key="k-timeout")
+    finally:
+        release.set()
+    assert fast.attempts >= 2 and result.items[0].status == "uploaded"
+    # the held first attempt still runs to completion on the platform: it must replay, not add copies
+    wait_until(lambda: len(platform.requests) == fast.attempts, "every attempt handled by the platform")
     assert copies(platform, "INV-50") == 1 and copies(platform, "INV-51") == 1
     assert len(platform.state.batches) == 1
 
@@ -316,11 +334,21 @@ def test_timeouts_are_retried_with_the_same_key(platform: ScfPlatform, sleeps: S
 def test_key_in_use_is_retried_until_the_first_attempt_finished(platform: ScfPlatform) -> None:
     # attempt 1 times out while the platform still holds its key; later attempts get 409 in-use until
     # the first one has finished, then its stored response
-    patient = ScfClient(
-        platform.url, BUYER_KEY, timeout=0.3, max_attempts=8, backoff=0.01, sleep=lambda _: time.sleep(0.3)
-    )
-    platform.faults.delay(1.0, phase="processing", method="POST")
-    result = patient.submit_batch([inv("INV-55")], idempotency_key="k-in-use")
+    release = threading.Event()
+    platform.faults.delay(60, phase="processing", method="POST", release=release)
+    waits: list[float] = []
+
+    def wait(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) >= 2:  # attempt 2 found the key in use: let attempt 1 finish before the next one
+            release.set()
+            wait_until(lambda: len(platform.requests) >= len(waits), "the earlier attempts handled")
+
+    patient = ScfClient(platform.url, BUYER_KEY, timeout=1.0, max_attempts=8, backoff=0.01, sleep=wait)
+    try:
+        result = patient.submit_batch([inv("INV-55")], idempotency_key="k-in-use")
+    finally:
+        release.set()
     assert result.replayed and patient.attempts >= 3
     assert copies(platform, "INV-55") == 1
 
@@ -338,25 +366,31 @@ def test_response_lost_after_commit(platform: ScfPlatform, client: ScfClient, mo
 
 
 def test_rate_limit_per_api_key(platform: ScfPlatform) -> None:
+    now = [0.0]
     platform.faults.rate_limit(3)
+    platform.faults.clock = lambda: now[0]  # the rate window moves only when the client waits
     url = platform.url + "/v1/invoices/inv_000001"
     codes = [requests.get(url, headers=headers(), timeout=5) for _ in range(5)]
-    assert [r.status_code for r in codes].count(429) >= 2
+    assert [r.status_code for r in codes] == [404, 404, 404, 429, 429]
     limited = next(r for r in codes if r.status_code == 429)
     assert limited.headers["Retry-After"] == "1" and limited.json()["error"]["code"] == "rate_limited"
     # another key has its own budget
     assert requests.get(url, headers=headers(SUPPLIER_KEY), timeout=5).status_code == 404
 
-    # the client waits out the 429s (Retry-After: 1) and gets through
-    real = ScfClient(
-        platform.url, "sk_test_supplier_s5", timeout=2, max_attempts=3, backoff=0.01, max_retry_after=1.1
-    )
-    started = time.monotonic()
+    # the client waits out the 429 (Retry-After: 1) and gets through
+    waits: list[float] = []
+
+    def wait(seconds: float) -> None:
+        waits.append(seconds)
+        now[0] += seconds
+
+    real = ScfClient(platform.url, "sk_test_supplier_s5", timeout=5, max_attempts=3, backoff=0.01,
+                     max_retry_after=1.1, sleep=wait)
     for _ in range(5):
         with pytest.raises(FinancingError) as err:
             real.get_invoice("inv_000001")
         assert err.value.status == 404
-    assert real.attempts > 5 and time.monotonic() - started >= 0.9
+    assert real.attempts == 6 and waits == [1.0]
 
 
 def test_faults_over_http(platform: ScfPlatform, client: ScfClient) -> None:
@@ -426,7 +460,8 @@ class Receiver:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
-    def wait_for(self, count: int, timeout: float = 5.0) -> None:
+    def wait_for(self, count: int, timeout: float = 60.0) -> None:
+        # the timeout is a safety net: deliveries come from the platform's background thread
         deadline = time.monotonic() + timeout
         while len(self.received) < count and time.monotonic() < deadline:
             time.sleep(0.02)

@@ -109,20 +109,29 @@ def test_stable_size_skips_a_file_that_changes_between_listings(inbox: Path) -> 
 
 def test_stable_size_with_a_real_writer(inbox: Path) -> None:
     path = write(inbox / "upload.csv", "id\n")
-    stop = threading.Event()
+    stop, wrote = threading.Event(), threading.Event()
 
     def writer() -> None:
         with open(path, "a") as fh:
             while not stop.is_set():
                 fh.write("1\n")
                 fh.flush()
+                wrote.set()
                 time.sleep(0.01)
+
+    def wait_and_see_a_write(seconds: float) -> None:
+        # however busy the machine, the writer has written between the two listings
+        wrote.clear()
+        time.sleep(seconds)
+        assert wrote.wait(60), "the writer did not write"
 
     thread = threading.Thread(target=writer)
     thread.start()
     try:
         src = LocalFolderSource(LocalFolderConfig(inbox, stable_seconds=0.2))
+        src._sleep = wait_and_see_a_write
         assert src.list_ready() == []
+        src._sleep = time.sleep
     finally:
         stop.set()
         thread.join()
@@ -131,9 +140,10 @@ def test_stable_size_with_a_real_writer(inbox: Path) -> None:
 
 def test_no_sleep_when_nothing_to_check(inbox: Path) -> None:
     src = LocalFolderSource(LocalFolderConfig(inbox, stable_seconds=30))
-    t0 = time.monotonic()
+    slept: list[float] = []
+    src._sleep = slept.append
     assert src.list_ready() == []
-    assert time.monotonic() - t0 < 1
+    assert slept == []
 
 
 def test_in_progress_names_and_folders_are_ignored(inbox: Path) -> None:

@@ -15,7 +15,16 @@ import logging
 import os
 from typing import Any
 
-from airflow.sdk import DAG, Asset, AssetOrTimeSchedule, CronTriggerTimetable, dag, get_current_context, task
+from airflow.sdk import (
+    DAG,
+    Asset,
+    AssetOrTimeSchedule,
+    CronTriggerTimetable,
+    Param,
+    dag,
+    get_current_context,
+    task,
+)
 
 log = logging.getLogger("ledgerlink")
 
@@ -233,7 +242,8 @@ eligible ones (`ledgerlink financing explain INV` says why). When the invoices w
 total more than `LEDGERLINK_FINANCING_APPROVAL_ABOVE` (default 100000.00) in a currency, a person
 approves the batch in **Required actions** first; the approver goes into the audit log. The outbox
 is then sent to the platform of connection `ledgerlink_scf`; failures wait for their retry time
-(`ledgerlink financing outbox`, dead letters: `--dead`)."""
+(`ledgerlink financing outbox`, dead letters: `--dead`). Invoices are decided as of the day the
+run starts, or as of the date in the run's `today` parameter (YYYY-MM-DD)."""
 
 STATUS_DOC = """### Financing: platform status and reconciliation
 
@@ -255,11 +265,14 @@ def build_push_dag() -> DAG:
 
     @dag(dag_id="financing_push", doc_md=PUSH_DOC, schedule="@hourly", start_date=START_DATE, catchup=False,
          max_active_runs=1, tags=TAGS, default_args=DEFAULT_ARGS,
-         description="Decide eligible invoices and submit them to the financing platform")
+         description="Decide eligible invoices and submit them to the financing platform",
+         params={"today": Param(None, type=["null", "string"], format="date",
+                                description="decide as of this date (YYYY-MM-DD); empty: the day the run starts")})
     def financing_push() -> None:
         @task(task_id="decide")
-        def decide_task(*, run_id: str | None = None) -> dict[str, Any]:
-            return decide(f"financing-{run_id}")
+        def decide_task(*, run_id: str | None = None, params: dict[str, Any] | None = None) -> dict[str, Any]:
+            today = (params or {}).get("today")
+            return decide(f"financing-{run_id}", dt.date.fromisoformat(today) if today else None)
 
         @task.branch(task_id="route")
         def route(summary: dict[str, Any]) -> str:

@@ -6,11 +6,14 @@ Kinds:
 * ``error``: answer ``status`` (default 500) without touching state;
 * ``throttle``: answer 429 (or ``status`` 503) with ``Retry-After`` (seconds, or an HTTP date);
 * ``delay``: wait ``seconds`` before handling (``phase="before"``) or while holding the request's
-  idempotency key (``phase="processing"``), so a client with a shorter timeout gives up;
+  idempotency key (``phase="processing"``), so a client with a shorter timeout gives up; with a
+  ``release`` event (from Python) the wait ends when the test sets it (``seconds`` at most), and
+  ``reached`` is set once a request is waiting;
 * ``lose_response``: handle and commit the request, then drop the connection (``mode="drop"``) or
   answer 502 (``mode="502"``), so only an idempotent retry tells the client what happened.
 
-Rate limits are separate: ``rate_limit(per_second)`` answers 429 once a key exceeds it.
+Rate limits are separate: ``rate_limit(per_second)`` answers 429 once a key exceeds it, in one-second
+windows of ``Faults.clock`` (``time.monotonic``; a test may give it a clock of its own).
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 FaultKind = Literal["error", "throttle", "delay", "lose_response"]
@@ -35,6 +39,8 @@ class Fault:
     mode: Literal["drop", "502"] = "drop"
     method: str | None = None
     path: str = "/v1/"
+    release: threading.Event | None = None
+    reached: threading.Event = field(default_factory=threading.Event)
 
     def matches(self, method: str, path: str) -> bool:
         return (self.method is None or self.method.upper() == method.upper()) and path.startswith(self.path)
@@ -47,6 +53,7 @@ class Faults:
         self._rate: int | None = None
         self._hits: dict[str, deque[float]] = {}
         self.injected: list[tuple[str, str, str]] = []  # (kind, method, path) for test inspection
+        self.clock: Callable[[], float] = time.monotonic
 
     # ------------------------------------------------------------------------------ arming
     def add(self, fault: Fault) -> Fault:
@@ -63,9 +70,14 @@ class Faults:
         return self.add(Fault("throttle", count=count, status=status, retry_after=str(retry_after), **match))
 
     def delay(
-        self, seconds: float, count: int = 1, phase: Literal["before", "processing"] = "before", **match: Any
+        self,
+        seconds: float,
+        count: int = 1,
+        phase: Literal["before", "processing"] = "before",
+        release: threading.Event | None = None,
+        **match: Any,
     ) -> Fault:
-        return self.add(Fault("delay", count=count, seconds=seconds, phase=phase, **match))
+        return self.add(Fault("delay", count=count, seconds=seconds, phase=phase, release=release, **match))
 
     def lose_response(self, count: int = 1, mode: Literal["drop", "502"] = "drop", **match: Any) -> Fault:
         return self.add(Fault("lose_response", count=count, mode=mode, **match))
@@ -104,7 +116,7 @@ class Faults:
         with self._lock:
             if self._rate is None:
                 return False
-            now = time.monotonic()
+            now = self.clock()
             hits = self._hits.setdefault(key, deque())
             while hits and now - hits[0] >= 1.0:
                 hits.popleft()

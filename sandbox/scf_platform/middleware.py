@@ -22,6 +22,7 @@ import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
+from .faults import Fault
 from .state import Party
 
 if TYPE_CHECKING:
@@ -121,7 +122,7 @@ class GatewayMiddleware:
             )
             return
         fault = faults.take(("error", "throttle", "delay"), method, path)
-        processing_delay = 0.0
+        processing: Fault | None = None
         if fault is not None:
             if fault.kind == "error":
                 status = fault.status or 500
@@ -137,14 +138,14 @@ class GatewayMiddleware:
                 )
                 return
             if fault.phase == "before":
-                await asyncio.sleep(fault.seconds)
+                await _hold(fault)
             else:
-                processing_delay = fault.seconds
+                processing = fault
         lose = faults.take(("lose_response",), method, path)
         out = send if lose is None else _Lossy(send, lose.mode)
         try:
             if method == "POST":
-                await self._idempotent(scope, receive, out, party, headers, processing_delay)
+                await self._idempotent(scope, receive, out, party, headers, processing)
             else:
                 await self.app(scope, receive, out)
             if isinstance(out, _Lossy):
@@ -159,7 +160,7 @@ class GatewayMiddleware:
         send: Send,
         party: Party,
         headers: dict[bytes, bytes],
-        processing_delay: float,
+        processing: Fault | None,
     ) -> None:
         key = headers.get(b"idempotency-key", b"").decode("latin-1").strip()
         if not key or len(key) > 255:
@@ -210,8 +211,8 @@ class GatewayMiddleware:
             )
             await send({"type": "http.response.body", "body": entry.body})
             return
-        if processing_delay:
-            await asyncio.sleep(processing_delay)
+        if processing is not None:
+            await _hold(processing)
         capture = _Capture()
         try:
             await self.app(scope, _replay_body(body, receive), capture)
@@ -224,6 +225,15 @@ class GatewayMiddleware:
             state.idempotency_finish(party.id, key, capture.status, capture.headers, capture.body)
         await send({"type": "http.response.start", "status": capture.status, "headers": capture.headers})
         await send({"type": "http.response.body", "body": capture.body})
+
+
+async def _hold(fault: Fault) -> None:
+    """A delay fault: ``seconds``, or until its ``release`` event is set (``seconds`` at most)."""
+    fault.reached.set()
+    if fault.release is None:
+        await asyncio.sleep(fault.seconds)
+    else:
+        await asyncio.to_thread(fault.release.wait, fault.seconds)
 
 
 async def _read_body(receive: Receive) -> bytes:

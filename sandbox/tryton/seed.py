@@ -1,15 +1,18 @@
 """Seeds the Tryton sandbox through Tryton's own API (proteus, in-process). Runs with the
 sandbox's python (sandbox/tryton/.venv), called by setup.py:
 
-    seed.py --config trytond.conf --database ledgerlink                 # the demo company (idempotent)
-    seed.py --config trytond.conf --database ledgerlink --bulk-supplier-invoices 10000
-    seed.py --config trytond.conf --database ledgerlink --touch-invoice NUMBER
+    seed.py --config trytond.conf --database ledgerlink --today 2026-11-30    # the demo company (idempotent)
+    seed.py ... --bulk-supplier-invoices 10000
+    seed.py ... --touch-invoice NUMBER
 
-The demo company (EUR) gets the minimal chart of accounts, a fiscal year with monthly periods,
-EUR/USD/GBP with rates, vendors and customers with addresses, IBANs and payment terms, and a few
-hundred supplier and customer invoices in draft, validated, posted, paid and cancelled states,
-plus a few payments of supplier invoices. Everything is derived from a fixed random seed; a second
-run finds the company and changes nothing.
+The demo company (EUR) gets the minimal chart of accounts, the fiscal years 2024 to 2028 with
+monthly periods and invoice sequences, EUR/USD/GBP with rates from 2024-01-01, vendors and
+customers with addresses, IBANs and payment terms, and a few hundred supplier and customer
+invoices dated from 1 January of ``--today``'s year to that day, in draft, validated, posted, paid
+and cancelled states, plus a few payments of supplier invoices. ``--today`` is the sandbox's fixed
+date (sandbox.ini), which Tryton takes for today too: everything is derived from it and a fixed
+random seed, never from the calendar. A second run finds the company and changes nothing.
+Progress goes to stderr.
 """
 
 from __future__ import annotations
@@ -30,6 +33,19 @@ VENDORS = 12
 CUSTOMERS = 8
 RATES = {"EUR": Decimal("1"), "USD": Decimal("1.0850"), "GBP": Decimal("0.8550")}
 NAMES = {"EUR": ("Euro", "€"), "USD": ("US Dollar", "$"), "GBP": ("Pound Sterling", "£")}
+FISCAL_YEARS = range(2024, 2029)
+RATES_FROM = dt.date(FISCAL_YEARS[0], 1, 1)
+PROGRESS_EVERY = 25
+
+
+def progress(message: str) -> None:
+    print(f"tryton sandbox:   {message}", file=sys.stderr, flush=True)
+
+
+def invoice_dates(today: dt.date) -> tuple[dt.date, int]:
+    """The first invoice date and the number of days invoices are spread over (1 January to today)."""
+    start = dt.date(today.year, 1, 1)
+    return start, (today - start).days + 1
 
 
 def iban(country: str, bban: str) -> str:
@@ -41,7 +57,7 @@ def dutch_iban(rng: random.Random) -> str:
     return iban("NL", rng.choice(["ABNA", "INGB", "RABO", "TRIO"]) + f"{rng.randrange(10**9, 10**10)}")
 
 
-def setup_company(today: dt.date) -> None:
+def setup_company() -> None:
     from trytond.modules.account.tests.tools import create_chart, create_fiscalyear, get_accounts
     from trytond.modules.account_invoice.tests.tools import set_fiscalyear_invoice_sequences
     from trytond.modules.company.tests.tools import create_company, get_company
@@ -53,7 +69,7 @@ def setup_company(today: dt.date) -> None:
         name, symbol = NAMES[code]
         cur = Currency(name=name, symbol=symbol, code=code, rounding=Decimal("0.01"), digits=2)
         cur.save()
-        Rate(currency=cur, date=dt.date(today.year - 1, 1, 1), rate=rate).save()
+        Rate(currency=cur, date=RATES_FROM, rate=rate).save()
         currencies[code] = cur
 
     Party = Model.get("party.party")
@@ -62,9 +78,10 @@ def setup_company(today: dt.date) -> None:
     create_company(party=company_party, currency=currencies["EUR"])
     company = get_company()
     create_chart(company)
-    fiscalyear = set_fiscalyear_invoice_sequences(
-        create_fiscalyear(company, (dt.date(today.year, 1, 1), dt.date(today.year, 12, 31))))
-    fiscalyear.click("create_period")
+    for year in FISCAL_YEARS:
+        fiscalyear = set_fiscalyear_invoice_sequences(
+            create_fiscalyear(company, (dt.date(year, 1, 1), dt.date(year, 12, 31))))
+        fiscalyear.click("create_period")
 
     accounts = get_accounts(company)
     Configuration = Model.get("account.configuration")
@@ -149,14 +166,13 @@ def create_invoices(rng: random.Random, today: dt.date, vendors: list, customers
     accounts = get_accounts(get_company())
     method, = PaymentMethod.find([])
     currencies = {c.code: c for c in Currency.find([])}
-    start = dt.date(today.year, 1, 1)
-    span = max((today - start).days, 1)
+    start, span = invoice_dates(today)
     # Customer invoice numbers must follow their dates: create every invoice in date order.
     specs = [(start + dt.timedelta(days=rng.randrange(span)), kind, i, rng.choice(parties))
              for kind, count, parties in (("in", SUPPLIER_INVOICES, vendors), ("out", CUSTOMER_INVOICES, customers))
              for i in range(1, count + 1)]
     specs.sort(key=lambda s: (s[0], s[1], s[2]))
-    for invoice_date, kind, i, party in specs:
+    for n, (invoice_date, kind, i, party) in enumerate(specs, 1):
         code = rng.choices(["EUR", "USD", "GBP"], weights=[6, 2, 2])[0]
         invoice = Invoice(type=kind, party=party, currency=currencies[code])
         invoice.invoice_date = invoice_date
@@ -185,6 +201,8 @@ def create_invoices(rng: random.Random, today: dt.date, vendors: list, customers
             if pay.state != "end":  # an exchange difference: write it off
                 pay.form.type = "writeoff"
                 pay.execute("pay")
+        if n % PROGRESS_EVERY == 0 or n == len(specs):
+            progress(f"invoices {n}/{len(specs)}")
 
 
 def create_payments(rng: random.Random) -> None:
@@ -214,6 +232,7 @@ def bulk_supplier_invoices(count: int, today: dt.date, database: str, config_fil
     from trytond.config import config as trytond_config
 
     trytond_config.update_etc(config_file)
+    fix_today(today)
     from trytond.pool import Pool
     from trytond.transaction import Transaction
 
@@ -224,8 +243,7 @@ def bulk_supplier_invoices(count: int, today: dt.date, database: str, config_fil
         admin, = pool.get("res.user").search([("login", "=", "admin")])
         admin_id, company_id = admin.id, admin.company.id
     rng = random.Random(7)  # noqa: S311 - demo data
-    start = dt.date(today.year, 1, 1)
-    span = max(today.timetuple().tm_yday, 1)
+    start, span = invoice_dates(today)
     with Transaction().start(database, admin_id, context={"company": company_id}) as transaction:
         Invoice = pool.get("account.invoice")
         template, = Invoice.search([("type", "=", "in"), ("state", "=", "draft")], limit=1, order=[("id", "ASC")])
@@ -249,6 +267,7 @@ def bulk_supplier_invoices(count: int, today: dt.date, database: str, config_fil
             Invoice.create(values)
             transaction.commit()
             created += len(values)
+            progress(f"bench invoices {created}/{count}")
     print(f"{count} supplier invoices created")
 
 
@@ -258,6 +277,14 @@ def touch_invoice(number: str) -> None:
     invoice, = Invoice.find(["OR", ("number", "=", number), ("reference", "=", number)])
     invoice.description = f"{invoice.description or ''} (edited)"
     invoice.save()
+
+
+def fix_today(today: dt.date) -> None:
+    """Tryton's today (``ir.date.today``) is the sandbox's date, whatever the calendar says.
+    Called once trytond is configured (its modules read the configuration when imported)."""
+    from trytond.ir.date import Date
+
+    Date.today = staticmethod(lambda timezone=None: today)
 
 
 def _confirm_warnings() -> None:
@@ -274,12 +301,17 @@ def main() -> int:
     parser.add_argument("--database", required=True)
     parser.add_argument("--bulk-supplier-invoices", type=int, default=0)
     parser.add_argument("--touch-invoice")
+    parser.add_argument("--today", type=dt.date.fromisoformat, required=True,
+                        help="the sandbox's date (sandbox.ini): the last invoice date, and Tryton's today")
     args = parser.parse_args()
-    today = dt.date.today()
+    today = args.today
+    if today.year not in FISCAL_YEARS:
+        parser.error(f"--today {today} is outside the seeded fiscal years {FISCAL_YEARS[0]}-{FISCAL_YEARS[-1]}")
     if args.bulk_supplier_invoices:
         bulk_supplier_invoices(args.bulk_supplier_invoices, today, args.database, args.config)
         return 0
     proteus_config.set_trytond(args.database, config_file=args.config)
+    fix_today(today)
     _confirm_warnings()
     if args.touch_invoice:
         touch_invoice(args.touch_invoice)
@@ -289,11 +321,14 @@ def main() -> int:
         print("demo company already seeded: nothing to do")
         return 0
     rng = random.Random(20240101)  # noqa: S311 - demo data
-    setup_company(today)
+    progress(f"company, chart of accounts, fiscal years {FISCAL_YEARS[0]}-{FISCAL_YEARS[-1]}")
+    setup_company()
     User = Model.get("res.user")
     proteus_config.get_config()._context = User.get_preferences(True, {})
+    progress(f"{VENDORS} vendors and {CUSTOMERS} customers")
     vendors, customers = create_parties(rng)
     create_invoices(rng, today, vendors, customers)
+    progress("payments")
     create_payments(rng)
     print(f"seeded {SUPPLIER_INVOICES} supplier and {CUSTOMER_INVOICES} customer invoices")
     return 0

@@ -3,7 +3,8 @@
     python -m sandbox.tryton.server [--port N]
 
 builds the sandbox if needed (sandbox/tryton/setup.py), copies the seeded database to a scratch
-folder, runs trytond in the foreground and prints an Airflow connection URI for it.
+folder, runs trytond in the foreground and prints an Airflow connection URI for it. trytond runs
+with the sandbox's fixed date as its today (``today`` in sandbox.ini, see trytond_at.py).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from urllib.parse import quote
 from sandbox.tryton import setup as tryton_setup
 
 HOST = "127.0.0.1"
+TRYTOND_AT = Path(__file__).resolve().parent / "trytond_at.py"
 START_TIMEOUT = 60.0
 
 
@@ -44,9 +46,11 @@ class TrytonServer:
     """trytond serving the SQLite database in ``db_dir`` (default: a fresh copy of the seeded one).
 
     Use as a context manager, or call start()/stop(). ``restart()`` keeps the port and the data.
+    With ``build=False`` a sandbox that is not built yet is an error (the tests), not a build.
     """
 
-    def __init__(self, db_dir: Path | None = None, workdir: Path | None = None, port: int | None = None) -> None:
+    def __init__(self, db_dir: Path | None = None, workdir: Path | None = None, port: int | None = None,
+                 *, build: bool = True) -> None:
         self._own_workdir = workdir is None
         self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="ledgerlink-trytond-"))
         self.db_dir = Path(db_dir) if db_dir else self.workdir / "db"
@@ -56,6 +60,8 @@ class TrytonServer:
         self.database = sandbox["database"]
         self.login = sandbox["admin_login"]
         self.password = sandbox["admin_password"]
+        self.today = sandbox["today"]
+        self.build = build
         self.config_path = self.workdir / "trytond.conf"
         self.log_path = self.workdir / "trytond.log"
         self._proc: subprocess.Popen[bytes] | None = None
@@ -79,16 +85,17 @@ class TrytonServer:
             return self
         self.workdir.mkdir(parents=True, exist_ok=True)
         if not self.database_file.exists():
-            tryton_setup.copy_database(self.db_dir)
+            tryton_setup.copy_database(self.db_dir, build=self.build)
         self.port = self.port or free_port()
         tryton_setup.write_config(self.config_path, db_dir=self.db_dir, port=self.port)
         trytond = tryton_setup.venv_bin("trytond")
         if not trytond.exists():
-            raise TrytonServerError(f"{trytond} not found: run sandbox/tryton/setup.sh first")
+            raise TrytonServerError(f"{trytond} not found: run {tryton_setup.SETUP_SH} first")
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child process
         try:
             self._proc = subprocess.Popen(  # noqa: S603
-                [str(trytond), "-c", str(self.config_path), "--logconf", str(self._logconf())],
+                [str(tryton_setup.venv_python()), str(TRYTOND_AT), self.today,
+                 "-c", str(self.config_path), "--logconf", str(self._logconf())],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
             )
         finally:

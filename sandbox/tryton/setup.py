@@ -1,13 +1,14 @@
 """Builds the Tryton sandbox: its own virtualenv, a SQLite database with the accounting modules,
 seeded with a demo company through Tryton's own API.
 
-    python sandbox/tryton/setup.py            # idempotent: does only what is missing
-    python sandbox/tryton/setup.py --force    # rebuild the seeded database
+    sandbox/tryton/setup.sh            # idempotent: does only what is missing
+    sandbox/tryton/setup.sh --force    # rebuild the seeded database
 
 Tryton's dependencies are pinned in ``requirements.txt`` and installed into ``sandbox/tryton/.venv``,
 never into ledgerlink's environment. The seeded database is kept as ``data/<database>.sqlite`` next
 to a stamp of what built it (requirements, seed script, settings); a run with the same stamp changes
-nothing. Tests and the benchmark copy that file and never write to it.
+nothing. Tests and the benchmark copy that file and never write to it; the tests never build it
+(scripts/test.sh does, before pytest).
 """
 
 from __future__ import annotations
@@ -28,10 +29,12 @@ from pathlib import Path
 
 TRYTON_DIR = Path(__file__).resolve().parent
 VENV = TRYTON_DIR / ".venv"
+VENV_STAMP = VENV / ".ledgerlink-requirements.sha256"
 DATA = TRYTON_DIR / "data"
 REQUIREMENTS = TRYTON_DIR / "requirements.txt"
 SEED = TRYTON_DIR / "seed.py"
 SETTINGS = TRYTON_DIR / "sandbox.ini"
+SETUP_SH = TRYTON_DIR / "setup.sh"
 
 
 class TrytonSetupError(RuntimeError):
@@ -59,13 +62,18 @@ def _digest(*paths: Path) -> str:
     return h.hexdigest()
 
 
-def _run(step: str, cmd: list[str], *, env: dict[str, str] | None = None, timeout: float = 1200) -> str:
+def _run(step: str, cmd: list[str], *, env: dict[str, str] | None = None, timeout: float = 1200,
+         show_stderr: bool = False) -> str:
+    """Run one step, quietly unless ``show_stderr`` (the step's progress and errors, as they come)."""
     started = time.monotonic()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout, check=False)  # noqa: S603
+    print(f"tryton sandbox: {step} ...", file=sys.stderr, flush=True)
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=None if show_stderr else subprocess.PIPE,  # noqa: S603
+                          text=True, env=env, timeout=timeout, check=False)
     if proc.returncode != 0:
-        tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-40:])
-        raise TrytonSetupError(f"tryton sandbox: {step} failed (exit {proc.returncode}):\n{tail}")
-    print(f"tryton sandbox: {step} ({time.monotonic() - started:.1f} s)", file=sys.stderr)
+        tail = "\n".join((proc.stdout + (proc.stderr or "")).splitlines()[-40:])
+        shown = " (its errors are above)" if show_stderr else ""
+        raise TrytonSetupError(f"tryton sandbox: {step} failed (exit {proc.returncode}){shown}:\n{tail}")
+    print(f"tryton sandbox: {step}: done ({time.monotonic() - started:.1f} s)", file=sys.stderr, flush=True)
     return proc.stdout
 
 
@@ -83,15 +91,14 @@ def _locked() -> Iterator[None]:
 
 def ensure_venv() -> Path:
     """Create sandbox/tryton/.venv from requirements.txt unless it is already up to date."""
-    stamp = VENV / ".ledgerlink-requirements.sha256"
     want = _digest(REQUIREMENTS)
-    if venv_python().exists() and stamp.exists() and stamp.read_text().strip() == want:
+    if venv_python().exists() and VENV_STAMP.exists() and VENV_STAMP.read_text().strip() == want:
         return venv_python()
     if not venv_python().exists():
         _run("create virtualenv", [sys.executable, "-m", "venv", str(VENV)])
     _run("install Tryton (requirements.txt)",
          [str(venv_python()), "-m", "pip", "install", "-q", "--disable-pip-version-check", "-r", str(REQUIREMENTS)])
-    stamp.write_text(want + "\n")
+    VENV_STAMP.write_text(want + "\n")
     return venv_python()
 
 
@@ -130,12 +137,13 @@ def _admin_env(workdir: Path) -> dict[str, str]:
 
 
 def seed(db_dir: Path, *args: str) -> str:
-    """Run seed.py (in the Tryton venv) against the database in ``db_dir``; extra args go to it."""
+    """Run seed.py (in the Tryton venv) against the database in ``db_dir``; extra args go to it.
+    Its progress goes to stderr as it comes."""
     with tempfile.TemporaryDirectory(prefix="ledgerlink-tryton-seed-") as tmp:
         conf = write_config(Path(tmp) / "trytond.conf", db_dir=db_dir)
         return _run(f"seed {' '.join(args) or 'demo company'}",
                     [str(venv_python()), str(SEED), "--config", str(conf), "--database", settings()["database"],
-                     *args])
+                     "--today", settings()["today"], *args], show_stderr=True)
 
 
 def build_database(target_dir: Path) -> Path:
@@ -155,6 +163,18 @@ def build_database(target_dir: Path) -> Path:
              env=_admin_env(Path(tmp)))
     seed(target_dir)
     return db
+
+
+def built_database() -> Path | None:
+    """The seeded database file when it and the virtualenv are built and up to date, else None.
+    Builds nothing."""
+    db = database_file()
+    try:
+        up_to_date = (VENV_STAMP.read_text().strip() == _digest(REQUIREMENTS)
+                      and (DATA / "seed.stamp").read_text().strip() == _stamp())
+    except OSError:
+        return None
+    return db if up_to_date and venv_python().exists() and db.exists() else None
 
 
 def ensure_database(force: bool = False) -> Path:
@@ -179,10 +199,14 @@ def ensure_database(force: bool = False) -> Path:
         return db
 
 
-def copy_database(directory: Path) -> Path:
-    """A private copy of the seeded database in ``directory`` (tests and the benchmark write to it)."""
+def copy_database(directory: Path, *, build: bool = True) -> Path:
+    """A private copy of the seeded database in ``directory`` (tests and the benchmark write to it).
+    With ``build=False`` a database that is not built yet is an error instead of a build."""
+    source = ensure_database() if build else built_database()
+    if source is None:
+        raise TrytonSetupError(f"the Tryton sandbox is not built or out of date: run {SETUP_SH}")
     directory.mkdir(parents=True, exist_ok=True)
-    return Path(shutil.copy2(ensure_database(), database_file(directory)))
+    return Path(shutil.copy2(source, database_file(directory)))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -190,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true", help="rebuild the seeded database")
     args = parser.parse_args(argv)
     started = time.monotonic()
+    print(f"tryton sandbox: building what is missing in {TRYTON_DIR} (a virtualenv with Tryton, a seeded "
+          "database): the first build takes a few minutes, later runs reuse it", file=sys.stderr, flush=True)
     try:
         db = ensure_database(force=args.force)
     except TrytonSetupError as exc:
