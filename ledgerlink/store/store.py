@@ -22,6 +22,7 @@ from ledgerlink.store import quarantine as quarantine_mod
 from ledgerlink.store import records as records_mod
 from ledgerlink.store import runs as runs_mod
 from ledgerlink.store.audit import AuditCheck
+from ledgerlink.store.cashapp import CashappRepository
 from ledgerlink.store.db import (
     WRITE_OPTION,
     Scrubber,
@@ -118,6 +119,11 @@ class Store:
     def outbox(self) -> Outbox:
         """The outbox, with the retry policy of the environment (``Outbox(store, policy)`` for another)."""
         return Outbox(self)
+
+    @property
+    def cashapp(self) -> CashappRepository:
+        """Cash application's matches (the worklist), unapplied cash and learned rules."""
+        return CashappRepository(self)
 
     @property
     def financing(self) -> FinancingRepository:

@@ -190,3 +190,50 @@ financing_decisions = Table(
     Index(None, "invoice_key", "decided_at"),
     Index(None, "run_id"),
 )
+
+MATCH_DECISIONS = ("auto", "suggest", "exception")
+# open: in the worklist; applying: allocations decided (by the matcher or a person), their application
+# to the ledger is in the outbox; applied: the ledger has them; rejected: not for cash application.
+MATCH_STATUSES = ("open", "applying", "applied", "rejected")
+
+cash_matches = Table(
+    "cash_matches",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("entry_key", Text, nullable=False),  # natural key of the bank_transaction record
+    Column("account", String(64), nullable=True),
+    Column("bank_reference", Text, nullable=True),
+    Column("value_date", String(10), nullable=True),
+    Column("amount", String(40), nullable=False),  # decimal text
+    Column("currency", String(3), nullable=False),
+    Column("counterparty", Text, nullable=False),  # JSON: name, iban, remittance text, references
+    Column("party_id", String(64), nullable=True),
+    Column("decision", String(16), nullable=False),
+    Column("confidence", String(8), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("allocations", Text, nullable=False),  # JSON list
+    Column("evidence", Text, nullable=False),  # JSON: the matcher's result beyond allocations
+    Column("unapplied", String(40), nullable=False),  # decimal text: cash left on the party
+    Column("unapplied_status", String(16), nullable=True),  # open | resolved, when there is unapplied cash
+    Column("run_id", String(64), nullable=False),
+    Column("created_at", String(40), nullable=False),
+    Column("updated_at", String(40), nullable=False),
+    Column("resolved_by", String(200), nullable=True),
+    Column("note", Text, nullable=True),
+    UniqueConstraint("entry_key"),
+    Index(None, "status", "id"),
+    Index(None, "unapplied_status"),
+)
+
+cashapp_rules = Table(
+    "cashapp_rules",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),  # iban | name: what of a payment points at the party
+    Column("value", Text, nullable=False),
+    Column("party_id", String(64), nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", String(40), nullable=False),
+    Column("match_id", BigId, nullable=True),  # the resolution that taught it
+    UniqueConstraint("kind", "value"),
+)

@@ -24,6 +24,7 @@ from ledgerlink.store import audit as audit_mod
 from ledgerlink.store import feedstate as feedstate_mod
 from ledgerlink.store import records as records_mod
 from ledgerlink.store import runs as runs_mod
+from ledgerlink.store.cashapp import CashappRepository
 from ledgerlink.store.db import PG_LOCK_CLASS_ENTITY, entity_lock_key, pg_lock
 from ledgerlink.store.feedstate import FeedState
 from ledgerlink.store.financing import FinancingRepository
@@ -44,6 +45,7 @@ class UnitOfWork:
         self._audit: list[audit_mod.AuditEntry] = []
         self.outbox = Outbox(store, work=self)
         self.financing = FinancingRepository(store, work=self)
+        self.cashapp = CashappRepository(store, work=self)
 
     def lock_entity(self, entity: str) -> None:
         """Wait for other units of work and loads of ``entity``, and keep them waiting until this one

@@ -53,6 +53,12 @@ def iban(country: str, bban: str) -> str:
     return f"{country}{98 - int(digits) % 97:02d}{bban}"
 
 
+def rf_reference(base: str) -> str:
+    """An ISO 11649 creditor reference: RF, two check digits (mod 97 over base + "RF00"), the base."""
+    digits = "".join(str(int(c, 36)) for c in base + "RF00")
+    return f"RF{98 - int(digits) % 97:02d}{base}"
+
+
 def dutch_iban(rng: random.Random) -> str:
     return iban("NL", rng.choice(["ABNA", "INGB", "RABO", "TRIO"]) + f"{rng.randrange(10**9, 10**10)}")
 
@@ -178,6 +184,8 @@ def create_invoices(rng: random.Random, today: dt.date, vendors: list, customers
         invoice.invoice_date = invoice_date
         if kind == "in":
             invoice.reference = f"{party.name.split()[1]}-{invoice.invoice_date.year}-{i:05d}"
+        else:  # the structured reference the customer is asked to quote when paying
+            invoice.reference = rf_reference(f"LL{invoice_date.year}{i:05d}")
         invoice.description = f"{'Purchase' if kind == 'in' else 'Sale'} {i}"
         for _ in range(rng.randint(1, 3)):
             line = invoice.lines.new()
