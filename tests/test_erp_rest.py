@@ -589,19 +589,34 @@ def test_exact_online_refuses_fields_purchase_entries_do_not_have(server):
 
 # --- connector output through the mappings ------------------------------------------------
 
-@pytest.mark.parametrize(("vendor", "mapping"), [
-    ("sap_s4hana", "sap_s4hana_supplier_invoice"),
-    ("business_central", "business_central_purchase_invoice"),
-    ("xero", "xero_invoice"),
-])
-def test_fetched_records_map_to_canonical_invoices(server, vendor, mapping):
+INVOICE_MAPPINGS = {
+    "sap_s4hana": "sap_s4hana_supplier_invoice", "oracle_fusion": "oracle_fusion_payables_invoice",
+    "exact_online": "exact_online_purchase_entry", "business_central": "business_central_purchase_invoice",
+    "netsuite": "netsuite_vendor_bill", "quickbooks_online": "quickbooks_online_bill", "xero": "xero_invoice",
+}
+VENDOR_MAPPINGS = {
+    "sap_s4hana": "sap_s4hana_supplier", "oracle_fusion": "oracle_fusion_supplier",
+    "exact_online": "exact_online_supplier", "business_central": "business_central_vendor",
+    "netsuite": "netsuite_vendor", "quickbooks_online": "quickbooks_online_vendor", "xero": "xero_contact",
+}
+
+
+@pytest.mark.parametrize("vendor", VENDORS)
+def test_fetched_records_map_to_canonical_invoices_and_vendors(server, vendor):
     from ledgerlink.config import BUNDLED_MAPPINGS_DIR
     from ledgerlink.mapping import load_mapping
 
-    records = list(connector(server, vendor).fetch("supplier_invoices"))
-    result = load_mapping(BUNDLED_MAPPINGS_DIR / "erp" / f"{mapping}.yaml").map_rows(
-        [(i + 1, f"{r.source}/{r.id}", flatten_record(r.data)) for i, r in enumerate(records)], source_name=f"{vendor}-run")
-    assert result.errors == []
-    mapped = list(result.records())
-    assert len(mapped) == len(records)
-    assert {m["direction"] for m in mapped} == {"payable"}
+    c = connector(server, vendor)
+    mapped = {}
+    for entity, mapping in (("supplier_invoices", INVOICE_MAPPINGS[vendor]), ("suppliers", VENDOR_MAPPINGS[vendor])):
+        records = list(c.fetch(entity))
+        result = load_mapping(BUNDLED_MAPPINGS_DIR / "erp" / f"{mapping}.yaml").map_rows(
+            [(i + 1, f"{r.source}/{r.id}", flatten_record(r.data)) for i, r in enumerate(records)],
+            source_name=f"{vendor}-run")
+        assert result.errors == []
+        mapped[entity] = list(result.records())
+        assert len(mapped[entity]) == len(records)
+    assert {m["direction"] for m in mapped["supplier_invoices"]} == {"payable"}
+    vendor_ids = {v["vendor_id"] for v in mapped["suppliers"]}
+    assert {m["vendor_id"] for m in mapped["supplier_invoices"]} <= vendor_ids, "invoices name their vendor masters"
+    assert {v["approval_status"] for v in mapped["suppliers"]} == {"approved", "blocked"}
