@@ -12,7 +12,8 @@ before the cursor, go through as well: a late-committed change is loaded, an unc
 counts as unchanged (the store writes a version only when the content hash changes).
 
 A record read twice in one sync (changed while the pages were read) is taken once, in its latest
-version. Row numbers in lineage and quarantine are the source's record ids where they are whole
+version. An entity without a change field (SAP's suppliers) is read in full every time, without a
+cursor: each record goes through and only the changed ones make new versions. Row numbers in lineage and quarantine are the source's record ids where they are whole
 numbers (Tryton's are), else positions; the location is ``<system:object>/<id>``.
 """
 
@@ -69,7 +70,12 @@ def sync(store: Store, feed_name: str, source: RecordSource, entity_name: str, m
     try:
         fetched = list(source.fetch(entity_name, state.cursor))
         records = latest_per_id(fetched)
-        selected, new_state = select_incremental(state, [(r.updated_at, r.id) for r in records])
+        if records and not any(r.updated_at for r in records):
+            # An entity without a change field is read in full: every record goes through (unchanged ones
+            # make no new version) and there is no cursor to keep.
+            selected, new_state = list(range(len(records))), FeedState()
+        else:
+            selected, new_state = select_incremental(state, [(r.updated_at, r.id) for r in records])
         overlap = [i for i, r in enumerate(records) if state.cursor is not None and r.updated_at < state.cursor]
         take = [records[i] for i in sorted(set(selected) | set(overlap))]
         log.info("%s: %s %s since %s: %d read, %d new or changed, %d re-read in the overlap window",
