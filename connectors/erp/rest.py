@@ -34,7 +34,7 @@ from urllib.parse import quote, urljoin, urlsplit
 import requests
 
 from connectors.erp.base import ApiRecord, ErpError
-from connectors.erp.definitions import load_definition, validate_definition
+from connectors.erp.definitions import load_definition, record_id_values, validate_definition, writeback_needs
 from ledgerlink.errors import ConfigError
 from ledgerlink.mapping.sources import json_get as mapping_json_get
 
@@ -275,16 +275,10 @@ class RestConnector:
         call's `idempotency_header` when it has one; such a call, an `idempotent` one and PUT, PATCH and
         DELETE are retried like reads. Any other call is sent once: no answer raises an ErpError with
         ``outcome_unknown`` (it may have been applied), a 5xx one with its status."""
-        calls = self.definition.get("writeback") or {}
-        if call not in calls:
-            raise ConfigError(f"{self.name}: no writeback call {call!r} (known: {', '.join(sorted(calls)) or 'none'})")
-        spec = calls[call]
+        missing = sorted(n for n in writeback_needs(self.definition, call) if n not in values)
+        spec = self.definition["writeback"][call]
         label = f"writeback {call}"
         read = spec.get("read") or {}
-        from_read = set(read.get("values") or {})
-        needed = set(spec.get("required", [])) | set(_FIELD.findall(self._expand(spec["path"])))
-        needed |= set(_FIELD.findall(self._expand(read.get("path", ""))))
-        missing = sorted(n for n in needed - from_read if n not in values)
         if missing:
             raise ConfigError(f"{self.name}: writeback {call}: missing values: {', '.join(missing)}")
         values = dict(values)
@@ -329,14 +323,8 @@ class RestConnector:
             return resp.text
 
     def id_values(self, entity: str, record_id: str) -> dict[str, str]:
-        """A record id as fetch() gives it, split into the entity's id fields (SAP's `5100000012/2024` ->
-        SupplierInvoice, FiscalYear): the values a writeback call on that record names."""
-        ent = self._entity(entity)
-        fields = ent["id_field"] if isinstance(ent["id_field"], list) else [ent["id_field"]]
-        parts = str(record_id).split("/") if len(fields) > 1 else [str(record_id)]
-        if len(parts) != len(fields) or not all(parts):
-            raise ConfigError(f"{self.name}: {entity}: record id {record_id!r} is not {'/'.join(fields)}")
-        return {f.rsplit(".", 1)[-1]: part for f, part in zip(fields, parts, strict=True)}
+        """A record id as fetch() gives it, split into the entity's id fields (see record_id_values)."""
+        return record_id_values(self.definition, entity, record_id)
 
     def close(self) -> None:
         self._session.close()
@@ -543,8 +531,8 @@ class RestConnector:
                 limited += 1
                 wait, why = exc.retry_after, exc.reason
                 if wait is None and self._blocked is not None:
-                    until, why = self._blocked
-                    wait = max(0.0, until - self._clock())
+                    until, window = self._blocked
+                    wait, why = max(0.0, until - self._clock()), f"{why}, {window}"
                 self._blocked = None
                 if limited > MAX_RATE_LIMITED:
                     raise ErpError(self._scrub(f"{where}: still rate limited after {limited - 1} waits: {why}"),
