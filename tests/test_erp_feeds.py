@@ -125,6 +125,10 @@ def test_an_incremental_feed_commits_its_cursor_with_the_records(server, store, 
     rows = server.rows("sap_s4hana", "supplier_invoices")
     summary = run_feed("sap_s4hana_supplier_invoices", store=store)
     assert summary.inserted == len(rows)
+    lineage = {r["payload"]["invoice_number"]: r["lineage"] for r in store.current_records("invoice")}
+    first_row = rows[0]
+    assert lineage[first_row.data["SupplierInvoiceIDByInvcgParty"]]["record_id"] == first_row.key, \
+        "the record keeps its id in the ERP: what a writeback names"
     assert store.get_feed_state("sap_s4hana_supplier_invoices").cursor == format_timestamp(rows[-1].updated)
     first = server.calls("sap_s4hana", "GET", "/A_SupplierInvoice")[-1]
     again = run_feed("sap_s4hana_supplier_invoices", store=store)
