@@ -709,9 +709,9 @@ def _check_odata(query: dict[str, list[str]], known: set[str], type_name: str) -
 def _odata_sorted(rows: list[Row], orderby: str) -> list[Row]:
     """Rows ordered per $orderby (`A asc,B desc`); values compare as text, as the stand-ins hold them."""
     out = list(rows)
-    for term in reversed([t.split() for t in orderby.split(",") if t.strip()]):
-        out.sort(key=lambda r, name=term[0]: str(r.data.get(name, "")),
-                 reverse=len(term) > 1 and term[1].lower() == "desc")
+    for term in reversed([t.split() for t in orderby.split(",") if t.strip()]):  # stable sorts, last key first
+        name = term[0]
+        out.sort(key=lambda r: str(r.data.get(name, "")), reverse=len(term) > 1 and term[1].lower() == "desc")
     return out
 
 
