@@ -13,7 +13,7 @@ served page by page in that vendor's own style and filtered by its incremental f
 the shipped definition uses is checked (basic, bearer, API key, or an OAuth2 token endpoint that
 issues expiring tokens). Write calls change the record and are listed in ``applied`` once per change
 that took effect (Xero answers a repeated Idempotency-Key from its first answer without applying it
-again). Faults can be injected: ``server.inject("xero", "500", count=2)``, ``"429"`` (with
+again). Faults can be injected: ``server.inject("xero", "500", count=2)`` (or "503", "504"), ``"429"`` (with
 ``retry_after``, ``""`` for none; Exact Online answers with its X-RateLimit headers instead), ``"slow"`` (``delay``
 seconds before answering) and ``"slow_after"`` (applied, then the answer is late), ``"expire_tokens"``,
 each after ``after`` requests and only on calls of ``method`` when given. Exact Online reports its
@@ -332,6 +332,8 @@ class ErpContractServer:
                 return Reply(500, {"error": "injected server error"})
             if fault.kind == "503":
                 return Reply(503, {"error": "injected unavailable"})
+            if fault.kind == "504":
+                return Reply(504, {"error": "injected gateway timeout"})
             if fault.kind == "429":
                 if v.name == "exact_online":  # Exact says when the window resets instead of Retry-After
                     reset_ms = int((self.clock() + float(fault.retry_after or "1")) * 1000)

@@ -533,6 +533,16 @@ def test_a_non_idempotent_writeback_is_not_repeated_after_a_5xx(server):
     assert len(server.calls("business_central", "POST", "Microsoft.NAV.post")) == 1
 
 
+def test_a_gateway_timeout_on_a_non_idempotent_writeback_leaves_the_outcome_unknown(server):
+    row = _first(server, "sap_s4hana", SupplierInvoiceStatus="A")
+    server.inject("sap_s4hana", "504", method="POST")
+    with pytest.raises(ErpError, match=r"/Release: HTTP 504: .*; not repeated \(the call may have been applied\)") as exc:
+        connector(server, "sap_s4hana").writeback("release_invoice", SupplierInvoice=row.data["SupplierInvoice"],
+                                                  FiscalYear="2024")
+    assert exc.value.outcome_unknown and exc.value.status == 504
+    assert len(server.calls("sap_s4hana", "POST")) == 1
+
+
 def test_a_non_idempotent_writeback_without_answer_is_not_repeated(server):
     row = _first(server, "business_central", status="Draft")
     c = connector(server, "business_central")

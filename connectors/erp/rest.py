@@ -619,6 +619,9 @@ class RestConnector:
                                    _retry_after_seconds(resp.headers.get("Retry-After"), self._clock()))
             if status >= 500 and idempotent:
                 raise _Transient(f"HTTP {status}{self._detail_text(resp)}", status)
+            if status == 504:  # a gateway gave up waiting for the ERP, which may have applied the call
+                raise ErpError(self._scrub(f"{where}: HTTP 504{self._detail_text(resp)}; not repeated (the call "
+                                           "may have been applied)"), status=status, outcome_unknown=True)
             if status >= 400 or 300 <= status < 400:
                 raise ErpError(self._scrub(f"{where} failed: HTTP {status}{self._detail_text(resp)}"), status=status)
             return resp

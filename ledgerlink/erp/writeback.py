@@ -248,7 +248,7 @@ def _send_one(store: Store, box: Outbox, erp: RestConnector, entry: OutboxEntry,
         message = str(exc)
         result.errors.append(message)
         status = getattr(exc, "status", None)
-        unknown = getattr(exc, "outcome_unknown", False) or status == 504
+        unknown = getattr(exc, "outcome_unknown", False)
         if unknown:
             message = (f"{message} -- the outcome is unknown: check in {p['definition']} whether {p['call']} was "
                        f"applied to {p['record_id']}, then replay this entry or leave it")
