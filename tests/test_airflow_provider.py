@@ -62,6 +62,13 @@ def test_each_erp_form_asks_for_its_definitions_values(form, name):
             required = extras[var]["schema"]["type"] == "string"
             assert required == (default is None), f"{name}: {var}"
     assert meta.standard_fields.host.title and not meta.standard_fields.host.hidden
+    form_spec = definition["connection"]
+    assert meta.hook_name == form_spec["label"] == f"{meta.hook_name.removesuffix(' (ledgerlink)')} (ledgerlink)"
+    assert meta.standard_fields.host.title == form_spec["fields"][host]["label"]
+    assert meta.standard_fields.host.placeholder == form_spec["fields"][host]["placeholder"]
+    for var in set(variables) - {host}:
+        assert extras[var]["schema"]["title"] == form_spec["fields"][var]["label"], f"{name}: {var} has no label"
+        assert extras[var]["description"], f"{name}: {var} has no description"
 
 
 def test_the_sftp_hook_connects_and_checks_the_host_key(sftp_server, sftp_root, monkeypatch):

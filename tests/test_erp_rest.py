@@ -7,15 +7,16 @@ filter syntax and auth. They are not run against the vendors themselves, so they
 definition and the connector agree with the documented contract, not that a live tenant answers
 the same way.
 
-Backoff is made short through the connector's settings (as a deployment would configure it); time
-is not mocked, so the waits measured here are real.
+The connector gets a fake clock whose sleep records the waits it asks for and moves the clock on
+(the stand-in's rate-limit windows run on the same clock), so the tests assert the waits themselves,
+a minute-long Retry-After included, without waiting for them; timeouts are real, and short.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
 
@@ -33,13 +34,12 @@ pytestmark = pytest.mark.integration
 VENDORS = list(cs.VENDORS)
 OAUTH_VENDORS = ["business_central", "xero"]
 ENTITIES = ("supplier_invoices", "suppliers")
-FAST = {"timeout": 0.5, "retry": {"attempts": 4, "backoff_initial": 0.01, "backoff_max": 0.05, "jitter": 0.01,
-                                  "retry_after_max": 0.3}}
+FAST = {"timeout": 0.5, "retry": {"attempts": 4, "backoff_initial": 0.01, "backoff_max": 0.05, "jitter": 0.01}}
 SECRETS = (cs.PASSWORD, cs.BEARER_TOKEN, cs.API_KEY, cs.CLIENT_SECRET)
 
 # where each vendor's incremental filter travels: (query parameter | header, name, text it holds)
 FILTER_SENT = {
-    "sap_s4hana": ("query", "$filter", "LastChangeDateTime ge datetimeoffset'"),
+    "sap_s4hana": ("query", "$filter", "SuplrInvcLstChgDteTmeTxt ge '"),
     "oracle_fusion": ("query", "q", "LastUpdateDate>='"),
     "exact_online": ("query", "$filter", "Modified ge datetime'"),
     "business_central": ("query", "$filter", "lastModifiedDateTime ge "),
@@ -54,10 +54,32 @@ LIST_PATH = {
 }
 
 
+class FakeClock:
+    """Epoch seconds that move only when someone sleeps; every sleep is recorded."""
+
+    def __init__(self, now: float = 1_767_225_600.0) -> None:  # 2026-01-01T00:00:00Z
+        self.now = now
+        self.slept: list[float] = []
+
+    def time(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
 @pytest.fixture(scope="module")
 def server():
     with cs.ErpContractServer() as srv:
         yield srv
+
+
+@pytest.fixture
+def clock(server) -> FakeClock:
+    fake = FakeClock()
+    server.clock = fake.time
+    return fake
 
 
 @pytest.fixture(autouse=True)
@@ -78,9 +100,10 @@ def credentials(server: cs.ErpContractServer, vendor: str) -> dict[str, str]:
     }
 
 
-def connector(server, vendor: str, definition=None, **settings) -> RestConnector:
+def connector(server, vendor: str, definition=None, *, clock: FakeClock | None = None, **settings) -> RestConnector:
+    clock = clock or FakeClock()
     return RestConnector(definition or definition_path(vendor), credentials(server, vendor),
-                         settings={**FAST, **settings})
+                         settings={**FAST, **settings}, sleep=clock.sleep, clock=clock.time)
 
 
 def list_calls(server, vendor: str):
@@ -183,32 +206,77 @@ def test_incremental_read_returns_only_newer_records(server, vendor):
 
 # --- faults -------------------------------------------------------------------------------
 
-def test_429_retry_after_seconds_is_waited_out(server):
-    server.inject("xero", "429", retry_after="1", after=1)
-    c = connector(server, "xero", retry={**FAST["retry"], "retry_after_max": 5})
-    started = time.monotonic()
-    records = list(c.fetch("supplier_invoices"))
-    assert time.monotonic() - started >= 1.0
+def test_a_minute_long_retry_after_is_waited_out(server, clock):
+    server.inject("xero", "429", retry_after="60", after=1)
+    records = list(connector(server, "xero", clock=clock).fetch("supplier_invoices"))
+    assert clock.slept == [60.0], "one wait, as long as the API asked"
     assert len(records) == len(server.rows("xero", "supplier_invoices"))
 
 
-def test_429_retry_after_http_date_is_honoured_and_capped(server):
-    when = format_datetime(datetime.now(UTC) + timedelta(hours=1), usegmt=True)
+def test_429_retry_after_http_date_is_honoured(server, clock):
+    when = format_datetime(datetime.fromtimestamp(clock.now + 90, UTC), usegmt=True)
     server.inject("oracle_fusion", "429", retry_after=when)
-    started = time.monotonic()
-    records = list(connector(server, "oracle_fusion").fetch("suppliers"))
-    elapsed = time.monotonic() - started
-    assert 0.3 <= elapsed < 3, "an hour-long Retry-After must be cut to retry_after_max (0.3 s)"
+    records = list(connector(server, "oracle_fusion", clock=clock).fetch("suppliers"))
+    assert clock.slept == [90.0]
     assert len(records) == len(server.rows("oracle_fusion", "suppliers"))
 
 
+def test_a_wait_longer_than_retry_after_max_fails_at_once_naming_the_call(server, clock):
+    when = format_datetime(datetime.fromtimestamp(clock.now + 3600, UTC), usegmt=True)
+    server.inject("oracle_fusion", "429", retry_after=when)
+    with pytest.raises(ErpError) as exc:
+        list(connector(server, "oracle_fusion", clock=clock).fetch("suppliers"))
+    msg = str(exc.value)
+    assert msg.startswith("oracle_fusion: suppliers: GET /oracle_fusion/fscmRestApi/resources/11.13.18.05/suppliers")
+    assert "HTTP 429" in msg and "asks to wait 3600 s" in msg and "retry_after_max (120 s)" in msg
+    assert clock.slept == [] and exc.value.status == 429 and exc.value.retry_after == 3600
+
+
 @pytest.mark.parametrize("vendor", VENDORS)
-def test_429_then_success(server, vendor):
-    server.inject(vendor, "429", retry_after="1", after=1)
-    started = time.monotonic()
-    records = list(connector(server, vendor).fetch("supplier_invoices"))
-    assert time.monotonic() - started >= 0.3
+def test_429_then_success(server, clock, vendor):
+    server.inject(vendor, "429", retry_after="60", after=1)
+    records = list(connector(server, vendor, clock=clock).fetch("supplier_invoices"))
+    assert clock.slept == [60.0], "Retry-After (or Exact Online's minutely reset) a minute away is waited out"
     assert len({r.id for r in records}) == len(server.rows(vendor, "supplier_invoices"))
+
+
+def test_rate_limit_budget_spent_fails_clearly(server, clock):
+    server.inject("business_central", "429", retry_after="60", count=20)
+    with pytest.raises(ErpError) as exc:
+        list(connector(server, "business_central", clock=clock).fetch("suppliers"))
+    msg = str(exc.value)
+    assert msg.startswith("business_central: suppliers: GET ") and "/vendors: HTTP 429 (rate limited)" in msg
+    assert "still rate limited after waiting 300 s" in msg and "rate-limit budget (300 s)" in msg
+    assert clock.slept == [60.0] * 5
+    assert len(server.calls("business_central", "GET")) == 6
+
+
+def test_a_429_without_retry_after_backs_off_within_the_budget(server, clock):
+    server.inject("quickbooks_online", "429", retry_after="", count=3)
+    c = connector(server, "quickbooks_online", clock=clock,
+                  retry={**FAST["retry"], "backoff_initial": 2, "backoff_max": 60, "jitter": 0})
+    records = list(c.fetch("suppliers"))
+    assert clock.slept == [2.0, 4.0, 8.0]
+    assert len(records) == len(server.rows("quickbooks_online", "suppliers"))
+
+
+def test_exact_online_minutely_window_is_waited_out_before_the_next_call(server, clock):
+    server.exact_minutely_limit = 2
+    records = list(connector(server, "exact_online", clock=clock).fetch("supplier_invoices"))
+    assert len(records) == len(server.rows("exact_online", "supplier_invoices"))
+    pages = len(list_calls(server, "exact_online"))
+    assert pages == 5, "every page asked once: the spent window was waited out, never refused"
+    assert len(clock.slept) == 2 and all(0 < wait <= 60 for wait in clock.slept)
+
+
+def test_exact_online_daily_limit_spent_is_not_waited_for(server, clock):
+    server.exact_daily_limit = 1
+    with pytest.raises(ErpError) as exc:
+        list(connector(server, "exact_online", clock=clock).fetch("supplier_invoices"))
+    msg = str(exc.value)
+    assert msg.startswith("exact_online: supplier_invoices: GET /exact_online/api/v1/123456/purchaseentry/PurchaseEntries")
+    assert "X-RateLimit-Remaining: 0 until 2026-01-02T00:00:00Z" in msg and "more than retry_after_max" in msg
+    assert clock.slept == [] and len(list_calls(server, "exact_online")) == 1
 
 
 @pytest.mark.parametrize("vendor", VENDORS)
@@ -331,14 +399,16 @@ def test_next_link_to_another_host_is_not_followed(server):
 
 # --- writeback ----------------------------------------------------------------------------
 
-def _first(server, vendor):
-    return server.rows(vendor, "supplier_invoices")[0]
+def _first(server, vendor, **fields):
+    """The first invoice of `vendor` whose data has the given field values."""
+    return next(r for r in server.rows(vendor, "supplier_invoices")
+                if all(r.data.get(k) == v for k, v in fields.items()))
 
 
 def test_writeback_sap_release_fetches_csrf_token_first(server):
-    row = _first(server, "sap_s4hana")
-    answer = connector(server, "sap_s4hana").writeback(
-        "release_invoice", SupplierInvoice=row.data["SupplierInvoice"], FiscalYear="2024")
+    row = _first(server, "sap_s4hana", SupplierInvoiceStatus="A")
+    answer = connector(server, "sap_s4hana").writeback("release_invoice", SupplierInvoice=row.data["SupplierInvoice"],
+                                                        FiscalYear="2024")
     fetch, post = server.calls("sap_s4hana")[-2:]
     assert fetch.method == "GET" and fetch.headers["x-csrf-token"] == "Fetch"
     assert post.method == "POST" and post.path.endswith("/API_SUPPLIERINVOICE_PROCESS_SRV/Release")
@@ -346,36 +416,42 @@ def test_writeback_sap_release_fetches_csrf_token_first(server):
     assert post.query["FiscalYear"] == ["'2024'"]
     assert post.headers["x-csrf-token"] == server.vendors["sap_s4hana"].csrf
     assert answer["d"]["Release"]["SupplierInvoiceStatus"] == "5"
+    assert [(a.call, a.key) for a in server.applied_to("sap_s4hana")] == [("Release", row.key)]
 
 
-def test_writeback_oracle_validate_invoice_action(server):
-    row = _first(server, "oracle_fusion")
-    answer = connector(server, "oracle_fusion").writeback(
-        "validate_invoice", InvoiceNumber=row.data["InvoiceNumber"], BusinessUnit=row.data["BusinessUnit"])
+def test_writeback_oracle_validate_invoice_reads_the_invoice_first(server):
+    row = _first(server, "oracle_fusion", ValidationStatus="Not validated")
+    answer = connector(server, "oracle_fusion").writeback("validate_invoice", InvoiceId=row.key)
+    read, = server.calls("oracle_fusion", "GET")
+    assert read.path == f"/fscmRestApi/resources/11.13.18.05/invoices/{row.key}"
     (call,) = server.calls("oracle_fusion", "POST")
     assert call.path == "/fscmRestApi/resources/11.13.18.05/invoices/action/validateInvoice"
     assert call.headers["content-type"] == "application/vnd.oracle.adf.action+json"
-    assert json.loads(call.body) == {"InvoiceNumber": row.data["InvoiceNumber"], "BusinessUnit": "US1 Business Unit"}
-    assert answer == {"result": "SUCCESS"}
+    assert json.loads(call.body) == {"InvoiceNumber": row.data["InvoiceNumber"], "BusinessUnit": "US1 Business Unit",
+                                     "Supplier": row.data["Supplier"], "ProcessAction": "Validate"}
+    assert answer == {"result": "The current action Validate Invoice has completed successfully."}
+    assert row.data["ValidationStatus"] == "Validated"
 
 
 def test_writeback_exact_updates_the_purchase_entry(server):
     row = _first(server, "exact_online")
     assert connector(server, "exact_online").writeback("update_description", EntryID=row.key,
-                                                        description="Approved in ledgerlink") is None
+                                                        description="Financed by ledgerlink") is None
     (call,) = server.calls("exact_online", "PUT")
     assert call.path == f"/api/v1/123456/purchaseentry/PurchaseEntries(guid'{row.key}')"
-    assert json.loads(call.body) == {"Description": "Approved in ledgerlink"}
+    assert json.loads(call.body) == {"Description": "Financed by ledgerlink"}
+    assert row.data["Description"] == "Financed by ledgerlink"
 
 
 def test_writeback_business_central_post_action(server):
-    row = _first(server, "business_central")
+    row = _first(server, "business_central", status="Draft")
     assert connector(server, "business_central").writeback("post_invoice", id=row.key) is None
     (call,) = server.calls("business_central", "POST", "Microsoft.NAV.post")
     assert call.path.endswith(f"/companies(11111111-2222-3333-4444-555555555555)/purchaseInvoices({row.key})"
                               "/Microsoft.NAV.post")
     assert call.body == b""
     assert call.headers["authorization"].startswith("Bearer at-")
+    assert row.data["status"] == "Open"
 
 
 def test_writeback_netsuite_patches_approval_status(server):
@@ -386,56 +462,171 @@ def test_writeback_netsuite_patches_approval_status(server):
     assert json.loads(call.body) == {"approvalStatus": {"id": "2"}}
 
 
-def test_writeback_quickbooks_sparse_bill_update(server):
+def test_writeback_quickbooks_sparse_update_reads_synctoken_and_vendorref_first(server):
     row = _first(server, "quickbooks_online")
-    answer = connector(server, "quickbooks_online").writeback("update_bill", Id=row.key, SyncToken="0",
-                                                              note="approved")
+    c = connector(server, "quickbooks_online")
+    answer = c.writeback("update_bill", Id=row.key, note="financed")
+    read, = server.calls("quickbooks_online", "GET", "/bill/")
+    assert read.path == f"/v3/company/9130357/bill/{row.key}" and read.query["minorversion"] == ["75"]
     (call,) = server.calls("quickbooks_online", "POST")
     assert call.path == "/v3/company/9130357/bill" and call.query["minorversion"] == ["75"]
-    assert json.loads(call.body) == {"Id": row.key, "SyncToken": "0", "sparse": True, "PrivateNote": "approved"}
+    assert json.loads(call.body) == {"Id": row.key, "SyncToken": "0", "sparse": True,
+                                     "VendorRef": {"value": row.data["VendorRef"]["value"]}, "PrivateNote": "financed"}
     assert answer["Bill"]["SyncToken"] == "1"
+    c.writeback("update_bill", Id=row.key, note="paid")  # the next update reads the new token: no stale error
+    assert json.loads(server.calls("quickbooks_online", "POST")[-1].body)["SyncToken"] == "1"
+    assert row.data["PrivateNote"] == "paid"
 
 
-def test_writeback_xero_invoice_status(server):
-    row = _first(server, "xero")
-    answer = connector(server, "xero").writeback("set_invoice_status", InvoiceID=row.key, status="AUTHORISED")
+def test_quickbooks_refuses_a_sparse_bill_update_without_vendorref(server):
+    doc = load_definition(definition_path("quickbooks_online"))
+    call = dict(doc["writeback"]["update_bill"])
+    call.pop("read")
+    call["body"] = {k: v for k, v in call["body"].items() if k != "VendorRef"}
+    call["required"] = ["Id", "SyncToken", "note"]
+    broken = {**doc, "writeback": {"update_bill": call}}
+    with pytest.raises(ErpError, match="HTTP 400: .*Required parameter VendorRef is missing"):
+        connector(server, "quickbooks_online", broken).writeback("update_bill", Id="101", SyncToken="0", note="x")
+
+
+def test_writeback_xero_invoice_status_without_tenant_header_and_with_idempotency_key(server):
+    row = _first(server, "xero", Status="DRAFT")
+    c = connector(server, "xero")
+    answer = c.writeback("set_invoice_status", idempotency_key="key-1", InvoiceID=row.key, status="AUTHORISED")
     (call,) = server.calls("xero", "POST", "/Invoices/")
     assert call.path == f"/api.xro/2.0/Invoices/{row.key}"
-    assert call.headers["xero-tenant-id"] == "tenant-xero-1"
+    assert "xero-tenant-id" not in call.headers and call.headers["idempotency-key"] == "key-1"
     assert json.loads(call.body) == {"Invoices": [{"InvoiceID": row.key, "Status": "AUTHORISED"}]}
     assert answer["Invoices"][0]["Status"] == "AUTHORISED"
+    assert c.writeback("set_invoice_status", idempotency_key="key-1", InvoiceID=row.key, status="AUTHORISED") == answer
+    assert len(server.applied_to("xero")) == 1, "a repeated key is answered, not applied again"
 
 
-def test_writeback_post_is_not_repeated_after_a_5xx(server):
-    row = _first(server, "xero")
+def test_xero_token_asks_for_granular_scopes(server):
+    list(connector(server, "xero").fetch("suppliers"))
+    (token_call,) = server.calls("xero", "POST", "/token")
+    assert "scope=accounting.invoices+accounting.contacts.read" in token_call.body.decode()
+    broad = {**load_definition(definition_path("xero"))}
+    broad["auth"] = {**broad["auth"], "scopes": ["accounting.transactions", "accounting.contacts"]}
+    with pytest.raises(ErpError, match="invalid_scope"):
+        list(connector(server, "xero", broad).fetch("suppliers"))
+
+
+def test_a_keyed_writeback_is_retried_after_a_5xx_and_applied_once(server):
+    row = _first(server, "xero", Status="DRAFT")
     c = connector(server, "xero")
     list(c.fetch("suppliers"))            # token in hand
-    server.inject("xero", "500", count=5)
-    with pytest.raises(ErpError, match=r"xero: writeback set_invoice_status: POST \S*/api.xro/2.0/Invoices/\S+ failed: HTTP 500"):
-        c.writeback("set_invoice_status", InvoiceID=row.key, status="AUTHORISED")
-    assert len(server.calls("xero", "POST", "/Invoices/")) == 1
+    server.inject("xero", "500", count=1, method="POST")
+    c.writeback("set_invoice_status", idempotency_key="key-2", InvoiceID=row.key, status="AUTHORISED")
+    assert len(server.calls("xero", "POST", "/Invoices/")) == 2
+    assert len(server.applied_to("xero")) == 1
+
+
+def test_a_non_idempotent_writeback_is_not_repeated_after_a_5xx(server):
+    row = _first(server, "business_central", status="Draft")
+    c = connector(server, "business_central")
+    server.inject("business_central", "500", count=5, method="POST")
+    with pytest.raises(ErpError, match=r"business_central: writeback post_invoice: POST \S*/Microsoft.NAV.post "
+                                       r"failed: HTTP 500") as exc:
+        c.writeback("post_invoice", id=row.key)
+    assert exc.value.status == 500 and not exc.value.outcome_unknown
+    assert len(server.calls("business_central", "POST", "Microsoft.NAV.post")) == 1
+
+
+def test_a_gateway_timeout_on_a_non_idempotent_writeback_leaves_the_outcome_unknown(server):
+    row = _first(server, "sap_s4hana", SupplierInvoiceStatus="A")
+    server.inject("sap_s4hana", "504", method="POST")
+    with pytest.raises(ErpError, match=r"/Release: HTTP 504: .*; not repeated \(the call may have been applied\)") as exc:
+        connector(server, "sap_s4hana").writeback("release_invoice", SupplierInvoice=row.data["SupplierInvoice"],
+                                                  FiscalYear="2024")
+    assert exc.value.outcome_unknown and exc.value.status == 504
+    assert len(server.calls("sap_s4hana", "POST")) == 1
+
+
+def test_a_non_idempotent_writeback_without_answer_is_not_repeated(server):
+    row = _first(server, "business_central", status="Draft")
+    c = connector(server, "business_central")
+    list(c.fetch("suppliers"))
+    server.inject("business_central", "slow_after", delay=0.8, method="POST")
+    with pytest.raises(ErpError, match="no answer within 0.5s; not repeated") as exc:
+        c.writeback("post_invoice", id=row.key)
+    assert exc.value.outcome_unknown
+    assert len(server.calls("business_central", "POST", "Microsoft.NAV.post")) == 1
+    assert [a.key for a in server.applied_to("business_central")] == [row.key], "it was applied after all"
 
 
 def test_writeback_names_missing_values(server):
-    with pytest.raises(ConfigError, match="missing values: SyncToken, note"):
+    with pytest.raises(ConfigError, match="missing values: note"):
         connector(server, "quickbooks_online").writeback("update_bill", Id="101")
+
+
+def test_record_ids_split_into_the_entitys_id_fields(server):
+    assert connector(server, "sap_s4hana").id_values("supplier_invoices", "5100000012/2024") == {
+        "SupplierInvoice": "5100000012", "FiscalYear": "2024"}
+    assert connector(server, "xero").id_values("supplier_invoices", "ab-12") == {"InvoiceID": "ab-12"}
+    with pytest.raises(ConfigError, match="record id '5100000012' is not SupplierInvoice/FiscalYear"):
+        connector(server, "sap_s4hana").id_values("supplier_invoices", "5100000012")
+
+
+# --- what the stand-ins refuse, as the vendors do ------------------------------------------
+
+def test_sap_refuses_a_property_a_supplier_invoice_does_not_have(server):
+    doc = load_definition(definition_path("sap_s4hana"))
+    ent = dict(doc["entities"]["supplier_invoices"])
+    ent["query"] = {"$orderby": "LastChangeDateTime asc,SupplierInvoice asc"}
+    old = {**doc, "entities": {**doc["entities"], "supplier_invoices": ent}}
+    with pytest.raises(ErpError, match="HTTP 400: .*Property LastChangeDateTime not found in type A_SupplierInvoiceType"):
+        list(connector(server, "sap_s4hana", old).fetch("supplier_invoices"))
+
+
+def test_sap_pages_with_top_and_skip(server):
+    list(connector(server, "sap_s4hana").fetch("supplier_invoices"))
+    pages = list_calls(server, "sap_s4hana")
+    assert [(c.query["$skip"], c.query["$top"]) for c in pages] == [(["0"], ["100"]), (["100"], ["100"]),
+                                                                    (["200"], ["100"])]
+
+
+def test_exact_online_refuses_fields_purchase_entries_do_not_have(server):
+    doc = load_definition(definition_path("exact_online"))
+    ent = dict(doc["entities"]["supplier_invoices"])
+    ent["query"] = {**ent["query"], "$select": "EntryID,InvoiceNo,Modified"}
+    wrong = {**doc, "entities": {**doc["entities"], "supplier_invoices": ent}}
+    with pytest.raises(ErpError, match="HTTP 400: .*'InvoiceNo' is not a property"):
+        list(connector(server, "exact_online", wrong).fetch("supplier_invoices"))
+    records = list(connector(server, "exact_online").fetch("supplier_invoices"))
+    assert {"Status", "InvoiceNumber", "Type", "VATAmountFC"} <= set(records[0].data)
 
 
 # --- connector output through the mappings ------------------------------------------------
 
-@pytest.mark.parametrize(("vendor", "mapping"), [
-    ("sap_s4hana", "sap_s4hana_supplier_invoice"),
-    ("business_central", "business_central_purchase_invoice"),
-    ("xero", "xero_invoice"),
-])
-def test_fetched_records_map_to_canonical_invoices(server, vendor, mapping):
+INVOICE_MAPPINGS = {
+    "sap_s4hana": "sap_s4hana_supplier_invoice", "oracle_fusion": "oracle_fusion_payables_invoice",
+    "exact_online": "exact_online_purchase_entry", "business_central": "business_central_purchase_invoice",
+    "netsuite": "netsuite_vendor_bill", "quickbooks_online": "quickbooks_online_bill", "xero": "xero_invoice",
+}
+VENDOR_MAPPINGS = {
+    "sap_s4hana": "sap_s4hana_supplier", "oracle_fusion": "oracle_fusion_supplier",
+    "exact_online": "exact_online_supplier", "business_central": "business_central_vendor",
+    "netsuite": "netsuite_vendor", "quickbooks_online": "quickbooks_online_vendor", "xero": "xero_contact",
+}
+
+
+@pytest.mark.parametrize("vendor", VENDORS)
+def test_fetched_records_map_to_canonical_invoices_and_vendors(server, vendor):
     from ledgerlink.config import BUNDLED_MAPPINGS_DIR
     from ledgerlink.mapping import load_mapping
 
-    records = list(connector(server, vendor).fetch("supplier_invoices"))
-    result = load_mapping(BUNDLED_MAPPINGS_DIR / "erp" / f"{mapping}.yaml").map_rows(
-        [(i + 1, f"{r.source}/{r.id}", flatten_record(r.data)) for i, r in enumerate(records)], source_name=f"{vendor}-run")
-    assert result.errors == []
-    mapped = list(result.records())
-    assert len(mapped) == len(records)
-    assert {m["direction"] for m in mapped} == {"payable"}
+    c = connector(server, vendor)
+    mapped = {}
+    for entity, mapping in (("supplier_invoices", INVOICE_MAPPINGS[vendor]), ("suppliers", VENDOR_MAPPINGS[vendor])):
+        records = list(c.fetch(entity))
+        result = load_mapping(BUNDLED_MAPPINGS_DIR / "erp" / f"{mapping}.yaml").map_rows(
+            [(i + 1, f"{r.source}/{r.id}", flatten_record(r.data)) for i, r in enumerate(records)],
+            source_name=f"{vendor}-run")
+        assert result.errors == []
+        mapped[entity] = list(result.records())
+        assert len(mapped[entity]) == len(records)
+    assert {m["direction"] for m in mapped["supplier_invoices"]} == {"payable"}
+    vendor_ids = {v["vendor_id"] for v in mapped["suppliers"]}
+    assert {m["vendor_id"] for m in mapped["supplier_invoices"]} <= vendor_ids, "invoices name their vendor masters"
+    assert {v["approval_status"] for v in mapped["suppliers"]} == {"approved", "blocked"}

@@ -16,7 +16,18 @@ from ledgerlink.errors import LedgerlinkError
 
 class ErpError(LedgerlinkError):
     """The ERP could not be reached, refused us, or answered something we cannot use.
-    The message names the system, the call and the reason, never a secret."""
+    The message names the system, the call and the reason, never a secret.
+
+    ``status``: the HTTP status of the answer (None: no answer). ``retry_after``: seconds the ERP asked
+    to wait (rate limits). ``outcome_unknown``: a write that may have been applied although no answer
+    came, so it must not simply be sent again."""
+
+    def __init__(self, message: str, *, status: int | None = None, retry_after: float | None = None,
+                 outcome_unknown: bool = False) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+        self.outcome_unknown = outcome_unknown
 
 
 @dataclass(frozen=True)

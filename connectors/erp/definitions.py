@@ -19,6 +19,10 @@ from jsonschema.exceptions import ValidationError
 from ledgerlink.config import SCHEMAS_DIR
 from ledgerlink.errors import ConfigError
 
+# libyaml's safe loader where installed: the DAG file reads feeds.yaml and every REST feed's definition at
+# parse time, and the pure-Python loader makes that slow
+SAFE_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 SCHEMA_PATH = SCHEMAS_DIR / "rest_connector.schema.json"
 DEFINITIONS_DIR = Path(__file__).resolve().parent / "definitions"
 
@@ -96,7 +100,7 @@ def load_definition(path: str | Path) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read connector definition: {exc.strerror}") from None
     try:
-        doc = yaml.safe_load(text)
+        doc = yaml.load(text, Loader=SAFE_YAML_LOADER)  # noqa: S506 (a safe loader, C or Python)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
@@ -115,6 +119,36 @@ def definition_path(name: str) -> Path:
 
 def available_definitions() -> list[str]:
     return sorted(p.stem for p in DEFINITIONS_DIR.glob("*.yaml"))
+
+
+# -- records and write calls --------------------------------------------------------------------
+
+def record_id_values(definition: dict[str, Any], entity: str, record_id: str) -> dict[str, str]:
+    """A record id as the connector gives it, split into the entity's id fields (SAP's `5100000012/2024` ->
+    SupplierInvoice, FiscalYear): the values a write call on that record names."""
+    name = definition["name"]
+    try:
+        ent = definition["entities"][entity]
+    except KeyError:
+        raise ConfigError(f"{name}: no entity {entity!r} (known: {', '.join(definition['entities'])})") from None
+    fields = ent["id_field"] if isinstance(ent["id_field"], list) else [ent["id_field"]]
+    parts = str(record_id).split("/") if len(fields) > 1 else [str(record_id)]
+    if len(parts) != len(fields) or not all(parts):
+        raise ConfigError(f"{name}: {entity}: record id {record_id!r} is not {'/'.join(fields)}")
+    return {f.rsplit(".", 1)[-1]: part for f, part in zip(fields, parts, strict=True)}
+
+
+def writeback_needs(definition: dict[str, Any], call: str) -> set[str]:
+    """The values a write call must be given: its `required` ones and the placeholders of its paths, less
+    what its `read` step takes from the record."""
+    calls = definition.get("writeback") or {}
+    if call not in calls:
+        raise ConfigError(f"{definition['name']}: no writeback call {call!r} "
+                          f"(known: {', '.join(sorted(calls)) or 'none'})")
+    spec = calls[call]
+    read = spec.get("read") or {}
+    paths = _VARIABLE.sub("", spec["path"] + " " + read.get("path", ""))  # ${VAR}s come from the connection
+    return (set(spec.get("required", [])) | set(_PLACEHOLDER.findall(paths))) - set(read.get("values") or {})
 
 
 # -- the connection of an ERP -------------------------------------------------------------------

@@ -4,9 +4,15 @@
 ``ApiRecord`` objects; ``writeback(call, **values)`` sends one of the definition's write calls.
 
 Requests go through one ``requests.Session`` with connect/read timeouts. Connection errors,
-timeouts and 5xx answers are retried with exponential backoff and jitter; a 429 waits for its
-``Retry-After`` (seconds or an HTTP date, capped). Errors name the system, entity, method, URL path
-and status, never a credential: the query string is left out and known secrets are masked.
+timeouts and 5xx answers are retried with exponential backoff and jitter (``retry.attempts``).
+Rate limits are waited out: a 429 (or a 503 with ``Retry-After``) waits what the ERP asks, from
+``Retry-After`` (seconds or an HTTP date) or the reset time of a spent ``rate_limits`` window
+(``X-RateLimit-*`` headers, which are also honoured before the next call when a window is at 0).
+One wait may take up to ``retry.retry_after_max`` seconds and one call up to
+``retry.rate_limit_budget`` seconds of waiting in all; beyond that the call fails with an error that
+names it and the wait. Errors name the system, entity, method, URL path and status, never a
+credential: the query string is left out and known secrets are masked. ``sleep`` and ``clock`` are
+injectable, so tests see the waits asked for without waiting.
 
 Decimals in responses are kept as their JSON text, so amounts never pass through float.
 """
@@ -15,9 +21,10 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -25,10 +32,9 @@ from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 
 import requests
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from connectors.erp.base import ApiRecord, ErpError
-from connectors.erp.definitions import load_definition, validate_definition
+from connectors.erp.definitions import load_definition, record_id_values, validate_definition, writeback_needs
 from ledgerlink.errors import ConfigError
 from ledgerlink.mapping.sources import json_get as mapping_json_get
 
@@ -40,21 +46,35 @@ DEFAULTS: dict[str, Any] = {
     "headers": {},
     "query": {},
     "dates": "iso",
-    "retry": {"attempts": 5, "backoff_initial": 1.0, "backoff_max": 30.0, "retry_after_max": 120.0},
+    "retry": {"attempts": 5, "backoff_initial": 1.0, "backoff_max": 30.0, "retry_after_max": 120.0,
+              "rate_limit_budget": 300.0},
+    "rate_limits": [],
 }
+MAX_RATE_LIMITED = 50  # rate-limited answers to one call, whatever they ask to wait
 
 _ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _FIELD = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _ODATA_V2_DATE = re.compile(r"^/Date\((-?\d+)([+-]\d{4})?\)/$")
+_COMPACT_TIME = re.compile(r"^(\d{14})(?:\.(\d{1,7}))?$")  # SAP's YYYYMMDDhhmmss[.fffffff] (UTC)
 _IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})
 
 
 class _Transient(Exception):
-    """A failure worth another try (connection, timeout, 5xx, 429)."""
+    """A failure worth another try (connection, timeout, 5xx)."""
 
-    def __init__(self, reason: str, retry_after: float | None = None):
+    def __init__(self, reason: str, status: int | None = None):
         super().__init__(reason)
         self.reason = reason
+        self.status = status
+
+
+class _RateLimited(Exception):
+    """A 429 (or 503 with Retry-After): wait ``retry_after`` seconds (None: not said) and try again."""
+
+    def __init__(self, reason: str, status: int, retry_after: float | None):
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
         self.retry_after = retry_after
 
 
@@ -89,13 +109,21 @@ def flatten_record(data: Any, prefix: str = "") -> dict[str, str]:
 
 
 def parse_timestamp(value: Any) -> datetime | None:
-    """ISO 8601 (with Z, offset or naive = UTC) or OData v2 `/Date(ms)/` as an aware UTC datetime."""
+    """ISO 8601 (with Z, offset or naive = UTC), OData v2 `/Date(ms)/` or SAP's UTC text form
+    `YYYYMMDDhhmmss[.fffffff]` as an aware UTC datetime."""
     if value is None or value == "":
         return None
     text = str(value).strip()
     m = _ODATA_V2_DATE.match(text)
     if m:
         return datetime.fromtimestamp(int(m.group(1)) / 1000, tz=UTC)
+    m = _COMPACT_TIME.match(text)
+    if m:
+        try:
+            dt = datetime.strptime(m.group(1), "%Y%m%d%H%M%S")
+        except ValueError:
+            return None
+        return dt.replace(microsecond=int((m.group(2) or "0").ljust(6, "0")[:6]), tzinfo=UTC)
     try:
         dt = datetime.fromisoformat(text)
     except ValueError:
@@ -137,7 +165,8 @@ def _render(template: Any, values: Mapping[str, Any]) -> Any:
     return template
 
 
-def _retry_after_seconds(value: str | None) -> float | None:
+def _retry_after_seconds(value: str | None, now: float) -> float | None:
+    """Seconds to wait per a Retry-After header (seconds or an HTTP date; ``now``: epoch seconds)."""
     if not value:
         return None
     value = value.strip()
@@ -149,7 +178,24 @@ def _retry_after_seconds(value: str | None) -> float | None:
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    return max(0.0, when.timestamp() - now)
+
+
+def _reset_time(value: str | None, unit: str, now: float) -> float | None:
+    """A rate-limit window's reset header as epoch seconds (``unit``: epoch_ms, epoch_s or seconds)."""
+    try:
+        number = float(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+    if unit == "epoch_ms":
+        return number / 1000
+    if unit == "epoch_s":
+        return number
+    return now + number
+
+
+def _when(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class RestConnector:
@@ -157,11 +203,13 @@ class RestConnector:
 
     ``credentials`` holds the connection's values: secrets (`token`, `username`/`password`,
     `api_key`, `client_id`/`client_secret`) and the `${VAR}`s of the definition (host, tenant...).
-    ``settings`` overrides the definition's `defaults` (e.g. shorter backoff in tests).
+    ``settings`` overrides the definition's `defaults` (e.g. shorter backoff in tests). ``sleep`` waits
+    and ``clock`` (epoch seconds) tells the time rate-limit resets are measured against.
     """
 
     def __init__(self, definition: Mapping[str, Any] | str | Path, credentials: Mapping[str, Any] | None = None,
-                 *, settings: Mapping[str, Any] | None = None, session: requests.Session | None = None):
+                 *, settings: Mapping[str, Any] | None = None, session: requests.Session | None = None,
+                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.time):
         if isinstance(definition, str | Path):
             definition = load_definition(definition)
         else:
@@ -177,10 +225,9 @@ class RestConnector:
         self._token: str | None = None
         self._token_expires = 0.0
         self._session = session or requests.Session()
-        retry = self.settings["retry"]
-        initial = float(retry.get("backoff_initial", 1.0))
-        self._backoff = wait_exponential_jitter(initial=initial, max=float(retry.get("backoff_max", 30.0)),
-                                                jitter=float(retry.get("jitter", initial)))
+        self._sleep = sleep
+        self._clock = clock
+        self._blocked: tuple[float, str] | None = None  # a spent rate-limit window: (reset time, why)
 
     # --- public ---------------------------------------------------------------------------
 
@@ -220,20 +267,32 @@ class RestConnector:
             seen.add((rec_id, updated_at))
             yield ApiRecord(id=rec_id, updated_at=updated_at, data=rec, source=f"{self.name}:{entity}")
 
-    def writeback(self, call: str, **values: Any) -> Any:
-        """Send the definition's write call `call`; returns the parsed JSON answer (None when empty)."""
-        calls = self.definition.get("writeback") or {}
-        if call not in calls:
-            raise ConfigError(f"{self.name}: no writeback call {call!r} (known: {', '.join(sorted(calls)) or 'none'})")
-        spec = calls[call]
-        path = self._expand(spec["path"])
-        needed = set(spec.get("required", [])) | set(_FIELD.findall(path))
-        missing = sorted(n for n in needed if n not in values)
+    def writeback(self, call: str, *, idempotency_key: str | None = None, **values: Any) -> Any:
+        """Send the definition's write call `call`; returns the parsed JSON answer (None when empty).
+
+        A call with `read` first GETs the record and takes the values it names from it (a QuickBooks
+        SyncToken, an Oracle invoice's number and business unit). ``idempotency_key`` goes into the
+        call's `idempotency_header` when it has one; such a call, an `idempotent` one and PUT, PATCH and
+        DELETE are retried like reads. Any other call is sent once: no answer raises an ErpError with
+        ``outcome_unknown`` (it may have been applied), a 5xx one with its status."""
+        missing = sorted(n for n in writeback_needs(self.definition, call) if n not in values)
+        spec = self.definition["writeback"][call]
+        label = f"writeback {call}"
+        read = spec.get("read") or {}
         if missing:
             raise ConfigError(f"{self.name}: writeback {call}: missing values: {', '.join(missing)}")
-        path = _FIELD.sub(lambda m: quote(str(values[m.group(1)]), safe="'()=,"), path)
-        url = self.base_url + path
-        label = f"writeback {call}"
+        values = dict(values)
+        if read:
+            url = self.base_url + self._fill_path(read["path"], values)
+            defaults = {k: self._expand(str(v)) for k, v in self.settings["query"].items()}
+            headers = {k: self._expand(str(v)) for k, v in self.settings["headers"].items()}
+            current = self._json(self._request("GET", url, label, params=defaults, headers=headers), label, url)
+            for name, path in read["values"].items():
+                found = json_get(current, path)
+                if found in (None, ""):
+                    raise ErpError(f"{self.name}: {label}: GET {urlsplit(url).path}: the record has no {path}")
+                values[name] = found
+        url = self.base_url + self._fill_path(spec["path"], values)
         headers = {k: _fill(self._expand(str(v)), values)
                    for k, v in {**self.settings["headers"], **(spec.get("headers") or {})}.items()}
         params = {k: _fill(self._expand(str(v)), values)
@@ -246,18 +305,26 @@ class RestConnector:
                 raise ErpError(f"{self.name}: {label}: no X-CSRF-Token in the answer to the token fetch")
             self._secrets.add(csrf)
             headers["X-CSRF-Token"] = csrf
+        keyed = bool(spec.get("idempotency_header") and idempotency_key)
+        if keyed:
+            headers[spec["idempotency_header"]] = str(idempotency_key)
         body = None
         if "body" in spec:
             body = json.dumps(_render(spec["body"], values), ensure_ascii=False).encode("utf-8")
             headers.setdefault("Content-Type", spec.get("content_type", "application/json"))
+        repeatable = spec["method"] in _IDEMPOTENT or bool(spec.get("idempotent")) or keyed
         resp = self._request(spec["method"], url, label, params=params, headers=headers, data=body,
-                             idempotent=spec["method"] in _IDEMPOTENT)
+                             idempotent=repeatable)
         if not resp.content:
             return None
         try:
             return resp.json()
         except ValueError:
             return resp.text
+
+    def id_values(self, entity: str, record_id: str) -> dict[str, str]:
+        """A record id as fetch() gives it, split into the entity's id fields (see record_id_values)."""
+        return record_id_values(self.definition, entity, record_id)
 
     def close(self) -> None:
         self._session.close()
@@ -287,6 +354,9 @@ class RestConnector:
                 return default
             raise ConfigError(f"{self.name}: ${{{var}}} is set neither in the connection nor in the environment")
         return _ENV_VAR.sub(sub, text)
+
+    def _fill_path(self, template: str, values: Mapping[str, Any]) -> str:
+        return _FIELD.sub(lambda m: quote(str(values[m.group(1)]), safe="'()=,"), self._expand(template))
 
     @staticmethod
     def _origin_of(url: str) -> tuple[str, str]:
@@ -443,25 +513,77 @@ class RestConnector:
     def _request(self, method: str, url: str, entity: str, *, params: Mapping[str, str] | None = None,
                  headers: Mapping[str, str] | None = None, data: bytes | None = None,
                  idempotent: bool = True) -> requests.Response:
-        attempts = int(self.settings["retry"].get("attempts", 5))
+        retry = self.settings["retry"]
+        attempts = int(retry.get("attempts", 5))
         where = f"{self.name}: {entity}: {method} {urlsplit(url).path}"
-        retrying = Retrying(stop=stop_after_attempt(attempts), wait=self._wait,
-                            retry=retry_if_exception_type(_Transient), reraise=True)
-        try:
-            for attempt in retrying:
-                with attempt:
-                    return self._send(method, url, where, params=params, headers=headers, data=data,
-                                      idempotent=idempotent)
-        except _Transient as exc:
-            tries = f"{attempts} attempts" if attempts > 1 else "1 attempt"
-            raise ErpError(self._scrub(f"{where} failed after {tries}: {exc.reason}")) from None
-        raise AssertionError("unreachable")  # pragma: no cover
+        failures = limited = 0
+        waited = 0.0
+        while True:
+            if self._blocked is not None:  # a window the last answer said is spent
+                until, why = self._blocked
+                self._blocked = None
+                if until > self._clock():
+                    waited += self._rate_wait(where, until - self._clock(), waited, why)
+            try:
+                return self._send(method, url, where, params=params, headers=headers, data=data,
+                                  idempotent=idempotent)
+            except _RateLimited as exc:
+                limited += 1
+                wait, why = exc.retry_after, exc.reason
+                if wait is None and self._blocked is not None:
+                    until, window = self._blocked
+                    wait, why = max(0.0, until - self._clock()), f"{why}, {window}"
+                self._blocked = None
+                if limited > MAX_RATE_LIMITED:
+                    raise ErpError(self._scrub(f"{where}: still rate limited after {limited - 1} waits: {why}"),
+                                   status=exc.status, retry_after=wait) from None
+                waited += self._rate_wait(where, self._backoff(limited) if wait is None else wait, waited, why,
+                                          status=exc.status)
+            except _Transient as exc:
+                failures += 1
+                if failures >= attempts:
+                    tries = f"{attempts} attempts" if attempts > 1 else "1 attempt"
+                    raise ErpError(self._scrub(f"{where} failed after {tries}: {exc.reason}"),
+                                   status=exc.status) from None
+                self._sleep(self._backoff(failures))
 
-    def _wait(self, retry_state: Any) -> float:
-        exc = retry_state.outcome.exception() if retry_state.outcome else None
-        if isinstance(exc, _Transient) and exc.retry_after is not None:
-            return min(exc.retry_after, float(self.settings["retry"].get("retry_after_max", 120.0)))
-        return float(self._backoff(retry_state))
+    def _backoff(self, n: int) -> float:
+        """The wait before try n + 1: exponential from backoff_initial, capped, plus random jitter."""
+        retry = self.settings["retry"]
+        initial = float(retry.get("backoff_initial", 1.0))
+        wait = min(float(retry.get("backoff_max", 30.0)), initial * 2 ** (n - 1))
+        return wait + random.uniform(0, float(retry.get("jitter", initial)))  # noqa: S311 (not for secrets)
+
+    def _rate_wait(self, where: str, wait: float, waited: float, why: str, *, status: int | None = None) -> float:
+        """Wait out a rate limit, or fail when the wait is longer than one wait or the call's budget may take."""
+        retry = self.settings["retry"]
+        cap = float(retry.get("retry_after_max", 120.0))
+        budget = float(retry.get("rate_limit_budget", 300.0))
+        wait = max(0.0, wait)
+        if wait > cap:
+            raise ErpError(self._scrub(f"{where}: {why}: the API asks to wait {wait:.0f} s (until "
+                                       f"{_when(self._clock() + wait)}), more than retry_after_max ({cap:g} s); "
+                                       "not waiting"), status=status, retry_after=wait)
+        if waited + wait > budget:
+            raise ErpError(self._scrub(f"{where}: {why}: still rate limited after waiting {waited:.0f} s; another "
+                                       f"{wait:.0f} s would pass the rate-limit budget ({budget:g} s)"),
+                           status=status, retry_after=wait)
+        self._sleep(wait)
+        return wait
+
+    def _note_rate_limits(self, resp: requests.Response) -> None:
+        """Remember the latest reset of a rate-limit window the answer says is spent (remaining 0)."""
+        now = self._clock()
+        spent = []
+        for window in self.settings.get("rate_limits") or []:
+            try:
+                remaining = float(resp.headers.get(window["remaining"], ""))
+            except ValueError:
+                continue
+            reset = _reset_time(resp.headers.get(window["reset"]), window.get("reset_unit", "epoch_ms"), now)
+            if remaining <= 0 and reset is not None:
+                spent.append((reset, f"rate limit spent ({window['remaining']}: 0 until {_when(reset)})"))
+        self._blocked = max(spent) if spent else None
 
     def _send(self, method: str, url: str, where: str, *, params: Mapping[str, str] | None,
               headers: Mapping[str, str] | None, data: bytes | None, idempotent: bool) -> requests.Response:
@@ -479,23 +601,29 @@ class RestConnector:
             except requests.Timeout:
                 if not idempotent:
                     raise ErpError(f"{where}: no answer within {timeout:g}s; not repeated (the call "
-                                   "may have been applied)") from None
+                                   "may have been applied)", outcome_unknown=True) from None
                 raise _Transient(f"no answer within {timeout:g}s") from None
             except requests.ConnectionError as exc:
                 if not idempotent:
-                    raise ErpError(f"{where}: connection failed ({type(exc).__name__}); not repeated") from None
+                    raise ErpError(f"{where}: connection failed ({type(exc).__name__}); not repeated (the call "
+                                   "may have been applied)", outcome_unknown=True) from None
                 raise _Transient(f"connection failed ({type(exc).__name__})") from None
+            self._note_rate_limits(resp)
             status = resp.status_code
             if status == 401 and self._auth["type"] == "oauth2_client_credentials" and not refreshed:
                 self._token = None  # expired or revoked early: one new token, one more try
                 refreshed = True
                 continue
             if status == 429 or (status == 503 and "Retry-After" in resp.headers):
-                raise _Transient(f"HTTP {status} (rate limited)", _retry_after_seconds(resp.headers.get("Retry-After")))
+                raise _RateLimited(f"HTTP {status} (rate limited)", status,
+                                   _retry_after_seconds(resp.headers.get("Retry-After"), self._clock()))
             if status >= 500 and idempotent:
-                raise _Transient(f"HTTP {status}{self._detail_text(resp)}")
+                raise _Transient(f"HTTP {status}{self._detail_text(resp)}", status)
+            if status == 504:  # a gateway gave up waiting for the ERP, which may have applied the call
+                raise ErpError(self._scrub(f"{where}: HTTP 504{self._detail_text(resp)}; not repeated (the call "
+                                           "may have been applied)"), status=status, outcome_unknown=True)
             if status >= 400 or 300 <= status < 400:
-                raise ErpError(self._scrub(f"{where} failed: HTTP {status}{self._detail_text(resp)}"))
+                raise ErpError(self._scrub(f"{where} failed: HTTP {status}{self._detail_text(resp)}"), status=status)
             return resp
 
     def _detail_text(self, resp: requests.Response) -> str:

@@ -1,7 +1,8 @@
 """Builds one Airflow DAG per feed declared in dags/feeds.yaml.
 
 file feeds:  extract -> map_and_validate (one mapped task per file) -> load (one per file) -> publish (Asset event)
-ERP feeds:   sync (fetch since the cursor, map, validate, load with the new cursor) -> publish (Asset event)
+ERP feeds:   sync (fetch since the cursor, map, validate, load with the new cursor) -> publish (Asset event);
+             REST/OData feeds also send their ERP's pending writebacks after the sync (send_writebacks)
 
 Kept light at parse time: the heavy modules (pandas, the mapping engine, the store) are
 imported inside the tasks, so the DAG processor parses this file quickly.
@@ -37,14 +38,20 @@ def dag_args(feed: Feed, doc: str) -> dict[str, Any]:
 
 
 def build_erp_feed_dag(feed: Feed) -> DAG:
-    """An incremental ERP feed (connector tryton): one sync task, then the Asset event."""
+    """An incremental ERP feed (connector tryton or rest): one sync task, then the Asset event; a REST feed
+    then sends its ERP's pending writeback requests from the outbox."""
     asset = feed_asset(feed)
+    rest = feed.source.get("connector") == "rest"
     doc = (f"### {feed.description or feed.name}\n\nEntity **{feed.entity}** through mapping `{feed.mapping}` "
            f"from {feed.source['connector']} entity `{feed.source['entity']}` (connection "
            f"`{feed.source['conn_id']}`), incremental by last change: each run reads what changed since the "
            "cursor kept in the store, which moves only when the load commits.\n\nBad records go to the "
            f"quarantine: `ledgerlink quarantine list --feed {feed.name}`. Without Airflow: "
            f"`ledgerlink erp sync {feed.name}`.")
+    if rest:
+        doc += ("\n\nAfter the sync (whether it succeeded or not), `send_writebacks` sends the ERP's pending "
+                "writeback requests from the outbox (`ledgerlink erp writeback` enqueues one, "
+                f"`ledgerlink erp send {feed.name}` sends them without Airflow).")
 
     @dag(**dag_args(feed, doc))
     def erp_feed_dag() -> None:
@@ -64,7 +71,17 @@ def build_erp_feed_dag(feed: Feed) -> DAG:
                 outlet_events[asset].extra = result
             return result
 
-        publish(sync())
+        synced = sync()
+        publish(synced)
+
+        if rest:
+            @task(task_id="send_writebacks", trigger_rule="all_done")
+            def send_writebacks() -> dict[str, Any]:
+                from ledgerlink.erp.writeback import run_writebacks
+
+                return run_writebacks(feed.name).as_dict()
+
+            synced >> send_writebacks()
 
     return erp_feed_dag()
 

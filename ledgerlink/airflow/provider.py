@@ -115,8 +115,10 @@ _SECRET_LABELS = {"password": "Password", "token": "Access token", "api_key": "A
 def erp_type(class_name: str, definition_name: str, label: str) -> dict[str, Any]:
     """The connection type of a REST/OData ERP, read from its definition: the host fills the variable
     base_url starts with, login and password carry the auth type's credentials, every other
-    ``${VAR}`` is an extra field (required unless the definition gives a default)."""
+    ``${VAR}`` is an extra field (required unless the definition gives a default); the definition's
+    `connection` block names the type and labels, describes and gives placeholders to its fields."""
     definition = load_definition(definition_path(definition_name))
+    label = (definition.get("connection") or {}).get("label", label)
     form = (definition.get("connection") or {}).get("fields", {})
     host = host_variable(definition)
     login_key, secret_key = credential_keys(definition)
@@ -133,7 +135,8 @@ def erp_type(class_name: str, definition_name: str, label: str) -> dict[str, Any
         relabel["login"] = _LOGIN_LABELS.get(login_key, login_key)
     if host:
         relabel["host"] = form.get(host, {}).get("label", "Host (URL)")
-    placeholders = {name: spec["placeholder"] for name, spec in form.items() if "placeholder" in spec}
+    placeholders = {("host" if name == host else name): spec["placeholder"]
+                    for name, spec in form.items() if "placeholder" in spec}
     return _connection_type((class_name, erp_conn_type(definition_name), label), fields, hidden, relabel,
                             placeholders)
 

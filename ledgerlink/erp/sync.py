@@ -11,8 +11,10 @@ and the next sync reads the same records again. Records re-read in the connector
 before the cursor, go through as well: a late-committed change is loaded, an unchanged record only
 counts as unchanged (the store writes a version only when the content hash changes).
 
-A record read twice in one sync (changed while the pages were read) is taken once, in its latest
-version. Row numbers in lineage and quarantine are the source's record ids where they are whole
+A record's lineage holds its id in the ERP (``record_id``, e.g. SAP's ``5100000012/2024``): the id
+a writeback on it names (``ledgerlink.erp.writeback``). A record read twice in one sync (changed while
+the pages were read) is taken once, in its latest version. An entity without a change field (SAP's suppliers) is read in full every time, without a
+cursor: each record goes through and only the changed ones make new versions. Row numbers in lineage and quarantine are the source's record ids where they are whole
 numbers (Tryton's are), else positions; the location is ``<system:object>/<id>``.
 """
 
@@ -69,7 +71,12 @@ def sync(store: Store, feed_name: str, source: RecordSource, entity_name: str, m
     try:
         fetched = list(source.fetch(entity_name, state.cursor))
         records = latest_per_id(fetched)
-        selected, new_state = select_incremental(state, [(r.updated_at, r.id) for r in records])
+        if records and not any(r.updated_at for r in records):
+            # An entity without a change field is read in full: every record goes through (unchanged ones
+            # make no new version) and there is no cursor to keep.
+            selected, new_state = list(range(len(records))), FeedState()
+        else:
+            selected, new_state = select_incremental(state, [(r.updated_at, r.id) for r in records])
         overlap = [i for i, r in enumerate(records) if state.cursor is not None and r.updated_at < state.cursor]
         take = [records[i] for i in sorted(set(selected) | set(overlap))]
         log.info("%s: %s %s since %s: %d read, %d new or changed, %d re-read in the overlap window",
@@ -81,6 +88,10 @@ def sync(store: Store, feed_name: str, source: RecordSource, entity_name: str, m
             (int(r.id) if numeric else n, f"{r.source}/{r.id}", raw_row(r.data, paths))
             for n, r in enumerate(take, start=1)]
         result = mapping.map_rows(rows, source_name=f"{source.name}:{entity_name}")
+        # Each record keeps its id in the ERP, so what is decided on it later can name it (a writeback).
+        result.frame["_lineage"] = [{"row": row, "record_id": str(location).split("/", 1)[1]}
+                                    for row, location in zip(result.frame["_row"].tolist(),
+                                                             result.frame["_location"].tolist(), strict=True)]
         batch = prepare(mapping, result, feed=feed_name, run_id=run_id, source=None,
                         lineage_extra={"system": source.name, "entity": entity_name})
         summary = load_batch(store, run_id, batch, feed_state=_keep_cursor(state, new_state), actor=actor)

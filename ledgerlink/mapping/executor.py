@@ -152,6 +152,8 @@ def _raws(table: SourceTable, positions: list[int]) -> list[dict[str, Any]]:
 
 def column_drift(mapping: MappingPlan, table: SourceTable) -> list[DriftEvent]:
     """Columns added (CSV) or missing compared with what the mapping reads."""
+    if mapping.source.format != "csv" and len(table) == 0:
+        return []  # no record (an API sync with nothing new): nothing tells which paths the source has
     used = mapping.used_columns
     present = set(table.columns)
     kind = "column" if mapping.source.format == "csv" else "path"

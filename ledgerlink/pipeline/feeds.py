@@ -11,7 +11,12 @@ from typing import Any
 import yaml
 from jsonschema import Draft202012Validator
 
-from connectors.erp.definitions import available_definitions, definition_path, load_definition
+from connectors.erp.definitions import (
+    SAFE_YAML_LOADER,
+    available_definitions,
+    definition_path,
+    load_definition,
+)
 from ledgerlink.config import SCHEMAS_DIR, feeds_base, feeds_file
 from ledgerlink.errors import ConfigError
 
@@ -76,7 +81,7 @@ def load_feeds(path: Path | None = None) -> list[Feed]:
     """Read and check the feeds file; any problem raises ConfigError naming the file and the feed."""
     path = path or feeds_file()
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_YAML_LOADER)  # noqa: S506 or {}
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: cannot read feeds file: {exc}") from None
     problems = sorted(_feeds_validator().iter_errors(doc), key=lambda e: list(e.absolute_path))
@@ -86,6 +91,7 @@ def load_feeds(path: Path | None = None) -> list[Feed]:
     defaults = {**_DAG_DEFAULTS, **doc.get("defaults", {})}
     base = feeds_base(path)
     feeds, seen = [], set()
+    entities_of: dict[str, list[str]] = {}  # definition -> its entities, each definition read once
     for raw in doc["feeds"]:
         if raw["name"] in seen:
             raise ConfigError(f"{path}: feed {raw['name']!r} is declared twice")
@@ -103,17 +109,19 @@ def load_feeds(path: Path | None = None) -> list[Feed]:
         if feed.mapping is not None and not feed.mapping_path.exists():
             raise ConfigError(f"{path}: feed {feed.name!r}: mapping file {feed.mapping} does not exist")
         if feed.source["connector"] == "rest":
-            _check_definition(path, feed)
+            _check_definition(path, feed, entities_of)
         feeds.append(feed)
     return feeds
 
 
-def _check_definition(path: Path, feed: Feed) -> None:
+def _check_definition(path: Path, feed: Feed, entities_of: dict[str, list[str]]) -> None:
     name = feed.source["definition"]
-    if name not in available_definitions():
-        raise ConfigError(f"{path}: feed {feed.name!r}: no connector definition {name!r} "
-                          f"(known: {', '.join(available_definitions())})")
-    entities = load_definition(definition_path(name))["entities"]
+    if name not in entities_of:
+        if name not in available_definitions():
+            raise ConfigError(f"{path}: feed {feed.name!r}: no connector definition {name!r} "
+                              f"(known: {', '.join(available_definitions())})")
+        entities_of[name] = list(load_definition(definition_path(name))["entities"])
+    entities = entities_of[name]
     if feed.source["entity"] not in entities:
         raise ConfigError(f"{path}: feed {feed.name!r}: definition {name} has no entity "
                           f"{feed.source['entity']!r} (it has: {', '.join(entities)})")
