@@ -162,8 +162,8 @@ def test_a_writeback_request_commits_with_the_decision_that_made_it(server, stor
     from ledgerlink.erp.writeback import enqueue_writeback
 
     row = pick(server, "xero")
-    with pytest.raises(RuntimeError), store.begin() as conn:
-        enqueue_writeback(store, conn, "xero_supplier_invoices", row.key, "set_invoice_status", {"status": "AUTHORISED"})
+    with pytest.raises(RuntimeError), store.unit_of_work() as work:
+        enqueue_writeback(work, "xero_supplier_invoices", row.key, "set_invoice_status", {"status": "AUTHORISED"})
         raise RuntimeError("the decision failed after the request was made")
     assert Outbox(store).entries() == []
 

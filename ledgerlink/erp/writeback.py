@@ -13,8 +13,8 @@ REST/OData ERPs: a status change (release, validate, approve, post, a note such 
 request in the outbox, enqueued in the transaction of whatever decided it, and sent later by
 :func:`send_writebacks` through the definition's write call.
 
-    with store.begin() as conn:                       # the decision and its request commit together
-        enqueue_writeback(store, conn, "xero_supplier_invoices", invoice_id, "set_invoice_status",
+    with store.unit_of_work() as work:                # the decision and its request commit together
+        enqueue_writeback(work, "xero_supplier_invoices", invoice_id, "set_invoice_status",
                           {"status": "AUTHORISED"})
     send_writebacks(store, "ledgerlink_xero", "xero")  # or run_writebacks(feed), the DAG's send task
 
@@ -39,15 +39,14 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
 
-from sqlalchemy import Connection
-
 from connectors.erp.base import ErpError
 from connectors.erp.definitions import definition_path, load_definition, record_id_values, writeback_needs
 from connectors.erp.rest import RestConnector
 from ledgerlink.errors import ConfigError, LedgerlinkError
 from ledgerlink.pipeline.extract import rest_connector
 from ledgerlink.pipeline.feeds import Feed, get_feed
-from ledgerlink.store.outbox import MAX_KEY_LENGTH, Outbox, OutboxEntry, OutboxPolicy, iso
+from ledgerlink.store import UnitOfWork
+from ledgerlink.store.outbox import MAX_KEY_LENGTH, Outbox, OutboxEntry, OutboxRequest
 from ledgerlink.store.store import DEFAULT_ACTOR, Store
 
 log = logging.getLogger("ledgerlink.erp")
@@ -160,10 +159,10 @@ def _rest_feed(feed: Feed) -> tuple[str, str, str]:
     return feed.source["conn_id"], feed.source["definition"], feed.source["entity"]
 
 
-def enqueue_writeback(store: Store, conn: Connection, feed_name: str, record_id: str, call: str,
+def enqueue_writeback(work: UnitOfWork, feed_name: str, record_id: str, call: str,
                       values: dict[str, Any], *, actor: str = DEFAULT_ACTOR) -> OutboxEntry:
     """Enqueue write call `call` of the feed's ERP for record `record_id` (its id as synced, e.g. SAP's
-    `5100000012/2024`) in ``conn``'s transaction (from ``store.begin()``). The record's id fields fill the
+    `5100000012/2024`) in the unit of work ``work`` (from ``store.unit_of_work()``). The record's id fields fill the
     call's values; `values` give the rest. Asking again for the same returns the entry already there."""
     feed = get_feed(feed_name)
     conn_id, definition_name, entity = _rest_feed(feed)
@@ -180,21 +179,18 @@ def enqueue_writeback(store: Store, conn: Connection, feed_name: str, record_id:
     key = writeback_key(conn_id, call, str(record_id), values)
     payload = {"feed": feed.name, "conn_id": conn_id, "definition": definition_name, "entity": entity,
                "record_id": str(record_id), "call": call, "values": values}
-    box = Outbox(store)
-    asked = iso(box.now())
-    entry = box.enqueue(conn, outbox_kind(conn_id), key, payload, actor=actor)
-    if entry.created_at >= asked:  # a new request (asking again finds the first one)
-        store.audit(f"erp.writeback.{call}", f"{definition_name}:{entity}/{record_id}",
-                    {"key": key, "outbox_id": entry.id, "values": values, "outcome": "requested"}, actor=actor,
-                    conn=conn)
+    ((entry, is_new),) = work.outbox.enqueue_many([OutboxRequest(outbox_kind(conn_id), key, payload)], actor=actor)
+    if is_new:  # asking again finds the first request
+        work.audit(f"erp.writeback.{call}", f"{definition_name}:{entity}/{record_id}",
+                   {"key": key, "outbox_id": entry.id, "values": values, "outcome": "requested"}, actor=actor)
     return entry
 
 
 def request_writeback(store: Store, feed_name: str, record_id: str, call: str, values: dict[str, Any], *,
                       actor: str = DEFAULT_ACTOR) -> OutboxEntry:
     """:func:`enqueue_writeback` in a transaction of its own (the command line)."""
-    with store.begin() as conn:
-        return enqueue_writeback(store, conn, feed_name, record_id, call, values, actor=actor)
+    with store.unit_of_work() as work:
+        return enqueue_writeback(work, feed_name, record_id, call, values, actor=actor)
 
 
 @dataclass
@@ -274,13 +270,8 @@ def _send_one(store: Store, box: Outbox, erp: RestConnector, entry: OutboxEntry,
 
 
 def _mark_dead(box: Outbox, entry: OutboxEntry, message: str, worker: str, actor: str) -> None:
-    """A dead letter at once: the failure is recorded under a policy that makes it the last attempt."""
-    last = OutboxPolicy(max_attempts=entry.attempts + 1,
-                        connection_attempt_cap=min(entry.attempts, box.policy.connection_attempt_cap))
-    try:
-        Outbox(box.store, last, clock=box.now).mark_failed(entry.id, message, worker=worker, actor=actor)
-    except LedgerlinkError as exc:
-        log.warning("outbox entry %s: failure not recorded: %s", entry.id, exc)
+    """A dead letter at once: the request can never succeed as it is, or a person must check first."""
+    box.mark_dead_many([(entry.id, message)], worker=worker, actor=actor)
 
 
 def run_writebacks(feed_name: str, *, store: Store | None = None, actor: str = DEFAULT_ACTOR,
