@@ -52,7 +52,7 @@ from ledgerlink.store.store import DEFAULT_ACTOR, Store
 
 log = logging.getLogger("ledgerlink.erp")
 
-KINDS = ("add_note", "mark_financed", "record_payment", "post_journal_entry")
+KINDS = ("add_note", "mark_financed", "record_payment", "undo_payment", "post_journal_entry")
 _MAX_TEXT = 200
 
 
@@ -63,6 +63,9 @@ class Writeback(Protocol):
 
     def record_payment(self, key: str, invoice_id: int, amount: Any, date: dt.date,
                        journal: Any) -> dict[str, Any]: ...
+
+    def undo_payment(self, key: str, invoice_id: int, payment_key: str, date: dt.date,
+                     description: str | None = None) -> dict[str, Any]: ...
 
     def post_journal_entry(self, key: str, journal: Any, date: dt.date, lines: Any,
                            description: str = "") -> dict[str, Any]: ...
