@@ -283,6 +283,20 @@ def find(conn: Connection, entity: str, natural_keys: Iterable[str]) -> dict[str
     return found
 
 
+def written_after(conn: Connection, entity: str, position: int, limit: int) -> list[tuple[int, dict[str, Any]]]:
+    """Versions of ``entity`` written after ``position`` (the order the store wrote them in), oldest first,
+    at most ``limit``, each with its own position. Loads of one entity are serialised by the entity lock,
+    so a reader holding that lock sees every version up to the last one written, none missing."""
+    query = (
+        select(records, runs.c.feed, runs.c.mapping, runs.c.source)
+        .outerjoin(runs, runs.c.id == records.c.run_id)
+        .where(records.c.entity == entity, records.c.id > position)
+        .order_by(records.c.id)
+        .limit(limit)
+    )
+    return [(int(row.id), _record_dict(row)) for row in conn.execute(query)]
+
+
 def versions(conn: Connection, entity: str, natural_key: str) -> list[dict[str, Any]]:
     query = (
         select(records, runs.c.feed, runs.c.mapping, runs.c.source)
