@@ -360,3 +360,13 @@ def test_versions_written_after_a_position_are_read_once_each(store):
         later = work.versions_after(ENTITY, position)
     assert [(r["payload"]["invoice_number"], r["version"]) for _, r in later] == [("F-1", 2), ("F-3", 1)]
     assert all(p > position for p, _ in later)
+
+
+def test_several_loads_in_one_transaction(store):
+    """A statement with its entries, or a status's successive versions, load in one unit of work."""
+    run = store.start_run(FEED, ENTITY)
+    with store.unit_of_work() as work:
+        assert work.write_versions(run, ENTITY, [rec("F-1", "1.00")]) == (1, 0, 0)
+        assert work.write_versions(run, "vendor", [rec("V-1", "0")]) == (1, 0, 0)
+        assert work.write_versions(run, ENTITY, [rec("F-1", "2.00"), rec("F-2", "3.00")]) == (1, 1, 0)
+    assert [v["payload"]["amount"] for v in store.record_versions(ENTITY, rec("F-1", "").natural_key)] == ["1.00", "2.00"]

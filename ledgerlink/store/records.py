@@ -210,9 +210,13 @@ def upsert(conn: Connection, run_id: str, entity: str, batch: Collection[StagedR
     pg_lock(conn, entity_lock_key(entity), lock_class=PG_LOCK_CLASS_ENTITY)
     dialect = conn.dialect.name
     stage = _stage_table(dialect)
+    # The staging table of an earlier upsert in this transaction (records of a related entity, a
+    # second round of versions) is still there: PostgreSQL drops it only at commit.
     if dialect == "sqlite":
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{STAGE_TABLE}")
-    elif dialect != "postgresql":
+    elif dialect == "postgresql":
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS pg_temp.{STAGE_TABLE}")
+    else:
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {STAGE_TABLE}")
     # On failure the transaction's rollback removes the staging table again.
     stage.create(conn)
