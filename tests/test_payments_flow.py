@@ -361,3 +361,12 @@ def test_update_and_unmatched_on_the_command_line(flow_store, tmp_path, cli):
     assert again.returncode == 0 and again.stdout.startswith("0 bank entries looked at")
     bad = cli("payments", "replay", "999999")
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "not payment writebacks" in bad.stderr
+
+
+def test_send_without_a_bank_journal_is_one_line_and_exit_2(flow_store, cli, monkeypatch):
+    monkeypatch.setenv("LEDGERLINK_PAYMENTS_CONN", "payments_test_nowhere")
+    monkeypatch.delenv("LEDGERLINK_PAYMENTS_JOURNAL", raising=False)
+    out = cli("payments", "send")
+    assert out.returncode == 2 and out.stderr.count("\n") == 1
+    assert out.stderr.startswith("ledgerlink: no bank journal for recording payments: set the extra bank_journal "
+                                 "of connection 'payments_test_nowhere' or $LEDGERLINK_PAYMENTS_JOURNAL")
