@@ -109,17 +109,13 @@ def cmd_update(args: argparse.Namespace) -> int:
 
 
 def cmd_send(args: argparse.Namespace) -> int:
-    from connectors.erp.tryton import TrytonClient
-    from connectors.erp.tryton_writeback import TrytonWriteback
     from ledgerlink.payments.flow import send_payment_writebacks
-    from ledgerlink.payments.settings import payment_settings
-    from ledgerlink.pipeline.extract import tryton_config
+    from ledgerlink.payments.settings import ledger_writeback, payment_settings
 
     settings = payment_settings(args.conn)
     journal = settings.require_journal()
-    with TrytonClient(tryton_config(settings.conn_id)) as client:
-        result = send_payment_writebacks(_store(), TrytonWriteback(client), journal=journal, limit=args.limit,
-                                         actor=cli_actor())
+    with ledger_writeback(settings) as writeback:
+        result = send_payment_writebacks(_store(), writeback, journal=journal, limit=args.limit, actor=cli_actor())
     print(" ".join(f"{k} {v}" for k, v in result.as_dict().items() if k != "errors"))
     for error in result.errors:
         print(f"  {error}")

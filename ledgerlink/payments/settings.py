@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from connectors.erp.base import ErpError
-from connectors.erp.tryton import parse_account_map
+from connectors.erp.tryton import TrytonClient, parse_account_map
+from connectors.erp.tryton_writeback import TrytonWriteback
 from ledgerlink.connections import find_connection
 from ledgerlink.errors import ConfigError
+from ledgerlink.pipeline.extract import tryton_config
 from ledgerlink.redact import mask_account
 
 DEFAULT_CONN_ID = "ledgerlink_tryton"
@@ -78,3 +81,12 @@ def payment_settings(conn_id: str | None = None) -> PaymentSettings:
     journal = extra.get("bank_journal") or os.environ.get(JOURNAL_ENV) or None
     return PaymentSettings(conn_id=conn_id, journal=None if journal is None else str(journal),
                            bank_accounts=accounts, window_days=window)
+
+
+@contextmanager
+def ledger_writeback(settings: PaymentSettings | None = None) -> Iterator[TrytonWriteback]:
+    """The Tryton writeback of the ledger connection (for :func:`ledgerlink.payments.flow.send_payment_writebacks`);
+    its client is closed when the block ends."""
+    settings = settings or payment_settings()
+    with TrytonClient(tryton_config(settings.conn_id)) as client:
+        yield TrytonWriteback(client)
