@@ -25,6 +25,7 @@ COMMAND_GROUPS = (
     "ledgerlink.einvoice.cli",
     "ledgerlink.erp.cli",
     "ledgerlink.payments.cli",
+    "ledgerlink.payments.reconcile_cli",
 )
 
 

@@ -10,7 +10,13 @@ from pathlib import Path
 import pytest
 
 from connectors.erp.base import ErpError
-from connectors.erp.tryton import TrytonClient, TrytonConfig, TrytonSource
+from connectors.erp.tryton import (
+    TrytonClient,
+    TrytonConfig,
+    TrytonSource,
+    TrytonUnreachable,
+    parse_account_map,
+)
 from ledgerlink.config import BUNDLED_MAPPINGS_DIR
 from ledgerlink.erp.sync import sync
 from ledgerlink.mapping import load_mapping
@@ -87,10 +93,38 @@ def test_unreachable_server_names_url_and_method(tmp_path):
 
     cfg = TrytonConfig(url=f"http://127.0.0.1:{free_port()}/", database="db", login="admin",
                        password="Hunter2-secret", retries=2, retry_wait=0.01, timeout=2)
-    with pytest.raises(ErpError) as err, TrytonSource(cfg) as source:
+    with pytest.raises(TrytonUnreachable) as err, TrytonSource(cfg) as source:
         list(source.fetch("supplier_invoices", None))
     assert str(err.value).startswith(f"tryton {cfg.endpoint} common.db.login: cannot connect")
     assert "Hunter2-secret" not in str(err.value)
+
+
+@pytest.mark.parametrize("value", [
+    {"nl91 abna 0417 1643 00": "1000", "BE68539007547034": "1010"},
+    '{"NL91ABNA0417164300": "1000", "be68 5390 0754 7034": 1010}',
+    "NL91ABNA0417164300=1000, BE68539007547034=1010",
+])
+def test_bank_accounts_map_to_ledger_accounts(value):
+    assert parse_account_map(value) == {"NL91ABNA0417164300": "1000", "BE68539007547034": "1010"}
+
+
+@pytest.mark.parametrize("value, message", [("NL91ABNA0417164300", "pairs"), ("{not json", "JSON"),
+                                            ({"NL91ABNA0417164300": " "}, "empty"), (["1000"], "map")])
+def test_a_bad_bank_accounts_setting_says_what_is_wrong(value, message):
+    with pytest.raises(ErpError, match=message):
+        parse_account_map(value)
+
+
+def test_ledger_lines_read_the_ledger_accounts_of_the_connection(monkeypatch):
+    from ledgerlink.pipeline.extract import tryton_config
+
+    monkeypatch.setenv("LEDGERLINK_CONN_ERP_TEST", '{"conn_type": "ledgerlink_tryton", "host": "erp", "schema": "db", '
+                       '"login": "admin", "password": "pw", "extra": {"bank_accounts": '
+                       '{"NL91ABNA0417164300": "1000", "BE68539007547034": "1010", "DE89370400440532013000": "1000"}}}')
+    assert tryton_config("erp_test").ledger_accounts == ("1000", "1010")
+    without = TrytonConfig(url="http://127.0.0.1:9/", database="db", login="admin", password="pw")
+    with pytest.raises(ErpError, match="extra bank_accounts"), TrytonSource(without) as source:
+        list(source.fetch("ledger_lines", None))
 
 
 # -- client ---------------------------------------------------------------------------------

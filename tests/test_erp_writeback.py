@@ -287,6 +287,83 @@ def test_a_retry_after_a_lost_delegation_answer_does_not_delegate_twice(server, 
     assert len(tagged_moves(client, "fin-lost")) == 1
 
 
+# -- undoing a payment --------------------------------------------------------------------------
+
+RETURNED_ON = TODAY + dt.timedelta(days=1)  # still in the seeded fiscal years
+
+
+def cash_lines(client: TrytonClient, key: str) -> list[tuple[str, str]]:
+    """(debit, credit) of the cash lines of the moves tagged with ``key``."""
+    moves = tagged_moves(client, key)
+    lines = client.read("account.move.line", [i for m in moves for i in m["lines"]], ["account.code", "debit", "credit"])
+    return [(str(ln["debit"]), str(ln["credit"])) for ln in lines if ln["account."]["code"] == "1000"]
+
+
+@integration
+def test_undo_payment_opens_the_paid_invoice_again_once_per_key(client, wb, invoices):
+    inv = invoices.take(client)
+    paid = wb.record_payment("pay-ret", inv["id"], inv["amount_to_pay"], TODAY, "CASH")
+    assert invoice(client, inv["id"])["state"] == "paid"
+
+    undone = wb.undo_payment("undo-ret", inv["id"], "pay-ret", RETURNED_ON, "Returned AC04")
+    assert not undone["replayed"] and undone["payment_move_id"] == paid["move"]["move_id"]
+    assert (undone["invoice_state"], undone["amount_to_pay"]) == ("posted", str(inv["amount_to_pay"]))
+    move = undone["move"]
+    assert move["state"] == "posted" and move["date"] == RETURNED_ON.isoformat() and move["journal"] == "CASH"
+    assert move["origin"] == f"account.move,{paid['move']['move_id']}"
+    assert move["description"] == "Returned AC04 [ll:undo-ret]"
+    # the money is back on the bank account, the payable owed again
+    assert cash_lines(client, "undo-ret") == [(str(inv["amount_to_pay"]), "0")]
+    after = invoice(client, inv["id"])
+    assert after["state"] == "posted" and after["amount_to_pay"] == inv["amount_to_pay"]
+    lines = client.read("account.move.line", after["lines_to_pay"], ["reconciliation"])
+    assert all(ln["reconciliation"] is None for ln in lines)
+
+    again = wb.undo_payment("undo-ret", inv["id"], "pay-ret", RETURNED_ON, "Returned AC04")
+    assert again["replayed"] and again["move"] == move
+    assert len(tagged_moves(client, "undo-ret")) == 1
+    # paid again later: the invoice takes a new payment
+    wb.record_payment("pay-ret-2", inv["id"], inv["amount_to_pay"], RETURNED_ON, "CASH")
+    assert invoice(client, inv["id"])["state"] == "paid"
+
+
+@integration
+def test_undo_a_partial_payment(client, wb, invoices):
+    inv = invoices.take(client)
+    wb.record_payment("pay-part", inv["id"], Decimal("40.00"), TODAY, "CASH")
+    undone = wb.undo_payment("undo-part", inv["id"], "pay-part", RETURNED_ON)
+    assert undone["amount_to_pay"] == str(inv["amount_to_pay"])
+    assert invoice(client, inv["id"])["amount_to_pay"] == inv["amount_to_pay"]
+
+
+@integration
+def test_undo_payment_after_a_lost_answer_is_finished_not_repeated(server, client, invoices):
+    inv = invoices.take(client)
+    TrytonWriteback(client).record_payment("pay-ret-lost", inv["id"], inv["amount_to_pay"], TODAY, "CASH")
+    # the reversal is created, then the answer is lost: the retry posts it and reopens the invoice
+    with _LosesAnswers(config(server), "model.account.move.create", nth=1) as lossy:
+        wb = TrytonWriteback(lossy)
+        with pytest.raises(ErpError, match=rf"undo_payment invoice {inv['id']}: .*no answer"):
+            wb.undo_payment("undo-lost", inv["id"], "pay-ret-lost", RETURNED_ON)
+        assert [m["state"] for m in tagged_moves(client, "undo-lost")] == ["draft"]
+        assert invoice(client, inv["id"])["state"] == "paid"
+        result = wb.undo_payment("undo-lost", inv["id"], "pay-ret-lost", RETURNED_ON)
+    assert result["replayed"] and result["invoice_state"] == "posted"
+    assert [m["state"] for m in tagged_moves(client, "undo-lost")] == ["posted"]
+
+
+@integration
+def test_undo_of_a_payment_that_is_not_there_is_refused(client, wb, invoices):
+    inv = invoices.take(client)
+    with pytest.raises(ErpError, match=rf"undo_payment invoice {inv['id']}: no payment recorded with key 'pay-none'"):
+        wb.undo_payment("undo-none", inv["id"], "pay-none", RETURNED_ON)
+    other = invoices.take(client)
+    wb.record_payment("pay-other", other["id"], Decimal("5.00"), TODAY, "CASH")
+    with pytest.raises(ErpError, match="already used for move"):  # a payment of another invoice
+        wb.undo_payment("undo-other", inv["id"], "pay-other", RETURNED_ON)
+    assert not tagged_moves(client, "undo-none") and not tagged_moves(client, "undo-other")
+
+
 # -- journal entries ----------------------------------------------------------------------------
 
 ENTRY = [("6000", Decimal("250.00"), 0, None, "Bank fees Q3"), ("1000", 0, Decimal("250.00"), None, "Bank fees Q3")]

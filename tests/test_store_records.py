@@ -335,3 +335,38 @@ def test_runs_lifecycle(store):
     assert {r["id"] for r in store.list_runs(FEED)} == {run, second}
     assert len(store.list_runs(limit=1)) == 1
     assert [e["action"] for e in reversed(store.audit_entries())][:2] == ["run.start", "run.finish"]
+
+
+def test_versions_written_after_a_position_are_read_once_each(store):
+    """A step that looks at each new version once keeps the last position it read as its feed state."""
+    run1 = store.start_run(FEED, ENTITY)
+    store.load(run1, FEED, ENTITY, [rec("F-1", "10.00"), rec("F-2", "20.00")])
+    store.load(store.start_run(FEED, "vendor"), FEED, "vendor", [rec("V-1", "0")])
+    with store.unit_of_work() as work:
+        work.lock_entity(ENTITY)
+        assert work.get_feed_state("looker") == FeedState()
+        first = work.versions_after(ENTITY, 0, limit=1)
+        rest = work.versions_after(ENTITY, first[-1][0])
+        assert [r["payload"]["invoice_number"] for _, r in first + rest] == ["F-1", "F-2"]
+        assert rest[0][1]["lineage"]["run_id"] == run1
+        run = work.start_run("looker", ENTITY)
+        work.put_feed_state("looker", FeedState(cursor=str(rest[-1][0])), run)
+        work.finish_run(run, "succeeded", findings=[{"kind": "unmatched", "message": "F-2 has no owner"}])
+    position = int(store.get_feed_state("looker").cursor)
+    assert store.get_run(run)["drift"] == [{"kind": "unmatched", "message": "F-2 has no owner"}]
+    # a changed record is a new version, after the position; nothing before it comes again
+    store.load(store.start_run(FEED, ENTITY), FEED, ENTITY, [rec("F-1", "11.00"), rec("F-3", "30.00")])
+    with store.unit_of_work() as work:
+        later = work.versions_after(ENTITY, position)
+    assert [(r["payload"]["invoice_number"], r["version"]) for _, r in later] == [("F-1", 2), ("F-3", 1)]
+    assert all(p > position for p, _ in later)
+
+
+def test_several_loads_in_one_transaction(store):
+    """A statement with its entries, or a status's successive versions, load in one unit of work."""
+    run = store.start_run(FEED, ENTITY)
+    with store.unit_of_work() as work:
+        assert work.write_versions(run, ENTITY, [rec("F-1", "1.00")]) == (1, 0, 0)
+        assert work.write_versions(run, "vendor", [rec("V-1", "0")]) == (1, 0, 0)
+        assert work.write_versions(run, ENTITY, [rec("F-1", "2.00"), rec("F-2", "3.00")]) == (1, 1, 0)
+    assert [v["payload"]["amount"] for v in store.record_versions(ENTITY, rec("F-1", "").natural_key)] == ["1.00", "2.00"]

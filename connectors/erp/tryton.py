@@ -19,6 +19,10 @@ modified stream and is read again there (the caller keeps its latest version). R
 timestamp. Timestamps are the server's (naive, as Tryton stores them), written
 ``YYYY-MM-DDTHH:MM:SS.ffffff`` so they sort as text.
 
+``ledger_lines`` are the lines of posted moves on the ledger accounts named in
+``TrytonConfig.ledger_accounts`` (the bank accounts' ledger accounts): posting a move does not touch
+its lines, so they are read by their move's last change, one record per line.
+
 Secrets: the password and the session never appear in ``repr()``, logs or error messages.
 """
 
@@ -80,6 +84,39 @@ def _encode(value: Any) -> Any:
     raise TypeError(f"cannot send {type(value).__name__} to Tryton")
 
 
+class TrytonUnreachable(ErpError):
+    """No usable answer after every attempt (connection refused or reset, timeout, 5xx): the server is
+    down or unreachable, not refusing the request."""
+
+
+def parse_account_map(value: Any) -> dict[str, str]:
+    """Bank account (IBAN or number) -> ledger account code, from a mapping, its JSON text, or text
+    ``NL91ABNA0417164300=1000,BE68539007547034=1010``. Bank accounts are compacted (no spaces, upper case)."""
+    if value in (None, ""):
+        return {}
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("{"):
+            try:
+                value = json.loads(text)
+            except ValueError:
+                raise ErpError("bank_accounts is not valid JSON") from None
+        else:
+            pairs = [part.split("=", 1) for part in text.split(",") if part.strip()]
+            if any(len(pair) != 2 for pair in pairs):
+                raise ErpError("bank_accounts must be IBAN=LEDGER_ACCOUNT pairs separated by commas")
+            value = dict(pairs)
+    if not isinstance(value, Mapping):
+        raise ErpError("bank_accounts must map bank accounts to ledger account codes")
+    out = {}
+    for bank, ledger in value.items():
+        bank_key, code = re.sub(r"\s+", "", str(bank)).upper(), str(ledger).strip()
+        if not bank_key or not code:
+            raise ErpError("bank_accounts has an empty bank account or ledger account")
+        out[bank_key] = code
+    return out
+
+
 def format_cursor(value: dt.datetime) -> str:
     return value.strftime(CURSOR_FORMAT)
 
@@ -119,6 +156,7 @@ class TrytonConfig:
     language: str = "en"
     vendor_category: str | None = "Supplier"    # party category marking vendors; None: every party
     customer_category: str | None = "Customer"
+    ledger_accounts: tuple[str, ...] = ()       # account codes whose lines ``ledger_lines`` reads
 
     def __post_init__(self) -> None:
         if not re.match(r"^https?://", self.url or ""):
@@ -136,7 +174,9 @@ class TrytonConfig:
     def from_connection(cls, *, host: str | None, port: int | None, schema: str | None, login: str | None,
                         password: str | None, extra: Mapping[str, Any] | None = None) -> TrytonConfig:
         """From an Airflow connection: host, port, schema = database, login, password; extra may set
-        ``protocol`` (http/https), ``page_size``, ``timeout``, ``retries``, ``overlap_seconds``."""
+        ``protocol`` (http/https), ``page_size``, ``timeout``, ``retries``, ``overlap_seconds``, and
+        ``bank_accounts`` (bank account -> ledger account code, see :func:`parse_account_map`), whose
+        ledger accounts ``ledger_lines`` reads."""
         extra = dict(extra or {})
         if not host:
             raise ErpError("tryton connection has no host")
@@ -150,6 +190,9 @@ class TrytonConfig:
                           ("customer_category", str)):
             if extra.get(key) not in (None, ""):
                 options[key] = kind(extra[key])
+        ledger = sorted(set(parse_account_map(extra.get("bank_accounts")).values()))
+        if ledger:
+            options["ledger_accounts"] = tuple(ledger)
         return cls(url=url, database=schema, login=login or "", password=password or "", **options)
 
 
@@ -247,8 +290,8 @@ class TrytonClient:
                 with attempt:
                     return self._post(method, params, auth_fn(), root)
         except _Retryable as exc:
-            raise ErpError(f"{self._where(method)}: {exc.reason}, gave up after "
-                           f"{max(1, self.config.retries)} attempt(s)") from None
+            raise TrytonUnreachable(f"{self._where(method)}: {exc.reason}, gave up after "
+                                    f"{max(1, self.config.retries)} attempt(s)") from None
         raise AssertionError("unreachable")  # pragma: no cover
 
     # session ---------------------------------------------------------------------------------
@@ -341,6 +384,7 @@ class _Entity:
     fields: tuple[str, ...]
     domain: tuple[Any, ...] = ()
     context: tuple[tuple[str, Any], ...] = ()
+    records: str = ""  # the model of the records yielded, when not ``model`` (lines read through their move)
 
 
 _INVOICE_FIELDS = (
@@ -363,6 +407,12 @@ _PAYMENT_FIELDS = (
     # the invoice a payment pays (its lines' origin): both its numbers, Tryton's and the vendor's
     "line.move_origin.number", "line.move_origin.reference",
 )
+_MOVE_FIELDS = (
+    "number", "post_number", "date", "state", "description", "origin", "journal.code", "company.currency.code",
+    "lines.account.code", "lines.debit", "lines.credit", "lines.amount_second_currency",
+    "lines.second_currency.code", "lines.description", "lines.party.code", "lines.party.name",
+    "create_date", "write_date",
+)
 _MOVE_LINE_FIELDS = (
     "party", "party.name", "party.code", "debit", "credit", "amount_second_currency", "second_currency.code",
     "maturity_date", "date", "move_origin", "reconciliation", "reconciliation.date", "account.code",
@@ -381,6 +431,8 @@ ENTITIES: dict[str, _Entity] = {
         ("reconciliation", "!=", None),
         ["OR", ("account.type.payable", "=", True), ("account.type.receivable", "=", True)],
     )),
+    # posted moves with lines on the bank accounts' ledger accounts (the domain adds those accounts)
+    "ledger_lines": _Entity("account.move", _MOVE_FIELDS, (("state", "=", "posted"),), records="account.move.line"),
 }
 
 
@@ -424,12 +476,19 @@ class TrytonSource:
         category = {"vendors": self.config.vendor_category, "customers": self.config.customer_category}.get(entity)
         if category:
             domain.append(("categories.name", "=", category))
+        accounts = set(self.config.ledger_accounts)
+        if entity == "ledger_lines":
+            if not accounts:
+                raise ErpError(f"tryton {self.config.endpoint}: ledger_lines needs the ledger accounts to read: "
+                               "set the connection's extra bank_accounts (bank account -> ledger account code)")
+            domain.append(("lines.account.code", "in", sorted(accounts)))
         never_modified = self._stream(spec, [*domain, ("write_date", "=", None)], "create_date", start, context)
         modified = self._stream(spec, [*domain, ("write_date", "!=", None)], "write_date", start, context)
-        shape = _SHAPERS[spec.model]
+        source = f"tryton:{spec.records or spec.model}"
         for updated, record in heapq.merge(never_modified, modified, key=lambda pair: (pair[0], pair[1]["id"])):
-            yield ApiRecord(id=str(record["id"]), updated_at=format_cursor(updated), data=shape(record),
-                            source=f"tryton:{spec.model}")
+            rows = _move_lines(record, accounts) if spec.model == "account.move" else [_SHAPERS[spec.model](record)]
+            for data in rows:
+                yield ApiRecord(id=str(data["id"]), updated_at=format_cursor(updated), data=data, source=source)
 
     def _payments_available(self) -> bool:
         if self._has_payments is None:
@@ -575,6 +634,30 @@ def _shape_move_line(row: dict[str, Any]) -> dict[str, Any]:
         "account": _code(_nested(row, "account")),
         "create_date": row.get("create_date"), "write_date": row.get("write_date"),
     })
+
+
+def _move_lines(move: dict[str, Any], accounts: set[str]) -> list[dict[str, Any]]:
+    """The lines of a posted move on ``accounts``, each with what it needs of its move."""
+    company = _nested(move, "company") or {}
+    head = {"id": move["id"], "number": move.get("number"), "post_number": move.get("post_number"),
+            "description": move.get("description"), "origin": move.get("origin"),
+            "journal": _code(_nested(move, "journal"))}
+    out = []
+    for line in sorted(_nested(move, "lines") or [], key=lambda ln: ln["id"]):
+        account = _code(_nested(line, "account"))
+        if account not in accounts:
+            continue
+        party = _nested(line, "party") or {}
+        debit, credit = line.get("debit") or Decimal(0), line.get("credit") or Decimal(0)
+        out.append(plain({
+            "id": line["id"], "account": account, "date": move.get("date"), "debit": debit, "credit": credit,
+            "amount": debit - credit, "currency": _code(_nested(company, "currency")),
+            "amount_second_currency": line.get("amount_second_currency"),
+            "second_currency": _code(_nested(line, "second_currency")),
+            "description": line.get("description"), "party": {"code": party.get("code"), "name": party.get("name")},
+            "move": head, "create_date": move.get("create_date"), "write_date": move.get("write_date"),
+        }))
+    return out
 
 
 _SHAPERS = {

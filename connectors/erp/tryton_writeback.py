@@ -1,17 +1,20 @@
-"""Writebacks to Tryton: notes, financing (delegation), payments and journal entries, each applied
-at most once per idempotency key.
+"""Writebacks to Tryton: notes, financing (delegation), payments (and their undoing) and journal
+entries, each applied at most once per idempotency key.
 
 Every primitive tags what it creates with ``[ll:<key>]`` where Tryton keeps it (the note's text or
 the move's description). Before applying, the primitive searches Tryton for that tag and, if found,
 returns the result built from the tagged record instead of applying again (``replayed: True``).
 Each write happens in one Tryton transaction (one wizard step or one ``create``), so a lost
 answer or a crash leaves either nothing or the tagged record, and a retry with the same key finds
-it. The one two-step write, a journal entry's create then post, is finished by the retry: a draft
-move carrying the key is posted instead of creating another.
+it. The writes of more than one step are finished by the retry from what the tagged move shows: a
+journal entry's create then post (a draft move carrying the key is posted instead of creating
+another); undoing a payment (its reversal created, posted, then the payment's line unreconciled from
+the invoice and reconciled with the reversal).
 
     TrytonWriteback(client).add_note(key, invoice_id, text)
     .mark_financed(key, invoice_id, funder_party_id)    account.move.line.delegate wizard
     .record_payment(key, invoice_id, amount, date, journal)  account.invoice.pay wizard
+    .undo_payment(key, invoice_id, payment_key, date)       the payment reversed, the invoice open again
     .post_journal_entry(key, journal, date, lines, description)
 
 Results are JSON-ready dicts (amounts as exact decimal strings, Tryton ids as ints).
@@ -331,7 +334,90 @@ class TrytonWriteback:
         return {"primitive": "record_payment", "key": key, "invoice_id": invoice_id, "move": move,
                 "replayed": replayed}
 
-    # -- 4. a journal entry --------------------------------------------------------------------
+    # -- 4. undo a payment ---------------------------------------------------------------------
+    def undo_payment(self, key: str, invoice_id: int, payment_key: str, date: dt.date,
+                     description: str | None = None) -> dict[str, Any]:
+        """Undo the payment :meth:`record_payment` booked under ``payment_key`` (the bank returned it):
+        a posted move on ``date`` in the payment's journal (origin: the payment's move) with the payment
+        move's lines reversed; the payment's line on the payable account is taken out of its
+        reconciliation with the invoice and off the invoice's payments, and reconciled with its reversal
+        instead. The invoice is open again (posted, the payment's amount to pay again). Steps an
+        interrupted attempt left undone are finished by the retry; nothing is reversed twice."""
+        marker = tag(key)
+        tag(payment_key)
+        with self._errors("undo_payment", invoice_id):
+            if not isinstance(date, dt.date) or isinstance(date, dt.datetime):
+                raise ErpError(f"date must be a date, got {date!r}")
+            invoice = self._invoice(invoice_id, ["account", "payment_lines"])
+            payment = self._one_tagged_move(payment_key, f"account.invoice,{invoice_id}")
+            if payment is None:
+                raise ErpError(f"no payment recorded with key {payment_key!r}")
+            origin = f"account.move,{payment['id']}"
+            paid = self._lines_of(payment["id"])
+            paid_line = self._payable_line(paid, invoice, payment["id"])
+            found = self._one_tagged_move(key, origin)
+            replayed = found is not None
+            if found is None:
+                if payment.get("state") != "posted":
+                    raise ErpError(f"the payment's move {payment['id']} is {payment.get('state')}, not posted")
+                self._check_not_undone(paid_line, origin)
+                values = [{"account": ln["account"], "party": ln.get("party"), "debit": ln["credit"],
+                           "credit": ln["debit"], "second_currency": ln.get("second_currency"),
+                           "amount_second_currency": None if ln.get("amount_second_currency") is None
+                           else -ln["amount_second_currency"], "description": ln.get("description")}
+                          for ln in paid]
+                move_id, = self._create("account.move", [{
+                    "journal": self._move_journal(payment["id"]), "date": date, "period": self._period(date),
+                    "origin": origin, "description": f"{description or 'Payment returned'} {marker}",
+                    "lines": [("create", values)]}])
+                found = {"id": move_id, "state": "draft"}
+            if found.get("state") == "draft":
+                self.client.call("model.account.move.post", [found["id"]], self._ctx())
+            reversal_line = self._payable_line(self._lines_of(found["id"]), invoice, found["id"])
+            if paid_line.get("reconciliation") is not None \
+                    and paid_line["reconciliation"] != reversal_line.get("reconciliation"):
+                self._run_wizard("account.move.unreconcile_lines", "account.move.line", [paid_line["id"]],
+                                 [("unreconcile", {})])
+            if paid_line["id"] in (invoice.get("payment_lines") or []):
+                self.client.write("account.invoice", [invoice_id],
+                                  {"payment_lines": [("remove", [paid_line["id"]])]}, self._ctx())
+            if reversal_line.get("reconciliation") is None:
+                self._run_wizard("account.move.reconcile_lines", "account.move.line",
+                                 [paid_line["id"], reversal_line["id"]], [("start", {})])
+            after = self._invoice(invoice_id, ["state", "amount_to_pay"])
+            return {"primitive": "undo_payment", "key": key, "invoice_id": invoice_id, "payment_key": payment_key,
+                    "payment_move_id": payment["id"], "move": self._move_result(found["id"]),
+                    "invoice_state": after.get("state"), "amount_to_pay": plain(after.get("amount_to_pay")),
+                    "replayed": replayed}
+
+    def _lines_of(self, move_id: int) -> list[dict[str, Any]]:
+        return self._search("account.move.line", [("move", "=", move_id)],
+                            ["account", "party", "debit", "credit", "amount_second_currency", "second_currency",
+                             "description", "reconciliation"])
+
+    def _move_journal(self, move_id: int) -> int:
+        (move,) = self._search("account.move", [("id", "=", move_id)], ["journal"], limit=1)
+        return int(move["journal"])
+
+    @staticmethod
+    def _payable_line(lines: list[dict[str, Any]], invoice: dict[str, Any], move_id: int) -> dict[str, Any]:
+        found = [ln for ln in lines if ln["account"] == invoice["account"]]
+        if len(found) != 1:
+            raise ErpError(f"move {move_id} has {len(found)} lines on the invoice's payable account, not one")
+        return found[0]
+
+    def _check_not_undone(self, paid_line: dict[str, Any], origin: str) -> None:
+        """Refuse to reverse a payment someone already undid in Tryton: its line reconciled with a move
+        whose origin is the payment's move (Tryton's own cancellation, say)."""
+        if paid_line.get("reconciliation") is None:
+            return
+        others = self._search("account.move.line", [("reconciliation", "=", paid_line["reconciliation"])],
+                              ["move", "move.origin"])
+        undone = [ln["move"] for ln in others if (ln.get("move.") or {}).get("origin") == origin]
+        if undone:
+            raise ErpError(f"the payment is already undone in Tryton (move {undone[0]})")
+
+    # -- 5. a journal entry --------------------------------------------------------------------
     def post_journal_entry(self, key: str, journal: Any, date: dt.date, lines: Sequence[JournalLine],
                            description: str = "") -> dict[str, Any]:
         """A balanced move in ``journal`` on ``date``, created and posted. ``lines`` are

@@ -13,14 +13,15 @@ re-sent period repeats entries under another statement. So
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from typing import Any
 
-from connectors.bank import Statement, Transaction, as_json
+from connectors.bank import BatchDetail, Statement, Transaction, as_json
 from ledgerlink.model.money import format_amount
 
 _IDENTITY_FIELDS = (
@@ -58,6 +59,21 @@ def transaction_payload(statement: Statement, tx: Transaction) -> dict[str, Any]
         **data,
     }
     return {k: v for k, v in out.items() if v not in (None, "")}
+
+
+_TRANSACTION_FIELDS = frozenset(f.name for f in fields(Transaction)) - {"amount", "booking_date", "value_date", "batch"}
+
+
+def transaction_from_payload(payload: dict[str, Any]) -> Transaction:
+    """A stored bank_transaction back as the parsers' Transaction (what code reading entries takes)."""
+    def day(name: str) -> dt.date | None:
+        return dt.date.fromisoformat(payload[name]) if payload.get(name) else None
+
+    batch = [BatchDetail(**{**item, "amount": Decimal(item["amount"]) if item.get("amount") else None})
+             for item in payload.get("batch") or []]
+    return Transaction(amount=Decimal(payload["amount"]), booking_date=day("booking_date"),
+                       value_date=day("value_date"), batch=batch,
+                       **{k: v for k, v in payload.items() if k in _TRANSACTION_FIELDS})
 
 
 def entry_identity(account: str, payload: dict[str, Any]) -> str:

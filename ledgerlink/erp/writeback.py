@@ -51,17 +51,21 @@ from ledgerlink.store.store import DEFAULT_ACTOR, Store
 
 log = logging.getLogger("ledgerlink.erp")
 
-KINDS = ("add_note", "mark_financed", "record_payment", "post_journal_entry")
+KINDS = ("add_note", "mark_financed", "record_payment", "undo_payment", "post_journal_entry")
 _MAX_TEXT = 200
 
 
 class Writeback(Protocol):
     def add_note(self, key: str, invoice_id: int, text: str) -> dict[str, Any]: ...
 
-    def mark_financed(self, key: str, invoice_id: int, funder_party_id: int, **options: Any) -> dict[str, Any]: ...
+    def mark_financed(self, key: str, invoice_id: int, funder_party_id: int, *, journal: Any = None,
+                      description: str | None = None) -> dict[str, Any]: ...
 
     def record_payment(self, key: str, invoice_id: int, amount: Any, date: dt.date,
                        journal: Any) -> dict[str, Any]: ...
+
+    def undo_payment(self, key: str, invoice_id: int, payment_key: str, date: dt.date,
+                     description: str | None = None) -> dict[str, Any]: ...
 
     def post_journal_entry(self, key: str, journal: Any, date: dt.date, lines: Any,
                            description: str = "") -> dict[str, Any]: ...

@@ -149,9 +149,14 @@ def cmd_outbox(args: argparse.Namespace) -> int:
     from ledgerlink.store.outbox import Outbox
 
     status = "dead" if args.dead else args.status
-    entries = Outbox(_store()).entries(status, limit=args.limit)
+    print_outbox(Outbox(_store()).entries(status, limit=args.limit), status, as_json=args.json)
+    return 0
+
+
+def print_outbox(entries: list[Any], status: str | None, *, as_json: bool = False) -> None:
+    """Outbox entries, one line each (and the last error of those not sent), or one JSON object each."""
     for e in entries:
-        if args.json:
+        if as_json:
             print(json.dumps({k: getattr(e, k) for k in e.__dataclass_fields__}, ensure_ascii=False, default=str))
             continue
         line = f"{e.id:>6}  {e.status:<9}  {e.kind:<18}  attempts {e.attempts}  next {e.next_attempt_at}"
@@ -163,9 +168,8 @@ def cmd_outbox(args: argparse.Namespace) -> int:
         if e.last_error and e.status != "sent":
             line += f"\n        last error: {e.last_error}"
         print(line)
-    if not entries and not args.json:
+    if not entries and not as_json:
         print(f"no {status.replace('_', '-') + ' ' if status else ''}outbox entries")
-    return 0
 
 
 def cmd_replay(args: argparse.Namespace) -> int:

@@ -13,7 +13,8 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 from ledgerlink.config import SCHEMAS_DIR
 
-ENTITIES = ("invoice", "vendor", "customer", "bank_transaction", "bank_statement", "payment_status", "financing_request")
+ENTITIES = ("invoice", "vendor", "customer", "bank_transaction", "bank_statement", "payment_status", "financing_request",
+            "ledger_entry")
 
 
 

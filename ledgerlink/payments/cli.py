@@ -1,4 +1,5 @@
-"""`ledgerlink payments status`: our supplier invoices paid, returned or rejected, read from a statement file."""
+"""`ledgerlink payments status|update|send|outbox|replay|unmatched`: our supplier invoices paid, returned or
+rejected, read from a statement file or from the store, and written back to the ledger."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 from connectors.bank import Transaction, parse
+from ledgerlink.actors import cli_actor
 from ledgerlink.jsonlines import InputError, amount, optional_text, read_jsonl, required_text
 from ledgerlink.payments.status import Payable, payment_statuses
 
@@ -23,6 +25,33 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--statement", type=Path, required=True, help="a bank statement file in any format ledgerlink reads")
     p.add_argument("--json", action="store_true", help="one JSON object per debit entry and per return")
     p.set_defaults(func=cmd_status)
+
+    p = cmds.add_parser("update", help="the bank entries in the store not looked at yet -> payment statuses, and "
+                                       "their ledger writebacks into the outbox")
+    p.add_argument("--json", action="store_true", help="the result as one JSON object")
+    p.set_defaults(func=cmd_update)
+
+    p = cmds.add_parser("send", help="apply the due payment writebacks to the ledger (Tryton)")
+    p.add_argument("--conn", help="the ledger connection (default $LEDGERLINK_PAYMENTS_CONN or ledgerlink_tryton)")
+    p.add_argument("--limit", type=int, default=100, help="writebacks per run (default 100)")
+    p.set_defaults(func=cmd_send)
+
+    p = cmds.add_parser("outbox", help="payment writebacks waiting, in flight, sent or dead")
+    p.add_argument("--dead", action="store_true", help="only dead letters (failed too often, or never possible)")
+    p.add_argument("--status", choices=["pending", "in_flight", "sent", "dead"])
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_outbox)
+
+    p = cmds.add_parser("replay", help="send dead payment writebacks again (attempts reset; audited)")
+    p.add_argument("ids", type=int, nargs="+")
+    p.set_defaults(func=cmd_replay)
+
+    p = cmds.add_parser("unmatched", help="what the latest updates left for a person: debits matching no invoice, "
+                                          "returns of payments never seen, amounts that do not fit")
+    p.add_argument("--runs", type=int, default=50, help="how many of the latest updates to read (default 50)")
+    p.add_argument("--json", action="store_true", help="one JSON object per finding")
+    p.set_defaults(func=cmd_unmatched)
 
 
 def read_payables(path: Path) -> list[Payable]:
@@ -55,4 +84,83 @@ def cmd_status(args: argparse.Namespace) -> int:
               f"e2e {s.end_to_end_id or '-'}  ref {s.bank_reference or '-'}{reason}")
     counts = Counter(s.status for s in statuses)
     print(", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no outgoing payments in the statement")
+    return 0
+
+
+def _store():  # type: ignore[no-untyped-def]
+    from ledgerlink.store import Store
+
+    return Store()
+
+
+def cmd_update(args: argparse.Namespace) -> int:
+    from ledgerlink.payments.flow import update_payment_statuses
+
+    result = update_payment_statuses(_store(), actor=cli_actor())
+    if args.json:
+        print(json.dumps(result.as_dict(), ensure_ascii=False))
+        return 0
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(result.by_status.items())) or "no outgoing payments"
+    print(f"{result.entries} bank entries looked at: {counts}; {result.versions} status version(s), "
+          f"{result.enqueued} ledger writeback(s) enqueued")
+    for finding in result.findings:
+        print(f"  {finding['kind']}: {finding['message']}")
+    return 0
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    from ledgerlink.payments.flow import send_payment_writebacks
+    from ledgerlink.payments.settings import ledger_writeback, payment_settings
+
+    settings = payment_settings(args.conn)
+    journal = settings.require_journal()
+    with ledger_writeback(settings) as writeback:
+        result = send_payment_writebacks(_store(), writeback, journal=journal, limit=args.limit, actor=cli_actor())
+    print(" ".join(f"{k} {v}" for k, v in result.as_dict().items() if k != "errors"))
+    for error in result.errors:
+        print(f"  {error}")
+    return 0
+
+
+def _payment_entries(status: str | None, limit: int) -> list:
+    from ledgerlink.payments.flow import KINDS
+
+    box = _store().outbox
+    entries = [e for kind in KINDS for e in box.entries(status, kind=kind, limit=limit)]
+    return sorted(entries, key=lambda e: e.id)[:limit]
+
+
+def cmd_outbox(args: argparse.Namespace) -> int:
+    from ledgerlink.financing.cli import print_outbox
+
+    status = "dead" if args.dead else args.status
+    print_outbox(_payment_entries(status, args.limit), status, as_json=args.json)
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from ledgerlink.payments.flow import KINDS
+
+    box = _store().outbox
+    found = {e.id: e for e in box.get_many(sorted(set(args.ids)))}
+    others = [f"{i} ({found[i].kind})" if i in found else f"{i} (no such entry)" for i in sorted(set(args.ids))
+              if i not in found or found[i].kind not in KINDS]
+    if others:
+        raise InputError(f"not payment writebacks: {', '.join(others)}")
+    replayed = box.replay(args.ids, actor=cli_actor())
+    print(f"replayed {len(replayed)} dead payment writeback(s): {', '.join(map(str, replayed))}")
+    return 0
+
+
+def cmd_unmatched(args: argparse.Namespace) -> int:
+    from ledgerlink.payments.flow import unmatched_payments
+
+    findings = unmatched_payments(_store(), limit=args.runs)
+    for f in findings:
+        if args.json:
+            print(json.dumps(f, ensure_ascii=False))
+        else:
+            print(f"{f['kind']:<24} {f['amount']:>14} {f['currency']}  {f['booking_date'] or '-'}  {f['message']}")
+    if not findings and not args.json:
+        print("nothing left for a person: every outgoing payment read so far found its invoice")
     return 0

@@ -19,6 +19,7 @@ CONTROL_AMOUNT = {
     "financing_request": "amount",
     "vendor": None,
     "customer": None,
+    "ledger_entry": "amount",
 }
 UNPARSED = "unparsed"  # bucket for rows whose amount or currency could not be read
 

@@ -210,9 +210,13 @@ def upsert(conn: Connection, run_id: str, entity: str, batch: Collection[StagedR
     pg_lock(conn, entity_lock_key(entity), lock_class=PG_LOCK_CLASS_ENTITY)
     dialect = conn.dialect.name
     stage = _stage_table(dialect)
+    # The staging table of an earlier upsert in this transaction (records of a related entity, a
+    # second round of versions) is still there: PostgreSQL drops it only at commit.
     if dialect == "sqlite":
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{STAGE_TABLE}")
-    elif dialect != "postgresql":
+    elif dialect == "postgresql":
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS pg_temp.{STAGE_TABLE}")
+    else:
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {STAGE_TABLE}")
     # On failure the transaction's rollback removes the staging table again.
     stage.create(conn)
@@ -281,6 +285,20 @@ def find(conn: Connection, entity: str, natural_keys: Iterable[str]) -> dict[str
         query = _heads(entity).where(record_heads.c.natural_key.in_(keys[start:start + 500]))
         found.update((row.natural_key, _record_dict(row)) for row in conn.execute(query))
     return found
+
+
+def written_after(conn: Connection, entity: str, position: int, limit: int) -> list[tuple[int, dict[str, Any]]]:
+    """Versions of ``entity`` written after ``position`` (the order the store wrote them in), oldest first,
+    at most ``limit``, each with its own position. Loads of one entity are serialised by the entity lock,
+    so a reader holding that lock sees every version up to the last one written, none missing."""
+    query = (
+        select(records, runs.c.feed, runs.c.mapping, runs.c.source)
+        .outerjoin(runs, runs.c.id == records.c.run_id)
+        .where(records.c.entity == entity, records.c.id > position)
+        .order_by(records.c.id)
+        .limit(limit)
+    )
+    return [(int(row.id), _record_dict(row)) for row in conn.execute(query)]
 
 
 def versions(conn: Connection, entity: str, natural_key: str) -> list[dict[str, Any]]:

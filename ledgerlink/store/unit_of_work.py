@@ -72,8 +72,19 @@ class UnitOfWork:
         """A run of ``feed``; unlike :meth:`Store.start_run` not audited: the unit's own entry says what it did."""
         return runs_mod.start(self._conn, feed, entity, source=source)
 
-    def finish_run(self, run_id: str, status: str, *, totals: dict | None = None) -> None:
-        runs_mod.finish(self._conn, run_id, status, totals=totals)
+    def versions_after(self, entity: str, position: int, limit: int = 1000) -> list[tuple[int, dict[str, Any]]]:
+        """Versions of ``entity`` written after ``position``, oldest first, each with its position (for a
+        step that looks at each new version once, keeping the last position it saw as its feed state).
+        Take :meth:`lock_entity` first: then no load of the entity is half-way and none is skipped."""
+        return records_mod.written_after(self._conn, entity, position, limit)
+
+    def finish_run(self, run_id: str, status: str, *, totals: dict | None = None,
+                   findings: list[dict[str, Any]] | None = None) -> None:
+        """Finish a run; ``findings`` (what a person should look at) show with the run, as a load's do."""
+        runs_mod.finish(self._conn, run_id, status, totals=totals, drift=findings)
+
+    def get_feed_state(self, feed: str) -> FeedState:
+        return feedstate_mod.get(self._conn, feed)
 
     def put_feed_state(self, feed: str, state: FeedState, run_id: str) -> None:
         feedstate_mod.put(self._conn, feed, state, run_id)
