@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from ledgerlink.model.identifiers import normalize_iban
-from ledgerlink.model.money import format_amount, quantize_money
+from ledgerlink.model.money import currency_exponent, format_amount, quantize_money
 
 Decision = Literal["auto", "suggest", "exception"]
 AUTO: Decision = "auto"
@@ -24,6 +24,11 @@ def _money(owner: str, name: str, amount: Any, currency: str) -> Decimal:
     if isinstance(amount, float) or not isinstance(amount, (Decimal, int, str)):
         raise ValueError(f"{owner}.{name} must be a Decimal (or an exact string), not {type(amount).__name__}")
     return quantize_money(amount if isinstance(amount, Decimal) else Decimal(amount), currency)
+
+
+def _text(amount: Decimal, currency: str) -> str:
+    """An amount as JSON text with the currency's decimals ("0.00", "-7.50")."""
+    return format_amount(amount.quantize(Decimal(1).scaleb(-currency_exponent(currency))))
 
 
 def _date(owner: str, name: str, value: Any, *, optional: bool = False) -> None:
@@ -126,11 +131,11 @@ class Allocation:
         return self.amount == self.open_before
 
     def as_dict(self) -> dict[str, Any]:
-        return {"invoice_number": self.invoice_number, "amount": format_amount(self.amount),
+        return {"invoice_number": self.invoice_number, "amount": _text(self.amount, self.currency),
                 "currency": self.currency, "party_id": self.party_id,
                 "payment_amount": format_amount(self.payment_amount),
-                "open_before": format_amount(self.open_before), "discount": format_amount(self.discount),
-                "settled": self.settled, "key": self.key}
+                "open_before": _text(self.open_before, self.currency),
+                "discount": _text(self.discount, self.currency), "settled": self.settled, "key": self.key}
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,9 +204,9 @@ class MatchResult:
             "kind": "match", "bank_reference": p.bank_reference, "decision": self.decision,
             "allocations": [a.as_dict() for a in self.allocations],
             "confidence": format_amount(self.confidence), "evidence": self.evidence,
-            "amount": format_amount(p.amount), "currency": p.currency, "value_date": p.value_date.isoformat(),
+            "amount": _text(p.amount, p.currency), "currency": p.currency, "value_date": p.value_date.isoformat(),
             "counterparty_name": p.counterparty_name, "party_id": self.party_id, "rule": self.rule,
-            "unapplied": format_amount(self.unapplied), "write_off": format_amount(self.write_off),
+            "unapplied": _text(self.unapplied, p.currency), "write_off": _text(self.write_off, p.currency),
             "write_off_account": self.write_off_account, "write_off_reason": self.write_off_reason,
-            "discount": format_amount(self.discount), "fx": self.fx, "candidates": self.candidates,
+            "discount": _text(self.discount, p.currency), "fx": self.fx, "candidates": self.candidates,
         }
