@@ -17,7 +17,7 @@ from ledgerlink.model.money import currency_exponent
 EXACT, TOLERANCE, DISCOUNT, OVER, PARTIAL = "exact", "tolerance", "discount", "over", "partial"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Share:
     """What a plan applies to one item: ``amount`` off its open amount, of which ``discount`` is granted."""
 
@@ -26,7 +26,7 @@ class Share:
     discount: Decimal = Decimal(0)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Plan:
     """``outcome`` and the shares, oldest item first. ``difference`` is paid minus settled (both in the
     items' currency, discounts counted as settled by the discount): the excess of an overpayment, the
@@ -36,6 +36,7 @@ class Plan:
     shares: tuple[Share, ...]
     difference: Decimal
     settled: Decimal  # what the items go down by
+    open_total: Decimal  # what was open on the items
 
     @property
     def discount(self) -> Decimal:
@@ -60,7 +61,7 @@ def plan(paid: Decimal, items: list[tuple[int, Decimal, OpenItem]], value_date: 
     currency = items[0][2].currency
     total = sum((open_ for _, open_, _ in items), Decimal(0))
     if paid == total:
-        return Plan(EXACT, tuple(Share(i, open_) for i, open_, _ in items), Decimal(0), total)
+        return Plan(EXACT, tuple(Share(i, open_) for i, open_, _ in items), Decimal(0), total, total)
     tolerance = rules.tolerance(total, currency, foreign=foreign)
     discounts = [discount_due(item, open_, value_date, rules) for _, open_, item in items]
     total_discount = sum(discounts, Decimal(0))
@@ -69,11 +70,11 @@ def plan(paid: Decimal, items: list[tuple[int, Decimal, OpenItem]], value_date: 
         # the discount explains the payment when it fits at least as well as the full amount does
         if abs(paid - due) <= rules.tolerance(due, currency, foreign=foreign) and abs(paid - due) <= abs(paid - total):
             shares = tuple(Share(i, open_, d) for (i, open_, _), d in zip(items, discounts, strict=True))
-            return Plan(DISCOUNT, shares, paid - due, total)
+            return Plan(DISCOUNT, shares, paid - due, total, total)
     if abs(paid - total) <= tolerance:
-        return Plan(TOLERANCE, tuple(Share(i, open_) for i, open_, _ in items), paid - total, total)
+        return Plan(TOLERANCE, tuple(Share(i, open_) for i, open_, _ in items), paid - total, total, total)
     if paid > total:
-        return Plan(OVER, tuple(Share(i, open_) for i, open_, _ in items), paid - total, total)
+        return Plan(OVER, tuple(Share(i, open_) for i, open_, _ in items), paid - total, total, total)
     parts = []
     left = paid
     for i, open_, _ in items:
@@ -82,7 +83,7 @@ def plan(paid: Decimal, items: list[tuple[int, Decimal, OpenItem]], value_date: 
         part = min(open_, left)
         parts.append(Share(i, part))
         left -= part
-    return Plan(PARTIAL, tuple(parts), Decimal(0), paid)
+    return Plan(PARTIAL, tuple(parts), Decimal(0), paid, total)
 
 
 def combinations(amounts: list[int], target: int, tolerance: int, *, limit: int = 64) -> list[tuple[int, ...]]:

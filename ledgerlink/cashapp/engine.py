@@ -22,12 +22,14 @@ payment never scans all open items.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
+import numpy as np
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
 
@@ -53,6 +55,7 @@ from ledgerlink.cashapp.text import (
     name_key,
     one_edit_neighbours,
     reference_key,
+    reference_keys,
     structured_in_text,
     windows,
 )
@@ -66,7 +69,7 @@ _MIN_DIGITS_FOR_TYPOS = 3
 _FITTING = ("exact", "tolerance", "discount")
 
 
-@dataclass
+@dataclass(slots=True)
 class _Hit:
     """Open items a reference in the payment points to."""
 
@@ -81,7 +84,7 @@ class _Hit:
                 "index": self.kind, "typos": self.typos, "invoice_numbers": invoice_numbers}
 
 
-@dataclass
+@dataclass(slots=True)
 class _Candidate:
     rule: Rule
     order: int
@@ -103,24 +106,33 @@ class _Candidate:
 class _Payer:
     """What is known of who sent one payment, worked out as far as it is asked for."""
 
+    __slots__ = ("directory", "payment", "_strong", "_names", "_payer_name")
+
     def __init__(self, directory: PartyDirectory, payment: Payment) -> None:
         self.directory = directory
         self.payment = payment
         self._strong: tuple[str, dict[str, PartyEvidence]] | None = None
         self._names: dict[str, PartyEvidence] | None = None
-        self.payer_name = name_key(payment.counterparty_name) if payment.counterparty_name else ""
+        self._payer_name: str | None = None
+
+    @property
+    def payer_name(self) -> str:
+        if self._payer_name is None:
+            name = self.payment.counterparty_name
+            self._payer_name = name_key(name) if name else ""
+        return self._payer_name
 
     def strong(self) -> tuple[str, dict[str, PartyEvidence]]:
         """(kind, {party: evidence}) of the strongest kind of evidence found: IBAN, alias, mapping."""
         if self._strong is None:
-            self._strong = ("", {})
-            for kind, lookup in (("iban", lambda: self.directory.by_iban(self.payment.counterparty_iban)),
-                                 ("alias", lambda: self.directory.by_alias(self.payment)),
-                                 ("mapping", lambda: self.directory.by_mapping(self.payment))):
-                found = lookup()
-                if found:
-                    self._strong = (kind, {e.party_id: e for e in found})
-                    break
+            directory, payment = self.directory, self.payment
+            found = directory.by_iban(payment.counterparty_iban)
+            kind = "iban"
+            if not found:
+                found, kind = directory.by_alias(payment), "alias"
+            if not found:
+                found, kind = directory.by_mapping(payment), "mapping"
+            self._strong = (kind, {e.party_id: e for e in found}) if found else ("", {})
         return self._strong
 
     def by_name(self) -> dict[str, PartyEvidence]:
@@ -157,35 +169,34 @@ class Matcher:
         self.settled_by: dict[int, str] = {}
         self.directory = PartyDirectory(parties, learned, rules.party_mappings, name_min_score=rules.name_min_score)
         self._invoice_keys: list[str] = []
-        self._reference_keys: list[str | None] = []
+        self._reference_keys: list[str] = []  # "" where an item has no structured reference
         self._by_invoice: dict[str, Any] = {}  # key -> item index, or a list of them when shared
         self._by_reference: dict[str, Any] = {}
-        self._by_party: dict[str, list[int]] = defaultdict(list)
-        self._sorted_parties: set[str] = set()
+        self._by_party: dict[str, list[int]] = {}  # party -> its items, oldest first, filled as asked for
         self._build_indexes()
 
     def _build_indexes(self) -> None:
-        by_invoice, by_reference, by_party = self._by_invoice, self._by_reference, self._by_party
-        invoice_keys, reference_keys = self._invoice_keys, self._reference_keys
-        for i, item in enumerate(self.items):
-            key = reference_key(item.invoice_number)
-            invoice_keys.append(key)
-            _add(by_invoice, key, i)
-            ref = item.structured_reference
-            if ref:
-                ref_key = reference_key(ref)
-                reference_keys.append(ref_key)
-                _add(by_reference, ref_key, i)
-            else:
-                reference_keys.append(None)
-            by_party[item.party_id].append(i)
-        self._invoice_lengths = {len(k) for k in by_invoice}
-        self._max_window = max([*self._invoice_lengths, *(len(k) for k in by_reference), 0]) + 1
+        # a million open items: keys are made for all of them at once, the dicts built by zip
+        items = self.items
+        self._invoice_keys = reference_keys([item.invoice_number for item in items])
+        self._reference_keys = reference_keys([item.structured_reference or "" for item in items])
+        self._by_invoice = _index(self._invoice_keys)
+        self._by_reference = _index(self._reference_keys)  # "" (no structured reference) is left out
+        # items grouped by party: positions sorted by a party number (a C sort of integers, not a
+        # Python loop of a million appends); a party's slice is taken, and sorted by age, when first needed
+        party_ids = [item.party_id for item in items]
+        codes = {party_id: n for n, party_id in enumerate(dict.fromkeys(party_ids))}
+        numbers = np.array(list(map(codes.__getitem__, party_ids)), dtype=np.int64)
+        self._party_codes = codes
+        self._party_order = np.argsort(numbers, kind="stable")
+        self._party_starts = np.concatenate(([0], np.cumsum(np.bincount(numbers, minlength=len(codes)))))
+        by_invoice, by_reference = self._by_invoice, self._by_reference
+        self._invoice_lengths = set(map(len, by_invoice))
+        self._max_window = max(max(self._invoice_lengths, default=0), max(map(len, by_reference), default=0)) + 1
         # the largest share of an open amount a tolerance, a discount and an exchange difference explain
         discount = self.rules.discount.percent if self.rules.discount else Decimal(0)
         self._fit_bound = (self.rules.tolerance_percent + discount + self.rules.fx_tolerance_percent) / 100
-        letters = {ch for key in set(k.strip("0123456789") for k in by_invoice) for ch in key if ch.isalpha()}
-        self._letters = "".join(sorted(letters))
+        self._letters = "".join(sorted(ch for ch in set("".join(by_invoice)) if ch.isalpha()))
 
     # ------------------------------------------------------------------------------------ public
     def match(self, payments: Iterable[Payment]) -> list[MatchResult]:
@@ -200,6 +211,8 @@ class Matcher:
         for order, rule in enumerate(self.rules.rules):
             if not rule.applies_to(payment.amount, payment.currency):
                 continue
+            if rule.match == "several_invoices" and any(c.confidence >= auto for c in candidates):
+                continue  # combinations only for a payment nothing else explains
             for candidate in self._propose(rule, order, payment, payer, texts):
                 self._score(candidate, payment, payer)
                 candidates.append(candidate)
@@ -233,7 +246,8 @@ class Matcher:
         if hits or not rule.typos:
             return hits
         # a structured reference that fails its check digits was mistyped: its neighbours are looked up
-        typo_keys = [(f, k) for f, k in keys if looks_structured(k) and not is_valid_structured(k)]
+        keys += [(f, w) for f in rule.fields for w in texts.windows(f) if w.isdigit() and len(w) in (12, 16)]
+        typo_keys = [(f, k) for f, k in set(keys) if looks_structured(k) and not is_valid_structured(k)]
         return self._typo_hits(typo_keys, "structured_reference", 1, payer)
 
     def _invoice_hits(self, rule: Rule, payer: _Payer, texts: _Texts) -> list[_Hit]:
@@ -290,8 +304,7 @@ class Matcher:
         if parties:
             hits = []
             for party_id in parties:
-                choices = {i: item_keys[i] for i in self._party_items(party_id)[:_PARTY_TYPO_ITEMS]
-                           if item_keys[i] is not None}
+                choices = {i: item_keys[i] for i in self._party_items(party_id)[:_PARTY_TYPO_ITEMS] if item_keys[i]}
                 for name, key in keys:
                     for _found, distance, i in process.extract(key, choices, scorer=OSA.distance,
                                                                   score_cutoff=max_typos, limit=3):
@@ -317,6 +330,13 @@ class Matcher:
         candidate per open item, of those found with the fewest characters off."""
         if not hits:
             return []
+        if len(hits) == 1 and len(hits[0].items) == 1:  # the usual case: one reference to one item
+            hit, i = hits[0], hits[0].items[0]
+            item = self.items[i]
+            is_open = self.open[i] > 0
+            return [_Candidate(rule, order, item.party_id, [i] if is_open else [],
+                               [hit.evidence(rule, [item.invoice_number])], typos=hit.typos,
+                               settled=[] if is_open else [i])]
         fewest = min(h.typos for h in hits)
         hits = [h for h in hits if h.typos == fewest]
         groups: dict[tuple[str, str] | int, dict[int, _Hit]] = {}
@@ -407,10 +427,10 @@ class Matcher:
                       foreign=currency != payment.currency)
         amount_score = scores.amount[c.plan.outcome]
         confidence += amount_score
-        c.evidence.append({"rule": "amount", "check": "amount", "outcome": c.plan.outcome,
-                           "paid": format_amount(paid), "currency": currency,
-                           "open": format_amount(sum((self.open[i] for i in c.items), Decimal(0))),
-                           "difference": format_amount(c.plan.difference), "score": _signed(amount_score)})
+        # amounts here are quantised to their currency, so str() writes them plainly ("1210.00")
+        c.evidence.append({"rule": "amount", "check": "amount", "outcome": c.plan.outcome, "paid": str(paid),
+                           "currency": currency, "open": str(c.plan.open_total),
+                           "difference": str(c.plan.difference), "score": _signed(amount_score)})
         if c.typos:
             confidence += scores.typo * c.typos
             c.evidence.append({"rule": "typo", "check": "reference", "characters_off": c.typos,
@@ -567,10 +587,14 @@ class Matcher:
 
     def _party_items(self, party_id: str) -> list[int]:
         """The party's open items, oldest due first."""
-        items = self._by_party.get(party_id, [])
-        if party_id not in self._sorted_parties:
+        items = self._by_party.get(party_id)
+        if items is None:
+            code = self._party_codes.get(party_id)
+            if code is None:
+                return []
+            items = self._party_order[self._party_starts[code]:self._party_starts[code + 1]].tolist()
             items.sort(key=self._age)
-            self._sorted_parties.add(party_id)
+            self._by_party[party_id] = items
         return [i for i in items if self.open[i] > 0]
 
     def _open_by_currency(self, party_id: str) -> dict[str, list[int]]:
@@ -603,6 +627,8 @@ class Matcher:
 class _Texts:
     """A payment's text fields and their windows, cut once."""
 
+    __slots__ = ("payment", "max_window", "_windows")
+
     def __init__(self, payment: Payment, max_window: int) -> None:
         self.payment = payment
         self.max_window = max_window
@@ -620,20 +646,27 @@ class _Texts:
         return found
 
 
-def _add(index: dict[str, Any], key: str, i: int) -> None:
-    found = index.get(key)
-    if found is None:
-        index[key] = i
-    elif isinstance(found, list):
-        found.append(i)
-    else:
-        index[key] = [found, i]
+def _index(keys: list[str]) -> dict[str, Any]:
+    """key -> position in ``keys``, or the list of positions of a key that occurs more than once; the
+    empty key is left out."""
+    index: dict[str, Any] = dict(zip(keys, range(len(keys)), strict=True))
+    index.pop("", None)
+    if len(index) < len(keys) - keys.count(""):
+        shared = {k for k, n in Counter(keys).items() if n > 1 and k}
+        positions: dict[str, list[int]] = defaultdict(list)
+        for i, key in enumerate(keys):
+            if key in shared:
+                positions[key].append(i)
+        index.update(positions)
+    return index
 
 
 def _ids(found: Any) -> list[int]:
     return found if isinstance(found, list) else [found]
 
 
+@lru_cache(maxsize=256)
 def _signed(value: Decimal) -> str:
+    """A score as evidence shows it: "+0.07", "-0.10" (a handful of distinct values, so cached)."""
     text = format_amount(value)
     return text if text.startswith("-") else f"+{text}"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sys
 from collections.abc import Iterator
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -26,6 +27,8 @@ MAX_LINE = 64 * 1024  # characters; a line longer than this is not an open item
 
 
 def read_open_items(path: Path | str) -> list[OpenItem]:
+    """The open items of a JSON-lines file; party ids and currencies are interned (one string object per
+    distinct value: a million items of a hundred thousand customers hold a hundred thousand ids)."""
     items = []
     seen: dict[tuple[str, str, str | None], int] = {}
     for n, row in _rows(Path(path)):
@@ -33,8 +36,8 @@ def read_open_items(path: Path | str) -> list[OpenItem]:
         party_id = row.get("party_id", row.get("customer_id"))
         item = OpenItem(
             invoice_number=line.text("invoice_number"),
-            party_id=line.text("party_id", party_id),
-            currency=line.currency("currency"),
+            party_id=sys.intern(line.text("party_id", party_id)),
+            currency=sys.intern(line.currency("currency")),
             amount_open=line.positive_amount("amount_open", row["currency"]),
             due_date=line.date("due_date"),
             structured_reference=line.text("structured_reference", required=False),

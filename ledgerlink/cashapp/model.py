@@ -160,7 +160,7 @@ class LearnedRule:
             object.__setattr__(self, "value", normalize_iban(self.value))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MatchResult:
     """The decision on one payment.
 

@@ -20,16 +20,16 @@ from rapidfuzz import fuzz, process
 
 from ledgerlink.cashapp.model import LearnedRule, Party, Payment
 from ledgerlink.cashapp.rules import PartyMapping
-from ledgerlink.cashapp.text import name_key
+from ledgerlink.cashapp.text import name_key, name_keys
 
-# A name-index key shared by more parties than this says little ("HOLDING", "BAKKERIJ"); it is used
-# only when the payer's name has no rarer word.
-_COMMON_KEY = 500
+# A name-index key shared by more parties than this says little ("HOLDING", "BAKKERIJ"): it is narrowed
+# by the payer's next rarest word.
+_COMMON_KEY = 200
 _MAX_NAME_CANDIDATES = 2000
 _MAX_ALIAS_WORDS = 5
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PartyEvidence:
     """One reason to think ``party_id`` paid: ``by`` (iban, alias, mapping, name), what matched, a score
     (name similarity 0-100; 100 for the others) and where the fact came from."""
@@ -51,27 +51,26 @@ class PartyDirectory:
     def __init__(self, parties: Iterable[Party], learned: Iterable[LearnedRule] = (),
                  mappings: Iterable[PartyMapping] = (), *, name_min_score: int = 88) -> None:
         self.names: dict[str, str] = {}
-        self.ibans: dict[str, dict[str, str]] = defaultdict(dict)  # IBAN -> {party_id: source}
+        self.owner: dict[str, str] = {}  # IBAN -> the one party whose master data has it
+        self.ibans: dict[str, dict[str, str]] = defaultdict(dict)  # other IBANs -> {party_id: source}
         self.aliases: dict[str, dict[str, str]] = defaultdict(dict)  # name key -> {party_id: source}
         self.mapped_names: dict[str, set[str]] = defaultdict(set)
         self.patterns = [(m.party_id, m.pattern) for m in mappings if m.pattern is not None]
         self.name_min_score = name_min_score
-        self._name_keys: dict[str, str] = {}  # party_id -> name key
-        self._exact_names: dict[str, list[str]] = defaultdict(list)
-        self._name_index: dict[str, list[str]] = defaultdict(list)
+        owner, shared = self.owner, self.ibans
         for party in parties:
             self.names[party.party_id] = party.name
             for iban in party.ibans:
-                self.ibans[iban][party.party_id] = "master data"
-            key = name_key(party.name)
-            if key:
-                self._name_keys[party.party_id] = key
-                self._exact_names[key].append(party.party_id)
-                for block in _blocks(key):
-                    self._name_index[block].append(party.party_id)
+                first = owner.setdefault(iban, party.party_id)
+                if first != party.party_id:  # an IBAN two customers pay from
+                    shared[iban][first] = shared[iban][party.party_id] = "master data"
+        # names are indexed when first asked for: many runs identify every payer by IBAN
+        self._name_keys: dict[str, str] | None = None  # party_id -> name key
+        self._exact_names: dict[str, list[str]] = defaultdict(list)
+        self._name_index: dict[str, list[str]] = defaultdict(list)
         for mapping in mappings:
             for iban in mapping.ibans:
-                self.ibans[iban][mapping.party_id] = "rules"
+                self._add_iban(iban, mapping.party_id, "rules")
             for name in mapping.names:
                 self.mapped_names[name_key(name)].add(mapping.party_id)
         for rule in learned:
@@ -80,21 +79,43 @@ class PartyDirectory:
     def learn(self, rule: LearnedRule) -> None:
         source = f"learned from {rule.source}" if rule.source else "learned"
         if rule.kind == "iban":
-            self.ibans[rule.value][rule.party_id] = source
+            self._add_iban(rule.value, rule.party_id, source)
         else:
             key = name_key(rule.value)
             if key:
                 self.aliases[key][rule.party_id] = source
 
+    def _add_iban(self, iban: str, party_id: str, source: str) -> None:
+        owners = self.ibans[iban]
+        if not owners and iban in self.owner:
+            owners[self.owner[iban]] = "master data"
+        owners[party_id] = source
+
     def name_key_of(self, party_id: str) -> str | None:
-        return self._name_keys.get(party_id)
+        return self._names().get(party_id)
+
+    def _names(self) -> dict[str, str]:
+        if self._name_keys is None:
+            self._name_keys = {}
+            exact, index = self._exact_names, self._name_index
+            for party_id, key in zip(self.names, name_keys(list(self.names.values())), strict=True):
+                if key:
+                    self._name_keys[party_id] = key
+                    exact[key].append(party_id)
+                    for word in key.split():
+                        if len(word) >= 3:
+                            index[word[:4]].append(party_id)  # see _blocks
+        return self._name_keys
 
     # ------------------------------------------------------------------------------------ lookups
     def by_iban(self, iban: str | None) -> list[PartyEvidence]:
         if not iban:
             return []
         owners = self.ibans.get(iban)
-        return [PartyEvidence(p, "iban", iban, source=s) for p, s in owners.items()] if owners else []
+        if owners:
+            return [PartyEvidence(p, "iban", iban, source=s) for p, s in owners.items()]
+        party_id = self.owner.get(iban)
+        return [PartyEvidence(party_id, "iban", iban)] if party_id else []
 
     def by_alias(self, payment: Payment) -> list[PartyEvidence]:
         """Learned aliases equal to the payer's name or standing, as whole words, in the remittance text."""
@@ -134,18 +155,21 @@ class PartyDirectory:
         key = name_key(name)
         if not key:
             return []
+        name_keys = self._names()
         exact = self._exact_names.get(key)
         if exact:
             return [PartyEvidence(p, "name", name, 100) for p in exact]
-        candidates: set[str] = set()
-        lists = sorted((self._name_index.get(b, []) for b in _blocks(key)), key=len)
-        for ids in lists:
-            if candidates and (len(ids) > _COMMON_KEY or len(candidates) + len(ids) > _MAX_NAME_CANDIDATES):
-                break
-            candidates.update(ids[:_MAX_NAME_CANDIDATES])
-        if not candidates:
+        lists = [ids for ids in sorted((self._name_index.get(b, []) for b in _blocks(key)), key=len) if ids]
+        if not lists:
             return []
-        choices = {p: self._name_keys[p] for p in candidates}
+        # the parties sharing the payer's rarest word; when that word is common, those sharing its two
+        # rarest words (a misspelt word then still leaves the other)
+        candidates = set(lists[0])
+        if len(candidates) > _COMMON_KEY:
+            if len(lists) == 1:
+                return []  # one common word ("Jansen") names no one in particular
+            candidates = candidates.intersection(lists[1]) or set(lists[0][:_MAX_NAME_CANDIDATES])
+        choices = {p: name_keys[p] for p in candidates}
         scored = process.extract(key, choices, scorer=fuzz.token_sort_ratio, score_cutoff=self.name_min_score,
                                  limit=5)
         if not scored:

@@ -17,7 +17,9 @@ from connectors.bank.mt940_details import valid_betalingskenmerk, valid_ogm, val
 
 _PIECE_RE = re.compile(r"[^\W\d_]+|\d+")
 _NOT_ALNUM_RE = re.compile(r"[\W_]+")
-_ASCII_DROP = str.maketrans("", "", "".join(chr(c) for c in range(128) if not chr(c).isalnum()))
+_ASCII_DROP = bytes(c for c in range(128) if not chr(c).isalnum())
+_ASCII_DROP_BUT_NEWLINE = _ASCII_DROP.replace(b"\n", b"")
+_NAME_SPLIT_RE = re.compile(r"[^A-Z0-9]+")
 
 # A window stops growing past this many pieces: invoice numbers printed with spaces in groups of
 # three or four ("RF18 5390 0754 7034") need up to seven.
@@ -26,9 +28,19 @@ MAX_PIECES = 8
 
 def reference_key(text: str) -> str:
     """``text`` as upper-case letters and digits only: the form references are compared in."""
-    if text.isascii():
-        return text.translate(_ASCII_DROP).upper()
+    if text.isalnum():
+        return text.upper()
+    if text.isascii():  # bytes.translate deletes in C, several times faster than str.translate
+        return text.encode("ascii").translate(None, _ASCII_DROP).decode("ascii").upper()
     return _NOT_ALNUM_RE.sub("", text).upper()
+
+
+def reference_keys(texts: list[str]) -> list[str]:
+    """:func:`reference_key` of each text; ASCII texts all at once (one translation of the joined texts)."""
+    joined = "\n".join(texts)
+    if joined.isascii() and joined.count("\n") == len(texts) - 1:
+        return joined.encode("ascii").translate(None, _ASCII_DROP_BUT_NEWLINE).decode("ascii").upper().split("\n")
+    return [reference_key(t) for t in texts]
 
 
 def windows(text: str, max_length: int) -> Iterator[str]:
@@ -124,9 +136,21 @@ LEGAL_FORMS = frozenset({
 
 
 def name_key(name: str) -> str:
-    """A payer's or party's name for comparing: accents and punctuation gone, upper case, legal forms
-    and initials' dots dropped ("Müller GmbH & Co. KG" -> "MULLER")."""
-    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii").upper()
-    ascii_name = re.sub(r"(?<=\b[A-Z])\.(?=[A-Z]\b)", "", ascii_name)  # B.V. -> BV
-    words = [w for w in re.split(r"[^A-Z0-9]+", ascii_name) if w and w not in LEGAL_FORMS]
-    return " ".join(words)
+    """A payer's or party's name for comparing: accents, dots and other punctuation gone, upper case,
+    legal forms dropped ("Müller GmbH & Co. KG" -> "MULLER", "Bakkerij B.V." -> "BAKKERIJ")."""
+    if not name.isascii():
+        name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    words = _NAME_SPLIT_RE.split(name.upper().replace(".", ""))
+    return " ".join([w for w in words if w and w not in LEGAL_FORMS])
+
+
+def name_keys(names: list[str]) -> list[str]:
+    """:func:`name_key` of each name, the accents and dots of all of them removed at once."""
+    joined = "\n".join(names)
+    if joined.count("\n") != len(names) - 1:
+        return [name_key(n) for n in names]
+    if not joined.isascii():
+        joined = unicodedata.normalize("NFKD", joined).encode("ascii", "ignore").decode("ascii")
+    split, legal = _NAME_SPLIT_RE.split, LEGAL_FORMS
+    return [" ".join([w for w in split(line) if w and w not in legal])
+            for line in joined.upper().replace(".", "").split("\n")]
