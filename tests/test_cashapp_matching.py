@@ -429,3 +429,16 @@ rules:
 """, "rules.yaml")
     m = matcher([item("INV-1001", "1210.00", ref=RF_1001)], rules)
     assert one(m, pay("1210.00", ref=RF_1001)).decision == EXCEPTION
+
+
+def test_a_payment_naming_another_customers_invoice_is_not_applied_to_the_payers_items_by_amount():
+    m = matcher([item("INV-1001", "1210.00", "C1", ref=RF_1001), item("INV-2002", "1210.00", "C2")])
+    r = one(m, pay("1210.00", ref=RF_1001, iban=JANSEN_IBAN))
+    assert r.decision == SUGGEST and m.open == [D("1210.00"), D("1210.00")]
+
+
+def test_a_payment_with_a_valid_reference_that_is_not_open_is_not_applied_by_amount():
+    m = matcher([item("INV-2002", "1210.00")])
+    r = one(m, pay("1210.00", ref="RF712348231", iban=BAKKER_IBAN))  # a paid invoice's reference
+    assert (r.decision, applied(r)) == (SUGGEST, [("INV-2002", D("1210.00"))])
+    assert any("RF712348231" in e.get("detail", "") for e in r.evidence)

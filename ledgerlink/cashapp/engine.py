@@ -67,6 +67,7 @@ _GLOBAL_TYPO_KEYS = 8  # windows of one payment searched for one-edit typos over
 _PARTY_TYPO_ITEMS = 500  # a payer's open items compared for typos (oldest first)
 _MIN_DIGITS_FOR_TYPOS = 3
 _FITTING = ("exact", "tolerance", "discount")
+_AMOUNT_RULES = ("amount_and_party", "several_invoices")
 
 
 @dataclass(slots=True)
@@ -218,7 +219,7 @@ class Matcher:
                 candidates.append(candidate)
             if any(c.confidence >= auto and c.fits() for c in candidates):
                 break
-        return self._decide(payment, payer, candidates)
+        return self._decide(payment, payer, candidates, texts)
 
     # ------------------------------------------------------------------------------------ rules
     def _propose(self, rule: Rule, order: int, payment: Payment, payer: _Payer, texts: _Texts) -> list[_Candidate]:
@@ -241,6 +242,7 @@ class Matcher:
             keys += [("remittance_text", k) for k in structured_in_text(payment.remittance_text)]
         hits = [_Hit("structured_reference", f, k, _ids(self._by_reference[k])) for f, k in keys
                 if k in self._by_reference]
+        texts.unknown_references = [k for _, k in keys if k not in self._by_reference and is_valid_structured(k)]
         if not hits:
             hits = self._window_hits(texts, rule.fields, self._by_reference, "structured_reference")
         if hits or not rule.typos:
@@ -484,7 +486,7 @@ class Matcher:
         return payer.payment.counterparty_name or ""
 
     # ------------------------------------------------------------------------------------ deciding
-    def _decide(self, payment: Payment, payer: _Payer, candidates: list[_Candidate]) -> MatchResult:
+    def _decide(self, payment: Payment, payer: _Payer, candidates: list[_Candidate], texts: _Texts) -> MatchResult:
         rules = self.rules
         viable = [c for c in candidates if c.plan is not None]
         if not viable:
@@ -499,6 +501,7 @@ class Matcher:
                 best.confidence = rules.auto_threshold - CONFIDENCE_QUANTUM
                 best.evidence.append({"rule": "conflict", "check": "alternatives",
                                       "detail": f"rule {rivals[0].rule.name} points to other open items"})
+        self._keep_to_named_invoices(viable, candidates, texts)
         decision: Decision
         if best.confidence >= rules.auto_threshold:
             decision = AUTO
@@ -513,6 +516,21 @@ class Matcher:
                 if self.open[share.index] == 0:
                     self.settled_by[share.index] = payment.bank_reference
         return result
+
+    def _keep_to_named_invoices(self, viable: list[_Candidate], candidates: list[_Candidate], texts: _Texts) -> None:
+        """A payment that names an invoice (an open one, a settled one, or a structured reference with valid
+        check digits that is not open) is never applied to other invoices on its amount alone."""
+        named = {i for c in candidates if c.rule.match not in _AMOUNT_RULES for i in (*c.items, *c.settled)}
+        if not named and not texts.unknown_references:
+            return
+        cap = self.rules.auto_threshold - CONFIDENCE_QUANTUM
+        for c in viable:
+            if c.rule.match in _AMOUNT_RULES and c.confidence > cap and not named.intersection(c.items):
+                c.confidence = cap
+                named_text = ", ".join(texts.unknown_references) or ", ".join(
+                    sorted({self.items[i].invoice_number for i in named}))
+                c.evidence.append({"rule": "named_invoice", "check": "reference",
+                                   "detail": f"the payment names {named_text}: not applied to others on its amount"})
 
     def _result(self, payment: Payment, c: _Candidate, decision: Decision, others: list[_Candidate]) -> MatchResult:
         assert c.plan is not None
@@ -627,12 +645,13 @@ class Matcher:
 class _Texts:
     """A payment's text fields and their windows, cut once."""
 
-    __slots__ = ("payment", "max_window", "_windows")
+    __slots__ = ("payment", "max_window", "_windows", "unknown_references")
 
     def __init__(self, payment: Payment, max_window: int) -> None:
         self.payment = payment
         self.max_window = max_window
         self._windows: dict[str, list[str]] = {}
+        self.unknown_references: list[str] = []  # valid structured references that are not open
 
     def text(self, name: str) -> str | None:
         value = getattr(self.payment, name)
