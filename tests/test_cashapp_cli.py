@@ -196,3 +196,18 @@ def test_the_installed_command_exits_2_with_one_line(files):
                           capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.strip().splitlines() == ["ledgerlink: no-rates.csv: cannot read the rate file: No such file or directory"]
+
+
+def test_only_booked_incoming_payments_are_matched_and_a_batch_gives_one_payment_per_payer(files, capsys):
+    reversal = camt_entry("80.00", "B-R", text="INV-1002").replace("<Sts>", "<RvslInd>true</RvslInd><Sts>")
+    pending = camt_entry("70.00", "B-P", text="INV-1002").replace("<Cd>BOOK</Cd>", "<Cd>PDNG</Cd>")
+    batch = camt_entry("1309.95", "B-BATCH", strd=RF_1001, iban=BAKKER_IBAN).replace(
+        "</TxDtls></NtryDtls>",
+        '</TxDtls><TxDtls><Amt Ccy="EUR">99.95</Amt><RltdPties><Dbtr><Pty><Nm>Jansen Installatietechniek</Nm>'
+        "</Pty></Dbtr></RltdPties><RmtInf><Ustrd>INV-2001</Ustrd></RmtInf></TxDtls></NtryDtls>").replace(
+        '<Amt Ccy="EUR">1309.95</Amt><RltdPties>', '<Amt Ccy="EUR">1210.00</Amt><RltdPties>')
+    files["statement"].write_text(camt053(reversal, pending, batch), encoding="utf-8")
+    assert run(files, "--json") == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["bank_reference"], r["decision"], [a["invoice_number"] for a in r["allocations"]]) for r in rows] == [
+        ("B-BATCH/1", "auto", ["INV-1001"]), ("B-BATCH/2", "auto", ["INV-2001"])]

@@ -442,3 +442,24 @@ def test_a_payment_with_a_valid_reference_that_is_not_open_is_not_applied_by_amo
     r = one(m, pay("1210.00", ref="RF712348231", iban=BAKKER_IBAN))  # a paid invoice's reference
     assert (r.decision, applied(r)) == (SUGGEST, [("INV-2002", D("1210.00"))])
     assert any("RF712348231" in e.get("detail", "") for e in r.evidence)
+
+
+def test_an_rf_reference_with_a_leading_zero_dropped_still_finds_its_invoice():
+    # RF66 0000 7658 1 and RF66 000 7658 1 are the same number: both pass the check digits
+    m = matcher([item("INV-1001", "273.56", ref="RF66000076581")])
+    r = one(m, pay("273.56", text="RF66 000 7658 1"))
+    assert (r.decision, applied(r)) == (AUTO, [("INV-1001", D("273.56"))])
+
+
+def test_a_betalingskenmerk_with_a_digit_dropped_is_found_as_a_typo():
+    m = matcher([item("INV-1004", "42.50", ref=NL_1004)])
+    r = one(m, pay("42.50", text="betalingskenmerk 5000 0567 8901 245", iban=BAKKER_IBAN))
+    assert (r.decision, applied(r)) == (AUTO, [("INV-1004", D("42.50"))])
+    assert any(e.get("characters_off") == 1 for e in r.evidence)
+
+
+def test_a_mistyped_invoice_number_that_is_another_customers_invoice_still_matches_the_payers_own():
+    # INV-0018412 exists (another customer's); the payer meant its own INV-0018421, with that amount
+    m = matcher([item("INV-0018412", "900.00", "C2"), item("INV-0018421", "469.49", "C1")])
+    r = one(m, pay("469.49", text="Rechnung Nr INV- 001 8412", iban=BAKKER_IBAN))
+    assert (r.decision, applied(r)) == (AUTO, [("INV-0018421", D("469.49"))])

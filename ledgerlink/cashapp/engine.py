@@ -50,6 +50,7 @@ from ledgerlink.cashapp.model import (
 from ledgerlink.cashapp.parties import PartyDirectory, PartyEvidence
 from ledgerlink.cashapp.rules import Rule, Rules
 from ledgerlink.cashapp.text import (
+    canonical_reference,
     is_valid_structured,
     looks_structured,
     name_key,
@@ -62,7 +63,6 @@ from ledgerlink.cashapp.text import (
 from ledgerlink.model.money import Money, currency_exponent, format_amount
 
 CONFIDENCE_QUANTUM = Decimal("0.01")
-STRONG_EVIDENCE = ("iban", "alias", "mapping")  # in order of strength
 _GLOBAL_TYPO_KEYS = 8  # windows of one payment searched for one-edit typos over all open items
 _PARTY_TYPO_ITEMS = 500  # a payer's open items compared for typos (oldest first)
 _MIN_DIGITS_FOR_TYPOS = 3
@@ -180,7 +180,8 @@ class Matcher:
         # a million open items: keys are made for all of them at once, the dicts built by zip
         items = self.items
         self._invoice_keys = reference_keys([item.invoice_number for item in items])
-        self._reference_keys = reference_keys([item.structured_reference or "" for item in items])
+        self._reference_keys = [canonical_reference(k) if k[:2] == "RF" else k
+                                for k in reference_keys([item.structured_reference or "" for item in items])]
         self._by_invoice = _index(self._invoice_keys)
         self._by_reference = _index(self._reference_keys)  # "" (no structured reference) is left out
         # items grouped by party: positions sorted by a party number (a C sort of integers, not a
@@ -237,9 +238,9 @@ class Matcher:
     def _structured_hits(self, rule: Rule, payment: Payment, payer: _Payer, texts: _Texts) -> list[_Hit]:
         keys: list[tuple[str, str]] = []
         if payment.structured_reference:
-            keys.append(("structured_reference", reference_key(payment.structured_reference)))
+            keys.append(("structured_reference", canonical_reference(reference_key(payment.structured_reference))))
         if payment.remittance_text:
-            keys += [("remittance_text", k) for k in structured_in_text(payment.remittance_text)]
+            keys += [("remittance_text", canonical_reference(k)) for k in structured_in_text(payment.remittance_text)]
         hits = [_Hit("structured_reference", f, k, _ids(self._by_reference[k])) for f, k in keys
                 if k in self._by_reference]
         texts.unknown_references = [k for _, k in keys if k not in self._by_reference and is_valid_structured(k)]
@@ -248,7 +249,7 @@ class Matcher:
         if hits or not rule.typos:
             return hits
         # a structured reference that fails its check digits was mistyped: its neighbours are looked up
-        keys += [(f, w) for f in rule.fields for w in texts.windows(f) if w.isdigit() and len(w) in (12, 16)]
+        keys += [(f, w) for f in rule.fields for w in texts.windows(f) if w.isdigit() and looks_structured(w)]
         typo_keys = [(f, k) for f, k in set(keys) if looks_structured(k) and not is_valid_structured(k)]
         return self._typo_hits(typo_keys, "structured_reference", 1, payer)
 
@@ -269,13 +270,13 @@ class Matcher:
                 continue
             for m in rule.pattern.finditer(text):
                 key = reference_key(m.group("invoice") or "")
-                for kind, index in (("invoice_number", self._by_invoice), ("structured_reference", self._by_reference)):
-                    if key in index:
-                        hits.append(_Hit(kind, name, m.group(0), _ids(index[key])))
-                        break
-                else:
-                    if key:
-                        misses.append((name, key))
+                if key in self._by_invoice:
+                    hits.append(_Hit("invoice_number", name, m.group(0), _ids(self._by_invoice[key])))
+                elif canonical_reference(key) in self._by_reference:
+                    hits.append(_Hit("structured_reference", name, m.group(0),
+                                     _ids(self._by_reference[canonical_reference(key)])))
+                elif key:
+                    misses.append((name, key))
         if hits or not rule.typos:
             return hits
         return self._typo_hits(misses, "invoice_number", rule.typos, payer)
@@ -283,8 +284,11 @@ class Matcher:
     def _window_hits(self, texts: _Texts, fields: Iterable[str], index: dict[str, Any], kind: str) -> list[_Hit]:
         hits = []
         seen: set[str] = set()
+        structured = kind == "structured_reference"
         for name in fields:
             for window in texts.windows(name):
+                if structured and window[:2] == "RF":
+                    window = canonical_reference(window)
                 if window in index and window not in seen:
                     seen.add(window)
                     hits.append(_Hit(kind, name, window, _ids(index[window])))
@@ -317,8 +321,11 @@ class Matcher:
         index = self._by_reference if kind == "structured_reference" else self._by_invoice
         hits = []
         seen: set[str] = set()
+        structured = kind == "structured_reference"
         for name, key in sorted(set(keys), key=lambda k: -len(k[1]))[:_GLOBAL_TYPO_KEYS]:
             for neighbour in one_edit_neighbours(key, self._letters):
+                if structured and neighbour[:2] == "RF":
+                    neighbour = canonical_reference(neighbour)
                 if neighbour in index and neighbour not in seen:
                     seen.add(neighbour)
                     if kind == "structured_reference" and not is_valid_structured(neighbour):
@@ -471,19 +478,15 @@ class Matcher:
         own = payer.name_score(party_id)
         if own >= self.rules.name_min_score:
             return scores["name"], {"rule": "party_name", "check": "party", "agrees": True, "party_id": party_id,
-                                    "by": "name", "value": self.payment_name(payer), "name_score": own,
+                                    "by": "name", "value": payer.payment.counterparty_name, "name_score": own,
                                     "score": _signed(scores["name"])}, False
         others = payer.by_name()
         if others:
             score = scores["contradiction"]
             return score, {"rule": "party_name", "check": "party", "agrees": False, "by": "name",
-                           "value": self.payment_name(payer), "name_score": own, "known_parties": sorted(others),
+                           "value": payer.payment.counterparty_name, "name_score": own, "known_parties": sorted(others),
                            "item_party": party_id, "score": _signed(score)}, False
         return Decimal(0), None, False
-
-    @staticmethod
-    def payment_name(payer: _Payer) -> str:
-        return payer.payment.counterparty_name or ""
 
     # ------------------------------------------------------------------------------------ deciding
     def _decide(self, payment: Payment, payer: _Payer, candidates: list[_Candidate], texts: _Texts) -> MatchResult:
@@ -519,18 +522,29 @@ class Matcher:
 
     def _keep_to_named_invoices(self, viable: list[_Candidate], candidates: list[_Candidate], texts: _Texts) -> None:
         """A payment that names an invoice (an open one, a settled one, or a structured reference with valid
-        check digits that is not open) is never applied to other invoices on its amount alone."""
+        check digits that is not open) is never applied to other invoices on its amount alone, unless
+        the invoice number it names is one or two characters off theirs: sequential numbers make a
+        mistyped invoice number another customer's real one."""
         named = {i for c in candidates if c.rule.match not in _AMOUNT_RULES for i in (*c.items, *c.settled)}
         if not named and not texts.unknown_references:
             return
+        numbers = {self._invoice_keys[i] for c in candidates if c.rule.match in ("invoice_number", "regex")
+                   for i in (*c.items, *c.settled)}
         cap = self.rules.auto_threshold - CONFIDENCE_QUANTUM
         for c in viable:
-            if c.rule.match in _AMOUNT_RULES and c.confidence > cap and not named.intersection(c.items):
-                c.confidence = cap
-                named_text = ", ".join(texts.unknown_references) or ", ".join(
-                    sorted({self.items[i].invoice_number for i in named}))
+            if c.rule.match not in _AMOUNT_RULES or c.confidence <= cap or named.intersection(c.items):
+                continue
+            near = next((n for n in numbers for i in c.items
+                         if OSA.distance(n, self._invoice_keys[i], score_cutoff=2) <= 2), None)
+            named_text = ", ".join(texts.unknown_references) or ", ".join(
+                sorted({self.items[i].invoice_number for i in named}))
+            if near is not None and not texts.unknown_references:
                 c.evidence.append({"rule": "named_invoice", "check": "reference",
-                                   "detail": f"the payment names {named_text}: not applied to others on its amount"})
+                                   "detail": f"the payment names {named_text}, a few characters off"})
+                continue
+            c.confidence = cap
+            c.evidence.append({"rule": "named_invoice", "check": "reference",
+                               "detail": f"the payment names {named_text}: not applied to others on its amount"})
 
     def _result(self, payment: Payment, c: _Candidate, decision: Decision, others: list[_Candidate]) -> MatchResult:
         assert c.plan is not None

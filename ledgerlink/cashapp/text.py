@@ -90,6 +90,15 @@ _RF_TEXT_RE = re.compile(r"(?<![A-Z0-9])RF\s?\d\d(?:[\s-]?[A-Z0-9]){1,25}")
 _OGM_TEXT_RE = re.compile(r"(?:\+\+\+|\*\*\*)\s*([\d\s/.]{12,20}?)\s*(?:\+\+\+|\*\*\*)")
 
 
+def canonical_reference(key: str) -> str:
+    """A structured reference key as references are compared: an RF reference without the leading zeros
+    of its body. Its check digits cannot tell ``RF66 0000 7658 1`` from ``RF66 000 7658 1`` (the same
+    number), so neither does the matcher."""
+    if key.startswith("RF") and len(key) > 5 and key[4] == "0":
+        return key[:4] + (key[4:].lstrip("0") or "0")
+    return key
+
+
 def is_valid_structured(key: str) -> bool:
     """A reference key that passes its scheme's check: ISO 11649 RF, Belgian OGM, Dutch betalingskenmerk."""
     if key.startswith("RF"):
@@ -101,11 +110,16 @@ def is_valid_structured(key: str) -> bool:
     return False
 
 
+# lengths of OGM (12) and betalingskenmerk (16) digits, and those one digit dropped or added
+_STRUCTURED_DIGITS = frozenset((11, 12, 13, 15, 16, 17))
+
+
 def looks_structured(key: str) -> bool:
-    """Has the shape of an RF, OGM or betalingskenmerk (whatever its check digits say)."""
-    if key.startswith("RF") and 5 <= len(key) <= 25 and key[2:4].isdigit():
+    """Has the shape of an RF, OGM or betalingskenmerk, or of one with a digit dropped or added (whatever
+    its check digits say)."""
+    if key.startswith("RF") and 5 <= len(key) <= 26 and key[2:4].isdigit():
         return True
-    return key.isdigit() and len(key) in (12, 16)
+    return key.isdigit() and len(key) in _STRUCTURED_DIGITS
 
 
 def structured_in_text(text: str) -> list[str]:
