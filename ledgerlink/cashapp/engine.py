@@ -401,6 +401,8 @@ class Matcher:
                     continue
                 tolerance = self.rules.tolerance(paid, currency, foreign=currency != payment.currency)
                 pool = [i for i in items if self.open[i] <= paid + tolerance][:rule.max_items]
+                if len(pool) < 2 or sum((self.open[i] for i in pool), Decimal(0)) < paid - tolerance:
+                    continue  # even all of them together do not reach the payment
                 scale = Decimal(1).scaleb(currency_exponent(currency))
                 found = combinations([int(self.open[i] * scale) for i in pool], int(paid * scale),
                                      int(tolerance * scale))
@@ -515,9 +517,9 @@ class Matcher:
         result = self._result(payment, best, decision, [c for c in viable if c is not best])
         if decision == AUTO:
             for a, share in zip(result.allocations, best.plan.shares if best.plan else (), strict=True):
-                self.open[share.index] -= a.amount
-                if self.open[share.index] == 0:
-                    self.settled_by[share.index] = payment.bank_reference
+                self.open[share.item] -= a.amount
+                if self.open[share.item] == 0:
+                    self.settled_by[share.item] = payment.bank_reference
         return result
 
     def _keep_to_named_invoices(self, viable: list[_Candidate], candidates: list[_Candidate], texts: _Texts) -> None:
@@ -552,11 +554,11 @@ class Matcher:
         currency = self.items[c.items[0]].currency
         allocations = []
         for share in p.shares:
-            item = self.items[share.index]
+            item = self.items[share.item]
             in_payment = share.amount if c.conversion is None else \
                 apply_rate(Money(share.amount, currency), c.conversion.rate).amount
             allocations.append(Allocation(item.invoice_number, item.party_id, share.amount, currency, in_payment,
-                                          self.open[share.index], share.discount, item.key))
+                                          self.open[share.item], share.discount, item.key))
         discount = p.discount if c.conversion is None else \
             apply_rate(Money(p.discount, currency), c.conversion.rate).amount
         residual = payment.amount - sum((a.payment_amount for a in allocations), Decimal(0)) + discount

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from itertools import islice
+from typing import NamedTuple
 
 from rapidfuzz import fuzz, process
 
@@ -29,8 +30,7 @@ _MAX_NAME_CANDIDATES = 2000
 _MAX_ALIAS_WORDS = 5
 
 
-@dataclass(frozen=True, slots=True)
-class PartyEvidence:
+class PartyEvidence(NamedTuple):
     """One reason to think ``party_id`` paid: ``by`` (iban, alias, mapping, name), what matched, a score
     (name similarity 0-100; 100 for the others) and where the fact came from."""
 
@@ -67,7 +67,7 @@ class PartyDirectory:
         # names are indexed when first asked for: many runs identify every payer by IBAN
         self._name_keys: dict[str, str] | None = None  # party_id -> name key
         self._exact_names: dict[str, list[str]] = defaultdict(list)
-        self._name_index: dict[str, list[str]] = defaultdict(list)
+        self._name_index: dict[str, set[str]] = defaultdict(set)
         for mapping in mappings:
             for iban in mapping.ibans:
                 self._add_iban(iban, mapping.party_id, "rules")
@@ -104,7 +104,7 @@ class PartyDirectory:
                     exact[key].append(party_id)
                     for word in key.split():
                         if len(word) >= 3:
-                            index[word[:4]].append(party_id)  # see _blocks
+                            index[word[:4]].add(party_id)  # see _blocks
         return self._name_keys
 
     # ------------------------------------------------------------------------------------ lookups
@@ -159,16 +159,16 @@ class PartyDirectory:
         exact = self._exact_names.get(key)
         if exact:
             return [PartyEvidence(p, "name", name, 100) for p in exact]
-        lists = [ids for ids in sorted((self._name_index.get(b, []) for b in _blocks(key)), key=len) if ids]
-        if not lists:
+        blocks = sorted((ids for ids in (self._name_index.get(b) for b in _blocks(key)) if ids), key=len)
+        if not blocks:
             return []
         # the parties sharing the payer's rarest word; when that word is common, those sharing its two
         # rarest words (a misspelt word then still leaves the other)
-        candidates = set(lists[0])
+        candidates = blocks[0]
         if len(candidates) > _COMMON_KEY:
-            if len(lists) == 1:
+            if len(blocks) == 1:
                 return []  # one common word ("Jansen") names no one in particular
-            candidates = candidates.intersection(lists[1]) or set(lists[0][:_MAX_NAME_CANDIDATES])
+            candidates = candidates & blocks[1] or set(islice(candidates, _MAX_NAME_CANDIDATES))
         choices = {p: name_keys[p] for p in candidates}
         scored = process.extract(key, choices, scorer=fuzz.token_sort_ratio, score_cutoff=self.name_min_score,
                                  limit=5)

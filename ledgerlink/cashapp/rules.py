@@ -54,7 +54,7 @@ class Rule:
     pattern: re.Pattern[str] | None = None
     fields: tuple[str, ...] = TEXT_FIELDS
     party_by: frozenset[str] = frozenset(PARTY_EVIDENCE)
-    max_items: int = 20
+    max_items: int = 16
     currencies: frozenset[str] | None = None
     amount_min: Decimal | None = None
     amount_max: Decimal | None = None
@@ -348,7 +348,7 @@ def _build(doc: dict[str, Any], problem: Callable[[list[Any], str], None]) -> di
             name=name, match=kind, confidence=Decimal(entry["confidence"]), auto=entry.get("auto", True),
             typos=entry.get("typos", 0), pattern=pattern,
             fields=tuple(entry.get("fields", TEXT_FIELDS)),
-            party_by=frozenset(entry.get("party_by", PARTY_EVIDENCE)), max_items=entry.get("max_items", 20),
+            party_by=frozenset(entry.get("party_by", PARTY_EVIDENCE)), max_items=entry.get("max_items", 16),
             currencies=frozenset(entry["currencies"]) if "currencies" in entry else None,
             amount_min=low, amount_max=high))
     out["rules"] = tuple(rules)

@@ -127,7 +127,9 @@ def structured_in_text(text: str) -> list[str]:
     printed in groups of four and may run into the next words: the longest prefix ending at a space
     that validates; when none does (a typing error, for the matcher to judge), every such prefix."""
     upper = text.upper()
-    out = []
+    out: list[str] = []
+    if "RF" not in upper and "+++" not in upper and "***" not in upper:
+        return out  # the usual free text: no regular expression run over it
     for m in _RF_TEXT_RE.finditer(upper):
         raw = m.group(0)
         cuts = [i for i, ch in enumerate(raw) if ch.isspace()] + [len(raw)]
