@@ -154,8 +154,8 @@ def _data(payments: int, items: int, seed: int) -> Path:
     return folder
 
 
-def _pct(part: int, whole: int) -> str:
-    return f"{100 * part / whole:6.2f}%" if whole else "     -"
+def _pct(part: int, whole: int, digits: int = 2) -> str:
+    return f"{100 * part / whole:6.{digits}f}%" if whole else "     -"
 
 
 def _report(size: str, r: dict) -> None:
@@ -169,8 +169,8 @@ def _report(size: str, r: dict) -> None:
           f"({c.get('auto_right', 0):,} of {matchable:,} payments that pay invoices)")
     print(f"  auto-match rate per invoice line: {_pct(c.get('auto_lines', 0), c.get('lines', 0))}  "
           f"({c.get('auto_lines', 0):,} of {c.get('lines', 0):,} invoices paid)")
-    print(f"  false-match rate:                 {_pct(c.get('false', 0), auto)} of auto matches, "
-          f"{_pct(c.get('false', 0), n).strip()} of all payments ({c.get('false', 0)} payments)")
+    print(f"  false-match rate:                 {_pct(c.get('false', 0), auto, 3)} of auto matches, "
+          f"{_pct(c.get('false', 0), n, 3).strip()} of all payments ({c.get('false', 0)} payments)")
     print(f"  suggestion rate: {_pct(c.get('suggest', 0), n)}   exception rate: {_pct(c.get('exception', 0), n)}"
           f"   auto: {_pct(auto, n)}  (of all {n:,} payments)")
     print(f"  baseline (dict of exact references): {base['seconds']:.2f} s wall, {base['cpu_seconds']:.2f} s CPU "
