@@ -318,17 +318,17 @@ class Matcher:
                             hits.append(_Hit(kind, name, key, [i], typos=int(distance)))
             if hits or payer.strong()[1]:
                 return hits
-        index = self._by_reference if kind == "structured_reference" else self._by_invoice
+        structured = kind == "structured_reference"
+        index = self._by_reference if structured else self._by_invoice
         hits = []
         seen: set[str] = set()
-        structured = kind == "structured_reference"
         for name, key in sorted(set(keys), key=lambda k: -len(k[1]))[:_GLOBAL_TYPO_KEYS]:
             for neighbour in one_edit_neighbours(key, self._letters):
                 if structured and neighbour[:2] == "RF":
                     neighbour = canonical_reference(neighbour)
                 if neighbour in index and neighbour not in seen:
                     seen.add(neighbour)
-                    if kind == "structured_reference" and not is_valid_structured(neighbour):
+                    if structured and not is_valid_structured(neighbour):
                         continue
                     hits.append(_Hit(kind, name, key, _ids(index[neighbour]), typos=1))
         return hits
