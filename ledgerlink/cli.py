@@ -24,6 +24,7 @@ COMMAND_GROUPS = (
     "ledgerlink.financing.cli",
     "ledgerlink.einvoice.cli",
     "ledgerlink.erp.cli",
+    "ledgerlink.cashapp.cli",
     "ledgerlink.payments.cli",
     "ledgerlink.payments.reconcile_cli",
 )
