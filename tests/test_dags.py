@@ -18,6 +18,7 @@ DAGS_DIR = Path(__file__).resolve().parent.parent / "dags"
 pytestmark = pytest.mark.airflow
 DAG_FILES = sorted(p for p in DAGS_DIR.glob("*.py") if not p.name.startswith("_"))
 DAG_IDS = {"financing.py": {"financing_push", "financing_status"},
+           "cash_application.py": {"cash_application"},
            "ledgerlink_feeds.py": {f"ledgerlink_{f.name}" for f in load_feeds()}}
 
 

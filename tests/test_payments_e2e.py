@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
@@ -36,31 +34,14 @@ from ledgerlink.payments.settings import payment_settings
 from ledgerlink.pipeline.extract import tryton_config
 from ledgerlink.store import Outbox, OutboxPolicy
 from sandbox.tryton import setup as tryton_setup
-from sandbox.tryton.server import TrytonServer
 from tests.fixtures.camt import ACCOUNT, camt053, camt054, entry, load_bank_file
-from tests.fixtures.tryton import client_config, private_ledger
+from tests.fixtures.tryton import client_config
 
 pytestmark = pytest.mark.integration
 
 SANDBOX_TODAY = dt.date.fromisoformat(tryton_setup.settings()["today"])
 D1, D2, D3, D4 = (SANDBOX_TODAY + dt.timedelta(days=n) for n in (1, 2, 3, 4))
 MAPPINGS = BUNDLED_MAPPINGS_DIR / "tryton"
-
-
-@pytest.fixture
-def ledger(tryton_server: TrytonServer, tmp_path: Path, monkeypatch) -> Iterator[TrytonServer]:
-    """A private Tryton, named by the ledger connection with the bank journal and the bank account's ledger
-    account (Main Cash, given the code 1000) in its extras."""
-    with private_ledger(tmp_path / "tryton", {"Main Cash": "1000", "Main Payable": "1600",
-                                              "Main Expense": "6000"}) as own:
-        monkeypatch.setenv("LEDGERLINK_CONN_LEDGERLINK_TRYTON", json.dumps({
-            "conn_type": "ledgerlink_tryton", "host": own.host, "port": own.port, "schema": own.database,
-            "login": own.login, "password": own.password,
-            "extra": {"bank_journal": "CASH", "bank_accounts": {ACCOUNT: "1000"}, "retries": 2, "retry_wait": 0.05,
-                      "timeout": 20}}))
-        monkeypatch.delenv("LEDGERLINK_PAYMENTS_CONN", raising=False)
-        monkeypatch.delenv("LEDGERLINK_PAYMENTS_JOURNAL", raising=False)
-        yield own
 
 
 class _LosesAnswerOnce(TrytonClient):

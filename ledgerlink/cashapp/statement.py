@@ -30,24 +30,30 @@ def payments_from_statement(path: Path | str) -> Iterator[Payment]:
         for record in parse(path):
             if isinstance(record, Statement):
                 statement = record
-            elif _incoming(record):
+            elif incoming(record):
                 yield from _payments(path, statement, record)
     except BankParseError as exc:
         raise CashappInputError(str(exc)) from None
 
 
-def _incoming(t: Transaction) -> bool:
+def incoming(t: Transaction) -> bool:
+    """Incoming money to match: a booked credit that is neither a reversal of our own debit nor a return."""
     return t.amount > 0 and t.status == "booked" and not t.is_reversal and not t.is_return
 
 
 def _payments(path: Path, statement: Statement | None, t: Transaction) -> Iterator[Payment]:
-    where = f"{path}: {t.position or 'entry'}"
+    statement_id = t.statement_id or (statement.statement_id if statement else None)
+    reference = t.bank_reference or t.end_to_end_id or f"{statement_id or path.name}:{t.position}"
+    yield from payments_of_entry(t, key=f"{path.name}:{t.position}", reference=reference,
+                                 where=f"{path}: {t.position or 'entry'}")
+
+
+def payments_of_entry(t: Transaction, *, key: str, reference: str, where: str) -> Iterator[Payment]:
+    """The payments of one incoming entry: one, or one per payer of a batch credit (``reference/1``...,
+    ``key/1``...). ``key`` identifies the entry (a file position, or its natural key in the store)."""
     value_date = t.value_date or t.booking_date
     if value_date is None:
         raise CashappInputError(f"{where}: field value_date: the entry has neither a value nor a booking date")
-    statement_id = t.statement_id or (statement.statement_id if statement else None)
-    reference = t.bank_reference or t.end_to_end_id or f"{statement_id or path.name}:{t.position}"
-    key = f"{path.name}:{t.position}"
     details = [d for d in t.batch if d.amount is not None and d.amount > 0]
     try:
         if len(details) > 1 and len(details) == len(t.batch):

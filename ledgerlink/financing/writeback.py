@@ -71,16 +71,20 @@ class BookingResult:
                 "not_attempted": self.not_attempted, "failed": list(self.failed)}
 
 
-def find_invoice(client: TrytonClient, vendor_id: str, invoice_number: str) -> dict[str, Any]:
-    """The posted (or paid) Tryton supplier invoice behind a canonical invoice."""
+def find_invoice(client: TrytonClient, party_code: str, invoice_number: str, *,
+                 direction: str = "payable") -> dict[str, Any]:
+    """The posted (or paid) Tryton invoice behind a canonical invoice: a supplier invoice by the vendor's
+    number (Tryton's ``reference``), a customer invoice (``receivable``) by Tryton's own ``number``."""
+    kind, number_field = ("out", "number") if direction == "receivable" else ("in", "reference")
     rows = client.search_read("account.invoice", [
-        ("type", "=", "in"), ("reference", "=", invoice_number), ("party.code", "=", vendor_id),
+        ("type", "=", kind), (number_field, "=", invoice_number), ("party.code", "=", party_code),
         ("state", "in", ["posted", "paid"])], 0, 2, [("id", "ASC")],
         ["number", "reference", "state", "party", "currency.code", "total_amount", "amount_to_pay",
          "alternative_payees"])
     if len(rows) != 1:
-        raise LedgerError(f"invoice {invoice_number} of vendor {vendor_id}: "
-                          + ("no posted supplier invoice in Tryton" if not rows else "more than one in Tryton"))
+        what = "customer" if direction == "receivable" else "supplier"
+        raise LedgerError(f"invoice {invoice_number} of {what} {party_code}: "
+                          + (f"no posted {what} invoice in Tryton" if not rows else "more than one in Tryton"))
     return rows[0]
 
 

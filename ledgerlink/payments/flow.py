@@ -430,11 +430,14 @@ def _apply(store: Store, writeback: Writeback, box: Outbox, entry: OutboxEntry, 
         raise _Never("the writeback has no ledger client to find invoices with")
     if entry.kind == UNDO_KIND:
         _check_payment_sent(box, p["payment_key"])
-    invoice = find_invoice(client, p["vendor_id"], p["invoice_number"])
+    # Cash application's postings pay customer invoices (receivable) through the same writeback.
+    direction = p.get("direction", "payable")
+    party = p["customer_id"] if direction == "receivable" else p["vendor_id"]
+    invoice = find_invoice(client, party, p["invoice_number"], direction=direction)
     currency = (invoice.get("currency.") or {}).get("code")
     if currency != p["currency"]:
-        raise _Never(f"invoice {p['invoice_number']} of vendor {p['vendor_id']} is in {currency} in the ledger, "
-                     f"the bank entry in {p['currency']}")
+        raise _Never(f"invoice {p['invoice_number']} of {party} is in {currency} in the ledger, "
+                     f"the posting in {p['currency']}")
     date = dt.date.fromisoformat(p["date"])
     if entry.kind == PAY_KIND:
         done = apply_writeback(store, writeback, "record_payment", entry.idempotency_key, actor=actor,

@@ -25,7 +25,7 @@ from ledgerlink.store.outbox import DEFAULT_ACTOR, OutboxRequest
 from ledgerlink.store.repository import Repository
 from ledgerlink.store.tables import MATCH_DECISIONS, MATCH_STATUSES, cash_matches, cashapp_rules
 
-RULE_KINDS = ("iban", "name")
+RULE_KINDS = ("iban", "alias")
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ class CashMatch:
 class LearnedRule:
     """What a person taught: payments with this IBAN (or payer name) come from that party."""
 
-    kind: str  # iban | name
+    kind: str  # iban | alias
     value: str
     party_id: str
     created_by: str = ""
@@ -173,8 +173,10 @@ class CashappRepository(Repository):
         teaches (used by later matching)."""
         with self._writing() as work:
             current = self._locked_open(work, match_id)
+            evidence = {**current.evidence, "postings": [a.key for a in applications]}
             work._conn.execute(update(cash_matches).where(cash_matches.c.id == match_id).values(
-                party_id=party_id, allocations=dumps(allocations), status="applying" if applications else "applied",
+                party_id=party_id, allocations=dumps(allocations), evidence=dumps(evidence),
+                status="applying" if applications else "applied",
                 unapplied=unapplied, unapplied_status="open" if _has_cash_left(unapplied) else None,
                 updated_at=utcnow(), resolved_by=actor, note=note))
             work.outbox.enqueue_many(list(applications), actor=actor)

@@ -229,7 +229,7 @@ cashapp_rules = Table(
     "cashapp_rules",
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
-    Column("kind", String(32), nullable=False),  # iban | name: what of a payment points at the party
+    Column("kind", String(32), nullable=False),  # iban | alias: what of a payment points at the party
     Column("value", Text, nullable=False),
     Column("party_id", String(64), nullable=False),
     Column("created_by", String(200), nullable=False),
