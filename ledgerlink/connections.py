@@ -137,7 +137,7 @@ def parse(conn_id: str, value: Any, origin: str) -> ConnectionSettings:
     if text.startswith("{"):
         try:
             doc = json.loads(text)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             raise ConfigError(f"connection {conn_id!r} ({origin}): not valid JSON ({exc.msg})") from None
         return from_fields(conn_id, doc, origin)
     return from_uri(conn_id, text, origin)
@@ -146,7 +146,8 @@ def parse(conn_id: str, value: Any, origin: str) -> ConnectionSettings:
 class Resolver(Protocol):
     """One place connections can be defined."""
 
-    description: str  # for "looked in ..." messages
+    @property
+    def description(self) -> str: ...  # for "looked in ..." messages
 
     def lookup(self, conn_id: str) -> ConnectionSettings | None: ...
 

@@ -32,7 +32,7 @@ def read_jsonl(path: Path | str) -> Iterator[tuple[int, dict[str, Any]]]:
                 continue
             try:
                 value = json.loads(line, parse_float=str, parse_int=str)
-            except ValueError as exc:
+            except json.JSONDecodeError as exc:
                 raise InputError(f"{path}:{number}: not a JSON object ({exc.msg})") from None
             except UnicodeDecodeError:
                 raise InputError(f"{path}:{number}: not UTF-8 text") from None

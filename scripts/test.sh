@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: lint, unit tests, then integration tests against the real
+# Runs the whole test suite: lint (ruff), types (mypy), unit tests, then integration tests against the real
 # servers (OpenSSH sshd on loopback, PostgreSQL when LEDGERLINK_TEST_PG is set, Airflow DAG runs,
 # the Tryton sandbox). Arguments go to pytest.
 set -euo pipefail
@@ -10,6 +10,8 @@ cd "$LEDGERLINK_ROOT"
 export LEDGERLINK_HOME="$(mktemp -d)/ledgerlink" AIRFLOW_HOME="$(mktemp -d)/airflow"
 echo "ledgerlink: ruff"
 "$VENV/bin/ruff" check .
+echo "ledgerlink: mypy"
+"$VENV/bin/mypy"
 # The Tryton sandbox is built here, not inside a test: a few minutes the first time, then reused.
 if ! "$LEDGERLINK_ROOT/sandbox/tryton/setup.sh"; then
   if [ -n "${LEDGERLINK_REQUIRE_TRYTON:-}" ]; then

@@ -21,7 +21,7 @@ from connectors.erp.tryton_writeback import TrytonWriteback, check_balanced
 from ledgerlink.erp.writeback import apply_writeback
 from ledgerlink.store import Store
 from sandbox.tryton.server import TrytonServer
-from tests.fixtures.tryton import client_config, private_ledger
+from tests.fixtures.tryton import LosesAnswer, client_config, private_ledger
 
 integration = pytest.mark.integration
 TODAY = dt.date(2026, 11, 30)  # payment and entry date: the sandbox's date, after every seeded invoice
@@ -247,27 +247,11 @@ def test_overpayment_and_unknown_journal_are_refused(client, wb, invoices):
     assert not tagged_moves(client, "pay-over") and not tagged_moves(client, "pay-nojournal")
 
 
-class _LosesAnswers(TrytonClient):
-    """Applies the ``nth`` call of ``method``, then loses its answer (as a dropped connection)."""
-
-    def __init__(self, cfg: TrytonConfig, method: str, nth: int) -> None:
-        super().__init__(cfg)
-        self.method, self.nth, self.seen = method, nth, 0
-
-    def call(self, method, *params):
-        result = super().call(method, *params)
-        if method == self.method:
-            self.seen += 1
-            if self.seen == self.nth:
-                raise ErpError(f"tryton {self.config.endpoint} {method}: no answer within 20 s, gave up")
-        return result
-
-
 @integration
 def test_a_retry_after_a_lost_answer_does_not_pay_twice(server, client, invoices):
     inv = invoices.take(client)
     # the wizard's second step (choice -> pay) writes the payment; its answer is lost
-    with _LosesAnswers(config(server), "wizard.account.invoice.pay.execute", nth=2) as lossy:
+    with LosesAnswer(config(server), "wizard.account.invoice.pay.execute", nth=2) as lossy:
         wb = TrytonWriteback(lossy)
         with pytest.raises(ErpError, match=rf"record_payment invoice {inv['id']}: .*no answer"):
             wb.record_payment("pay-lost", inv["id"], inv["amount_to_pay"], TODAY, "CASH")
@@ -279,7 +263,7 @@ def test_a_retry_after_a_lost_answer_does_not_pay_twice(server, client, invoices
 @integration
 def test_a_retry_after_a_lost_delegation_answer_does_not_delegate_twice(server, client, invoices):
     inv, bank = invoices.take(client), funder(client)
-    with _LosesAnswers(config(server), "wizard.account.move.line.delegate.execute", nth=1) as lossy:
+    with LosesAnswer(config(server), "wizard.account.move.line.delegate.execute", nth=1) as lossy:
         wb = TrytonWriteback(lossy)
         with pytest.raises(ErpError, match="no answer"):
             wb.mark_financed("fin-lost", inv["id"], bank)
@@ -341,7 +325,7 @@ def test_undo_payment_after_a_lost_answer_is_finished_not_repeated(server, clien
     inv = invoices.take(client)
     TrytonWriteback(client).record_payment("pay-ret-lost", inv["id"], inv["amount_to_pay"], TODAY, "CASH")
     # the reversal is created, then the answer is lost: the retry posts it and reopens the invoice
-    with _LosesAnswers(config(server), "model.account.move.create", nth=1) as lossy:
+    with LosesAnswer(config(server), "model.account.move.create", nth=1) as lossy:
         wb = TrytonWriteback(lossy)
         with pytest.raises(ErpError, match=rf"undo_payment invoice {inv['id']}: .*no answer"):
             wb.undo_payment("undo-lost", inv["id"], "pay-ret-lost", RETURNED_ON)

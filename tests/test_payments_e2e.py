@@ -16,8 +16,7 @@ from decimal import Decimal
 
 import pytest
 
-from connectors.erp.base import ErpError
-from connectors.erp.tryton import TrytonClient, TrytonConfig, TrytonSource
+from connectors.erp.tryton import TrytonClient, TrytonSource
 from connectors.erp.tryton_writeback import TrytonWriteback
 from ledgerlink.cashapp.reconcile import reconcile_bank
 from ledgerlink.config import BUNDLED_MAPPINGS_DIR
@@ -35,29 +34,13 @@ from ledgerlink.pipeline.extract import tryton_config
 from ledgerlink.store import Outbox, OutboxPolicy
 from sandbox.tryton import setup as tryton_setup
 from tests.fixtures.camt import ACCOUNT, camt053, camt054, entry, load_bank_file
-from tests.fixtures.tryton import client_config
+from tests.fixtures.tryton import LosesAnswer, client_config
 
 pytestmark = pytest.mark.integration
 
 SANDBOX_TODAY = dt.date.fromisoformat(tryton_setup.settings()["today"])
 D1, D2, D3, D4 = (SANDBOX_TODAY + dt.timedelta(days=n) for n in (1, 2, 3, 4))
 MAPPINGS = BUNDLED_MAPPINGS_DIR / "tryton"
-
-
-class _LosesAnswerOnce(TrytonClient):
-    """Applies the ``nth`` call of ``method``, then loses its answer (as a dropped connection would)."""
-
-    def __init__(self, cfg: TrytonConfig, method: str, nth: int) -> None:
-        super().__init__(cfg)
-        self.method, self.nth, self.seen = method, nth, 0
-
-    def call(self, method, *params):
-        result = super().call(method, *params)
-        if method == self.method:
-            self.seen += 1
-            if self.seen == self.nth:
-                raise ErpError(f"tryton {self.config.endpoint} {method}: no answer within 20 s")
-        return result
 
 
 class Clock:
@@ -122,7 +105,7 @@ def test_paid_returned_undone_and_reconciled(ledger, store, store_url, tmp_path,
     clock = Clock()
     box = Outbox(store, OutboxPolicy(max_attempts=5, base_delay=60, jitter=0, connection_attempt_cap=1), clock=clock)
     (pay_entry,) = store.outbox.entries(kind=PAY_KIND)
-    lossy = _LosesAnswerOnce(config, "wizard.account.invoice.pay.execute", nth=2)
+    lossy = LosesAnswer(config, "wizard.account.invoice.pay.execute", nth=2)
     lost = send_payment_writebacks(store, TrytonWriteback(lossy), box=box, worker="w1", actor="e2e")
     assert (lost.claimed, lost.applied, lost.retry) == (1, 0, 1)
     assert len(tagged(client, pay_entry.idempotency_key)) == 1

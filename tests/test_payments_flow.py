@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -30,6 +29,7 @@ from ledgerlink.payments.flow import (
 )
 from ledgerlink.store import Outbox, OutboxPolicy, StagedRecord, Store
 from tests.fixtures.camt import camt053, camt054, entry, load_bank_file
+from tests.fixtures.cli import Ran, run_cli
 
 DAY = dt.date(2026, 11, 2)
 VENDOR_IBAN = "NL02ABNA0123456789"
@@ -321,25 +321,13 @@ def test_the_journal_comes_from_the_settings(flow_store, monkeypatch):
 # -- the command line --------------------------------------------------------------------------------------
 
 
-@dataclass
-class Ran:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
 @pytest.fixture
 def cli(store_url, monkeypatch, capsys):
     """``ledgerlink ARGS...`` on the test's store, in this process: its exit code and output."""
-    from ledgerlink.cli import main
-
     monkeypatch.setenv("LEDGERLINK_STORE_URL", store_url)
 
     def run(*args: str) -> Ran:
-        capsys.readouterr()
-        code = main(list(args))
-        out = capsys.readouterr()
-        return Ran(code, out.out, out.err)
+        return run_cli(capsys, *args)
 
     return run
 
@@ -360,7 +348,7 @@ def test_update_and_unmatched_on_the_command_line(flow_store, tmp_path, cli):
     again = cli("payments", "update")
     assert again.returncode == 0 and again.stdout.startswith("0 bank entries looked at")
     bad = cli("payments", "replay", "999999")
-    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "not payment writebacks" in bad.stderr
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "not ledger writebacks" in bad.stderr
 
 
 def test_send_without_a_bank_journal_is_one_line_and_exit_2(flow_store, cli, monkeypatch):

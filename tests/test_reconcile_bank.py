@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass
 from decimal import Decimal
 
 import pytest
@@ -16,6 +15,7 @@ from ledgerlink.errors import ConfigError
 from ledgerlink.payments.settings import PaymentSettings
 from ledgerlink.store import StagedRecord, Store
 from tests.fixtures.camt import ACCOUNT, camt053, entry, load_bank_file
+from tests.fixtures.cli import Ran, run_cli
 
 D1 = dt.date(2026, 10, 5)
 D2, D3, D4 = (D1 + dt.timedelta(days=n) for n in (1, 2, 3))
@@ -135,17 +135,8 @@ def test_what_cannot_be_reconciled_says_why(books):
 # -- the command line ----------------------------------------------------------------------------------------
 
 
-@dataclass
-class Ran:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
 @pytest.fixture
 def cli(store_url, monkeypatch, capsys):
-    from ledgerlink.cli import main
-
     monkeypatch.setenv("LEDGERLINK_STORE_URL", store_url)
     monkeypatch.setenv("LEDGERLINK_CONN_LEDGERLINK_TRYTON", json.dumps({
         "conn_type": "ledgerlink_tryton", "host": "127.0.0.1", "schema": "ledgerlink", "login": "admin",
@@ -153,10 +144,7 @@ def cli(store_url, monkeypatch, capsys):
     monkeypatch.delenv("LEDGERLINK_PAYMENTS_CONN", raising=False)
 
     def run(*args: str) -> Ran:
-        capsys.readouterr()
-        code = main(["reconcile", "bank", *args])
-        out = capsys.readouterr()
-        return Ran(code, out.out, out.err)
+        return run_cli(capsys, "reconcile", "bank", *args)
 
     return run
 

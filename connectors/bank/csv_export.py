@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import codecs
 import csv
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -135,7 +135,7 @@ def _split(line: str, delimiter: str, quote: str) -> list[str] | None:
         return None
 
 
-def _no_match(path: Path, head: bytes, folder: Path) -> BankParseError:
+def _no_match(path: Path, head: bytes, folder: Path | None) -> BankParseError:
     first = head.split(b"\n", 1)[0]
     line = first.decode(detect_encoding(first), errors="replace").strip().lstrip("\ufeff")
     line = mask_accounts_in_text(line)
@@ -192,7 +192,7 @@ def parse(path: Path | str, folder: Path | None = None) -> Iterator[Record]:
         yield from transactions
 
 
-def group_statements(path: Path, layout: Layout, rows: list[tuple[int, dict[str, Any]]], *, drift: list[str] = (),
+def group_statements(path: Path, layout: Layout, rows: list[tuple[int, dict[str, Any]]], *, drift: Sequence[str] = (),
                      strict: bool) -> tuple[list[tuple[Statement, list[Transaction]]], list[dict[str, Any]]]:
     """Mapped rows as one statement per account (in the order the accounts first appear), its entries in
     date order, with the balances the running balance gives. A running balance that does not continue

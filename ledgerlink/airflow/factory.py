@@ -62,7 +62,7 @@ def build_erp_feed_dag(feed: Feed) -> DAG:
             return run_feed(feed.name).as_dict()
 
         @task(task_id="publish", outlets=[asset])
-        def publish(summary: dict[str, Any], *, outlet_events: Any = None) -> dict[str, Any]:
+        def publish(summary: Any, *, outlet_events: Any = None) -> dict[str, Any]:  # summary: sync's XCom
             result = {"feed": feed.name, "entity": feed.entity, "run": summary["run_id"],
                       "cursor": (summary.get("source") or {}).get("cursor"),
                       **{k: int(summary.get(k, 0)) for k in
@@ -112,7 +112,7 @@ def build_feed_dag(feed: Feed) -> DAG:
             return tasks.load(feed.name, prepared)
 
         @task(task_id="publish", outlets=[asset])
-        def publish(summaries: list[dict[str, Any]], *, outlet_events: Any = None) -> dict[str, Any]:
+        def publish(summaries: Any, *, outlet_events: Any = None) -> dict[str, Any]:  # the loads' XComs
             result = tasks.publish(feed.name, list(summaries))
             if outlet_events is not None:
                 outlet_events[asset].extra = result

@@ -160,7 +160,7 @@ def report(tag: str, client: Any = None) -> dict[str, Any]:
     store, own = Store(), client is None
     client = client or scf_client()
     try:
-        data = {"generated_at": dt.datetime.now(dt.UTC).isoformat(), "reconciliation": reconciliation(store, client),
+        data: dict[str, Any] = {"generated_at": dt.datetime.now(dt.UTC).isoformat(), "reconciliation": reconciliation(store, client),
                 "figures": figures(store)}
     finally:
         if own:
@@ -275,7 +275,7 @@ def build_push_dag() -> DAG:
             return decide(f"financing-{run_id}", dt.date.fromisoformat(today) if today else None)
 
         @task.branch(task_id="route")
-        def route(summary: dict[str, Any]) -> str:
+        def route(summary: Any) -> str:  # summary: decide's XCom
             return "approve" if summary["needs_approval"] else "no_approval_needed"
 
         @task(task_id="no_approval_needed")
@@ -302,7 +302,7 @@ def build_push_dag() -> DAG:
             return {**result, "approved_by": approver}
 
         @task(task_id="publish", outlets=[ASSET])
-        def publish(result: dict[str, Any], *, outlet_events: Any = None) -> dict[str, Any]:
+        def publish(result: Any, *, outlet_events: Any = None) -> dict[str, Any]:  # result: send's XCom
             if outlet_events is not None:
                 outlet_events[ASSET].extra = {k: v for k, v in result.items() if isinstance(v, int | str)}
             return result
@@ -330,7 +330,7 @@ def build_status_dag() -> DAG:
             return sync()
 
         @task(task_id="report")
-        def report_task(summary: dict[str, Any], *, run_id: str | None = None) -> dict[str, Any]:
+        def report_task(summary: Any, *, run_id: str | None = None) -> dict[str, Any]:  # summary: sync's XCom
             return {**report(str(run_id)), "sync": {k: summary[k] for k in ("changes", "inserted", "updated", "unknown")}}
 
         @task(task_id="book_ledger")

@@ -17,6 +17,7 @@ from ledgerlink.redact import error_text
 
 class LedgerlinkHook(BaseHook):
     conn_name_attr = "conn_id"
+    default_conn_name: str
 
     def __init__(self, conn_id: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)

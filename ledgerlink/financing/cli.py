@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ledgerlink.actors import cli_actor
+from ledgerlink.outbox_cli import register_outbox_commands
 
 
 def _date(text: str) -> dt.date:
@@ -36,16 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rules", type=Path)
     p.set_defaults(func=cmd_decide)
 
-    p = cmds.add_parser("outbox", help="submissions waiting, in flight, sent or dead")
-    p.add_argument("--dead", action="store_true", help="only dead letters (failed too often)")
-    p.add_argument("--status", choices=["pending", "in_flight", "sent", "dead"])
-    p.add_argument("--limit", type=int, default=50)
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_outbox)
-
-    p = cmds.add_parser("replay", help="send dead letters again (attempts reset; audited)")
-    p.add_argument("ids", type=int, nargs="+")
-    p.set_defaults(func=cmd_replay)
+    register_outbox_commands(cmds, what="requests to other systems (submissions, bookings)", kinds=None)
 
     conn_help = "connection of the platform (default ledgerlink_scf; see README: Connections)"
     p = cmds.add_parser("status", help="financing requests per platform status, and the outbox per state")
@@ -142,41 +134,6 @@ def cmd_decide(args: argparse.Namespace) -> int:
           f"{result.enqueued} newly enqueued")
     for rule, count in sorted(result.by_rule.items()):
         print(f"  {rule:<24} {count}")
-    return 0
-
-
-def cmd_outbox(args: argparse.Namespace) -> int:
-    from ledgerlink.store.outbox import Outbox
-
-    status = "dead" if args.dead else args.status
-    print_outbox(Outbox(_store()).entries(status, limit=args.limit), status, as_json=args.json)
-    return 0
-
-
-def print_outbox(entries: list[Any], status: str | None, *, as_json: bool = False) -> None:
-    """Outbox entries, one line each (and the last error of those not sent), or one JSON object each."""
-    for e in entries:
-        if as_json:
-            print(json.dumps({k: getattr(e, k) for k in e.__dataclass_fields__}, ensure_ascii=False, default=str))
-            continue
-        line = f"{e.id:>6}  {e.status:<9}  {e.kind:<18}  attempts {e.attempts}  next {e.next_attempt_at}"
-        if e.status == "in_flight":
-            line += f"  claimed by {e.claimed_by} until {e.claimed_until}"
-        if e.status == "sent":
-            line += f"  sent {e.sent_at}"
-        line += f"  key {e.idempotency_key[:16]}"
-        if e.last_error and e.status != "sent":
-            line += f"\n        last error: {e.last_error}"
-        print(line)
-    if not entries and not as_json:
-        print(f"no {status.replace('_', '-') + ' ' if status else ''}outbox entries")
-
-
-def cmd_replay(args: argparse.Namespace) -> int:
-    from ledgerlink.store.outbox import Outbox
-
-    replayed = Outbox(_store()).replay(args.ids, actor=cli_actor())
-    print(f"replayed {len(replayed)} dead letters: {', '.join(map(str, replayed))}")
     return 0
 
 

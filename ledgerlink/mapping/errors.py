@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import dataclasses
+from dataclasses import dataclass
 from typing import Any
 
 from ledgerlink.errors import LedgerlinkError
@@ -65,7 +66,8 @@ class RecordError:
     mapping_file: str
     mapping_line: int | None
     source_name: str | None
-    raw: dict[str, Any] = field(default_factory=dict, repr=False)  # the original source row, for quarantine/replay
+    # dataclasses.field by its module: this class has a field named ``field``
+    raw: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)  # the source row, for quarantine/replay
 
     def key(self) -> tuple[Any, ...]:
         return (self.row, self.location, self.field, self.rule, self.message, self.mapping_line)

@@ -15,6 +15,7 @@ and drift; the shared steps (drift, error records, frame) live here once.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import operator
 import re
 import warnings
@@ -32,7 +33,7 @@ from ledgerlink.mapping.transforms import Failure, finish_money, shown
 from ledgerlink.model.money import MoneyError, currency_exponent, format_amount
 
 if TYPE_CHECKING:
-    from ledgerlink.mapping.plan import CheckPlan, FieldPlan, MappingPlan
+    from ledgerlink.mapping.plan import CheckPlan, FieldPlan, FilterPlan, MappingPlan
     from ledgerlink.mapping.sources import SourceTable
 
 ENGINES = ("columnar", "rows")
@@ -338,9 +339,9 @@ def _map_rows(mapping: MappingPlan, table: SourceTable) -> tuple[np.ndarray, dic
                     err = same_failure(check, v, *first[i])
                     found.append((pos, n_fields + i, check.target, err.rule, err.message, check.line))
                 continue
-            err = check_row(check, values)
-            if err:
-                found.append((pos, n_fields + i, check.target, err.rule, err.message, check.line))
+            failure = check_row(check, values)
+            if failure:
+                found.append((pos, n_fields + i, check.target, failure.rule, failure.message, check.line))
         for name in out:
             v = values[name]
             out[name].append(None if isinstance(v, Failure) else v)
@@ -451,6 +452,10 @@ class _Column:
     distinct: np.ndarray | None = None
 
 
+def _passes(flt: FilterPlan, values: tuple[str, ...]) -> bool:
+    return flt.test(values[0], values)
+
+
 def _apply(fn: Callable[[tuple[Any, ...]], Any], parts: list[tuple[np.ndarray, np.ndarray]], n: int) -> _Column:
     """fn over each distinct input tuple, taken back to every row."""
     codes, distinct = _combine(parts, n)
@@ -492,7 +497,7 @@ def _map_columnar(mapping: MappingPlan, table: SourceTable) -> tuple[np.ndarray,
     if mapping.filters:
         everything = _Columns(table, None)
         for flt in mapping.filters:
-            res = _apply(lambda t, flt=flt: flt.test(t[0], t), [everything.codes(flt.column)], n_all)
+            res = _apply(functools.partial(_passes, flt), [everything.codes(flt.column)], n_all)
             hit = res.values.astype(bool)
             keep_mask &= hit if flt.keep else ~hit
     keep = np.flatnonzero(keep_mask)
@@ -550,9 +555,10 @@ def _map_columnar(mapping: MappingPlan, table: SourceTable) -> tuple[np.ndarray,
                                   check.line))
             continue
         for j in _check_column(plans, check, done, eligible):
-            err = check_row(check, {nm: done[nm].values[j] for nm in involved})
-            if err is not None:
-                found.append((int(keep[j]), len(mapping.fields) + i, check.target, err.rule, err.message, check.line))
+            failure = check_row(check, {nm: done[nm].values[j] for nm in involved})
+            if failure is not None:
+                found.append((int(keep[j]), len(mapping.fields) + i, check.target, failure.rule, failure.message,
+                              check.line))
     # Failed values stay in place: every failure is in ``found``, so run() drops those rows.
     return keep, {f.name: done[f.name].values for f in mapping.fields}, found
 
@@ -713,7 +719,10 @@ def _ranks(cols: list[_Column], idx: np.ndarray) -> list[np.ndarray] | None:
     """The values of ``cols`` at rows ``idx`` as ranks in the sort order of all of them (text only)."""
     parts = []
     for col in cols:
-        codes, distinct = (col.codes[idx], col.distinct) if col.codes is not None else _factorize(col.values[idx])
+        if col.codes is not None and col.distinct is not None:
+            codes, distinct = col.codes[idx], col.distinct
+        else:
+            codes, distinct = _factorize(col.values[idx])
         parts.append((codes, distinct))
     values = {v for _c, d in parts for v in d if v is not None and not isinstance(v, Failure)}
     if not all(type(v) is str for v in values):
@@ -738,8 +747,9 @@ def _check_column(plans: dict[str, FieldPlan], check: CheckPlan, done: dict[str,
         return idx
     if _same_money(plans, names) and (check.kind == "sum" and len(names) <= 32 or check.numeric):
         # same currency, so canonical texts share the exponent: compare integer minor units
-        minor = [_minor_units(done[nm].values[idx]) for nm in names]
-        if any(m is None for m in minor):
+        found_units = [_minor_units(done[nm].values[idx]) for nm in names]
+        minor = [m for m in found_units if m is not None]
+        if len(minor) < len(found_units):
             return idx
         big = np.logical_or.reduce([(m > _MINOR_LIMIT) | (m < -_MINOR_LIMIT) for m in minor])
         if check.kind == "sum":

@@ -49,7 +49,7 @@ class LList(list):
 
 
 class _Loader(yaml.SafeLoader):
-    pass
+    issues: list[tuple[int, str]]  # (line, message), set per document by read_document
 
 
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LDict:

@@ -13,6 +13,7 @@ import io
 import json
 import re
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -145,7 +146,10 @@ def _surely_not_utf8(raw: bytes, block: int = 1 << 20) -> bool:
         chunk = raw[start:start + block + 4]
         if chunk[:block].isascii():
             continue
-        first = _NON_ASCII.search(chunk).start()
+        found = _NON_ASCII.search(chunk)
+        if found is None:  # the non-ASCII byte lies in the 4 bytes beyond the block: the next chunk has it
+            continue
+        first = found.start()
         try:
             codecs.getincrementaldecoder("utf-8")().decode(chunk[first:first + 8], final=False)
         except UnicodeDecodeError:
@@ -410,7 +414,7 @@ def read_json_bytes(raw: bytes, options: SourceOptions, used: list[str], name: s
 
 # --- raw rows (replay) --------------------------------------------------------------------
 
-def _table_from_dicts(raws: list[dict[str, Any]], rows: list[int], locations: list[str | None] | None,
+def _table_from_dicts(raws: list[dict[str, Any]], rows: list[int], locations: Sequence[str | None] | None,
                       columns_hint: list[str]) -> SourceTable:
     present: dict[str, None] = {}
     for r in raws:
@@ -422,7 +426,7 @@ def _table_from_dicts(raws: list[dict[str, Any]], rows: list[int], locations: li
         arr[:] = [("" if r.get(c) is None else str(r.get(c))) for r in raws]
         data[c] = arr
     return SourceTable(columns=columns, data=data, rows=np.array(rows, dtype=np.int64),
-                       locations=locations, raws=raws)
+                       locations=None if locations is None else list(locations), raws=raws)
 
 
 def table_from_rows(raw_rows: list[tuple[int | None, str | None, dict[str, Any]]], *, xml_or_json: bool) -> SourceTable:

@@ -11,6 +11,8 @@ from pathlib import Path
 from connectors.bank import Transaction, parse
 from ledgerlink.actors import cli_actor
 from ledgerlink.jsonlines import InputError, amount, optional_text, read_jsonl, required_text
+from ledgerlink.outbox_cli import register_outbox_commands
+from ledgerlink.payments.flow import KINDS
 from ledgerlink.payments.status import Payable, payment_statuses
 
 
@@ -36,16 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int, default=100, help="writebacks per run (default 100)")
     p.set_defaults(func=cmd_send)
 
-    p = cmds.add_parser("outbox", help="payment writebacks waiting, in flight, sent or dead")
-    p.add_argument("--dead", action="store_true", help="only dead letters (failed too often, or never possible)")
-    p.add_argument("--status", choices=["pending", "in_flight", "sent", "dead"])
-    p.add_argument("--limit", type=int, default=50)
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_outbox)
-
-    p = cmds.add_parser("replay", help="send dead payment writebacks again (attempts reset; audited)")
-    p.add_argument("ids", type=int, nargs="+")
-    p.set_defaults(func=cmd_replay)
+    register_outbox_commands(cmds, what="ledger writebacks (payments, undone payments, cash postings)", kinds=KINDS)
 
     p = cmds.add_parser("unmatched", help="what the latest updates left for a person: debits matching no invoice, "
                                           "returns of payments never seen, amounts that do not fit")
@@ -119,36 +112,6 @@ def cmd_send(args: argparse.Namespace) -> int:
     print(" ".join(f"{k} {v}" for k, v in result.as_dict().items() if k != "errors"))
     for error in result.errors:
         print(f"  {error}")
-    return 0
-
-
-def _payment_entries(status: str | None, limit: int) -> list:
-    from ledgerlink.payments.flow import KINDS
-
-    box = _store().outbox
-    entries = [e for kind in KINDS for e in box.entries(status, kind=kind, limit=limit)]
-    return sorted(entries, key=lambda e: e.id)[:limit]
-
-
-def cmd_outbox(args: argparse.Namespace) -> int:
-    from ledgerlink.financing.cli import print_outbox
-
-    status = "dead" if args.dead else args.status
-    print_outbox(_payment_entries(status, args.limit), status, as_json=args.json)
-    return 0
-
-
-def cmd_replay(args: argparse.Namespace) -> int:
-    from ledgerlink.payments.flow import KINDS
-
-    box = _store().outbox
-    found = {e.id: e for e in box.get_many(sorted(set(args.ids)))}
-    others = [f"{i} ({found[i].kind})" if i in found else f"{i} (no such entry)" for i in sorted(set(args.ids))
-              if i not in found or found[i].kind not in KINDS]
-    if others:
-        raise InputError(f"not payment writebacks: {', '.join(others)}")
-    replayed = box.replay(args.ids, actor=cli_actor())
-    print(f"replayed {len(replayed)} dead payment writeback(s): {', '.join(map(str, replayed))}")
     return 0
 
 

@@ -32,10 +32,17 @@ RawRow = tuple[int | None, str | None, dict[str, Any]]  # (row, location, raw va
 
 
 class Mapper(Protocol):
-    entity: str
-    key: list[str]
-    field_names: list[str]   # canonical fields in payload order
-    omit_empty: bool         # payloads leave out empty fields (parsers) or keep them as null (mapping files)
+    @property
+    def entity(self) -> str: ...
+
+    @property
+    def key(self) -> list[str]: ...
+
+    @property
+    def field_names(self) -> list[str]: ...  # canonical fields in payload order
+
+    @property
+    def omit_empty(self) -> bool: ...  # payloads leave out empty fields (parsers) or keep them as null
 
     @property
     def display_path(self) -> str: ...  # the label kept with runs and quarantine entries

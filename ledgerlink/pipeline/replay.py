@@ -23,11 +23,12 @@ from ledgerlink.store import Store
 def replay(store: Store, *, ids: list[int] | None = None, feed: str | None = None,
            actor: str = "ledgerlink") -> list[RunSummary]:
     if ids:
-        entries = [store.get_quarantine(i) for i in ids]
-        missing = [i for i, e in zip(ids, entries, strict=True) if e is None]
+        found = [store.get_quarantine(i) for i in ids]
+        missing = [i for i, e in zip(ids, found, strict=True) if e is None]
         if missing:
             raise LedgerlinkError(f"no quarantine entry with id {', '.join(map(str, missing))}")
-        closed = [e for e in entries if e and e["status"] != "open"]
+        entries = [e for e in found if e is not None]
+        closed = [e for e in entries if e["status"] != "open"]
         if closed:
             raise LedgerlinkError("quarantine entries already resolved: "
                                   + ", ".join(f"{e['id']} ({e['status']})" for e in closed))
@@ -35,8 +36,7 @@ def replay(store: Store, *, ids: list[int] | None = None, feed: str | None = Non
         entries = store.list_quarantine(feed=feed, status="open", limit=1_000_000)
     groups: dict[tuple[str, str | None, str | None], list[dict[str, Any]]] = defaultdict(list)
     for e in entries:
-        if e is not None:
-            groups[(e["feed"], e.get("mapping"), e.get("source_sha256"))].append(e)
+        groups[(e["feed"], e.get("mapping"), e.get("source_sha256"))].append(e)
     return [_replay_group(store, feed_name, label, group, actor)
             for (feed_name, label, _), group in sorted(groups.items(), key=lambda kv: str(kv[0]))]
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -29,7 +29,7 @@ from ledgerlink.pipeline.feeds import Feed
 from ledgerlink.pipeline.mappers import Mapper, StoreAware, mapper_for
 from ledgerlink.pipeline.validate import validate_frame
 from ledgerlink.redact import error_text
-from ledgerlink.store import FeedState, QuarantineEntry, RecordBatch, StagedRecord, Store
+from ledgerlink.store import FeedState, QuarantineEntry, RecordBatch, Records, StagedRecord, Store
 from ledgerlink.store.db import dumps
 
 log_prefix = "ledgerlink"
@@ -62,7 +62,7 @@ class PreparedBatch:
     entity: str
     mapping: str
     source: SourceFile | None
-    records: Collection[StagedRecord]   # a RecordBatch: produced when iterated
+    records: Records   # a RecordBatch: produced when iterated
     quarantine: list[QuarantineEntry]
     totals: ControlTotals
     drift: list[dict[str, Any]] = field(default_factory=list)
@@ -191,7 +191,7 @@ def prepare(mapper: Mapper, result: MapResult, *, feed: str, run_id: str, source
                                   "message": f"natural key field(s) {', '.join(empty)} empty",
                                   "mapping_line": mapper.field_line(empty[0])})
         rejected.add(int(idx))
-    dup_mask = keys.duplicated(keep=False).to_numpy(dtype=bool) if len(frame) else []
+    dup_mask = keys.duplicated(keep=False).to_numpy(dtype=bool) if len(frame) else np.zeros(0, dtype=bool)
     if len(frame) and dup_mask.any():
         rows_by_key: dict[str, list[Any]] = defaultdict(list)
         for idx in frame.index[dup_mask]:

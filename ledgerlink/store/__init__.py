@@ -13,7 +13,7 @@ from ledgerlink.store.feedstate import FeedState, select_incremental
 from ledgerlink.store.financing import FinancingRepository, NewDecision, RecordedDecisions, Submission
 from ledgerlink.store.outbox import Outbox, OutboxEntry, OutboxPolicy, OutboxRequest
 from ledgerlink.store.quarantine import QuarantineEntry
-from ledgerlink.store.records import LoadResult, RecordBatch, StagedRecord
+from ledgerlink.store.records import LoadResult, RecordBatch, Records, StagedRecord
 from ledgerlink.store.store import Store
 from ledgerlink.store.unit_of_work import UnitOfWork
 
@@ -33,6 +33,7 @@ __all__ = [
     "OutboxRequest",
     "QuarantineEntry",
     "RecordBatch",
+    "Records",
     "RecordedDecisions",
     "StagedRecord",
     "Store",

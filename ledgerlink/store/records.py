@@ -13,10 +13,10 @@ import csv
 import hashlib
 import io
 import json
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import Column, Connection, MetaData, String, Table, Text, func, select, text
 
@@ -57,6 +57,14 @@ class LoadResult:
     quarantined: int
     # Records of other entities loaded in the same transaction: entity -> (inserted, updated, unchanged)
     related: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+
+
+class Records(Protocol):
+    """What a load takes: StagedRecords that can be counted and iterated (a list, or a RecordBatch)."""
+
+    def __len__(self) -> int: ...
+
+    def __iter__(self) -> Iterator[StagedRecord]: ...
 
 
 class RecordBatch:
@@ -199,7 +207,7 @@ ORDER BY s.natural_key
 """
 
 
-def upsert(conn: Connection, run_id: str, entity: str, batch: Collection[StagedRecord]) -> tuple[int, int, int]:
+def upsert(conn: Connection, run_id: str, entity: str, batch: Records) -> tuple[int, int, int]:
     """Write new versions for new or changed keys inside ``conn``'s transaction.
 
     Returns ``(inserted, updated, unchanged)``.

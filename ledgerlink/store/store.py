@@ -7,7 +7,7 @@ whose reads and writes must commit together runs in ``store.unit_of_work()``.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -35,7 +35,7 @@ from ledgerlink.store.feedstate import FeedState
 from ledgerlink.store.financing import FinancingRepository
 from ledgerlink.store.outbox import Outbox
 from ledgerlink.store.quarantine import QuarantineEntry
-from ledgerlink.store.records import LoadResult, StagedRecord
+from ledgerlink.store.records import LoadResult, Records
 from ledgerlink.store.tables import runs as runs_table
 from ledgerlink.store.unit_of_work import UnitOfWork
 
@@ -231,14 +231,14 @@ class Store:
         run_id: str,
         feed: str,
         entity: str,
-        records: Collection[StagedRecord],
+        records: Records,
         quarantine: Sequence[QuarantineEntry] = (),
         *,
         mapping: str | None = None,
         processed_file: dict | None = None,
         feed_state: FeedState | None = None,
         resolve_quarantine: Sequence[int] | None = None,
-        related: dict[str, Collection[StagedRecord]] | None = None,
+        related: Mapping[str, Records] | None = None,
         actor: str = DEFAULT_ACTOR,
     ) -> LoadResult:
         """Load one batch in ONE transaction: all of it commits or none of it.

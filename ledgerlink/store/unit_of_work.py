@@ -15,7 +15,7 @@ last hash, one bulk insert.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -29,7 +29,7 @@ from ledgerlink.store.db import PG_LOCK_CLASS_ENTITY, entity_lock_key, pg_lock
 from ledgerlink.store.feedstate import FeedState
 from ledgerlink.store.financing import FinancingRepository
 from ledgerlink.store.outbox import Outbox
-from ledgerlink.store.records import StagedRecord
+from ledgerlink.store.records import Records
 from ledgerlink.store.repository import StoreAccess
 from ledgerlink.store.tables import record_heads
 
@@ -64,7 +64,7 @@ class UnitOfWork:
         """Current versions of those keys that exist, by natural key (as :meth:`Store.find_records`)."""
         return records_mod.find(self._conn, entity, natural_keys)
 
-    def write_versions(self, run_id: str, entity: str, records: Collection[StagedRecord]) -> tuple[int, int, int]:
+    def write_versions(self, run_id: str, entity: str, records: Records) -> tuple[int, int, int]:
         """A new version for each new or changed key; returns ``(inserted, updated, unchanged)``."""
         return records_mod.upsert(self._conn, run_id, entity, records)
 
