@@ -527,6 +527,8 @@ class Matcher:
         check digits that is not open) is never applied to other invoices on its amount alone, unless
         the invoice number it names is one or two characters off theirs: sequential numbers make a
         mistyped invoice number another customer's real one."""
+        if not any(c.rule.match in _AMOUNT_RULES for c in viable):
+            return  # nothing here would be applied on its amount
         named = {i for c in candidates if c.rule.match not in _AMOUNT_RULES for i in (*c.items, *c.settled)}
         if not named and not texts.unknown_references:
             return
