@@ -43,7 +43,7 @@ import yaml
 
 from connectors.fx.ecb import EcbRates, FxRate, apply_rate
 from ledgerlink.erp.writeback import Writeback, apply_writeback
-from ledgerlink.errors import ConfigError, LedgerlinkError
+from ledgerlink.errors import ConfigError, LedgerlinkError, yaml_problem
 from ledgerlink.model.money import Money, MoneyError, is_currency
 from ledgerlink.store.store import DEFAULT_ACTOR, Store
 
@@ -104,7 +104,8 @@ def _load_file(path: str) -> LedgerAccounts:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        line, problem = yaml_problem(exc)
+        raise ConfigError(f"{path}:{line}: not valid YAML: {problem}") from None
     return parse_accounts(doc, path)
 
 

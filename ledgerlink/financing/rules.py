@@ -24,7 +24,7 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from ledgerlink.config import SCHEMAS_DIR
-from ledgerlink.errors import ConfigError
+from ledgerlink.errors import ConfigError, yaml_problem
 from ledgerlink.model.money import format_amount
 
 RULES_ENV = "LEDGERLINK_FINANCING_RULES"
@@ -79,7 +79,8 @@ def parse_rules(text: str | bytes, path: str = "<rules>") -> Rules:
     try:
         doc = yaml.safe_load(raw)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        line, problem = yaml_problem(exc)
+        raise ConfigError(f"{path}:{line}: not valid YAML: {problem}") from None
     problems = sorted(_validator().iter_errors(doc), key=lambda e: list(map(str, e.absolute_path)))
     if problems:
         lines = [f"{path}: {'/'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}" for e in problems]

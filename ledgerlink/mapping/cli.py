@@ -51,9 +51,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 # --- validate ----------------------------------------------------------------------------
 
+def _existing(files: list[Path]) -> list[Path]:
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise LedgerlinkError(f"no such mapping file: {', '.join(missing)}")
+    return files
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     status = 0
-    for file in args.files:
+    for file in _existing(args.files):
         try:
             mapping = load_mapping(file)
         except MappingFileError as exc:
@@ -108,9 +115,9 @@ def cmd_preview(args: argparse.Namespace) -> int:
     try:
         mapping = load_mapping(args.mapping)
     except MappingFileError as exc:
-        for issue in exc.issues:
-            print(f"{args.mapping}:{issue.line}: {issue.message}", file=sys.stderr)
-        return 2
+        more = len(exc.issues) - 1
+        raise LedgerlinkError(f"{exc.issues[0]}" + (f" (and {more} more problem(s): ledgerlink mapping validate "
+                                                       f"{args.mapping} lists them)" if more > 0 else "")) from None
     try:
         if args.json:
             status = 0
@@ -153,7 +160,7 @@ def _print_human(mapping: Mapping, result: MapResult, limit: int) -> None:
 
 def _mapping_files(given: list[Path]) -> list[Path]:
     if given:
-        return given
+        return _existing(given)
     return sorted(p for p in mappings_dir().glob("*/*.yaml"))
 
 

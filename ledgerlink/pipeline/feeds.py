@@ -18,7 +18,7 @@ from connectors.erp.definitions import (
     load_definition,
 )
 from ledgerlink.config import SCHEMAS_DIR, feeds_base, feeds_file
-from ledgerlink.errors import ConfigError
+from ledgerlink.errors import ConfigError, yaml_problem
 
 # Connectors that read records from an ERP incrementally (by cursor) instead of files.
 ERP_CONNECTORS = frozenset({"tryton", "rest"})
@@ -82,8 +82,11 @@ def load_feeds(path: Path | None = None) -> list[Feed]:
     path = path or feeds_file()
     try:
         doc = yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_YAML_LOADER)  # noqa: S506 or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read feeds file: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read feeds file: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        line, problem = yaml_problem(exc)
+        raise ConfigError(f"{path}:{line}: not valid YAML: {problem}") from None
     problems = sorted(_feeds_validator().iter_errors(doc), key=lambda e: list(e.absolute_path))
     if problems:
         lines = [f"{path}: {'/'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}" for e in problems]
