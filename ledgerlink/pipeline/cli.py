@@ -138,7 +138,8 @@ def cmd_q_list(args: argparse.Namespace) -> int:
         first = errors[0]
         more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
         print(f"#{e['id']:<6} {e['feed']:20} {e.get('source_name') or ''}:{e.get('row') or e.get('location')}  "
-              f"{first['field']}: {first['rule']}: {first['message']}{more}  [{e['status']}]")
+              f"{first['field']}: {first['rule']}: {first['message']}{more}  [{e['status']}]"
+              + (f" seen {e['seen_count']}x, last by run {e['last_run_id']}" if (e.get("seen_count") or 1) > 1 else ""))
     return 0
 
 

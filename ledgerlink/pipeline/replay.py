@@ -47,7 +47,7 @@ def _replay_group(store: Store, feed_name: str, label: str | None, entries: list
     first = entries[0]
     name, sha256 = first.get("source_name") or "replay", first.get("source_sha256") or ""
     ids = [e["id"] for e in entries]
-    run_id = store.start_run(feed_name, mapper.entity, mapping=mapper.display_path, actor=actor,
+    run_id = store.start_run(feed_name, mapper.entity, mapping=mapper.display_path, actor=actor, this_process=True,
                              source={"name": name, "sha256": sha256, "replay_of": ids})
     try:
         result = mapper.map_rows([(e["row"], e.get("location"), e["raw"]) for e in entries], source_name=name)

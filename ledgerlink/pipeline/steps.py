@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ from ledgerlink.redact import error_text
 from ledgerlink.store import FeedState, QuarantineEntry, RecordBatch, Records, StagedRecord, Store
 from ledgerlink.store.db import dumps
 
-log_prefix = "ledgerlink"
+log = logging.getLogger("ledgerlink")
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,7 @@ class RunSummary:
     updated: int = 0
     unchanged: int = 0
     quarantined: int = 0
+    quarantine_repeated: int = 0     # of quarantined: rows already open in the quarantine from an earlier run
     filtered: int = 0
     read: int = 0
     totals: dict[str, Any] = field(default_factory=dict)
@@ -99,7 +101,9 @@ class RunSummary:
             return f"{self.feed}: {self.message}"
         src = (self.source or {}).get("name", "(rows)")
         parts = [f"{self.feed}: {src}: read {self.read}, new {self.inserted}, changed {self.updated}, "
-                 f"unchanged {self.unchanged}, quarantined {self.quarantined}, filtered {self.filtered}"]
+                 f"unchanged {self.unchanged}, quarantined {self.quarantined}"
+                 + (f" ({self.quarantine_repeated} already open from an earlier run)" if self.quarantine_repeated
+                    else "") + f", filtered {self.filtered}"]
         if self.reasons:
             parts.append("  quarantined because: " + ", ".join(f"{r} x{n}" for r, n in sorted(self.reasons.items())))
         for entity, counts in self.related.items():
@@ -327,7 +331,8 @@ def load_batch(store: Store, run_id: str, batch: PreparedBatch, *, resolve_quara
     summary = RunSummary(
         run_id=run_id, feed=batch.feed, status="succeeded", source=batch.source.as_dict() if batch.source else None,
         inserted=result.inserted, updated=result.updated, unchanged=result.unchanged,
-        quarantined=len(batch.quarantine), filtered=batch.totals.filtered.count, read=batch.totals.read.count,
+        quarantined=len(batch.quarantine), quarantine_repeated=result.quarantine_repeated,
+        filtered=batch.totals.filtered.count, read=batch.totals.read.count,
         totals=batch.totals.as_dict(), drift=batch.drift, reasons=dict(reasons), findings=batch.findings,
         related={e: dict(zip(("inserted", "updated", "unchanged"), c, strict=True)) for e, c in result.related.items()},
     )
@@ -367,7 +372,10 @@ def run_prepared(store: Store, feed: str, entity: str, label: str, source: Sourc
     earlier = store.find_processed_file(feed, source.sha256)
     if earlier:
         return skipped_summary(feed, source, earlier)
-    run_id = store.start_run(feed, entity, source=source.as_dict(), mapping=label, actor=actor)
+    for abandoned in store.fail_abandoned_runs(feed, dead_only=True, actor=actor):
+        log.warning("%s: run %s was still 'running' but its process is gone: marked failed (abandoned)",
+                    feed, abandoned)
+    run_id = store.start_run(feed, entity, source=source.as_dict(), mapping=label, actor=actor, this_process=True)
     try:
         return load_batch(store, run_id, prepare_fn(source, run_id), actor=actor)
     except Exception as exc:

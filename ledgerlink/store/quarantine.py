@@ -3,11 +3,17 @@
 Each entry keeps the original source values and every error found, so that an
 operator can fix the data or the mapping and replay the entry, or discard it. An
 entry is resolved once; resolving it again is refused.
+
+A row is recognised by its fingerprint (its source values and the rules it broke): when a feed
+sends a row again that is still open in its quarantine (a file re-sent with another row fixed),
+the open entry counts the sighting (``seen_count``, ``last_run_id``) instead of a second entry.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +46,24 @@ def reason_code(errors: Sequence[dict]) -> str:
     return UNKNOWN_REASON
 
 
+@dataclass(frozen=True)
+class Quarantined:
+    """What a load did with its bad rows: ``new`` entries, and rows ``repeated`` from open entries."""
+
+    new: int
+    repeated: int
+
+    @property
+    def total(self) -> int:
+        return self.new + self.repeated
+
+
+def fingerprint(raw: dict, errors: Sequence[dict]) -> str:
+    """The identity of a bad row within its feed: its source values and the (field, rule) pairs it broke."""
+    rules = sorted({(str(e.get("field")), str(e.get("rule"))) for e in errors if isinstance(e, dict)})
+    return hashlib.sha256(dumps({"raw": raw, "rules": rules}).encode("utf-8")).hexdigest()
+
+
 def insert_entries(
     conn: Connection,
     entries: Sequence[QuarantineEntry],
@@ -50,10 +74,29 @@ def insert_entries(
     mapping: str | None,
     source_name: str | None = None,
     source_sha256: str | None = None,
-) -> int:
+) -> Quarantined:
+    """Insert the entries of one load; a row already open in the feed's quarantine (same fingerprint) is
+    counted on its open entry, linked to this run, instead. Rows repeated within the batch stay apart."""
     if not entries:
-        return 0
+        return Quarantined(0, 0)
     now = utcnow()
+    prints = [fingerprint(e.raw, e.errors) for e in entries]
+    open_ids = _open_by_fingerprint(conn, feed, set(prints))
+    repeated: list[int] = []
+    fresh: list[tuple[QuarantineEntry, str]] = []
+    for e, fp in zip(entries, prints, strict=True):
+        if open_ids.get(fp):
+            repeated.append(open_ids[fp].pop(0))
+        else:
+            fresh.append((e, fp))
+    if repeated:
+        seen = (
+            update(quarantine)
+            .where(quarantine.c.id.in_(bindparam("ids", expanding=True)))
+            .values(seen_count=quarantine.c.seen_count + 1, last_run_id=run_id, last_seen_at=now)
+        )
+        for start in range(0, len(repeated), ID_CHUNK):
+            conn.execute(seen, {"ids": repeated[start : start + ID_CHUNK]})
     rows = [
         {
             "run_id": run_id,
@@ -69,11 +112,32 @@ def insert_entries(
             "reason_code": reason_code(e.errors),
             "status": "open",
             "created_at": now,
+            "fingerprint": fp,
+            "seen_count": 1,
+            "last_run_id": run_id,
+            "last_seen_at": now,
         }
-        for e in entries
+        for e, fp in fresh
     ]
-    conn.execute(quarantine.insert(), rows)
-    return len(rows)
+    if rows:
+        conn.execute(quarantine.insert(), rows)
+    return Quarantined(len(rows), len(repeated))
+
+
+def _open_by_fingerprint(conn: Connection, feed: str, prints: set[str]) -> dict[str, list[int]]:
+    """Open entries of ``feed`` with those fingerprints: fingerprint -> ids, oldest first."""
+    found: dict[str, list[int]] = defaultdict(list)
+    query = (
+        select(quarantine.c.fingerprint, quarantine.c.id)
+        .where(quarantine.c.feed == feed, quarantine.c.status == "open",
+               quarantine.c.fingerprint.in_(bindparam("prints", expanding=True)))
+        .order_by(quarantine.c.id)
+    )
+    ordered = sorted(prints)
+    for start in range(0, len(ordered), ID_CHUNK):
+        for fp, qid in conn.execute(query, {"prints": ordered[start : start + ID_CHUNK]}):
+            found[fp].append(qid)
+    return found
 
 
 def _entry_dict(row) -> dict[str, Any]:

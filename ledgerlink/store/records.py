@@ -54,9 +54,10 @@ class LoadResult:
     inserted: int  # new natural keys (version 1)
     updated: int  # changed content -> new version
     unchanged: int  # same content hash as the head: nothing written
-    quarantined: int
+    quarantined: int  # bad rows of the load: new quarantine entries plus the repeated ones
     # Records of other entities loaded in the same transaction: entity -> (inserted, updated, unchanged)
     related: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+    quarantine_repeated: int = 0  # of ``quarantined``: rows still open from an earlier run, counted there
 
 
 class Records(Protocol):

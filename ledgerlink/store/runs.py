@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 import uuid
 from typing import Any
 
@@ -16,9 +18,20 @@ FINAL_STATUSES = tuple(s for s in RUN_STATUSES if s != "running")
 DEFAULT_FILE_STATUS = "loaded"
 
 
+ABANDONED = "abandoned: the process running it stopped before the run finished"
+
+
 def start(
-    conn: Connection, feed: str, entity: str, *, source: dict | None = None, mapping: str | None = None
+    conn: Connection,
+    feed: str,
+    entity: str,
+    *,
+    source: dict | None = None,
+    mapping: str | None = None,
+    this_process: bool = False,
 ) -> str:
+    """A new run, ``running``. ``this_process``: the whole run happens in the calling process, whose host
+    and pid are kept so that a later run can tell when it died (:func:`process_gone`)."""
     run_id = str(uuid.uuid4())
     conn.execute(
         insert(runs).values(
@@ -29,9 +42,28 @@ def start(
             source=None if source is None else dumps(source),
             status="running",
             started_at=utcnow(),
+            host=socket.gethostname() if this_process else None,
+            pid=os.getpid() if this_process else None,
         )
     )
     return run_id
+
+
+def process_gone(run: dict[str, Any]) -> bool:
+    """True when the run's process is known to be gone: it ran on this host and no process has its pid.
+    Runs without a process (their steps run in several) or on another host cannot be told: False."""
+    pid, host = run.get("pid"), run.get("host")
+    if not pid or host != socket.gethostname():
+        return False
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # exists, under another user
+        return False
+    return False
 
 
 def finish(

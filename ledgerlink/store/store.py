@@ -163,9 +163,12 @@ class Store:
         source: dict | None = None,
         mapping: str | None = None,
         actor: str = DEFAULT_ACTOR,
+        this_process: bool = False,
     ) -> str:
+        """A new run of ``feed``. ``this_process``: the run starts and ends in the calling process (the
+        command line), which the run keeps (host, pid) so that :meth:`fail_abandoned_runs` can tell it died."""
         with self.begin() as conn:
-            run_id = runs_mod.start(conn, feed, entity, source=source, mapping=mapping)
+            run_id = runs_mod.start(conn, feed, entity, source=source, mapping=mapping, this_process=this_process)
             audit_mod.append(
                 conn,
                 "run.start",
@@ -196,14 +199,20 @@ class Store:
                 actor=actor,
             )
 
-    def fail_abandoned_runs(self, feed: str, *, actor: str = DEFAULT_ACTOR) -> list[str]:
-        """Mark the feed's runs still ``running`` as failed: call only where no other run of the
-        feed can be active (a new DAG run of a feed, whose DAG allows one active run). A run the
-        process died in has loaded nothing (its load is one transaction), so nothing is undone."""
-        abandoned = [r["id"] for r in self.list_runs(feed=feed, limit=1000) if r["status"] == "running"]
+    def fail_abandoned_runs(self, feed: str, *, dead_only: bool = False, actor: str = DEFAULT_ACTOR) -> list[str]:
+        """Mark the feed's runs still ``running`` as failed (abandoned). Without ``dead_only``, all of them:
+        call it only where no other run of the feed can be active (a new DAG run of a feed, whose DAG
+        allows one active run). With ``dead_only``, only the runs whose process is known to be gone
+        (started ``this_process`` on this host, no process with their pid): safe beside live runs.
+        A run the process died in has loaded nothing (its load is one transaction): nothing is undone."""
+        running = [r for r in self.list_runs(feed=feed, limit=1000) if r["status"] == "running"]
+        abandoned = [r["id"] for r in running if not dead_only or runs_mod.process_gone(r)]
         for run_id in abandoned:
-            self.finish_run(run_id, "failed", actor=actor,
-                            error="abandoned: the process running it stopped before the run finished")
+            try:
+                self.finish_run(run_id, "failed", actor=actor, error=runs_mod.ABANDONED)
+            except StoreError:
+                if (self.get_run(run_id) or {}).get("status") == "running":
+                    raise  # else another run marked it meanwhile
         return abandoned
 
     def get_run(self, run_id: str) -> dict[str, Any] | None:
@@ -248,7 +257,8 @@ class Store:
         if the feed already processed a file with that sha256), the feed state, and one
         audit entry summarising the load. ``resolve_quarantine`` closes those open
         quarantine entries as ``replayed`` by this run, in the same transaction (a replay
-        either loads its rows and closes their entries, or does neither). ``related`` loads
+        either loads its rows and closes their entries, or does neither). A bad row already open in
+        the feed's quarantine is counted on that entry, linked to this run, not entered twice. ``related`` loads
         records of other entities in the same transaction (a bank statement with its entries).
         """
         with self.begin() as conn:
@@ -263,7 +273,9 @@ class Store:
             related_counts = {
                 other: records_mod.upsert(conn, run_id, other, recs) for other, recs in (related or {}).items()
             }
-            quarantined = quarantine_mod.insert_entries(
+            if resolve_quarantine:  # first: a replayed row that fails again gets an open entry of its own
+                self.resolve_quarantine(resolve_quarantine, "replayed", actor=actor, run_id=run_id, conn=conn)
+            bad = quarantine_mod.insert_entries(
                 conn,
                 quarantine,
                 run_id=run_id,
@@ -275,11 +287,10 @@ class Store:
             )
             if feed_state is not None:
                 feedstate_mod.put(conn, feed, feed_state, run_id)
-            if resolve_quarantine:
-                self.resolve_quarantine(resolve_quarantine, "replayed", actor=actor, run_id=run_id, conn=conn)
+            quarantined = bad.total
             result = LoadResult(
                 inserted=inserted, updated=updated, unchanged=unchanged, quarantined=quarantined,
-                related=related_counts,
+                related=related_counts, quarantine_repeated=bad.repeated,
             )
             file_summary = None
             if processed_file is not None:
@@ -296,6 +307,7 @@ class Store:
                     "updated": updated,
                     "unchanged": unchanged,
                     "quarantined": quarantined,
+                    **({"quarantine_repeated": bad.repeated} if bad.repeated else {}),
                     **({"related": related_counts} if related_counts else {}),
                     "file": file_summary,
                     "cursor": None if feed_state is None else feed_state.cursor,

@@ -55,6 +55,10 @@ runs = Table(
     Column("totals", Text, nullable=True),  # JSON: control totals
     Column("drift", Text, nullable=True),  # JSON list
     Column("error", Text, nullable=True),
+    # Where a run from the command line runs: the next run of the feed marks it abandoned once that
+    # process is gone. Empty for runs whose steps run in several processes (Airflow tasks).
+    Column("host", String(255), nullable=True),
+    Column("pid", Integer, nullable=True),
     Index(None, "feed", "started_at"),
 )
 
@@ -128,7 +132,14 @@ quarantine = Table(
     Column("resolved_at", String(40), nullable=True),
     Column("resolved_by", String(200), nullable=True),
     Column("resolution_run_id", String(36), ForeignKey("runs.id"), nullable=True),
+    # sha256 of the source row and its errors' rules: the same bad row sent again while its entry is
+    # open is counted on that entry (seen_count, last_run_id) instead of a second entry.
+    Column("fingerprint", String(64), nullable=True),
+    Column("seen_count", Integer, nullable=False, server_default="1"),
+    Column("last_run_id", String(36), nullable=True),
+    Column("last_seen_at", String(40), nullable=True),
     Index(None, "status", "feed"),
+    Index(None, "feed", "fingerprint"),
     Index(None, "run_id"),
 )
 
