@@ -128,3 +128,15 @@ def apply_airflow_defaults() -> None:
     if (root / "airflow.cfg").is_file():
         os.environ.setdefault("AIRFLOW_CONFIG", str(root / "airflow.cfg"))
     os.environ.setdefault("AIRFLOW_HOME", str(ledgerlink_home() / "airflow"))
+
+
+def audit_checkpoint_file() -> Path | None:
+    """Where the audit log's head is checkpointed outside the store (``LEDGERLINK_AUDIT_CHECKPOINT``):
+    a file on storage the store's users cannot rewrite (another disk, an append-only mount)."""
+    value = os.environ.get("LEDGERLINK_AUDIT_CHECKPOINT")
+    return Path(value).expanduser() if value else None
+
+
+def audit_checkpoint_key_conn() -> str | None:
+    """The connection whose password (or extra ``key``) signs the checkpoints (``LEDGERLINK_AUDIT_CHECKPOINT_KEY``)."""
+    return os.environ.get("LEDGERLINK_AUDIT_CHECKPOINT_KEY") or None

@@ -8,6 +8,11 @@ removing or reordering any entry breaks the chain from that entry on, which
 never forks: PostgreSQL takes an advisory transaction lock, SQLite's write lock
 (``BEGIN IMMEDIATE``) already admits a single writer, and a unique constraint on
 ``prev_hash`` refuses a second successor on any backend.
+
+What the chain cannot show (entries deleted from the end, a chain rewritten with recomputed hashes) the
+checkpoints outside the store show (:mod:`ledgerlink.store.checkpoint`): :func:`append_many` leaves the
+new head in the connection's ``info`` for the store to checkpoint once the transaction commits, and
+:func:`check_head` compares a checkpoint with the table.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from ledgerlink.store.db import PG_LOCK_AUDIT, dumps, pg_lock, utcnow
 from ledgerlink.store.tables import audit_log
 
 GENESIS = "0" * 64
+HEAD_KEY = "ledgerlink.audit_head"  # conn.info: (prev_hash, hash) of the last entry this transaction appended
 
 
 @dataclass(frozen=True)
@@ -80,6 +86,30 @@ def append_many(conn: Connection, entries: Sequence[AuditEntry]) -> None:
     # Rows get their ids in list order (SQLite and PostgreSQL insert a VALUES list in order), which is
     # the chain's order.
     conn.execute(insert(audit_log), rows)
+    conn.info[HEAD_KEY] = (rows[-1]["prev_hash"], prev_hash)
+
+
+def successor_id(conn: Connection, prev_hash: str) -> int | None:
+    """The id of the entry chained on ``prev_hash`` (unique, so indexed: one cheap lookup)."""
+    found = conn.execute(select(audit_log.c.id).where(audit_log.c.prev_hash == prev_hash)).scalar()
+    return None if found is None else int(found)
+
+
+def check_head(conn: Connection, seq: int, digest: str) -> str | None:
+    """What is wrong with the table against a checkpoint of entry ``seq`` with hash ``digest``; None if nothing."""
+    last = conn.execute(select(audit_log.c.id).order_by(audit_log.c.id.desc()).limit(1)).scalar()
+    if last is None or last < seq:
+        gone = seq - (last or 0)
+        return (f"audit log truncated: the checkpoint records entry {seq}, the store's log ends at "
+                f"{'no entry' if last is None else f'entry {last}'}: {gone} entr{'y' if gone == 1 else 'ies'} "
+                "deleted from the end")
+    stored = conn.execute(select(audit_log.c.hash).where(audit_log.c.id == seq)).scalar()
+    if stored is None:
+        return f"audit log altered: entry {seq}, recorded in the checkpoint, is missing from the store"
+    if stored != digest:
+        return (f"audit chain re-hashed: entry {seq} has hash {stored[:16]}... in the store but "
+                f"{digest[:16]}... in the checkpoint")
+    return None
 
 
 def entries(

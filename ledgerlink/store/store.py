@@ -23,6 +23,7 @@ from ledgerlink.store import records as records_mod
 from ledgerlink.store import runs as runs_mod
 from ledgerlink.store.audit import AuditCheck
 from ledgerlink.store.cashapp import CashappRepository
+from ledgerlink.store.checkpoint import AuditCheckpoint, CheckpointError
 from ledgerlink.store.db import (
     WRITE_OPTION,
     Scrubber,
@@ -53,8 +54,13 @@ class Store:
 
     engine: Engine
 
-    def __init__(self, url: str | None = None, *, migrate: bool = True) -> None:
+    def __init__(
+        self, url: str | None = None, *, migrate: bool = True, checkpoint: AuditCheckpoint | None = None
+    ) -> None:
         self._url = url or store_url()
+        # Where the audit log's head is checkpointed after each commit that appended to it (default: the
+        # settings LEDGERLINK_AUDIT_CHECKPOINT and LEDGERLINK_AUDIT_CHECKPOINT_KEY; none when unset).
+        self.checkpoint = checkpoint if checkpoint is not None else AuditCheckpoint.from_settings()
         self.display_url = mask_url(self._url)
         self._scrub = Scrubber(self._url)
         try:
@@ -97,13 +103,24 @@ class Store:
         Pass its connection as ``conn=`` to :meth:`audit` or :meth:`resolve_quarantine`
         to make them part of a larger unit of work.
         """
+        head = None
         try:
             with self._writer.begin() as conn:
-                yield conn
+                try:
+                    yield conn
+                finally:  # the connection goes back to the pool: take what this transaction left
+                    head = conn.info.pop(audit_mod.HEAD_KEY, None)
         except LedgerlinkError:
             raise
         except SQLAlchemyError as exc:
             raise self._fail("write", exc) from None
+        if head is not None and self.checkpoint is not None:  # committed: checkpoint the new head
+            prev_hash, digest = head
+            with self._read() as conn:
+                seq = audit_mod.successor_id(conn, prev_hash)
+            if seq is None:
+                raise StoreError(f"the audit entry with hash {digest[:16]}... just committed is not in the store")
+            self.checkpoint.write(seq, digest)
 
     @contextmanager
     def unit_of_work(self) -> Iterator[UnitOfWork]:
@@ -404,3 +421,21 @@ class Store:
     def verify_audit_chain(self) -> AuditCheck:
         with self._read() as conn:
             return audit_mod.verify_chain(conn)
+
+    def verify_audit_checkpoint(self) -> str:
+        """Compare the audit log with its newest checkpoint: returns what was checked, one line; raises
+        :class:`~ledgerlink.store.checkpoint.CheckpointError` for entries deleted from the end, a re-hashed
+        chain, or a checkpoint file that was edited (bad signature). Needs a checkpoint configured."""
+        if self.checkpoint is None:
+            raise StoreError("no audit checkpoint is configured (set LEDGERLINK_AUDIT_CHECKPOINT): "
+                             "entries deleted from the end of the log cannot be detected")
+        latest = self.checkpoint.latest()
+        if latest is None:
+            return f"no checkpoint in {self.checkpoint.path} yet"
+        with self._read() as conn:
+            problem = audit_mod.check_head(conn, latest.seq, latest.hash)
+        where = f"{self.checkpoint.path}:{latest.line}"
+        if problem is not None:
+            raise CheckpointError(f"{problem} (checkpoint {where})")
+        signed = "signed " if self.checkpoint.signed else ""
+        return f"entry {latest.seq} matches its {signed}checkpoint ({where})"
