@@ -76,8 +76,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 # --- preview -----------------------------------------------------------------------------
 
-def preview_lines(mapping: Mapping, sample: Path, *, limit: int = 0, engine: str = "columnar") -> Iterator[dict[str, Any]]:
-    """The JSON lines of `preview --json`: records and errors in source row order, then drift."""
+def preview_lines(mapping: Mapping, sample: Path, *, limit: int = 0, engine: str = "columnar",
+                  duplicates: bool = True) -> Iterator[dict[str, Any]]:
+    """The JSON lines of `preview --json`: records and errors in source row order, then drift, then (with
+    ``duplicates``) each natural key that more than one record of the file has."""
     try:
         result = mapping.map_file(sample, source_name=sample.name, engine=engine)
     except DriftError as exc:
@@ -86,6 +88,25 @@ def preview_lines(mapping: Mapping, sample: Path, *, limit: int = 0, engine: str
         yield {"kind": "failed", "message": "on_drift: fail; nothing mapped"}
         return
     yield from _result_lines(result, limit)
+    if duplicates:
+        yield from duplicate_key_lines(mapping, result)
+
+
+def duplicate_key_lines(mapping: Mapping, result: MapResult) -> Iterator[dict[str, Any]]:
+    """One line per natural key that several mapped records share: the key's values and their rows (or
+    locations). A load quarantines all of them (rule key.duplicate): which one is right is ambiguous."""
+    frame = result.frame
+    if frame.empty or not mapping.key or not set(mapping.key) <= set(frame.columns):
+        return
+    keys = frame[mapping.key]
+    repeated = keys.duplicated(keep=False) & keys.notna().all(axis=1)
+    if not repeated.any():
+        return
+    for values, group in frame[repeated].groupby(mapping.key, sort=False, dropna=True):
+        values = values if isinstance(values, tuple) else (values,)
+        where = [int(r) if r == r else loc for r, loc in zip(group["_row"], group["_location"], strict=True)]
+        yield {"kind": "duplicate_key", "key": dict(zip(mapping.key, (str(v) for v in values), strict=True)),
+               "rows": where, "mapping_line": mapping.lines.get("key")}
 
 
 def _result_lines(result: MapResult, limit: int) -> Iterator[dict[str, Any]]:
@@ -150,9 +171,15 @@ def _print_human(mapping: Mapping, result: MapResult, limit: int) -> None:
                   f"{line['field']} {line['rule']} {line['message']}")
         else:
             print(f"drift: {line['change']} {line['column']}: {line['detail']}")
+    duplicates = list(duplicate_key_lines(mapping, result))
+    for dup in duplicates:
+        key = ", ".join(f"{k}={v}" for k, v in dup["key"].items())
+        print(f"DUPLICATE KEY {key} ({mapping.path}:{dup['mapping_line']} key) on rows "
+              f"{', '.join(map(str, dup['rows']))}: a load quarantines all of them")
     error_rows = len({e.row for e in result.errors})
     print(f"\nread {result.read}, mapped {len(result.frame)}, rows with errors {error_rows} "
-          f"({len(result.errors)} errors), filtered {result.filtered}, drift {len(result.drift)}"
+          f"({len(result.errors)} errors), filtered {result.filtered}, drift {len(result.drift)}, "
+          f"duplicate keys {len(duplicates)}"
           + (f"; showing the first {limit} rows" if limit and result.read > limit else ""))
 
 
@@ -172,7 +199,8 @@ def _samples(mapping_file: Path) -> list[Path]:
 
 
 def render_lines(mapping: Mapping, sample: Path) -> str:
-    return "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in preview_lines(mapping, sample, limit=0))
+    lines = preview_lines(mapping, sample, limit=0, duplicates=False)  # the snapshots are of the mapping alone
+    return "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
 
 
 def cmd_test(args: argparse.Namespace) -> int:

@@ -19,7 +19,7 @@ from lxml import etree
 
 from ledgerlink.mapping import executor, sources
 from ledgerlink.mapping.errors import Issue, MappingFileError
-from ledgerlink.mapping.loader import LDict, line_at, read_document
+from ledgerlink.mapping.loader import LDict, line_at, read_document_issues
 from ledgerlink.mapping.plan import CheckPlan, FieldPlan, FilterPlan, MappingPlan
 from ledgerlink.mapping.transforms import (
     Failure,
@@ -56,14 +56,32 @@ class Mapping(MappingPlan):
 def load_mapping(path: str | Path) -> Mapping:
     """Read, migrate, validate and compile a mapping file; raises MappingFileError listing every issue."""
     path = Path(path)
-    doc, notices = read_document(path)
-    return _Compiler(path, doc).compile(notices)
+    doc, notices, issues = read_document_issues(path)
+    if not issues:
+        return _Compiler(path, doc).compile(notices)
+    # The schema rejected parts of the file: compile the rest anyway, so that one run reports every problem
+    # (unknown fields, bad references, ...) and not only the schema's.
+    try:
+        _Compiler(path, doc, tolerant=True).compile(notices)
+    except MappingFileError as exc:
+        # A line the schema faulted is often faulted again by the compiler, in other words: keep the schema's.
+        faulted = {i.line for i in issues}
+        issues += [i for i in dict.fromkeys(exc.issues) if i.line not in faulted]
+    except (KeyError, TypeError, AttributeError, ValueError, IndexError):
+        pass  # a part the schema rejected (source, entity) keeps the compiler from starting at all
+    raise MappingFileError(sorted(issues, key=lambda i: i.line))
+
+
+# What compiling a part the schema rejected can raise (a list where a mapping belongs, a missing key).
+_MALFORMED = (KeyError, TypeError, AttributeError, ValueError, IndexError)
 
 
 class _Compiler:
-    def __init__(self, path: Path, doc: LDict):
+    def __init__(self, path: Path, doc: LDict, *, tolerant: bool = False):
         self.path, self.doc = path, doc
         self.issues: list[Issue] = []
+        # With the schema's issues already reported, a part that cannot be compiled is skipped, not fatal.
+        self.tolerant = tolerant
         src = doc["source"]
         self.format = src["format"]
         enc = src.get("encoding", "utf-8-sig")
@@ -86,10 +104,18 @@ class _Compiler:
     def issue(self, path: list[Any], message: str) -> None:
         self.issues.append(Issue(str(self.path), line_at(self.doc, path), message))
 
+    def _part(self, build: Callable[..., Any], *args: Any, empty: Any = None) -> Any:
+        if not self.tolerant:
+            return build(*args)
+        try:
+            return build(*args)
+        except _MALFORMED:
+            return empty
+
     def compile(self, notices: list[str]) -> Mapping:
         doc, entity = self.doc, self.doc["entity"]
-        self._check_source()
-        self._load_reference()
+        self._part(self._check_source)
+        self._part(self._load_reference)
         schema_props = load_schema(entity)["properties"]
         known = list(entity_fields(entity))
         plans: list[FieldPlan] = []
@@ -99,7 +125,7 @@ class _Compiler:
                 self.issue(["fields", name], f"unknown field {name!r} for entity {entity}"
                            + (f"; did you mean {hint[0]!r}?" if hint else f" (fields: {', '.join(known)})"))
                 continue
-            plan = self._field(["fields", name], name, rule, schema_props[name])
+            plan = self._part(self._field, ["fields", name], name, rule, schema_props[name])
             if plan:
                 plans.append(plan)
         for name, rule in (doc.get("carry") or {}).items():
@@ -109,7 +135,7 @@ class _Compiler:
             if "object" in rule:
                 self.issue(["carry", name, "object"], "object is not supported under carry")
                 continue
-            plan = self._field(["carry", name], name, rule, {})
+            plan = self._part(self._field, ["carry", name], name, rule, {})
             if plan:
                 plan.carried = True
                 plans.append(plan)
@@ -117,13 +143,13 @@ class _Compiler:
         for name in load_schema(entity).get("required", []):
             if name not in doc["fields"]:
                 self.issue(["fields"], f"entity {entity} requires field {name!r}, which the mapping does not define")
-        self._check_money_currencies(plans, by_name)
+        self._part(self._check_money_currencies, plans, by_name)
         key = list(doc.get("key", []))
         for i, name in enumerate(key):
             if name not in doc["fields"]:
                 self.issue(["key", i], f"key field {name!r} is not defined in fields")
-        checks = self._checks(by_name)
-        filters = self._filters()
+        checks = self._part(self._checks, by_name, empty=[])
+        filters = self._part(self._filters, empty=[])
         if self.issues:
             raise MappingFileError(sorted(self.issues, key=lambda i: i.line))
         return Mapping(

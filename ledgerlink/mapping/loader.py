@@ -16,6 +16,7 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from ledgerlink.config import SCHEMAS_DIR
+from ledgerlink.errors import yaml_problem
 from ledgerlink.mapping.errors import Issue, MappingFileError
 from ledgerlink.mapping.migrations import migrate
 
@@ -106,6 +107,15 @@ def _validator() -> Draft202012Validator:
 
 def read_document(path: Path) -> tuple[LDict, list[str]]:
     """Parse, migrate and schema-validate a mapping file. Returns (document, notices)."""
+    doc, notices, issues = read_document_issues(path)
+    if issues:
+        raise MappingFileError(issues)
+    return doc, notices
+
+
+def read_document_issues(path: Path) -> tuple[LDict, list[str], list[Issue]]:
+    """Parse and migrate a mapping file and check it against the schema: (document, notices, the
+    schema's issues sorted by line). A file that cannot be read or parsed raises MappingFileError."""
     name = str(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -116,10 +126,9 @@ def read_document(path: Path) -> tuple[LDict, list[str]]:
     try:
         doc = loader.get_single_data()
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark else 0
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise MappingFileError([Issue(name, line, f"not valid YAML: {problem}")]) from None
+        line, problem = yaml_problem(exc)
+        line, explained = explain_yaml_problem(text, line, problem)
+        raise MappingFileError([Issue(name, line, f"not valid YAML: {explained}")]) from None
     finally:
         loader.dispose()
     if not isinstance(doc, LDict):
@@ -130,9 +139,60 @@ def read_document(path: Path) -> tuple[LDict, list[str]]:
     except ValueError as exc:
         raise MappingFileError([*issues, Issue(name, doc.line_of("version"), str(exc))]) from None
     issues += schema_issues(name, doc)
-    if issues:
-        raise MappingFileError(sorted(issues, key=lambda i: i.line))
-    return doc, [f"{name}: {n}" for n in notices]
+    return doc, [f"{name}: {n}" for n in notices], sorted(issues, key=lambda i: i.line)
+
+
+# PyYAML's words for the usual slips, in the words of someone editing the file.
+_YAML_PROBLEMS = {
+    "expected <block end>, but found '<block mapping start>'":
+        "a key does not line up with the keys of its block",
+    "expected <block end>, but found '<block sequence start>'":
+        "a list item does not line up with the items of its list",
+    "mapping values are not allowed here":
+        "a ':' where no new key can start (a line indented too deep, or a value with ': ' that needs quotes)",
+    "could not find expected ':'": "a line that is not 'key: value' (a missing ':', or a line indented too deep)",
+    "did not find expected key": "a line that does not line up with the keys of its block",
+    "did not find expected '-' indicator": "a line that does not line up with the items of its list",
+}
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
+
+
+def _spaces(n: int) -> str:
+    return f"{n} space{'' if n == 1 else 's'}"
+
+
+def explain_yaml_problem(text: str, line: int, problem: str) -> tuple[int, str]:
+    """PyYAML's problem found at ``line`` (1-based) in plain words, with a hint: (the line at fault, text).
+    The line at fault can be above the one PyYAML stopped at (an unclosed bracket, a key without ':')."""
+    lines = text.splitlines()
+    if not 1 <= line <= len(lines):
+        return line, problem
+    here = lines[line - 1]
+    lead = here[: len(here) - len(here.lstrip(" \t"))]
+    if "\t" in lead or "'\\t'" in problem:
+        return line, f"line {line} is indented with a tab; YAML indents with spaces only"
+    words = _YAML_PROBLEMS.get(problem, problem)
+    above = next((n for n in range(line - 1, 0, -1)
+                  if lines[n - 1].strip() and not lines[n - 1].lstrip().startswith("#")), None)
+    for opener, closer in (("[", "]"), ("{", "}")):
+        if problem.startswith(f"expected ',' or '{closer}'"):
+            unclosed = next((n for n in range(line, 0, -1) if lines[n - 1].count(opener) > lines[n - 1].count(closer)),
+                            None)
+            if unclosed is not None:
+                return unclosed, f"{problem}: the '{opener}' on line {unclosed} is not closed on that line"
+    if above is not None and _indent(lines[above - 1]) == _indent(here) and ":" not in lines[above - 1] \
+            and not lines[above - 1].lstrip().startswith("-"):
+        return above, f"line {above} has no ':' (a key needs 'key: value' or 'key:'), so line {line} cannot start a key"
+    if above is not None and _indent(lines[above - 1]) != _indent(here) \
+            and not lines[above - 1].rstrip().endswith((":", "|", ">", "-")):
+        return line, (f"{words}; check the indentation of line {line} ({_spaces(_indent(here))}; line {above} "
+                f"above has {_spaces(_indent(lines[above - 1]))})")
+    if problem == "mapping values are not allowed here" and here.count(": ") > 1:
+        return line, f"{words}; line {line} has a value with ': ' in it: put the value in quotes"
+    return line, f"{words}; check the indentation of line {line} and of the lines above it"
 
 
 def schema_issues(name: str, doc: LDict) -> list[Issue]:
