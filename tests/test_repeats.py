@@ -167,6 +167,8 @@ def test_a_live_run_and_a_run_of_another_host_are_left_running(store, tmp_path):
     scheduled = store.start_run(FEED, "invoice")  # an Airflow run: steps in several processes
     run_file(store, FEED, MAPPING, write_export(tmp_path / "export.csv", 5, bad_share=0))
     assert store.get_run(live)["status"] == store.get_run(scheduled)["status"] == "running"
+    assert store.fail_abandoned_runs(FEED) == [scheduled]  # as a new DAG run does: the live one stays
+    assert store.get_run(live)["status"] == "running"
     assert not process_gone({"host": "another-host.example", "pid": 999_999_999})
     assert not process_gone({"host": socket.gethostname(), "pid": None})
     assert process_gone({"host": socket.gethostname(), "pid": 999_999_999})  # above any pid_max

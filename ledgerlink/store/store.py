@@ -217,13 +217,13 @@ class Store:
             )
 
     def fail_abandoned_runs(self, feed: str, *, dead_only: bool = False, actor: str = DEFAULT_ACTOR) -> list[str]:
-        """Mark the feed's runs still ``running`` as failed (abandoned). Without ``dead_only``, all of them:
-        call it only where no other run of the feed can be active (a new DAG run of a feed, whose DAG
-        allows one active run). With ``dead_only``, only the runs whose process is known to be gone
-        (started ``this_process`` on this host, no process with their pid): safe beside live runs.
-        A run the process died in has loaded nothing (its load is one transaction): nothing is undone."""
+        """Mark the feed's runs still ``running`` as failed (abandoned): a run that keeps its process
+        (started ``this_process``) once that process is gone from this host; a run without one (an Airflow
+        DAG run's, whose steps run in several processes) unless ``dead_only``: call without it only where
+        no other such run of the feed can be active (a new DAG run of a feed whose DAG allows one active
+        run). A run the process died in has loaded nothing (its load is one transaction): nothing is undone."""
         running = [r for r in self.list_runs(feed=feed, limit=1000) if r["status"] == "running"]
-        abandoned = [r["id"] for r in running if not dead_only or runs_mod.process_gone(r)]
+        abandoned = [r["id"] for r in running if (runs_mod.process_gone(r) if r.get("pid") else not dead_only)]
         for run_id in abandoned:
             try:
                 self.finish_run(run_id, "failed", actor=actor, error=runs_mod.ABANDONED)
