@@ -88,12 +88,12 @@ def test_yaml_error_names_the_line(capsys, bad_inputs):
 
 
 def test_debug_shows_the_traceback(capsys, bad_inputs, monkeypatch):
-    ran = run_cli(capsys, "--debug", "bank", "parse", bad_inputs["bin"])
+    ran = run_cli(capsys, "--debug", "bank", "load", "bank_statements_folder", bad_inputs["bin"])
     assert ran.returncode == 2
     assert "Traceback (most recent call last)" in ran.stderr
     assert ran.stderr.splitlines()[-1].startswith("ledgerlink: ")
     monkeypatch.setenv("LEDGERLINK_DEBUG", "1")
-    assert "Traceback" in run_cli(capsys, "bank", "parse", bad_inputs["bin"]).stderr
+    assert "Traceback" in run_cli(capsys, "bank", "load", "bank_statements_folder", bad_inputs["bin"]).stderr
 
 
 def test_failure_lines():

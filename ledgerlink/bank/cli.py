@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
-from connectors.bank import Statement, as_json, detect_format, parse
+from connectors.bank import BankParseError, Statement, as_json, detect_format, parse
 from ledgerlink.errors import LedgerlinkError
 from ledgerlink.model.money import format_amount
 
@@ -71,20 +72,24 @@ def cmd_parse(args: argparse.Namespace) -> int:
             held.clear()
             streaming = True
 
-    # A parse error ends the command (one line on stderr, from ledgerlink.cli); held lines are not printed.
-    fmt = detect_format(args.file)
-    for record in parse(args.file):
-        if isinstance(record, Statement):
-            current = record
-            counts["statements"] += 1
-            emit(json.dumps(statement_line(record), ensure_ascii=False) if args.json else _describe(record))
-        else:
-            counts["transactions"] += 1
-            sid = current.statement_id if current else None
-            line = transaction_line(sid, record)
-            emit(json.dumps(line, ensure_ascii=False) if args.json else
-                 f"  {line['booking_date'] or line['value_date'] or '':10} {line['amount']:>14} "
-                 f"{line['currency']} {line['counterparty_name'] or ''} {line['remittance_text'] or ''}".rstrip())
+    try:
+        fmt = detect_format(args.file)
+        for record in parse(args.file):
+            if isinstance(record, Statement):
+                current = record
+                counts["statements"] += 1
+                emit(json.dumps(statement_line(record), ensure_ascii=False) if args.json else _describe(record))
+            else:
+                counts["transactions"] += 1
+                sid = current.statement_id if current else None
+                line = transaction_line(sid, record)
+                emit(json.dumps(line, ensure_ascii=False) if args.json else
+                     f"  {line['booking_date'] or line['value_date'] or '':10} {line['amount']:>14} "
+                     f"{line['currency']} {line['counterparty_name'] or ''} {line['remittance_text'] or ''}".rstrip())
+    except BankParseError as exc:
+        sys.stdout.flush()
+        print(f"ledgerlink: {exc}", file=sys.stderr)
+        return 2
     if held:
         print("\n".join(held))
     if not args.json:
