@@ -5,6 +5,9 @@ invoice_number like the mapped invoice feeds. The mapping stage validates it lik
 
 - totals that disagree, missing fields and unusable IBANs are findings (the invoice is loaded as
   stated, never corrected);
+- each failed EN 16931 / XRechnung business rule (``connectors.einvoice.business_rules``): a fatal one
+  quarantines the invoice with the rule id as the rule and the rule's XPath as the field; warnings
+  are findings, the invoice is loaded;
 - an invoice that breaks the invoice schema or has no key (no seller id, no number) is quarantined
   with the reasons, and replayed from there as it was read;
 - a file that cannot be read fails the run with the parser's message (file, position, reason).
@@ -51,6 +54,10 @@ class EInvoiceMapper:
         name = source_name or Path(path).name
         invoice = parse(path)
         lineage: dict[str, Any] = {"position": "/", "syntax": invoice.syntax, "document_type": invoice.document_type}
+        if invoice.rule_sets:
+            lineage["rule_sets"] = invoice.rule_sets
+        if invoice.document_type == "credit_note" and invoice.states_negative_amounts:
+            lineage["amounts_stated_negative"] = True  # a credit note's amounts kept as stated, not turned
         for attr in ("customization_id", "container", "due_date_source"):
             if getattr(invoice, attr):
                 lineage[attr] = getattr(invoice, attr)
@@ -58,10 +65,13 @@ class EInvoiceMapper:
             lineage["amount_due"] = invoice.signed_amount(invoice.payable)
         findings = [{"kind": f.kind, **{k: v for k, v in f.as_dict().items() if k != "kind"},
                      "message": f"{name}: {f.message}", "invoice_number": invoice.invoice_number}
-                    for f in invoice.findings]
+                    for f in invoice.findings if f.flag != "fatal"]
         payload = invoice.canonical()
+        problems = _key_problems(0, payload) + [
+            (0, f.position or "/", f.rule or "business_rule", f"{name}: {f.position}: {f.rule} (fatal): {f.message}")
+            for f in invoice.fatal_rules]
         return parsed_result([(None, "/", payload, lineage)], self.field_names, label=LABEL, source_name=name,
-                             problems=_key_problems(0, payload), findings=findings)
+                             problems=problems, findings=findings)
 
     def map_rows(self, raw_rows: list[RawRow], *, source_name: str | None = None) -> MapResult:
         """Quarantined invoices, as they were read, through the checks again."""
