@@ -14,6 +14,7 @@ from connectors.einvoice import EInvoiceError, detect, parse
 from connectors.einvoice.common import due_from_terms
 from ledgerlink.cli import main
 from ledgerlink.pipeline.feeds import get_feed
+from ledgerlink.pipeline.replay import replay
 from ledgerlink.pipeline.steps import run_feed_file
 from ledgerlink.store import Store
 from tests.fixtures.corpus import CORPUS_DIR, corpus_params, requires_corpus
@@ -432,6 +433,12 @@ def test_load_quarantines_an_invoice_that_fails_a_fatal_rule(tmp_path: Path, inb
     message = next(e["message"] for e in entry["errors"] if e["rule"] == "BR-CO-10")
     assert message.startswith("inv.xml: /inv:Invoice[1]/cac:LegalMonetaryTotal[1]: BR-CO-10 (fatal): Sum of Invoice")
     assert entry["raw"]["invoice_number"] == "INV-7"  # kept as read, for a replay
+    assert inbox_store.current_records("invoice") == []
+    # a replay cannot make the document pass: it stays quarantined for the same rules
+    (again,) = replay(inbox_store, feed="einvoices_inbox")
+    assert (again.status, again.inserted, again.quarantined) == ("succeeded", 0, 1)
+    (reopened,) = inbox_store.list_quarantine(feed="einvoices_inbox")
+    assert {e["rule"] for e in reopened["errors"]} == {"BR-CO-10", "BR-S-08"}
     assert inbox_store.current_records("invoice") == []
 
 

@@ -9,7 +9,8 @@ invoice_number like the mapped invoice feeds. The mapping stage validates it lik
   quarantines the invoice with the rule id as the rule and the rule's XPath as the field; warnings
   are findings, the invoice is loaded;
 - an invoice that breaks the invoice schema or has no key (no seller id, no number) is quarantined
-  with the reasons, and replayed from there as it was read;
+  with the reasons, and replayed from there as it was read; one that failed a fatal business rule
+  keeps failing it on replay (the rule judged the document, which only a corrected file changes);
 - a file that cannot be read fails the run with the parser's message (file, position, reason).
 """
 
@@ -25,6 +26,8 @@ from ledgerlink.model.entities import entity_fields
 from ledgerlink.pipeline.mappers import Problem, RawRow, parsed_result
 
 LABEL = "parser:einvoice"
+# Carried in a quarantined invoice's raw form only: the fatal rules it failed, for its replays.
+FAILED_RULES = "_failed_rules"
 
 
 _KEY_SOURCES = {"vendor_id": "seller id (endpoint, party or VAT id)", "invoice_number": "invoice number (BT-1)"}
@@ -37,6 +40,10 @@ def _key_problems(index: int, payload: dict[str, Any]) -> list[Problem]:
     return [(index, missing[0], "key.missing",
              f"natural key field(s) {', '.join(missing)} empty: the document names no "
              + " and no ".join(_KEY_SOURCES[k] for k in missing))]
+
+
+def _rule_problems(index: int, payload: dict[str, Any]) -> list[Problem]:
+    return [(index, r["position"], r["rule"], r["message"]) for r in payload.get(FAILED_RULES, [])]
 
 
 class EInvoiceMapper:
@@ -67,16 +74,19 @@ class EInvoiceMapper:
                      "message": f"{name}: {f.message}", "invoice_number": invoice.invoice_number}
                     for f in invoice.findings if f.flag != "fatal"]
         payload = invoice.canonical()
-        problems = _key_problems(0, payload) + [
-            (0, f.position or "/", f.rule or "business_rule", f"{name}: {f.position}: {f.rule} (fatal): {f.message}")
-            for f in invoice.fatal_rules]
+        failed = [{"rule": f.rule or "business_rule", "position": f.position or "/",
+                   "message": f"{name}: {f.position}: {f.rule} (fatal): {f.message}"} for f in invoice.fatal_rules]
+        if failed:
+            payload[FAILED_RULES] = failed  # the record goes to the quarantine, never to the store
+        problems = _key_problems(0, payload) + _rule_problems(0, payload)
         return parsed_result([(None, "/", payload, lineage)], self.field_names, label=LABEL, source_name=name,
                              problems=problems, findings=findings)
 
     def map_rows(self, raw_rows: list[RawRow], *, source_name: str | None = None) -> MapResult:
         """Quarantined invoices, as they were read, through the checks again."""
         records = [(row, location, dict(raw), {"position": location or "/"}) for row, location, raw in raw_rows]
-        problems = [p for i, (_, _, raw, _) in enumerate(records) for p in _key_problems(i, raw)]
+        problems = [p for i, (_, _, raw, _) in enumerate(records)
+                    for p in _key_problems(i, raw) + _rule_problems(i, raw)]
         return parsed_result(records, self.field_names, label=LABEL, source_name=source_name, problems=problems)
 
     def field_line(self, name: str) -> int | None:
