@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from connectors.einvoice import business_rules, parse, parse_xml
 from connectors.einvoice.business_rules import readable_location, rule_sets_for
+from connectors.einvoice.common import significant_digits
 from ledgerlink.cli import main
 from tests.fixtures.corpus import CORPUS_DIR, requires_corpus
 from tests.test_einvoice import ubl_xml
@@ -270,3 +272,37 @@ def test_cli_validate_exit_codes(tmp_path: Path, capsys) -> None:
     unreadable = _write(tmp_path, "junk.xml", "Bad XML")
     assert main(["einvoice", "validate", str(good), str(unreadable)]) == 2
     assert "junk.xml" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------ amounts
+
+
+def test_amounts_with_more_decimals_than_the_currency_has() -> None:
+    # BR-DEC-* allow two decimals in any currency; the yen has none (ISO 4217)
+    inv = parse_xml(ubl_xml(currency="JPY").replace(">60.00<", ">60.50<").encode(), "jpy.xml")
+    (finding,) = [f for f in inv.findings if f.kind == "amount_minor_units"]
+    assert (finding.rule, finding.position, finding.stated) == ("ISO 4217", "/inv:Invoice/cac:InvoiceLine[1]", "60.50")
+    assert "BR-DEC-23" not in {f.rule for f in inv.findings}
+    # trailing zeros are no decimals: 100.00 JPY is a yen amount, and EUR amounts are left to BR-DEC
+    assert [f for f in parse_xml(ubl_xml(currency="JPY").encode(), "jpy.xml").findings
+            if f.kind == "amount_minor_units"] == []
+    eur = parse_xml(ubl_xml().replace(">60.00<", ">60.001<").encode(), "eur.xml")
+    assert "amount_minor_units" not in {f.kind for f in eur.findings} and "BR-DEC-23" in {f.rule for f in eur.findings}
+
+
+def test_amounts_with_more_than_18_significant_digits() -> None:
+    text = ubl_xml().replace('<cbc:PayableAmount currencyID="EUR">121.00',
+                             '<cbc:PayableAmount currencyID="EUR">1234567890123456789.00')
+    inv = parse_xml(text.encode(), "big.xml")
+    (finding,) = [f for f in inv.findings if f.kind == "amount_digits"]
+    assert finding.position == "/inv:Invoice/cac:LegalMonetaryTotal/cbc:PayableAmount"
+    assert finding.message == "BT-115 1234567890123456789.00 has 19 significant digits, more than 18"
+    assert inv.payable == Decimal("1234567890123456789.00")  # kept as stated
+    ok = ubl_xml().replace('<cbc:PayableAmount currencyID="EUR">121.00',
+                           '<cbc:PayableAmount currencyID="EUR">0000123456789012345678.00')
+    assert "amount_digits" not in {f.kind for f in parse_xml(ok.encode(), "ok.xml").findings}
+
+
+def test_significant_digits() -> None:
+    assert [significant_digits(Decimal(x)) for x in ("0012.50", "0.010", "100", "-0.00", "123456789012345678.9")
+            ] == [3, 1, 3, 0, 19]
