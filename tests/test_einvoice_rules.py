@@ -9,12 +9,14 @@ import re
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from connectors.einvoice import business_rules, parse, parse_xml
 from connectors.einvoice.business_rules import readable_location, rule_sets_for
 from connectors.einvoice.common import significant_digits
+from connectors.einvoice.peppol_rules import PEPPOL_BIS3, gln_is_valid
 from ledgerlink.cli import main
 from tests.fixtures.corpus import CORPUS_DIR, requires_corpus
 from tests.test_einvoice import ubl_xml
@@ -208,10 +210,12 @@ def _corpus_files(folder: str) -> list[Path]:
 @requires_corpus
 @pytest.mark.parametrize("folder", ["ubl/cef-einvoicing", "cii/cef-einvoicing"])
 def test_cen_examples_pass_the_cen_rules(folder: str) -> None:
-    # The CEN's own examples (incl. CII-BR-CO-10-RoundingIssue, meant to pass BR-CO-10).
+    # The CEN's own examples (incl. CII-BR-CO-10-RoundingIssue, meant to pass BR-CO-10); the Peppol
+    # rules on some of them: test_peppol_examples_in_the_corpus.
     for path in _corpus_files(folder):
         inv = parse(path)
-        assert inv.rule_sets and inv.fatal_rules == [], (path.name, [(f.rule, f.message) for f in inv.fatal_rules])
+        cen = [f for f in inv.fatal_rules if not (f.rule or "").startswith("PEPPOL-")]
+        assert inv.rule_sets and cen == [], (path.name, [(f.rule, f.message) for f in cen])
 
 
 @requires_corpus
@@ -306,3 +310,86 @@ def test_amounts_with_more_than_18_significant_digits() -> None:
 def test_significant_digits() -> None:
     assert [significant_digits(Decimal(x)) for x in ("0012.50", "0.010", "100", "-0.00", "123456789012345678.9")
             ] == [3, 1, 3, 0, 19]
+
+
+# ------------------------------------------------------------------------------------ Peppol
+
+
+def peppol_xml(**kw: Any) -> str:
+    return ubl_xml(**kw).replace(
+        "<cbc:CustomizationID>urn:cen.eu:en16931:2017</cbc:CustomizationID>",
+        f"<cbc:CustomizationID>{PEPPOL_BIS3}</cbc:CustomizationID>\n"
+        "  <cbc:ProfileID>urn:fdc:peppol.eu:2017:poacc:billing:01:1.0</cbc:ProfileID>").replace(
+        "<cac:AccountingSupplierParty><cac:Party>",
+        '<cac:AccountingSupplierParty><cac:Party><cbc:EndpointID schemeID="0088">4000001123452</cbc:EndpointID>')
+
+
+def peppol_failed(xml: str) -> set[str]:
+    inv = parse_xml(xml.encode(), "peppol.xml")
+    assert "Peppol-BIS3-subset" in inv.rule_sets
+    return {f.rule or "" for f in inv.fatal_rules}
+
+
+def test_peppol_base_invoice_passes() -> None:
+    inv = parse_xml(peppol_xml().encode(), "peppol.xml")
+    assert inv.rule_sets == ["EN16931-UBL", "Peppol-BIS3-subset"] and inv.findings == []
+
+
+PEPPOL_CASES = [
+    ("R001", _swap("<cbc:ProfileID>urn:fdc:peppol.eu:2017:poacc:billing:01:1.0</cbc:ProfileID>", "")),
+    ("R007", _swap("billing:01:1.0</cbc:ProfileID>", "billing:1:1.0</cbc:ProfileID>")),
+    ("R002", _swap("<cbc:Note>Order 42</cbc:Note>", "<cbc:Note>Order 42</cbc:Note><cbc:Note>More</cbc:Note>")),
+    ("R003", _swap("<cbc:BuyerReference>PO-42</cbc:BuyerReference>", "")),
+    ("R005", _swap("<cbc:DocumentCurrencyCode>EUR</cbc:DocumentCurrencyCode>",
+                   "<cbc:DocumentCurrencyCode>EUR</cbc:DocumentCurrencyCode><cbc:TaxCurrencyCode>EUR"
+                   "</cbc:TaxCurrencyCode>")),
+    ("R008", _swap("<cbc:Note>Order 42</cbc:Note>", "<cbc:Note>Order 42</cbc:Note><cbc:AccountingCost/>")),
+    ("R010", _swap('<cbc:EndpointID schemeID="0106">12345678</cbc:EndpointID>', "")),
+    ("R020", _swap('<cbc:EndpointID schemeID="0088">4000001123452</cbc:EndpointID>', "")),
+    ("R053", lambda x: re.sub(r"(<cac:TaxTotal>.*?</cac:TaxTotal>)", r"\1\1", x, flags=re.S)),
+    ("R120", _swap('<cbc:PriceAmount currencyID="EUR">60.00', '<cbc:PriceAmount currencyID="EUR">59.00')),
+    ("R121", _swap('<cbc:PriceAmount currencyID="EUR">60.00</cbc:PriceAmount>',
+                   '<cbc:PriceAmount currencyID="EUR">60.00</cbc:PriceAmount><cbc:BaseQuantity>0</cbc:BaseQuantity>')),
+    ("R130", _swap('<cbc:PriceAmount currencyID="EUR">60.00</cbc:PriceAmount>',
+                   '<cbc:PriceAmount currencyID="EUR">60.00</cbc:PriceAmount>'
+                   '<cbc:BaseQuantity unitCode="KGM">1</cbc:BaseQuantity>')),
+]
+
+
+@pytest.mark.parametrize(("rule", "change"), [pytest.param(r, c, id=r) for r, c in PEPPOL_CASES])
+def test_peppol_rule(rule: str, change: Callable[[str], str]) -> None:
+    assert f"PEPPOL-EN16931-{rule}" in peppol_failed(change(peppol_xml()))
+
+
+def test_peppol_rules_details() -> None:
+    # R002 does not hold between two German parties; R120 allows 0.02 of rounding
+    two_notes = _swap("<cbc:Note>Order 42</cbc:Note>", "<cbc:Note>Order 42</cbc:Note><cbc:Note>More</cbc:Note>")
+    assert "PEPPOL-EN16931-R002" not in peppol_failed(two_notes(peppol_xml()).replace(">NL<", ">DE<"))
+    near = _swap('<cbc:PriceAmount currencyID="EUR">60.00', '<cbc:PriceAmount currencyID="EUR">60.02')
+    assert "PEPPOL-EN16931-R120" not in peppol_failed(near(peppol_xml()))
+    bad_gln = peppol_xml().replace("4000001123452", "4000001123453")
+    inv = parse_xml(bad_gln.encode(), "peppol.xml")
+    (gln,) = [f for f in inv.findings if f.rule == "PEPPOL-COMMON-R040"]
+    assert (gln.flag, gln.position) == ("fatal", "/inv:Invoice/cac:AccountingSupplierParty/cac:Party/cbc:EndpointID")
+    assert gln.message == "GLN must have a valid format according to GS1 rules."
+    # the Peppol rules are for documents that claim Peppol only
+    assert "Peppol-BIS3-subset" not in parse_xml(ubl_xml().encode(), "x.xml").rule_sets
+
+
+def test_gln_check_digit() -> None:
+    assert gln_is_valid("4000001123452") and gln_is_valid("1238764941386")
+    assert not gln_is_valid("4000001123453") and not gln_is_valid("40000011234x2") and not gln_is_valid("")
+
+
+@requires_corpus
+def test_peppol_examples_in_the_corpus() -> None:
+    results = {}
+    for path in _corpus_files("ubl/cef-einvoicing"):
+        inv = parse(path)
+        if "Peppol-BIS3-subset" in inv.rule_sets:
+            results[path.name] = sorted({f.rule for f in inv.fatal_rules if f.rule})
+    assert len(results) == 18
+    # two Swedish samples name parties by GLNs whose check digit is wrong (1230123456789, 9876543210987)
+    assert {name: rules for name, rules in results.items() if rules} == {
+        "BIS_Billing_30-Kreditering_med_kreditnota.xml": ["PEPPOL-COMMON-R040"],
+        "BIS_Billing_30-Kreditering_med_negativ_faktura.xml": ["PEPPOL-COMMON-R040"]}

@@ -12,6 +12,8 @@ Which rule sets apply:
 - UBL and CII (D16B) documents: the CEN EN 16931 rules of their syntax, except for the Factur-X /
   ZUGFeRD MINIMUM and BASIC WL profiles, which are not EN 16931 invoices;
 - documents whose customization id (BT-24) names XRechnung: the KoSIT XRechnung rules as well;
+- UBL documents that claim Peppol BIS Billing 3.0: the Peppol rules of ``peppol_rules`` (a subset,
+  written in Python: OpenPeppol's artefacts are not available to install);
 - ZUGFeRD 1.0 (a CII D13B predecessor): none.
 
 The artefacts, where they come from and their licences: ``artefacts/NOTICE.md``.
@@ -30,6 +32,8 @@ from lxml import etree
 
 from connectors.xmlsafe import parse_document
 
+from . import peppol_rules
+
 ARTEFACTS = Path(__file__).parent / "artefacts"
 SVRL = "http://purl.oclc.org/dsdl/svrl"
 
@@ -37,7 +41,7 @@ SVRL = "http://purl.oclc.org/dsdl/svrl"
 @dataclass(frozen=True)
 class RuleSet:
     name: str
-    file: str
+    file: str | None   # the XSLT artefact; None: rules written in Python
     title: str
 
 
@@ -45,6 +49,7 @@ EN16931_UBL = RuleSet("EN16931-UBL", "EN16931-UBL-validation.xsl", "CEN EN 16931
 EN16931_CII = RuleSet("EN16931-CII", "EN16931-CII-validation.xsl", "CEN EN 16931 business rules, CII syntax")
 XRECHNUNG_UBL = RuleSet("XRechnung-UBL", "XRechnung-UBL-validation.xsl", "KoSIT XRechnung 3.0.2 rules (2.6.0), UBL")
 XRECHNUNG_CII = RuleSet("XRechnung-CII", "XRechnung-CII-validation.xsl", "KoSIT XRechnung 3.0.2 rules (2.6.0), CII")
+PEPPOL_UBL = RuleSet("Peppol-BIS3-subset", None, "Peppol BIS Billing 3.0 rules (a subset, in Python), UBL")
 
 # Profiles below EN 16931 (BT-24 of Factur-X / ZUGFeRD 2.x MINIMUM and BASIC WL).
 _BELOW_EN16931 = re.compile(r"urn:factur-x\.eu:1p0:(minimum|basicwl)|urn:zugferd\.de:2p0:(minimum|basicwl)")
@@ -96,6 +101,8 @@ def rule_sets_for(syntax: str, customization_id: str | None) -> list[RuleSet]:
         return []
     if _XRECHNUNG in cid:
         sets.append(xrechnung)
+    if peppol_rules.applies(syntax, cid):
+        sets.append(PEPPOL_UBL)
     return sets
 
 
@@ -111,8 +118,13 @@ def check(root: Any, *, syntax: str, customization_id: str | None, file: str) ->
         proc = _processor()
         node = proc.parse_xml(xml_text=text)
         for rule_set in sets:
+            if rule_set.file is None:
+                continue
             svrl = _executable(rule_set).transform_to_string(xdm_node=node)
             failures.extend(_failures(svrl, rule_set, file))
+    if PEPPOL_UBL in sets:
+        failures.extend(RuleFailure(rule, "fatal", peppol_rules.RULES[rule], location, PEPPOL_UBL.name)
+                        for rule, location in peppol_rules.check(root, file))
     return failures, sets
 
 
@@ -130,7 +142,7 @@ def _processor() -> Any:
 
 @cache
 def _executable(rule_set: RuleSet) -> Any:
-    path = ARTEFACTS / rule_set.file
+    path = ARTEFACTS / (rule_set.file or "")
     if not path.is_file():
         raise RulesUnavailableError(f"{path}: validation artefact missing ({rule_set.title})")
     return _processor().new_xslt30_processor().compile_stylesheet(stylesheet_file=str(path))
