@@ -354,6 +354,7 @@ def test_pdf_with_cii_from_the_corpus(tmp_path: Path) -> None:
         pytest.skip("sample corpus not found")
     inv = parse(facturx_pdf(tmp_path / "fx.pdf", source.read_bytes()))
     assert (inv.syntax, inv.invoice_number, inv.canonical()["amount_incl_tax"]) == ("cii", "F20260023", "104.90")
+    assert inv.rule_sets == ["EN16931-CII"] and inv.fatal_rules == []  # the rules ran on the attachment
 
 
 def test_pdf_without_invoice_xml_and_hostile_attachment(tmp_path: Path) -> None:
@@ -395,6 +396,8 @@ def test_cli_text_output(tmp_path: Path, capsys) -> None:
     assert main(["einvoice", "parse", str(write(tmp_path, "inv.xml", ubl_xml()))]) == 0
     out = capsys.readouterr().out
     assert "invoice INV-7 (ubl" in out and "pay to NL91ABNA0417164300" in out
+    assert main(["einvoice", "parse", str(write(tmp_path, "bad.xml", ubl_xml(line_total="90.00")))]) == 0
+    assert "  business_rule BR-CO-10 (fatal): Sum of Invoice line net amount" in capsys.readouterr().out
 
 
 # --------------------------------------------------------------------------------------------- load

@@ -58,7 +58,8 @@ def cmd_parse(args: argparse.Namespace) -> int:
     if c.get("vendor_iban"):
         print(f"  pay to {c['vendor_iban']}")
     for f in invoice.findings:
-        print(f"  {f.kind}: {f.message}" + (f" ({f.position})" if f.position else ""))
+        rule = f" {f.rule} ({f.flag})" if f.flag else ""
+        print(f"  {f.kind}{rule}: {f.message}" + (f" ({f.position})" if f.position else ""))
     return 0
 
 
