@@ -6,6 +6,7 @@ sign conventions; `ledgerlink einvoice validate`."""
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -162,6 +163,21 @@ def test_stylesheets_are_compiled_once_per_process() -> None:
     compiled = business_rules._executable(business_rules.EN16931_UBL)
     parse_xml(ubl_xml(note="again").encode(), "b.xml")
     assert business_rules._executable(business_rules.EN16931_UBL) is compiled
+
+
+def test_rules_run_from_several_threads() -> None:
+    results: list[set[str]] = []
+
+    def check() -> None:
+        inv = parse_xml(ubl_xml(line_total="90.00").encode(), "t.xml")
+        results.append({f.rule or "" for f in inv.fatal_rules})
+
+    threads = [threading.Thread(target=check) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [{"BR-CO-10", "BR-CO-13"}] * 4
 
 
 def test_readable_location() -> None:
