@@ -31,6 +31,7 @@ from typing import Any
 from lxml import etree
 
 from connectors.xmlsafe import parse_document
+from ledgerlink.errors import LedgerlinkError
 
 from . import peppol_rules
 
@@ -69,9 +70,10 @@ _PREFIXES = {
 }
 _QNAME = re.compile(r"Q\{([^}]*)\}")
 _MESSAGE_ID = re.compile(r"^\[[^\]]+\]\s*-?\s*")
+_LOCK = threading.Lock()  # one Saxon processor per process, used by one thread at a time
 
 
-class RulesUnavailableError(RuntimeError):
+class RulesUnavailableError(LedgerlinkError):
     """Saxon-HE (the saxonche package) or an artefact is missing: the rules cannot run."""
 
 
@@ -114,7 +116,7 @@ def check(root: Any, *, syntax: str, customization_id: str | None, file: str) ->
         return [], []
     text = etree.tostring(root.getroottree(), encoding="unicode")
     failures: list[RuleFailure] = []
-    with _LOCK:  # one Saxon processor per process, used by one thread at a time
+    with _LOCK:
         proc = _processor()
         node = proc.parse_xml(xml_text=text)
         for rule_set in sets:
@@ -127,8 +129,6 @@ def check(root: Any, *, syntax: str, customization_id: str | None, file: str) ->
                         for rule, location in peppol_rules.check(root, file))
     return failures, sets
 
-
-_LOCK = threading.Lock()
 
 
 @cache
