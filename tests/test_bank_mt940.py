@@ -33,13 +33,17 @@ FAIL_REASONS = {
     "mt940/wolph-mt940/invalid_statement.sta": ("line 1", "no MT940/MT942 statement found"),
     "mt940/zilverline-mt940/knab_invalid.txt": ("line 9", "before the previous one ended"),
 }
+# FAIL files read by default, with the overrun recorded on the statement (strict=True refuses them).
+READ_WITH_FINDINGS = {
+    "mt940/svenstaro-mt940rs/overly_long_details.sta": "line 6: :86: holds 472 characters, more than the 390",
+}
 # Two 'edge' files are refused: each is the same statement as a FAIL file. malformed_details.sta
-# is overly_long_details.sta (472-character :86:) with the :61: reference removed; whitespace.sta
-# carries incomplete_tag_61.sta's truncated :61: with the same balances that do not add up.
-# SOURCES.md marks them edge because wolph/mt-940 tolerates them; a strict parser cannot accept
-# them and still refuse their FAIL twins.
+# is overly_long_details.sta (472-character :86:) with the :61: reference removed, so its :61:
+# looks truncated (the balances do not add up); whitespace.sta carries incomplete_tag_61.sta's
+# truncated :61: with the same balances. SOURCES.md marks them edge because wolph/mt-940
+# tolerates them; a strict parser cannot accept them and still refuse their FAIL twins.
 REFUSED_EDGE = {
-    "mt940/wolph-mt940/malformed_details.sta": ("line 6", "more than the 390 allowed"),
+    "mt940/wolph-mt940/malformed_details.sta": ("line 5", "looks truncated"),
     "mt940/wolph-mt940/whitespace.sta": ("line 5", "looks truncated"),
 }
 
@@ -126,8 +130,11 @@ def test_corpus_file(path: Path, expect: str) -> None:
     rel = path.relative_to(CORPUS_DIR).as_posix()
     if expect == "FAIL" or rel in REFUSED_EDGE:
         position, reason = FAIL_REASONS.get(rel) or REFUSED_EDGE[rel]
+        if rel in READ_WITH_FINDINGS:
+            [(stmt, _)] = grouped(mt940.parse(path))
+            assert any(d.startswith(READ_WITH_FINDINGS[rel]) for d in stmt.extra["discrepancies"])
         with pytest.raises(BankParseError) as caught:
-            list(mt940.parse(path))
+            list(mt940.parse(path, strict=expect == "FAIL"))
         assert caught.value.file == str(path)
         assert caught.value.position == position
         assert reason in caught.value.reason
@@ -433,12 +440,92 @@ def test_structured_reference_validation() -> None:
     assert find_structured_reference("BETALINGSKENMERK: 0189 8272 1820 1121") is None
 
 
-def test_details_over_six_lines_of_65_are_refused(tmp_path: Path) -> None:
+def test_details_over_six_lines_of_65_are_a_finding_and_refused_when_strict(tmp_path: Path) -> None:
     at_limit = "\n".join(["X" * 65] * 6)
-    _, [tx] = one(tmp_path, statement(f":61:200105D1,00NTRFNONREF\n:86:{at_limit}\n", closing="C200131EUR99,00"))
+    stmt, [tx] = one(tmp_path, statement(f":61:200105D1,00NTRFNONREF\n:86:{at_limit}\n",
+                                         closing="C200131EUR99,00"))
     assert len(tx.remittance_text) == 390
+    assert "discrepancies" not in stmt.extra
+    over = write(tmp_path, statement(f":61:200105D1,00NTRFNONREF\n:86:{at_limit}Y\n", closing="C200131EUR99,00"))
+    [(stmt, [tx])] = grouped(mt940.parse(over))
+    assert tx.remittance_text is not None and tx.remittance_text.endswith("XY")  # read as written
+    assert stmt.extra["discrepancies"] == [
+        "line 6: :86: holds 391 characters, more than the 390 allowed (6 lines of 65)"]
     with pytest.raises(BankParseError, match="line 6: :86: holds 391 characters"):
-        list(mt940.parse(write(tmp_path, statement(f":61:200105D1,00NTRFNONREF\n:86:{at_limit}Y\n"))))
+        list(mt940.parse(over, strict=True))
+
+
+@pytest.mark.parametrize(("field", "finding"), [
+    (":20:REF1", None),
+    (":20:" + "R" * 17, "line 1: :20: 'RRRRRRRRRRRRRRRRR' has 17 characters, more than the 16 SWIFT allows"),
+])
+def test_statement_reference_over_16_characters(tmp_path: Path, field: str, finding: str | None) -> None:
+    text = statement(":61:200105D1,00NTRFNONREF\n", closing="C200131EUR99,00").replace(":20:REF1", field)
+    stmt, _ = one(tmp_path, text)
+    assert stmt.extra.get("discrepancies") == ([finding] if finding else None)
+    if finding:
+        with pytest.raises(BankParseError) as caught:
+            list(mt940.parse(write(tmp_path, text), strict=True))
+        assert str(caught.value) == f"{tmp_path / 'in.sta'}: {finding}"
+    else:
+        assert len(grouped(mt940.parse(write(tmp_path, text), strict=True))) == 1
+
+
+def test_statement_line_parts_over_their_length_are_findings(tmp_path: Path) -> None:
+    body = (":61:200105D1,00NTRFCUSTOMERREF12345//BANKREF1234567890\n/SUPPLEMENTARY DETAILS RUNNING FAR TOO LONG\n"
+            ":86:text\n")
+    stmt, [tx] = one(tmp_path, statement(body, closing="C200131EUR99,00"))
+    assert tx.customer_reference == "CUSTOMERREF12345" and tx.bank_reference == "BANKREF1234567890"
+    assert stmt.extra["discrepancies"] == [
+        "line 5: :61: bank reference 'BANKREF1234567890' has 17 characters, more than the 16 SWIFT allows",
+        "line 5: :61: supplementary details '/SUPPLEMENTARY DETAILS RUNNING FAR TOO L' has 43 characters, more than "
+        "the 34 SWIFT allows",
+    ]
+    with pytest.raises(BankParseError, match="line 5: :61: bank reference 'BANKREF1234567890' has 17"):
+        list(mt940.parse(write(tmp_path, statement(body, closing="C200131EUR99,00")), strict=True))
+
+
+def test_two_structured_details_fields_for_one_statement_line_are_refused(tmp_path: Path) -> None:
+    body = (":61:200105D1,00NTRFNONREF\n"
+            ":86:/EREF/E2E-1//NAME/ALPHA BV/REMI/INVOICE 1/\n"
+            ":86:/EREF/E2E-2//NAME/BETA BV/REMI/INVOICE 2/\n")
+    with pytest.raises(BankParseError) as caught:
+        list(mt940.parse(write(tmp_path, statement(body, closing="C200131EUR99,00"))))
+    assert caught.value.position == "line 7"
+    assert "a second :86: for the statement line :61: of line 5 (its first :86: is on line 6)" in caught.value.reason
+    german = body.replace("/EREF/E2E-1//NAME/ALPHA BV/REMI/INVOICE 1/", "166?00SEPA-UEBERWEISUNG?20EREF+E1?32ALPHA") \
+        .replace("/EREF/E2E-2//NAME/BETA BV/REMI/INVOICE 2/", "166?00SEPA-UEBERWEISUNG?20EREF+E2?32BETA")
+    with pytest.raises(BankParseError, match="line 7: a second :86:"):
+        list(mt940.parse(write(tmp_path, statement(german, closing="C200131EUR99,00"))))
+
+
+def test_details_repeating_the_tag_on_each_line_of_text_are_one_field(tmp_path: Path) -> None:
+    # old Rabobank: every line of the free text carries its own :86:
+    body = ":61:200105D1,00N0440121470966\n:86:NIET AKKOORD MET AFSCHRIJVING\n:86:KOSTEN JUNI\n"
+    _, [tx] = one(tmp_path, statement(body, closing="C200131EUR99,00"))
+    assert tx.remittance_text == "NIET AKKOORD MET AFSCHRIJVING KOSTEN JUNI"
+
+
+def test_lines_separated_by_double_at_signs(tmp_path: Path) -> None:
+    lines = [":20:STARTUMSE", ":25:10020030/1234567", ":28C:00001/001", ":60F:C200101EUR100,00",
+             ":61:2001030103CR25,00NTRFNONREF", ":86:166?00GUTSCHRIFT?20EREF+E2E-7?21SVWZ+RECHNUNG 7?32MUSTER GMBH",
+             ":62F:C200103EUR125,00", "-"]
+    path = write(tmp_path, "@@".join(lines) + "@@", "export.txt")
+    assert detect_format(path) == "mt940"
+    [(stmt, [tx])] = grouped(mt940.parse(path))
+    assert (stmt.account_number, stmt.closing_balance.amount if stmt.closing_balance else None) == \
+        ("10020030/1234567", Decimal("125.00"))
+    assert (tx.amount, tx.counterparty_name, tx.end_to_end_id, tx.remittance_text, tx.position) == \
+        (Decimal("25.00"), "MUSTER GMBH", "E2E-7", "RECHNUNG 7", "line 5")
+    # the same statement with line breaks reads the same
+    [(stmt2, [tx2])] = grouped(mt940.parse(write(tmp_path, "\n".join(lines) + "\n", "lines.txt")))
+    assert (stmt2.closing_balance, tx2) == (stmt.closing_balance, tx)
+    # '@@' at the end of each physical line: the line numbers stay those of the file
+    [(_, [tx3])] = grouped(mt940.parse(write(tmp_path, "@@\r\n".join(lines) + "@@\r\n", "both.txt")))
+    assert tx3 == tx
+    broken = "@@".join(lines).replace("C200103EUR125,00", "C200133EUR125,00")
+    with pytest.raises(BankParseError, match=r"export.txt: line 7: impossible :62F: date"):
+        list(mt940.parse(write(tmp_path, broken, "export.txt")))
 
 
 @pytest.mark.parametrize(("body", "where", "reason"), [
