@@ -624,3 +624,86 @@ def test_any_input_raises_only_bank_parse_error(tmp_path: Path, parts: list[str]
     with contextlib.suppress(BankParseError):
         for record in mt940.parse(path):
             assert isinstance(record, Statement | Transaction)
+
+
+# --------------------------------------------------------------------------- more :86: layouts, SEPA details
+
+def test_asn_and_sns_counterparty_from_the_reference_and_the_details(tmp_path: Path) -> None:
+    # ASN/SNS: the counterparty IBAN as the :61: reference, the name on the supplementary line,
+    # both again at the start of :86:
+    body = (":61:2001020102D65,00NOVBNL57ASNB0123456789\nJ. JANSEN\n"
+            ":86:NL57ASNB0123456789 J. JANSEN Factuur 123\n"
+            ":61:2001020102D10,00NOVBNL47INGB9999999999\n"
+            ":86:NL47INGB9999999999 hr gjlm paulissen\n\nBetaling sieraden\n")
+    stmt, [asn, anonymised] = one(tmp_path, statement(body, closing="C200131EUR25,00"))
+    assert (asn.counterparty_iban, asn.counterparty_name, asn.remittance_text) == \
+        ("NL57ASNB0123456789", "J. JANSEN", "Factuur 123")
+    # check digits that fail (anonymised exports): kept as the account number the bank wrote
+    assert (anonymised.counterparty_iban, anonymised.counterparty_account, anonymised.counterparty_name,
+            anonymised.remittance_text) == (None, "NL47INGB9999999999", "hr gjlm paulissen", "Betaling sieraden")
+    assert "discrepancies" not in stmt.extra  # an IBAN as the reference is this layout, not an overrun
+
+
+@requires_corpus
+@pytest.mark.parametrize(("rel", "index", "account", "name", "text"), [
+    ("mt940/wolph-mt940/ASNB/mt940.txt", 0, "NL47INGB9999999999", "hr gjlm paulissen", "Betaling sieraden"),
+    ("mt940/zilverline-mt940/sns.txt", 1, "NL11RABO0987654321", "f. spark bedrijf n.v.",
+     "358857495-nl11rabo0987654321-f. spark bedrijf n.v."),
+])
+def test_asn_and_sns_corpus_files_name_the_counterparty(rel: str, index: int, account: str, name: str,
+                                                        text: str) -> None:
+    txs = [tx for _, txs in parsed(rel) for tx in txs]
+    tx = txs[index]
+    assert (tx.counterparty_account or tx.counterparty_iban, tx.counterparty_name, tx.remittance_text) == \
+        (account, name, text)
+
+
+@pytest.mark.parametrize(("lines", "layout", "name"), [
+    (["BEA   NR:XXX1234   21.05.11/12.54 DIRCKIII FIL2500 KATWIJK,PAS999"], "abn-card", "DIRCKIII FIL2500 KATWIJK"),
+    (["BEA 23.06.09/22.22 VILLA DORIA SCHOTEN,PAS590"], "abn-card", "VILLA DORIA SCHOTEN"),
+    (["GEA   NR:S1J013   04.06.11/13.18 ABN AMRO LEIDEN,PAS999"], "abn-card", "ABN AMRO LEIDEN"),
+    (["Jumbo Wijchen B.V.    >WIJCHEN  27.12.2017 13U38 KV005 4XZJ4Z   M", "CC:5411 Contactloze betaling"],
+     "sns-card", "Jumbo Wijchen B.V."),
+    (["BEA betaling van 21.05.11"], "text", None),
+])
+def test_card_payments_name_the_merchant(lines: list[str], layout: str, name: str | None) -> None:
+    d = parse_details(lines)
+    assert (d.layout, d.counterparty_name) == (layout, name)
+    assert d.remittance_text is not None and d.remittance_text.startswith(lines[0].split()[0])
+
+
+@pytest.mark.parametrize(("lines", "extra", "remittance"), [
+    (["105?00SEPA-BASISLASTSCHRIFT?20EREF+E2E-9?21MREF+M-2019-01?22CRED+DE98ZZZ09999999999",
+      "?23SVWZ+Beitrag 2024?24ABWA+Verein Kasse?32TSV MUSTERSTADT"],
+     {"mandate_id": "M-2019-01", "creditor_id": "DE98ZZZ09999999999", "ultimate_debtor": "Verein Kasse"},
+     "Beitrag 2024"),
+    (["152?00DA-GUTSCHRIFT?10931?20PURP+RINP Dauerauftrag/Rate?32MAX MUSTER"],
+     {"purpose_code": "RINP"}, "Dauerauftrag/Rate"),
+    (["166?00GUTSCHRIFT?20EREF+E1?21ABWE+Muster Holding?22SVWZ+RE 7?32MUSTER GMBH"],
+     {"ultimate_creditor": "Muster Holding"}, "RE 7"),
+    (["/TRTP/SEPA Incasso/CSID/NL36ZZZ340698640000/NAME/MULTI TANK CARD BV/MARF/MTC244K/PURP/CD/ELEC",
+      "/ULTD/Jansen Beheer/123/ULTC/Energie Holding//REMI/Factuur 7/"],
+     {"mandate_id": "MTC244K", "creditor_id": "NL36ZZZ340698640000", "purpose_code": "ELEC",
+      "ultimate_debtor": "Jansen Beheer", "ultimate_creditor": "Energie Holding"}, "Factuur 7"),
+    (["/EREF/E2E-1//NAME/Klant BV/REMI/USTD//Betaling 7/"], {}, "Betaling 7"),
+])
+def test_sepa_details_are_kept_in_extra(lines: list[str], extra: dict[str, str], remittance: str) -> None:
+    d = parse_details(lines)
+    assert d.extra == extra
+    assert d.remittance_text == remittance
+
+
+def test_sepa_details_reach_the_transaction(tmp_path: Path) -> None:
+    body = ":61:200105D1,00NDDTNONREF\n:86:/EREF/E1//MARF/M-7//CSID/NL36ZZZ340698640000//NAME/Energie BV/\n"
+    _, [tx] = one(tmp_path, statement(body, closing="C200131EUR99,00"))
+    assert tx.extra == {"mandate_id": "M-7", "creditor_id": "NL36ZZZ340698640000"}
+    assert tx.counterparty_name == "Energie BV"
+
+
+@requires_corpus
+def test_sepa_details_from_real_files() -> None:
+    txs = [tx for _, txs in parsed("mt940/oca-bsi/test-ing.940") for tx in txs]
+    # ING splits 'MND-EV01' over two lines at the '-'
+    assert {"mandate_id": "MND-EV01", "creditor_id": "NL32ZZZ999999991234"} in [tx.extra for tx in txs]
+    [tx] = [tx for _, txs in parsed("mt940/jejik-mt940/sparkasse.txt") for tx in txs if tx.extra][:1]
+    assert tx.extra["ultimate_debtor"].startswith("Aral Tankstelle Chemnitz")

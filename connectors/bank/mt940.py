@@ -395,8 +395,9 @@ class _Parser:
                                "the closing balance")
             st.current = self._line61(f)
             st.entries.append(st.current)
-            self._check_length(st, n, ":61: reference for the account owner", st.current.customer_ref,
-                               _REFERENCE_LIMIT)
+            if not _IBAN_SHAPE.fullmatch(st.current.customer_ref or ""):  # ASN, SNS: the counterparty's IBAN
+                self._check_length(st, n, ":61: reference for the account owner", st.current.customer_ref,
+                                   _REFERENCE_LIMIT)
             self._check_length(st, n, ":61: bank reference", st.current.bank_ref, _REFERENCE_LIMIT)
             self._check_length(st, n, ":61: supplementary details", st.current.supplementary,
                                _SUPPLEMENTARY_LIMIT)
@@ -712,6 +713,8 @@ class _Parser:
             if t.counterparty_account is None and e.customer_ref and \
                     re.fullmatch(r"P?\d{6,10}", e.customer_ref) and e.customer_ref.strip("P0"):
                 t.counterparty_account = e.customer_ref
+        if _IBAN_SHAPE.fullmatch(e.customer_ref or ""):
+            _counterparty_in_reference(t, e)
         sup = (e.supplementary or "").strip()
         if t.counterparty_iban is None and t.counterparty_account is None and sup:
             squeezed = sup.replace(" ", "")
@@ -725,6 +728,37 @@ class _Parser:
             elif t.remittance_text is None and not sup.startswith("/"):
                 t.remittance_text = compact(sup)  # free text for the account owner (mBank, Danske)
         return t
+
+
+_IBAN_SHAPE = re.compile(r"[A-Z]{2}\d{2}[A-Z0-9]{10,30}")
+
+
+def _counterparty_in_reference(t: Transaction, e: _Entry) -> None:
+    """ASN Bank and SNS: the counterparty's IBAN is the :61: reference, its name the supplementary
+    line, and :86: starts with both again ("NL12ASNB0123456789 J. JANSEN" then the text). Taken as
+    the bank wrote it even when the IBAN's check digits fail (anonymised exports): it is an
+    account number either way. With no supplementary line, a first :86: line that holds only
+    the IBAN and a name gives the name."""
+    ref = e.customer_ref or ""
+    lines = [line.strip() for line in e.details if line.strip()]
+    if not lines or not lines[0].upper().startswith(ref) or t.counterparty_name:
+        return
+    if t.counterparty_iban is None and t.counterparty_account is None:
+        if is_iban(ref):
+            t.counterparty_iban = normalize_iban(ref)
+        else:
+            t.counterparty_account = ref
+    head = lines[0][len(ref):].strip()
+    name = compact(e.supplementary)
+    if name and head.lower().startswith(name.lower()):
+        name, rest = head[:len(name)], head[len(name):]
+    elif name is None and len(lines) > 1:
+        name, rest = compact(head), ""
+    else:
+        rest = head
+    if name:
+        t.counterparty_name = name
+        t.remittance_text = compact(join_text([rest, *lines[1:]]))
 
 
 # what banks write in the reference field when the reference is elsewhere (in :86:) or absent

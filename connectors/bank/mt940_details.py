@@ -14,6 +14,8 @@ with their own structures. ``parse_details`` recognises, in this order:
 * Solaris/Penta ``999TYPE:remittance:name:IBAN``.
 * Labelled Dutch text (ABN AMRO before SEPA structuring, Knab): ``IBAN: ... NAAM: ... OMSCHRIJVING: ...``,
   ``REK: iban/NAAM: name``.
+* Card payments: ABN AMRO ``BEA   NR:.. dd.mm.yy/hh.mm <merchant>,PAS..`` and SNS ``<merchant>  >PLACE
+  dd.mm.yyyy hhUmm ..``: the merchant is the counterparty.
 * Anything else is remittance text; a first line ``<account or IBAN> <name>`` (ASN, SNS, ING, old
   ABN AMRO layouts) gives the counterparty.
 
@@ -538,11 +540,35 @@ def _parse_labelled(text: str, matches: list[re.Match[str]]) -> Details:
     return d
 
 
+# Card payments, the merchant being the counterparty: ABN AMRO 'BEA   NR:XXX1234   21.05.11/12.54
+# DIRCKIII FIL2500 KATWIJK,PAS999' (GEA: cash machine), SNS 'Jumbo Wijchen B.V.    >WIJCHEN
+# 27.12.2017 13U38 ...'.
+_ABN_CARD_RE = re.compile(r"\s*[BG]EA\s+(?:NR:\s*\S+\s+)?\d{2}\.\d{2}\.\d{2}/\d{2}[.:]\d{2}\s+(?P<name>[^,]+?)\s*,\s*PAS\s*\d*")
+_SNS_CARD_RE = re.compile(r"\s*(?P<name>\S.*?)\s{2,}>\s*(?P<place>\S.*?)\s{2,}\d{2}\.\d{2}\.\d{4} \d{2}U\d{2}\b")
+
+
+def _parse_card(lines: list[str]) -> Details | None:
+    m = _ABN_CARD_RE.match(lines[0])
+    layout = "abn-card"
+    if m is None:
+        m = _SNS_CARD_RE.match(lines[0])
+        layout = "sns-card"
+    if m is None:
+        return None
+    d = Details(layout=layout)
+    _set_name(d, m.group("name"))
+    d.remittance_text = compact(join_text(lines))
+    return d
+
+
 def _parse_text(lines: list[str]) -> Details:
     text = join_text(lines)
     labels = list(_LABEL_RE.finditer(text))
     if labels:
         return _parse_labelled(text, labels)
+    card = _parse_card(lines)
+    if card is not None:
+        return card
     d = Details(layout="text")
     body = lines
     first = lines[0] if lines else ""
