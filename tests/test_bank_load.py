@@ -195,6 +195,17 @@ def test_sepa_details_reach_the_stored_entry(tmp_path, bank_store):
     assert entry["payload"]["counterparty_name"] == "Energie BV"
 
 
+def test_what_the_parser_records_on_a_statement_is_reported_by_the_run(tmp_path, bank_store):
+    path = write(tmp_path, "long.sta", mt940("S1", "1/1", "1000,00", "975,00", [PAY, GET]).replace(
+        ":20:S1", ":20:STATEMENT-REF-TOO-LONG"))
+    summary = run_feed_file(bank_store, get_feed(FEED), path)
+    assert (summary.status, summary.inserted) == ("succeeded", 2)
+    [finding] = [f for f in summary.findings if f["kind"] == "statement_discrepancy"]
+    assert finding["message"] == ("statement STATEMENT-REF-TOO-LONG of account NL91ABNA0417164300: line 1: :20: "
+                                  "'STATEMENT-REF-TOO-LONG' has 22 characters, more than the 16 SWIFT allows")
+    assert "statement_discrepancy" in {d["kind"] for d in bank_store.get_run(summary.run_id)["drift"]}
+
+
 def test_cli_parse_refuses_with_one_message_and_exit_2(tmp_path):
     path = write(tmp_path, "junk.txt", "hello, this is not a bank file\n")
     out = subprocess.run([sys.executable, "-m", "ledgerlink.cli", "bank", "parse", str(path), "--json"],
