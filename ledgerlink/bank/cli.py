@@ -29,7 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     cmds = bank.add_subparsers(dest="bank_command", required=True, metavar="COMMAND")
     p = cmds.add_parser("parse", help="parse a bank file (format detected from its content)")
     p.add_argument("file", type=Path)
-    p.add_argument("--json", action="store_true", help="one JSON object per line: statements and transactions")
+    p.add_argument("--json", action="store_true",
+                   help="one JSON object per line: each statement, its transactions, its balance check")
     p.set_defaults(func=cmd_parse)
     p = cmds.add_parser("load", help="load a bank file into the store as a feed run")
     p.add_argument("feed", help="bank statement feed name from dags/feeds.yaml")
