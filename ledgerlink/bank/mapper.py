@@ -24,9 +24,10 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from connectors.bank import Statement, Transaction, csv_export, detect_format, grouped, parse
+from connectors.bank import FeedSettings, Statement, Transaction, csv_export, detect_format, grouped, parse
 from ledgerlink.bank.canonical import DELIVERY_FIELDS, StatementRecords, statement_records
 from ledgerlink.config import resolve_display_path
+from ledgerlink.errors import ConfigError
 from ledgerlink.mapping import Mapping, MapResult, load_mapping
 from ledgerlink.model.entities import entity_fields
 from ledgerlink.pipeline.mappers import Parsed, Problem, RawRow, parsed_result, with_drift_policy
@@ -37,10 +38,10 @@ STATEMENT_ENTITY = "bank_statement"
 LABEL = "parser:bank_statement"
 
 
-def read_statements(path: Path | str) -> list[tuple[Statement, list[Transaction]]]:
+def read_statements(path: Path | str, settings: FeedSettings | None = None) -> list[tuple[Statement, list[Transaction]]]:
     """Every statement of a bank file with its entries (a file's statements fit in memory; the
     parsers stream the file itself)."""
-    return grouped(parse(path))
+    return grouped(parse(path, settings))
 
 
 class BankStatementMapper:
@@ -49,8 +50,13 @@ class BankStatementMapper:
     omit_empty = True
     display_path = LABEL
 
-    def __init__(self, *, on_drift: str | None = None, label: str | None = None) -> None:
+    def __init__(self, *, on_drift: str | None = None, label: str | None = None,
+                 settings: dict[str, Any] | None = None) -> None:
         self.field_names = list(entity_fields(ENTITY))
+        try:
+            self.settings = FeedSettings.of(settings)
+        except ValueError as exc:
+            raise ConfigError(f"feed settings: {exc}") from None
         self.on_drift = on_drift  # for the bank CSV layouts' mappings (the other formats cannot drift)
         # A quarantined row of a bank CSV export is replayed through its layout's mapping.
         self.layout_mapping: Mapping | None = None
@@ -64,7 +70,7 @@ class BankStatementMapper:
         name = source_name or path.name
         if detect_format(path) == csv_export.FORMAT:
             return self._map_export(path, name)
-        parsed = [statement_records(s, txs) for s, txs in read_statements(path)]
+        parsed = [statement_records(s, txs) for s, txs in read_statements(path, self.settings)]
         return self._result(parsed, name, findings=[])
 
     def map_rows(self, raw_rows: list[RawRow], *, source_name: str | None = None) -> MapResult:
