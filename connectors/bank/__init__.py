@@ -4,7 +4,8 @@
         ...
 
 Each format module exposes ``FORMAT`` (its name), ``detect(head: bytes) -> bool`` (is this
-file mine, judged from its first 64 KiB) and ``parse(path: Path) -> Iterator[Record]``.
+file mine, judged from its first 64 KiB) and ``parse(path: Path) -> Iterator[Record]``. A module
+with ``TAKES_SETTINGS = True`` (QIF, bank CSV) takes ``settings=`` too: the feed's ``FeedSettings``.
 """
 
 from __future__ import annotations
