@@ -3,12 +3,15 @@ settings a QIF file needs (currency, account, date order), through the parser, t
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from connectors.bank import FeedSettings, detect_format, grouped, parse, qif
 from connectors.bank.model import BankParseError
@@ -214,3 +217,36 @@ def test_cli_parse_takes_the_settings_as_options(tmp_path: Path, capsys) -> None
     assert "account CH9300762011623852957 CHF" in ran.stdout and "2026-04-03         -12.00 CHF" in ran.stdout
     ran = run_cli(capsys, "bank", "parse", str(path))
     assert ran.returncode == 2 and "settings: currency" in ran.stderr
+
+
+VALID = (FIXTURES / "qif_two_accounts_dmy.qif").read_text(encoding="utf-8")
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.integers(0, len(VALID) - 1), st.sampled_from(list("0129/'.,-^!DTSU$ \n"))), max_size=6),
+       st.integers(1, len(VALID)))
+def test_damaged_input_raises_only_bank_parse_error(tmp_path: Path, edits, cut) -> None:
+    text = list(VALID)
+    for at, char in edits:
+        text[at] = char
+    path = write(tmp_path, "".join(text)[:cut], "fuzz.qif")
+    with contextlib.suppress(BankParseError):
+        for _statement, transactions in grouped(qif.parse(path, settings=FeedSettings(currency="EUR"))):
+            assert all(isinstance(t.amount, Decimal) and t.booking_date for t in transactions)
+
+
+def test_a_file_naming_no_account_loads_its_entries_into_the_quarantine(tmp_path: Path, monkeypatch, capsys) -> None:
+    """Without an account setting or an !Account block the statement names no account: the load step
+    quarantines its entries (and says so) instead of booking them to no account."""
+    from ledgerlink.store import Store
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    monkeypatch.setenv("LEDGERLINK_STORE_URL", url)
+    path = write(tmp_path, "!Type:Bank\nD03/31/2026\nT-12.00\n^\nD04/01/2026\nT5.00\n^\n", "noacct.qif")
+    monkeypatch.setenv("LEDGERLINK_FEEDS", str(_feeds(tmp_path, "    settings: {currency: EUR}\n")))
+    ran = run_cli(capsys, "bank", "load", "qif_feed", str(path))
+    assert ran.returncode == 0, ran.stderr
+    assert "names no account" in ran.stdout
+    store = Store(url)
+    assert store.count_records("bank_transaction") == 0
+    assert len(store.list_quarantine(feed="qif_feed")) == 2
