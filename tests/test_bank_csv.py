@@ -485,3 +485,16 @@ feeds:
     assert ran.returncode == 0, ran.stderr
     [record] = Store(url).current_records("bank_transaction")
     assert (record["payload"]["account"], record["payload"]["amount"]) == ("AT611904300234573201", "-5.00")
+
+
+@requires_corpus
+def test_a_cp852_statement_in_the_corpus_is_read_with_its_letters():
+    """Raiffeisen Hungary's MT940 sample is in cp852: read as cp1252 its accented letters would come out
+    as symbols ("j¢v ¡r sa")."""
+    from connectors.bank import parse as parse_any
+    from connectors.bank.text import detect_encoding, read_head
+
+    path = CORPUS_DIR / "mt940" / "wolph-mt940" / "raiffeisen-cmi.sta"
+    assert detect_encoding(read_head(path)) == "cp852"
+    texts = [r.remittance_text for r in parse_any(path) if isinstance(r, Transaction) and r.remittance_text]
+    assert any("napi összevont utánvét" in t for t in texts)
