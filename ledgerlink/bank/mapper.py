@@ -124,7 +124,7 @@ class BankStatementMapper:
         into a statement per account."""
         layout = csv_export.layout_for(path)
         self.layout_mapping = with_drift_policy(layout.mapping, self.on_drift)
-        mapped = csv_export.map_export(path, layout, self.layout_mapping)
+        mapped = csv_export.map_export(path, layout, self.layout_mapping, self.settings)
         drift = [event.detail for event in mapped.drift]
         statements, findings = csv_export.group_statements(path, layout, csv_export.mapped_rows(mapped),
                                                            drift=drift, strict=False)
