@@ -118,3 +118,16 @@ def test_the_ui_demo_reaches_its_summary_and_sigterm_stops_everything(tmp_path) 
         if demo.poll() is None:
             demo.kill()
             demo.wait()
+
+
+def test_the_demo_airflow_retries_failed_tasks_after_seconds(tmp_path) -> None:
+    """Airflow itself picks up the demo's task policy (sandbox/demo_airflow) when parsing the feed DAGs."""
+    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path / "airflow"), "AIRFLOW_CONFIG": str(ROOT / "airflow.cfg"),
+           "LEDGERLINK_ROOT": str(ROOT), "LEDGERLINK_HOME": str(tmp_path / "home"),
+           "PYTHONPATH": os.pathsep.join([str(ROOT / "sandbox" / "demo_airflow"), str(ROOT)])}
+    script = ("from airflow.dag_processing.dagbag import DagBag\n"
+              f"bag = DagBag({str(ROOT / 'dags' / 'ledgerlink_feeds.py')!r})\n"
+              "dag = bag.dags['ledgerlink_invoices_nl_sftp']\n"
+              "print('DELAYS', sorted({int(t.retry_delay.total_seconds()) for t in dag.tasks}))\n")
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert "DELAYS [10]" in out.stdout, out.stdout[-2000:] + out.stderr[-2000:]
