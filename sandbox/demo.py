@@ -59,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     apply_airflow_defaults()
     # SIGTERM stops the demo the way Ctrl-C does: through the finally blocks that stop what it started.
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     try:
         return run(args)
     except LedgerlinkError as exc:
@@ -243,7 +244,7 @@ def run_standalone(feed_name: str, since: str, port: int, host: str = "127.0.0.1
         ok, text = summary(feed_name, since)
         print(text, flush=True)
         password_file = airflow_home / "simple_auth_manager_passwords.json.generated"
-        shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host  # noqa: S104 - a name to print
+        shown = "localhost" if host == "0.0.0.0" else host  # noqa: S104 - only an address to print
         say(f"DAG run {state}. Airflow UI: http://{shown}:{port}  (user admin, password in {password_file})")
         say("press Ctrl-C to stop Airflow and the SFTP server")
         proc.wait()
