@@ -8,6 +8,7 @@ loopback, spoken to over raw sockets so the tests control exactly what is sent a
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -20,6 +21,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+# Imported here, not in a test: importing Airflow sets up its logging, which would drop caplog's handler.
+from ledgerlink.airflow.plugin import webhooks
 from ledgerlink.financing.decide import SUBMIT_KIND
 from ledgerlink.financing.webhooks import DEFAULT_MAX_BODY, read_delivery
 from ledgerlink.store import Store
@@ -251,7 +254,7 @@ def test_read_delivery_streams_within_the_cap() -> None:
     assert DEFAULT_MAX_BODY == 256 * 1024
 
 
-def test_the_cap_setting_must_be_a_positive_number(monkeypatch) -> None:
+def test_the_cap_setting_must_be_a_positive_number(monkeypatch, caplog) -> None:
     from ledgerlink.errors import ConfigError
     from ledgerlink.financing.webhooks import max_body_bytes
 
@@ -260,6 +263,13 @@ def test_the_cap_setting_must_be_a_positive_number(monkeypatch) -> None:
     monkeypatch.setenv("LEDGERLINK_SCF_WEBHOOK_MAX_BYTES", "lots")
     with pytest.raises(ConfigError, match="LEDGERLINK_SCF_WEBHOOK_MAX_BYTES='lots'"):
         max_body_bytes()
+    # The receiver refuses (the platform retries later) and says which setting is wrong.
+    monkeypatch.setenv("LEDGERLINK_SCF_WEBHOOK_SECRET", SECRET)
+    caplog.set_level(logging.ERROR, logger="ledgerlink.financing")
+    body = event_body("evt_c1", "req-C1")
+    answer = TestClient(webhooks).post("/scf", content=body, headers={"Scf-Signature": fresh_signature(body)})
+    assert answer.status_code == 503 and answer.json()["reason"] == "webhook receiver not configured"
+    assert "LEDGERLINK_SCF_WEBHOOK_MAX_BYTES='lots'" in caplog.text and SECRET not in caplog.text
 
 
 # ------------------------------------------------------------------------------------ docs and queries

@@ -21,7 +21,7 @@ import logging
 import os
 from collections import Counter
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.api_fastapi.core_api.security import requires_authenticated
 from airflow.plugins_manager import AirflowPlugin
@@ -31,6 +31,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from ledgerlink.redact import mask_accounts_in_text
+
+if TYPE_CHECKING:
+    from ledgerlink.financing.webhooks import WebhookResult
 
 # No /docs, /redoc or /openapi.json: they would describe the pages to anyone who asks.
 NO_DOCS: dict[str, Any] = {"docs_url": None, "redoc_url": None, "openapi_url": None}
@@ -166,7 +169,7 @@ def _webhook_store(url: str):  # type: ignore[no-untyped-def]
     return Store(url)
 
 
-def _answer(result: Any, *, read_whole: bool = True) -> JSONResponse:
+def _answer(result: WebhookResult, *, read_whole: bool = True) -> JSONResponse:
     answer = JSONResponse(
         {"outcome": result.outcome, "reason": result.reason, "event_id": result.event_id, "stored": result.stored},
         result.http_status,
@@ -183,16 +186,17 @@ async def scf_webhook(request: Request) -> JSONResponse:
     from ledgerlink.errors import ConfigError
     from ledgerlink.financing.webhooks import WebhookResult, max_body_bytes, read_delivery, receive
 
-    secret = webhook_secret()
+    unconfigured = WebhookResult("refused", "webhook receiver not configured", 503)
     try:
         limit = max_body_bytes()
     except ConfigError as exc:
         log.error("financing webhook refused: %s", exc)
-        secret = None
+        return _answer(unconfigured, read_whole=False)
+    secret = webhook_secret()
     if not secret:
         log.error("financing webhook refused: no secret (set %s or the extra webhook_secret of %s)",
                   WEBHOOK_ENV, WEBHOOK_CONN_ID)
-        return _answer(WebhookResult("refused", "webhook receiver not configured", 503), read_whole=False)
+        return _answer(unconfigured, read_whole=False)
     # Headers first, then the body as it streams in, capped: the signature covers the raw bytes exactly.
     body = await read_delivery(secret, request.headers, request.stream(), limit=limit)
     if isinstance(body, WebhookResult):
