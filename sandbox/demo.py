@@ -45,7 +45,7 @@ HOST_ENV = "LEDGERLINK_DEMO_HOST"
 AIRFLOW_SETTINGS_DIR = Path(__file__).resolve().parent / "demo_airflow"
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="ledgerlink demo",
                                 description="run the main job on embedded defaults (Airflow, SFTP, SQLite)")
     p.add_argument("--once", action="store_true", help="headless: one DAG run, exit 0 only when it succeeded")
@@ -55,7 +55,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--host", default=os.environ.get(HOST_ENV) or "127.0.0.1",
                    help=f"address the Airflow UI listens on (default 127.0.0.1, or ${HOST_ENV}; "
                         "0.0.0.0 for every interface)")
-    args = p.parse_args(argv)
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     apply_airflow_defaults()
     # SIGTERM stops the demo the way Ctrl-C does: through the finally blocks that stop what it started.
     signal.signal(signal.SIGTERM, _interrupt)

@@ -131,3 +131,13 @@ def test_the_demo_airflow_retries_failed_tasks_after_seconds(tmp_path) -> None:
               "print('DELAYS', sorted({int(t.retry_delay.total_seconds()) for t in dag.tasks}))\n")
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
     assert "DELAYS [10]" in out.stdout, out.stdout[-2000:] + out.stderr[-2000:]
+
+
+def test_the_demo_ui_listens_on_loopback_unless_told_otherwise(monkeypatch) -> None:
+    from sandbox.demo import parse_args
+
+    monkeypatch.delenv("LEDGERLINK_DEMO_HOST", raising=False)
+    assert parse_args([]).host == "127.0.0.1"
+    monkeypatch.setenv("LEDGERLINK_DEMO_HOST", "192.0.2.7")
+    assert parse_args([]).host == "192.0.2.7"
+    assert parse_args(["--host", "192.0.2.10"]).host == "192.0.2.10"
