@@ -5,7 +5,12 @@ Every page requires an authenticated Airflow user (the quarantine holds personal
 IBANs and account numbers are masked on the pages. The one exception is the financing platform's
 webhook, ``POST /ledgerlink/webhooks/scf``: the platform cannot sign in, so it is a separate app
 mounted next to the pages, and its HMAC signature is checked instead (``webhook_secret`` in the
-extra of the Airflow connection ``ledgerlink_scf``, or ``LEDGERLINK_SCF_WEBHOOK_SECRET``).
+extra of the Airflow connection ``ledgerlink_scf``, or ``LEDGERLINK_SCF_WEBHOOK_SECRET``), before
+the body is read, and the body is capped (``LEDGERLINK_SCF_WEBHOOK_MAX_BYTES``; see
+:func:`ledgerlink.financing.webhooks.read_delivery`).
+
+Neither app serves FastAPI's own /docs, /redoc or /openapi.json, and a bad query parameter is
+answered 400 with what is wrong, never 500.
 """
 
 from __future__ import annotations
@@ -16,17 +21,39 @@ import logging
 import os
 from collections import Counter
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.api_fastapi.core_api.security import requires_authenticated
 from airflow.plugins_manager import AirflowPlugin
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from ledgerlink.redact import mask_accounts_in_text
 
-app = FastAPI(title="ledgerlink", dependencies=[Depends(requires_authenticated())])
+if TYPE_CHECKING:
+    from ledgerlink.financing.webhooks import WebhookResult
+
+# No /docs, /redoc or /openapi.json: they would describe the pages to anyone who asks.
+NO_DOCS: dict[str, Any] = {"docs_url": None, "redoc_url": None, "openapi_url": None}
+MAX_LIMIT = 500  # the most rows a page or API call returns at once
+
+
+async def _bad_request(request: Request, exc: Exception) -> JSONResponse:
+    """A query parameter that does not validate: 400 naming the parameter and the rule, not 500."""
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    problems = ["{}: {}".format(".".join(str(p) for p in e.get("loc", ()) if p != "query"), e.get("msg"))
+                for e in errors]
+    return JSONResponse({"detail": "; ".join(problems) or "bad request"}, 400)
+
+
+def _guarded(app: FastAPI) -> FastAPI:
+    app.add_exception_handler(RequestValidationError, _bad_request)
+    return app
+
+
+app = _guarded(FastAPI(title="ledgerlink", dependencies=[Depends(requires_authenticated())], **NO_DOCS))
 
 _STYLE = ("body{font-family:system-ui,sans-serif;margin:1.5rem;color:#222}table{border-collapse:collapse;"
           "margin:.5rem 0 1.5rem}td,th{border:1px solid #ccc;padding:.25rem .5rem;text-align:left;font-size:.9rem}"
@@ -92,7 +119,8 @@ def overview() -> str:
 
 
 @app.get("/quarantine", response_class=HTMLResponse)
-def quarantine(feed: str | None = None, status: str = "open", limit: int = 200) -> str:
+def quarantine(feed: str | None = None, status: str = "open",
+               limit: int = Query(200, ge=1, le=MAX_LIMIT)) -> str:
     entries = _store().list_quarantine(feed=feed, status=None if status == "all" else status, limit=limit)
     rows = []
     for q in entries:
@@ -107,7 +135,7 @@ def quarantine(feed: str | None = None, status: str = "open", limit: int = 200) 
 
 
 @app.get("/api/runs")
-def api_runs(limit: int = 50) -> list[dict[str, Any]]:
+def api_runs(limit: int = Query(50, ge=1, le=MAX_LIMIT)) -> list[dict[str, Any]]:
     return runs_rows(limit)
 
 
@@ -116,7 +144,7 @@ WEBHOOK_CONN_ID = "ledgerlink_scf"
 WEBHOOK_ENV = "LEDGERLINK_SCF_WEBHOOK_SECRET"
 
 log = logging.getLogger("ledgerlink.financing")
-webhooks = FastAPI(title="ledgerlink webhooks")
+webhooks = _guarded(FastAPI(title="ledgerlink webhooks", **NO_DOCS))
 
 
 def webhook_secret() -> str | None:
@@ -141,24 +169,41 @@ def _webhook_store(url: str):  # type: ignore[no-untyped-def]
     return Store(url)
 
 
+def _answer(result: WebhookResult, *, read_whole: bool = True) -> JSONResponse:
+    answer = JSONResponse(
+        {"outcome": result.outcome, "reason": result.reason, "event_id": result.event_id, "stored": result.stored},
+        result.http_status,
+    )
+    if not read_whole:
+        # The rest of the body is never read: close the connection instead of draining it.
+        answer.headers["Connection"] = "close"
+    return answer
+
+
 @webhooks.post("/scf")
 async def scf_webhook(request: Request) -> JSONResponse:
     from ledgerlink.config import store_url
-    from ledgerlink.financing.webhooks import receive
+    from ledgerlink.errors import ConfigError
+    from ledgerlink.financing.webhooks import WebhookResult, max_body_bytes, read_delivery, receive
 
-    body = await request.body()  # the raw bytes: the signature covers them exactly
+    unconfigured = WebhookResult("refused", "webhook receiver not configured", 503)
+    try:
+        limit = max_body_bytes()
+    except ConfigError as exc:
+        log.error("financing webhook refused: %s", exc)
+        return _answer(unconfigured, read_whole=False)
     secret = webhook_secret()
     if not secret:
         log.error("financing webhook refused: no secret (set %s or the extra webhook_secret of %s)",
                   WEBHOOK_ENV, WEBHOOK_CONN_ID)
-        return JSONResponse({"outcome": "refused", "reason": "webhook receiver not configured"}, 503)
+        return _answer(unconfigured, read_whole=False)
+    # Headers first, then the body as it streams in, capped: the signature covers the raw bytes exactly.
+    body = await read_delivery(secret, request.headers, request.stream(), limit=limit)
+    if isinstance(body, WebhookResult):
+        return _answer(body, read_whole=False)
     store = _webhook_store(store_url())
     result = await run_in_threadpool(receive, store, secret, dict(request.headers), body)
-    return JSONResponse(
-        {"outcome": result.outcome, "reason": result.reason, "event_id": result.event_id,
-         "stored": result.stored},
-        result.http_status,
-    )
+    return _answer(result)
 
 
 # Mounted, not included: the pages' authentication dependency does not apply to the webhook.
