@@ -145,6 +145,21 @@ audit_log = Table(
     Column("hash", String(64), nullable=False),
     # Each entry is the successor of exactly one other: a fork of the chain cannot commit.
     UniqueConstraint("prev_hash"),
+    # The console searches the log by record, by user and by time.
+    Index(None, "subject"),
+    Index(None, "actor"),
+    Index(None, "at"),
+)
+
+# How far the audit chain has been verified: the console checks only the entries appended since.
+audit_checkpoint = Table(
+    "audit_checkpoint",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("verified_id", BigId, nullable=False),
+    Column("verified_hash", String(64), nullable=False),
+    Column("checked", BigInteger, nullable=False),  # entries verified from the first up to verified_id
+    Column("verified_at", String(40), nullable=False),
 )
 
 FINANCING_DECISIONS = ("eligible", "ineligible")

@@ -1,0 +1,46 @@
+"""The finance-ops console: indexes for its searches, and the audit chain's verified-up-to checkpoint.
+
+Revision ID: 0004
+Revises: 0003
+Create Date: 2026-12-03 00:00:00
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0004"
+down_revision: str | None = "0003"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+INDEXES = [
+    ("ix_audit_log_subject", "audit_log", ["subject"]),
+    ("ix_audit_log_actor", "audit_log", ["actor"]),
+    ("ix_audit_log_at", "audit_log", ["at"]),
+]
+
+
+def upgrade() -> None:
+    op.create_table(
+        "audit_checkpoint",
+        sa.Column("name", sa.String(64), nullable=False),
+        sa.Column("verified_id", BigId, nullable=False),
+        sa.Column("verified_hash", sa.String(64), nullable=False),
+        sa.Column("checked", sa.BigInteger(), nullable=False),
+        sa.Column("verified_at", sa.String(40), nullable=False),
+        sa.PrimaryKeyConstraint("name", name="pk_audit_checkpoint"),
+    )
+    for name, table, columns in INDEXES:
+        op.create_index(name, table, columns)
+
+
+def downgrade() -> None:
+    for name, table, _columns in reversed(INDEXES):
+        op.drop_index(name, table_name=table)
+    op.drop_table("audit_checkpoint")
