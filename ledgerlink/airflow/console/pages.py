@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import re
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any
@@ -58,11 +59,19 @@ def store() -> Any:
     return _store_at(store_url())
 
 
-def _json(value: Any, user: ConsoleUser) -> str:
-    if isinstance(value, dict) and not user.sees_personal_data:
+def _json(value: Any, user: ConsoleUser, names: tuple[str, ...] = ()) -> str:
+    """Structured details as JSON text; for users without personal-data access, personal fields are
+    masked and so are the words of ``names`` (a payer's name quoted in the matcher's evidence)."""
+    if user.sees_personal_data:
+        return _plain(json.dumps(value, ensure_ascii=False, sort_keys=True, default=str))
+    if isinstance(value, dict):
         value = mask_personal(value)
     text = json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
-    return e(text) if not user.sees_personal_data else _plain(text)
+    words = {w for name in names if name for w in re.findall(r"\w{3,}", name)}
+    if words:
+        text = re.sub("|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)),
+                      lambda m: m.group(0)[0] + "***", text, flags=re.IGNORECASE)
+    return e(text)
 
 
 def _plain(text: str) -> str:
@@ -373,7 +382,7 @@ def cashapp(request: Request, user: Details, status: str | None = None, page_no:
                      personal(cp.get("name"), user, name=True), personal(cp.get("iban"), user),
                      personal(cp.get("remittance_text"), user, name=not user.sees_personal_data),
                      e(f"{m['decision']} {m['confidence']}"), e(m["party_id"] or "-"),
-                     e(_allocations_text(m["allocations"]) or "-"), _json(m["evidence"], user), actions])
+                     e(_allocations_text(m["allocations"]) or "-"), _json(m["evidence"], user, (cp.get("name") or "",)), actions])
     options = "".join(f"<option{' selected' if s == status else ''}>{s}</option>" for s in MATCH_STATUS_CHOICES)
     nav = [e(f"page {result.page} of {result.pages} ({result.total} matches)")]
     if result.page > 1:
