@@ -166,3 +166,30 @@ def test_bulk_insert_and_bulk_audit(store):
     assert store.verify_audit_chain().ok
     with pytest.raises(StoreError, match="unknown table 'audit_log'"):
         store.console.bulk_insert("audit_log", [])
+
+
+def test_quarantine_show_masks_names_and_ibans_unless_asked_and_audits_the_asking(tmp_path, monkeypatch, capsys):
+    import json
+
+    from tests.fixtures.cli import run_cli
+
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    monkeypatch.setenv("LEDGERLINK_STORE_URL", url)
+    store = Store(url)
+    run_id = store.start_run("inv", "invoice")
+    store.load(run_id, "inv", "invoice", [], [QuarantineEntry(
+        row=3, location=None, raw={"IBAN": "NL91ABNA0417164300", "Naam": "Jansen Installatie BV", "Bedrag": "x",
+                                   "Omschrijving": "paid from NL44RABO0123456789"},
+        errors=[{"field": "amount", "rule": "type.money", "message": "not a number", "mapping_line": 9}])])
+    (qid,) = [q["id"] for q in store.list_quarantine()]
+    shown = run_cli(capsys, "quarantine", "show", str(qid))
+    assert shown.returncode == 0
+    raw = json.loads(shown.stdout)["raw"]
+    assert raw == {"IBAN": "NL91****4300", "Naam": "J*** I*** B***", "Bedrag": "x",
+                   "Omschrijving": "paid from NL44****6789"}
+    assert store.audit_entries(1, actions=["quarantine.show_personal_data"]) == []
+    full = run_cli(capsys, "quarantine", "show", str(qid), "--personal-data")
+    assert json.loads(full.stdout)["raw"]["IBAN"] == "NL91ABNA0417164300"
+    (audit,) = store.audit_entries(1, actions=["quarantine.show_personal_data"])
+    assert audit["subject"] == f"quarantine:{qid}" and audit["actor"].startswith("cli")
+    store.close()
