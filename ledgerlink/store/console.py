@@ -151,11 +151,14 @@ class ConsoleQueries(Repository):
             conditions.append(quarantine.c.created_at >= where.created_from.isoformat())
         if where.created_to is not None:
             conditions.append(quarantine.c.created_at < _day_after(where.created_to))
+        # The page's ids first, from an index alone (a deep page skips index entries, not rows), then its rows.
+        ids = (select(quarantine.c.id).where(*conditions).order_by(quarantine.c.id.desc())
+               .limit(size).offset((page - 1) * size))
         columns = [c for c in quarantine.c if c.name != "raw"]
-        query = (select(*columns).where(*conditions).order_by(quarantine.c.id.desc())
-                 .limit(size).offset((page - 1) * size))
         with self._reading() as conn:
             total = int(conn.execute(select(func.count()).select_from(quarantine).where(*conditions)).scalar() or 0)
+            wanted = list(conn.execute(ids).scalars())
+            query = select(*columns).where(quarantine.c.id.in_(wanted)).order_by(quarantine.c.id.desc())
             rows = [{**row, "errors": json.loads(row["errors"])} for row in conn.execute(query).mappings()]
         return Page(rows, total, page, size)
 

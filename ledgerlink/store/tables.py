@@ -130,6 +130,11 @@ quarantine = Table(
     Column("resolution_run_id", String(36), ForeignKey("runs.id"), nullable=True),
     Index(None, "status", "feed"),
     Index(None, "run_id"),
+    # The console's filters, newest first.
+    Index(None, "status", "id"),
+    Index(None, "status", "reason_code"),
+    Index(None, "source_name"),
+    Index(None, "created_at"),
 )
 
 audit_log = Table(

@@ -111,14 +111,24 @@ def _reason(data: dict[str, str]) -> str:
 # -- feeds ----------------------------------------------------------------------------------------------
 
 def _configured_feeds() -> tuple[dict[str, Any], str]:
-    from ledgerlink.pipeline.feeds import load_feeds
+    from ledgerlink.config import feeds_file
+    from ledgerlink.redact import error_text
 
     try:
-        return {f.name: f for f in load_feeds()}, ""
+        path = feeds_file()
+        return _feeds_at(str(path), path.stat().st_mtime_ns), ""
     except Exception as exc:  # a broken feeds.yaml must not take the health page down
-        from ledgerlink.redact import error_text
-
         return {}, f"feeds.yaml could not be read: {error_text(exc, 300)}"
+
+
+@lru_cache(maxsize=2)
+def _feeds_at(path: str, mtime_ns: int) -> dict[str, Any]:
+    """The feeds file read once per version of it (checking it takes longer than the page's queries)."""
+    from pathlib import Path
+
+    from ledgerlink.pipeline.feeds import load_feeds
+
+    return {f.name: f for f in load_feeds(Path(path))}
 
 
 def _next_runs(dag_ids: list[str]) -> dict[str, str]:

@@ -20,6 +20,10 @@ depends_on: str | Sequence[str] | None = None
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 INDEXES = [
+    ("ix_quarantine_status_id", "quarantine", ["status", "id"]),
+    ("ix_quarantine_status_reason_code", "quarantine", ["status", "reason_code"]),
+    ("ix_quarantine_source_name", "quarantine", ["source_name"]),
+    ("ix_quarantine_created_at", "quarantine", ["created_at"]),
     ("ix_audit_log_subject", "audit_log", ["subject"]),
     ("ix_audit_log_actor", "audit_log", ["actor"]),
     ("ix_audit_log_at", "audit_log", ["at"]),
