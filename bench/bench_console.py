@@ -2,11 +2,13 @@
 
 Seeds a new SQLite store through ``store.console.bulk_insert`` (not timed): RECORDS records (with
 their heads) over 40 feeds and 2,000 runs, QUARANTINE quarantine rows, 20,000 chained audit entries,
-10,000 financing submissions (some dead) with their platform statuses, and 10,000 open cash matches.
+10,000 financing submissions (some dead) with their platform statuses, 100,000 financing decisions,
+and 10,000 cash matches.
 Then asks each page through the console's ASGI app (FastAPI's TestClient, the signed-in user
-overridden as an admin; the role checks run as they are) and prints milliseconds per page: the median
-and the slowest of REPEAT requests. The audit page's first answer verifies the whole chain and sets
-the checkpoint; it is printed apart ("audit, first check"). Airflow's metadata database is not set
+overridden as an admin; the role checks run as they are) and prints milliseconds per page: the first
+request (it pays for imports and caches, once per process), then the median and the slowest of REPEAT
+more. The audit page's first answer verifies the whole chain and sets the checkpoint; it is printed
+apart ("audit, first check"). Airflow's metadata database is not set
 up here: the feeds page's next runs and the financing page's pending approvals are answered as
 unavailable, which the pages handle.
 
@@ -92,6 +94,11 @@ def seed(store, records: int, quarantined: int) -> dict:
         "allocations": json.dumps([{"invoice_number": f"INV-{i}", "amount": "99.95"}]),
         "evidence": json.dumps({"reason": "name"}), "unapplied": "0", "unapplied_status": None, "run_id": "r",
         "created_at": stamp(i), "updated_at": stamp(i), "resolved_by": None, "note": None} for i in range(10_000)))
+    console.bulk_insert("financing_decisions", ({
+        "invoice_key": f"K{i % 200_000}", "invoice_hash": f"{i:064x}", "decision": "eligible" if i % 3 else "ineligible",
+        "rule": "eligible" if i % 3 else "amount_range", "reason": "ok", "details": "[]", "rules_version": "1",
+        "rules_hash": "h", "run_id": run_ids[i % runs], "outbox_id": None, "decided_at": stamp(i)}
+        for i in range(100_000)))
     for start in range(0, 20_000, 5_000):
         console.bulk_audit([AuditEntry("load", f"run:{run_ids[i % runs]}", {"i": i}, f"airflow:user{i % 7}")
                             for i in range(start, start + 5_000)])
@@ -143,6 +150,7 @@ def main() -> int:
         ("quarantine, page 1000", "/quarantine", {"page_no": 1000}),
         ("quarantine entry", f"/quarantine/{qid}", {}),
         ("financing", "/financing", {}),
+        ("settings", "/settings", {}),
         ("cash application", "/cashapp", {}),
         ("cash application, page 90", "/cashapp", {"page_no": 90}),
         ("audit", "/audit", {}),
@@ -150,16 +158,17 @@ def main() -> int:
         ("audit, user", "/audit", {"actor": "airflow:user3"}),
         ("audit, dates", "/audit", {"date_from": "2026-01-02", "date_to": "2026-01-02"}),
     ]
-    print(f"{'page':<28}{'median ms':>10}{'max ms':>10}")
+    print(f"{'page':<28}{'first ms':>10}{'median ms':>10}{'max ms':>10}")
     for label, path, params in pages:
         times = []
-        for _ in range(1 if label.endswith("first check") else args.repeat):
+        for _ in range(1 if label.endswith("first check") else 1 + args.repeat):
             t = time.perf_counter()
             answer = client.get(path, params=params)
             times.append((time.perf_counter() - t) * 1000)
             if answer.status_code != 200:
                 raise SystemExit(f"{label}: HTTP {answer.status_code}: {answer.text[:300]}")
-        print(f"{label:<28}{statistics.median(times):>10.1f}{max(times):>10.1f}")
+        rest = times[1:] or times
+        print(f"{label:<28}{times[0]:>10.1f}{statistics.median(rest):>10.1f}{max(rest):>10.1f}")
     print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0
 

@@ -255,3 +255,27 @@ def test_the_approver_role_is_admin_under_simple_auth_manager():
     assert Capability.OPERATE in can["op"] and Capability.APPROVE not in can["op"]
     assert Capability.APPROVE in can["admin"] and Capability.SETTINGS in can["admin"]
     assert capabilities(SimpleAuthManagerUser(username="u", role=None), manager) == frozenset()
+
+
+def test_an_admin_changes_the_approval_threshold_and_the_change_is_audited(console, monkeypatch):
+    as_role, store = console
+    from ledgerlink.airflow.financing import APPROVAL_SETTING, approval_threshold
+
+    monkeypatch.setenv("LEDGERLINK_FINANCING_APPROVAL_ABOVE", "5000.00")
+    op, admin = as_role("op"), as_role("admin")
+    assert op.get("/settings").status_code == 403
+    page = admin.get("/settings")
+    assert page.status_code == 200 and "5000.00" in page.text and "not set: default" in page.text
+    token = csrf(admin, "/settings")
+    bad = admin.post("/settings", data={"csrf_token": token, "key": APPROVAL_SETTING, "value": "-1"})
+    assert bad.status_code == 400 and "is not an amount of 0 or more" in bad.json()["detail"]
+    unknown = admin.post("/settings", data={"csrf_token": token, "key": "x", "value": "1"})
+    assert unknown.status_code == 400 and "is not a setting" in unknown.json()["detail"]
+    assert admin.post("/settings", data={"key": APPROVAL_SETTING, "value": "1"}).status_code == 403  # no CSRF token
+    done = admin.post("/settings", data={"csrf_token": token, "key": APPROVAL_SETTING, "value": "25000.00"})
+    assert done.status_code == 303
+    assert str(approval_threshold(store)) == "25000.00"
+    assert str(approval_threshold()) == "5000.00"  # without the store: the environment's
+    (audit,) = store.audit_entries(1, actions=["settings.change"])
+    assert audit["actor"] == "airflow:admin_user" and audit["details"] == {"before": None, "after": "25000.00"}
+    assert "admin_user" in admin.get("/settings").text

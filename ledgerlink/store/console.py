@@ -33,6 +33,7 @@ from ledgerlink.store.tables import (
     record_heads,
     records,
     runs,
+    settings,
 )
 
 MAX_PAGE_SIZE = 500
@@ -272,6 +273,30 @@ class ConsoleQueries(Repository):
                     for row in conn.execute(select(cash_matches).where(where).order_by(cash_matches.c.id)
                                             .limit(size).offset((page - 1) * size)).mappings()]
         return Page(rows, total, page, size)
+
+    # -- settings -------------------------------------------------------------------------------------
+
+    def settings(self) -> dict[str, dict[str, Any]]:
+        """Every stored setting: value, updated_by, updated_at, by key."""
+        with self._reading() as conn:
+            return {row["key"]: {k: row[k] for k in ("value", "updated_by", "updated_at")}
+                    for row in conn.execute(select(settings)).mappings()}
+
+    def setting(self, key: str) -> str | None:
+        with self._reading() as conn:
+            return conn.execute(select(settings.c.value).where(settings.c.key == key)).scalar()
+
+    def change_setting(self, key: str, value: str, *, actor: str) -> None:
+        """Store ``value`` for ``key`` (audited with the value before)."""
+        with self._writing() as work:
+            conn = work._conn
+            before = conn.execute(select(settings.c.value).where(settings.c.key == key)).scalar()
+            values = {"value": value, "updated_by": actor, "updated_at": utcnow()}
+            if before is None:
+                conn.execute(insert(settings).values(key=key, **values))
+            else:
+                conn.execute(update(settings).where(settings.c.key == key).values(**values))
+            work.audit("settings.change", f"setting:{key}", {"before": before, "after": value}, actor=actor)
 
     # -- bulk loading (benchmarks, demos) -------------------------------------------------------------
 

@@ -167,6 +167,16 @@ audit_checkpoint = Table(
     Column("verified_at", String(40), nullable=False),
 )
 
+# Settings an admin changes in the console (each change audited with the old and new value).
+settings = Table(
+    "settings",
+    metadata,
+    Column("key", String(100), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_by", String(200), nullable=False),
+    Column("updated_at", String(40), nullable=False),
+)
+
 FINANCING_DECISIONS = ("eligible", "ineligible")
 OUTBOX_STATUSES = ("pending", "in_flight", "sent", "dead")
 
@@ -209,6 +219,7 @@ financing_decisions = Table(
     Column("decided_at", String(40), nullable=False),
     Index(None, "invoice_key", "decided_at"),
     Index(None, "run_id"),
+    Index(None, "decision"),  # the console's counts
 )
 
 MATCH_DECISIONS = ("auto", "suggest", "exception")

@@ -21,7 +21,15 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from ledgerlink.airflow.console import approvals
-from ledgerlink.airflow.console.access import Approve, Capability, ConsoleUser, Details, Health, Operate
+from ledgerlink.airflow.console.access import (
+    Admin,
+    Approve,
+    Capability,
+    ConsoleUser,
+    Details,
+    Health,
+    Operate,
+)
 from ledgerlink.airflow.console.web import (
     BadRequest,
     choice,
@@ -475,3 +483,52 @@ def audit(request: Request, user: Details, subject: str | None = None, actor: st
     body = (f"<p>Chain: {state}</p>" + filters
             + table(["id", "at (UTC)", "user", "action", "record", "details"], rows) + f"<p>{older}</p>")
     return page("Audit log", body, user, request)
+
+
+# -- settings -------------------------------------------------------------------------------------------
+
+def _amount_setting(value: str) -> str:
+    try:
+        amount = Decimal(value)
+    except InvalidOperation:
+        amount = Decimal(-1)
+    if not amount.is_finite() or amount < 0:
+        raise BadRequest(f"value: {value[:40]!r} is not an amount of 0 or more, such as 100000.00")
+    return str(amount)
+
+
+def _settings() -> dict[str, tuple[str, Any, str]]:
+    """What an admin may change: key -> (what it does, how a value is checked, the value without a setting)."""
+    import os
+
+    from ledgerlink.airflow.financing import APPROVAL_ENV, APPROVAL_SETTING, DEFAULT_APPROVAL_ABOVE
+
+    return {APPROVAL_SETTING: ("A financing batch above this amount (in any one currency) waits for an approver.",
+                               _amount_setting, os.environ.get(APPROVAL_ENV) or DEFAULT_APPROVAL_ABOVE)}
+
+
+@router.get("/settings", response_class=HTMLResponse)
+def settings_page(request: Request, user: Admin) -> HTMLResponse:
+    stored = store().console.settings()
+    rows = []
+    for key, (what, _check, default) in _settings().items():
+        current = stored.get(key)
+        changed = f"{current['updated_by']} at {current['updated_at'][:19]}" if current else "not set: default"
+        rows.append([e(key), e(what), e(current["value"] if current else default), e(changed),
+                     form("settings", request, f"<input type='hidden' name='key' value='{e(key)}'>"
+                                               "<input name='value' size='12' required> ", "Change")])
+    body = ("<p class='note'>Every change is audited with the value before it.</p>"
+            + table(["setting", "what it does", "value", "changed", ""], rows))
+    return page("Settings", body, user, request)
+
+
+@router.post("/settings")
+async def settings_change(request: Request, user: Admin) -> RedirectResponse:
+    data = await posted(request)
+    key, value = (data.get("key") or "").strip(), (data.get("value") or "").strip()
+    known = _settings()
+    if key not in known:
+        raise BadRequest(f"key: {key[:60]!r} is not a setting ({', '.join(known)})")
+    checked = known[key][1](value)
+    await run_in_threadpool(lambda: store().console.change_setting(key, checked, actor=user.actor))
+    return RedirectResponse("settings", 303)

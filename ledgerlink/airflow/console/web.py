@@ -29,7 +29,7 @@ STYLE = ("body{font-family:system-ui,sans-serif;margin:1.5rem;color:#222}table{b
          "form.inline{display:inline}input,select{font-size:.9rem}.note{color:#555;font-size:.85rem}")
 NAV = [("/", "Feeds", Capability.HEALTH), ("/quarantine", "Quarantine", Capability.DETAILS),
        ("/financing", "Financing", Capability.DETAILS), ("/cashapp", "Cash application", Capability.DETAILS),
-       ("/audit", "Audit log", Capability.DETAILS)]
+       ("/audit", "Audit log", Capability.DETAILS), ("/settings", "Settings", Capability.SETTINGS)]
 
 
 class BadRequest(HTTPException):

@@ -1,4 +1,4 @@
-"""The finance-ops console: indexes for its searches, and the audit chain's verified-up-to checkpoint.
+"""The finance-ops console: indexes for its searches, the audit chain's verified-up-to checkpoint, settings.
 
 Revision ID: 0004
 Revises: 0003
@@ -24,6 +24,7 @@ INDEXES = [
     ("ix_quarantine_status_reason_code", "quarantine", ["status", "reason_code"]),
     ("ix_quarantine_source_name", "quarantine", ["source_name"]),
     ("ix_quarantine_created_at", "quarantine", ["created_at"]),
+    ("ix_financing_decisions_decision", "financing_decisions", ["decision"]),
     ("ix_audit_log_subject", "audit_log", ["subject"]),
     ("ix_audit_log_actor", "audit_log", ["actor"]),
     ("ix_audit_log_at", "audit_log", ["at"]),
@@ -40,6 +41,14 @@ def upgrade() -> None:
         sa.Column("verified_at", sa.String(40), nullable=False),
         sa.PrimaryKeyConstraint("name", name="pk_audit_checkpoint"),
     )
+    op.create_table(
+        "settings",
+        sa.Column("key", sa.String(100), nullable=False),
+        sa.Column("value", sa.Text(), nullable=False),
+        sa.Column("updated_by", sa.String(200), nullable=False),
+        sa.Column("updated_at", sa.String(40), nullable=False),
+        sa.PrimaryKeyConstraint("key", name="pk_settings"),
+    )
     for name, table, columns in INDEXES:
         op.create_index(name, table, columns)
 
@@ -47,4 +56,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     for name, table, _columns in reversed(INDEXES):
         op.drop_index(name, table_name=table)
+    op.drop_table("settings")
     op.drop_table("audit_checkpoint")
