@@ -128,7 +128,7 @@ quarantine = Table(
     Column("resolved_at", String(40), nullable=True),
     Column("resolved_by", String(200), nullable=True),
     Column("resolution_run_id", String(36), ForeignKey("runs.id"), nullable=True),
-    Index(None, "status", "feed"),
+    Index(None, "status", "feed", "reason_code"),
     Index(None, "run_id"),
     # The console's filters, newest first.
     Index(None, "status", "id"),

@@ -51,9 +51,14 @@ def upgrade() -> None:
     )
     for name, table, columns in INDEXES:
         op.create_index(name, table, columns)
+    # (status, feed) grows a third column: a page of one feed's rows of one rule reads only those.
+    op.drop_index("ix_quarantine_status_feed", table_name="quarantine")
+    op.create_index("ix_quarantine_status_feed_reason_code", "quarantine", ["status", "feed", "reason_code"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_quarantine_status_feed_reason_code", table_name="quarantine")
+    op.create_index("ix_quarantine_status_feed", "quarantine", ["status", "feed"])
     for name, table, _columns in reversed(INDEXES):
         op.drop_index(name, table_name=table)
     op.drop_table("settings")
