@@ -46,6 +46,17 @@ def test_feed_health_has_the_last_run_its_totals_and_failures_since_the_last_suc
     assert health["vendors"]["failures_since_success"] == 0 and health["vendors"]["open_quarantine"] == 0
 
 
+def test_feed_health_finds_a_success_older_than_the_latest_runs_it_reads(store):
+    from ledgerlink.store.console import RECENT_RUNS
+
+    first = _run(store, "flaky", "succeeded")
+    for _ in range(RECENT_RUNS + 2):
+        _run(store, "flaky", "failed")
+    (flaky,) = store.console.feed_health()
+    assert flaky["last_success"]["id"] == first and flaky["failures_since_success"] == RECENT_RUNS + 2
+    assert flaky["last_run"]["status"] == "failed"
+
+
 def test_quarantine_page_filters_and_counts(store):
     _run(store, "inv", "succeeded", [_bad(i, "type.money" if i % 2 else "required") for i in range(1, 8)])
     _run(store, "other", "succeeded", [_bad(1, "required", "b.csv")])
@@ -151,6 +162,12 @@ def test_financing_overview_counts_statuses_and_sums_what_waits(store):
     assert o["waiting_count"] == 2 and o["waiting_amounts"] == {"EUR": "100.30"}
     assert o["outbox"] == {"pending": 2, "dead": 1}
     assert o["requests_by_status"] == {"funded": 2, "offered": 1}
+    run_id = store.start_run("financing_status", "financing_request")
+    store.load(run_id, "financing_status", "financing_request", [StagedRecord.build("C", {"status": "accepted"})])
+    store.finish_run(run_id, "succeeded")
+    again = store.console.financing_overview(submit_kind="financing.submit", request_entity="financing_request",
+                                             kind_prefix="financing.")
+    assert again["requests_by_status"] == {"accepted": 1, "funded": 2}  # counted again after the new version
     (letter,) = store.console.dead_letters(kind_prefix="financing.")
     assert letter["id"] == dead.id and letter["payload"]["currency"] == "USD"
 

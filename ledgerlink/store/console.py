@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Connection, Table, cast, func, insert, select, update
+from sqlalchemy import JSON, Connection, Table, bindparam, cast, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from ledgerlink.errors import StoreError
 from ledgerlink.model.money import format_amount
@@ -37,6 +39,7 @@ from ledgerlink.store.tables import (
 )
 
 MAX_PAGE_SIZE = 500
+RECENT_RUNS = 50  # a feed's latest runs read at once for its health
 CHAIN = "audit_log"  # the checkpoint's name
 
 
@@ -101,35 +104,49 @@ class ConsoleQueries(Repository):
     def feed_health(self) -> list[dict[str, Any]]:
         """One row per feed that has run: its latest run (with control totals), its latest
         succeeded run, the failed runs since then, and its open quarantine rows."""
+        recent = (select(runs.c.id, runs.c.status, runs.c.started_at).where(runs.c.feed == bindparam("feed"))
+                  .order_by(runs.c.started_at.desc()).limit(RECENT_RUNS))
         with self._reading() as conn:
             feeds = [f for (f,) in conn.execute(select(runs.c.feed).distinct().order_by(runs.c.feed))]
             open_q: dict[str, int] = dict(conn.execute(
                 select(quarantine.c.feed, func.count()).where(quarantine.c.status == "open")
                 .group_by(quarantine.c.feed)).all())
-            out = []
+            picks: dict[str, tuple[str, str | None, int]] = {}
             for feed in feeds:
-                latest = self._latest_run(conn, feed)
-                succeeded = self._latest_run(conn, feed, "succeeded")
+                # One read of the feed's latest runs answers all three, unless its last success is older.
+                rows = conn.execute(recent, {"feed": feed}).all()
+                success = next((r for r in rows if r.status == "succeeded"), None)
+                if success is not None or len(rows) < RECENT_RUNS:
+                    failures = sum(1 for r in rows if r.status == "failed"
+                                   and (success is None or r.started_at > success.started_at))
+                    picks[feed] = (rows[0].id, success.id if success else None, failures)
+                    continue
+                older = self._latest_run(conn, feed, "succeeded")
                 since = select(func.count()).select_from(runs).where(runs.c.feed == feed, runs.c.status == "failed")
-                if succeeded is not None:
-                    since = since.where(runs.c.started_at > succeeded["started_at"])
-                out.append({"feed": feed, "last_run": latest, "last_success": succeeded,
-                            "failures_since_success": int(conn.execute(since).scalar() or 0),
-                            "open_quarantine": int(open_q.get(feed, 0))})
-        return out
+                if older is not None:
+                    since = since.where(runs.c.started_at > older["started_at"])
+                picks[feed] = (rows[0].id, older["id"] if older else None, int(conn.execute(since).scalar() or 0))
+            wanted = {i for latest, success_id, _ in picks.values() for i in (latest, success_id) if i}
+            full = {r["id"]: r for r in (self._run_dict(row) for row in conn.execute(
+                select(runs).where(runs.c.id.in_(sorted(wanted)))).mappings())} if wanted else {}
+        return [{"feed": feed, "last_run": full.get(latest), "last_success": full.get(success_id or ""),
+                 "failures_since_success": failures, "open_quarantine": int(open_q.get(feed, 0))}
+                for feed, (latest, success_id, failures) in picks.items()]
 
     @staticmethod
-    def _latest_run(conn: Connection, feed: str, status: str | None = None) -> dict[str, Any] | None:
-        query = select(runs).where(runs.c.feed == feed).order_by(runs.c.started_at.desc()).limit(1)
-        if status is not None:
-            query = query.where(runs.c.status == status)
-        row = conn.execute(query).first()
-        if row is None:
-            return None
-        data = dict(row._mapping)
+    def _run_dict(row: Any) -> dict[str, Any]:
+        data = dict(row)
         for name in ("source", "totals", "drift"):
             data[name] = None if data[name] is None else json.loads(data[name])
         return data
+
+    @classmethod
+    def _latest_run(cls, conn: Connection, feed: str, status: str | None = None) -> dict[str, Any] | None:
+        query = select(runs).where(runs.c.feed == feed).order_by(runs.c.started_at.desc()).limit(1)
+        if status is not None:
+            query = query.where(runs.c.status == status)
+        row = conn.execute(query).mappings().first()
+        return None if row is None else cls._run_dict(row)
 
     # -- quarantine -----------------------------------------------------------------------------------
 
@@ -214,8 +231,9 @@ class ConsoleQueries(Repository):
                                     .limit(1)).one()
                 values = {"verified_id": last.id, "verified_hash": last.hash, "checked": result.checked,
                           "verified_at": utcnow()}
-                if mark is None:
-                    conn.execute(insert(audit_checkpoint).values(name=CHAIN, **values))
+                if mark is None:  # two first checks at once: the first to write wins, both verified the same
+                    first = (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(audit_checkpoint)
+                    conn.execute(first.values(name=CHAIN, **values).on_conflict_do_nothing())
                 else:
                     conn.execute(update(audit_checkpoint).where(audit_checkpoint.c.name == CHAIN,
                                                                 audit_checkpoint.c.verified_id < last.id)
@@ -240,17 +258,28 @@ class ConsoleQueries(Repository):
                 data = json.loads(payload)
                 waiting[data["currency"]] = waiting.get(data["currency"], Decimal(0)) + Decimal(str(data["amount"]))
                 count += 1
+            by_status = self._current_by_status(conn, request_entity)
+        return {"decisions": decisions, "outbox": outbox_status, "waiting_count": count,
+                "waiting_amounts": {c: format_amount(a) for c, a in sorted(waiting.items())},
+                "requests_by_status": by_status}
+
+    def _current_by_status(self, conn: Connection, entity: str) -> dict[str, int]:
+        """Current records of ``entity`` per payload status. Counting reads every one of them, so the
+        counts are kept until a record of any entity is written (the newest record id changes)."""
+        newest = conn.execute(select(func.max(records.c.id))).scalar()
+        key = (self.store.display_url, entity, newest)  # type: ignore[attr-defined]
+        if key not in _BY_STATUS:
             status = (func.json_extract(records.c.payload, "$.status") if conn.dialect.name == "sqlite"
                       else cast(records.c.payload, JSON)["status"].as_string())
-            by_status: dict[Any, int] = dict(conn.execute(
+            rows = conn.execute(
                 select(status, func.count()).select_from(records.join(record_heads, (
                     (records.c.entity == record_heads.c.entity)
                     & (records.c.natural_key == record_heads.c.natural_key)
                     & (records.c.version == record_heads.c.version))))
-                .where(record_heads.c.entity == request_entity).group_by(status)).all())
-        return {"decisions": decisions, "outbox": outbox_status, "waiting_count": count,
-                "waiting_amounts": {c: format_amount(a) for c, a in sorted(waiting.items())},
-                "requests_by_status": {str(k): int(v) for k, v in sorted(by_status.items(), key=lambda kv: str(kv[0]))}}
+                .where(record_heads.c.entity == entity).group_by(status)).all()
+            _BY_STATUS.clear()  # one entry per store and entity is all a process needs
+            _BY_STATUS[key] = {str(k): int(v) for k, v in sorted(rows, key=lambda kv: str(kv[0]))}
+        return dict(_BY_STATUS[key])
 
     def dead_letters(self, *, kind_prefix: str, limit: int = 100) -> list[dict[str, Any]]:
         """Dead outbox entries of kinds starting with ``kind_prefix``, newest first (payload parsed)."""
@@ -326,6 +355,8 @@ class ConsoleQueries(Repository):
         with self._writing() as work:
             audit_mod.append_many(work._conn, entries)
 
+
+_BY_STATUS: dict[tuple[str, str, Any], dict[str, int]] = {}
 
 BULK_TABLES: dict[str, Table] = {t.name: t for t in (runs, records, record_heads, quarantine, outbox,
                                                       financing_decisions, cash_matches)}

@@ -9,6 +9,7 @@ domain functions the CLI uses.
 from __future__ import annotations
 
 import datetime as dt
+import html
 import json
 import logging
 import re
@@ -83,8 +84,6 @@ def _json(value: Any, user: ConsoleUser, names: tuple[str, ...] = ()) -> str:
 
 
 def _plain(text: str) -> str:
-    import html
-
     return html.escape(text)
 
 
