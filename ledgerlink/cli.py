@@ -48,7 +48,12 @@ def run_demo(demo_args: list[str]) -> int:
         raise LedgerlinkError("the demo needs a ledgerlink source checkout (its sandbox/ folder): run "
                               "scripts/demo.sh there, or set LEDGERLINK_ROOT to the checkout")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
-    return subprocess.call([sys.executable, "-m", "sandbox.demo", *demo_args], cwd=root, env=env)
+    if os.name != "posix":
+        return subprocess.call([sys.executable, "-m", "sandbox.demo", *demo_args], cwd=root, env=env)
+    # The demo takes this process's place (same pid): Ctrl-C and SIGTERM reach it directly, and it
+    # stops everything it started.
+    os.chdir(root)
+    os.execve(sys.executable, [sys.executable, "-m", "sandbox.demo", *demo_args], env)  # noqa: S606 - fixed argv
 
 
 class _Parser(argparse.ArgumentParser):

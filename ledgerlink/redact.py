@@ -30,3 +30,32 @@ def error_text(exc: BaseException, limit: int = 4000) -> str:
     written to be safe), anything else with its type; account numbers masked, length capped."""
     text = str(exc) if isinstance(exc, LedgerlinkError) else f"{type(exc).__name__}: {exc}"
     return mask_accounts_in_text(text)[:limit]
+
+
+# Keys of source rows and records that hold personal data: names and account numbers.
+PERSONAL_KEY_PARTS = ("name", "naam", "iban", "account", "rekening", "holder", "payer", "payee", "counterparty",
+                      "email", "phone", "address", "street")
+
+
+def mask_name(value: str | None) -> str:
+    """A person's or company's name reduced to initials: ``Jansen Installatie BV`` -> ``J*** I*** B***``."""
+    if not value:
+        return ""
+    return " ".join(f"{word[0]}***" for word in str(value).split())
+
+
+def mask_personal(values: dict) -> dict:
+    """A source row or record with the values of personal-data keys masked (account numbers keep
+    their country and last four; everything else is reduced to initials) and IBANs masked anywhere."""
+    out: dict = {}
+    for key, value in values.items():
+        lowered = str(key).lower()
+        if isinstance(value, dict):
+            out[key] = mask_personal(value)
+        elif value is None or not any(part in lowered for part in PERSONAL_KEY_PARTS):
+            out[key] = mask_accounts_in_text(value) if isinstance(value, str) else value
+        elif any(part in lowered for part in ("iban", "account", "rekening")):
+            out[key] = mask_account(str(value))
+        else:
+            out[key] = mask_name(str(value))
+    return out

@@ -1,4 +1,4 @@
-"""Registers the ledgerlink pages (runs, quarantine, audit) in the Airflow UI."""
+"""Registers the ledgerlink finance-ops console (feeds, quarantine, financing, cash application, audit log) in the Airflow UI."""
 
 from ledgerlink.airflow.plugin import LedgerlinkPlugin
 

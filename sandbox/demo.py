@@ -6,7 +6,14 @@ feed's DAG for real and prints what was loaded and quarantined, and why.
 
   python -m sandbox.demo          starts `airflow standalone` (UI + scheduler), triggers the DAG,
                            prints the UI address and password file, keeps running until Ctrl-C
+                           or SIGTERM, which stop every process it started
   python -m sandbox.demo --once   headless: one DAG run in-process (dag.test), exit 0 only on success
+
+The UI listens on 127.0.0.1 unless told otherwise (--host, or LEDGERLINK_DEMO_HOST=0.0.0.0 for every
+interface). Airflow's own output goes to files under AIRFLOW_HOME, whose paths are printed; the demo
+prints a few lines of its own, then the summary. In the demo's Airflow the scheduler makes no runs of
+its own (only the demo's run, which is created before its DAG is unpaused), and a failed task is
+retried after 10 seconds rather than the feed's usual delay (sandbox/demo_airflow/airflow_local_settings.py).
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import logging
 import os
 import random
 import secrets
@@ -31,22 +39,62 @@ from ledgerlink.config import apply_airflow_defaults, ledgerlink_home
 from ledgerlink.errors import LedgerlinkError
 
 SFTP_CONN_ID = "ledgerlink_sftp_invoices"
+HOST_ENV = "LEDGERLINK_DEMO_HOST"
+# Holds the demo's airflow_local_settings.py (a task policy: short retry delay), put first on the
+# PYTHONPATH of the demo's Airflow processes.
+AIRFLOW_SETTINGS_DIR = Path(__file__).resolve().parent / "demo_airflow"
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="ledgerlink demo",
                                 description="run the main job on embedded defaults (Airflow, SFTP, SQLite)")
     p.add_argument("--once", action="store_true", help="headless: one DAG run, exit 0 only when it succeeded")
     p.add_argument("--rows", type=int, default=500, help="rows in the generated export (default 500)")
     p.add_argument("--bad-share", type=float, default=0.02, help="share of bad rows (default 0.02)")
     p.add_argument("--port", type=int, default=8080, help="Airflow UI port (default 8080)")
-    args = p.parse_args(argv)
+    p.add_argument("--host", default=os.environ.get(HOST_ENV) or "127.0.0.1",
+                   help=f"address the Airflow UI listens on (default 127.0.0.1, or ${HOST_ENV}; "
+                        "0.0.0.0 for every interface)")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     apply_airflow_defaults()
+    # SIGTERM stops the demo the way Ctrl-C does: through the finally blocks that stop what it started.
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     try:
         return run(args)
     except LedgerlinkError as exc:
         print(f"demo: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        say("stopped")
+        return 130
+
+
+def _interrupt(signum: int, _frame: Any) -> None:
+    # Once stopping, further Ctrl-C or SIGTERM must not cut the clean-up short.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def _log_to_file(path: Path) -> None:
+    """Log records of this process (the store's migrations, Airflow's settings) to ``path``, not the
+    terminal: the demo's own lines and the summary stay readable."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    for name in list(logging.root.manager.loggerDict):
+        logger = logging.getLogger(name)
+        if logger.handlers:
+            logger.handlers = [handler]
 
 
 def say(msg: str) -> None:
@@ -128,7 +176,7 @@ def run(args: argparse.Namespace) -> int:
         if args.once:
             ok = run_once(feed)
         else:
-            return run_standalone(feed, since, args.port)
+            return run_standalone(feed, since, args.port, args.host)
         good, text = summary(feed, since)
         print(text, flush=True)
         say("succeeded" if ok and good else "FAILED")
@@ -157,40 +205,60 @@ def run_once(feed_name: str) -> bool:
     return state.endswith("success")
 
 
-def run_standalone(feed_name: str, since: str, port: int) -> int:
+def run_standalone(feed_name: str, since: str, port: int, host: str = "127.0.0.1") -> int:
     airflow_home = Path(os.environ.get("AIRFLOW_HOME", Path.home() / "airflow"))
-    # One signing secret for every Airflow process: left unset, each process of `airflow standalone`
-    # makes up its own and the API server refuses the tasks' tokens ("Signature verification failed").
-    env = {**os.environ, "AIRFLOW__API__PORT": str(port),
-           "AIRFLOW__API_AUTH__JWT_SECRET": os.environ.get("AIRFLOW__API_AUTH__JWT_SECRET") or secrets.token_urlsafe(32)}
-    say(f"starting Airflow standalone (AIRFLOW_HOME={airflow_home}); its log: {airflow_home / 'standalone.log'}")
+    log_path = airflow_home / "standalone.log"
+    env = {
+        **os.environ,
+        "AIRFLOW__API__HOST": host,
+        "AIRFLOW__API__PORT": str(port),
+        # Tasks reach the API server on loopback, whatever address the UI listens on.
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+        # One signing secret for every Airflow process: left unset, each process of `airflow standalone`
+        # makes up its own and the API server refuses the tasks' tokens ("Signature verification failed").
+        "AIRFLOW__API_AUTH__JWT_SECRET": os.environ.get("AIRFLOW__API_AUTH__JWT_SECRET") or secrets.token_urlsafe(32),
+        # No scheduled runs in the demo: an unpaused hourly feed would otherwise get a run of its own
+        # that holds the demo's run back (one active run per feed).
+        "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(AIRFLOW_SETTINGS_DIR), os.environ.get("PYTHONPATH")])),
+        # `airflow standalone` starts its parts as `airflow ...` from the PATH: this environment's.
+        "PATH": os.pathsep.join(filter(None, [str(Path(sys.executable).parent), os.environ.get("PATH")])),
+    }
     airflow_home.mkdir(parents=True, exist_ok=True)
-    log = open(airflow_home / "standalone.log", "ab")  # noqa: SIM115 - stays open while Airflow runs
+    _log_to_file(airflow_home / "demo.log")
+    say(f"starting Airflow standalone (AIRFLOW_HOME={airflow_home}); its output: {log_path}")
+    log = open(log_path, "ab")  # noqa: SIM115 - stays open while Airflow runs
     _refuse_busy_port(port)
     _fail_leftover_runs(f"ledgerlink_{feed_name}", airflow_home)
+    _log_to_file(airflow_home / "demo.log")  # importing Airflow set up its own logging again
     # Its own process group: `airflow standalone` starts a scheduler, an API server and workers,
     # and all of them must stop with the demo (terminating only the parent leaves them running).
     proc = subprocess.Popen([sys.executable, "-m", "airflow", "standalone"], env=env, stdout=log, stderr=log,
-                            start_new_session=True)
+                            stdin=subprocess.DEVNULL, start_new_session=True)
     try:
         _wait_for_api(port, proc)
         dag_id = f"ledgerlink_{feed_name}"
+        run_id = f"demo__{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%S')}"
         _airflow(env, "dags", "reserialize")
+        # The run exists before the DAG is unpaused, so it is the one the scheduler starts.
+        _airflow(env, "dags", "trigger", dag_id, "--run-id", run_id)
         _airflow(env, "dags", "unpause", dag_id)
-        _airflow(env, "dags", "trigger", dag_id)
-        say(f"triggered {dag_id}; waiting for the run to finish")
-        state = _wait_for_run(env, dag_id)
+        say(f"triggered {dag_id} (run {run_id}); waiting for the run to finish")
+        state = _wait_for_run(env, dag_id, run_id)
         ok, text = summary(feed_name, since)
         print(text, flush=True)
         password_file = airflow_home / "simple_auth_manager_passwords.json.generated"
-        say(f"DAG run {state}. Airflow UI: http://localhost:{port}  (user admin, password in {password_file})")
+        shown = "localhost" if host == "0.0.0.0" else host  # noqa: S104 - only an address to print
+        say(f"DAG run {state}. Airflow UI: http://{shown}:{port}  (user admin, password in {password_file})")
         say("press Ctrl-C to stop Airflow and the SFTP server")
         proc.wait()
         return 0 if state == "success" and ok else 1
     except KeyboardInterrupt:
         return 0
     finally:
+        say("stopping Airflow")
         _stop_group(proc)
+        log.close()
 
 
 def _fail_leftover_runs(dag_id: str, airflow_home: Path) -> None:
@@ -246,7 +314,7 @@ def _airflow(env: dict[str, str], *args: str) -> str:
 
 def _wait_for_api(port: int, proc: subprocess.Popen, timeout: float = 300) -> None:
     deadline = time.monotonic() + timeout
-    url = f"http://localhost:{port}/api/v2/monitor/health"
+    url = f"http://127.0.0.1:{port}/api/v2/monitor/health"
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError("airflow standalone exited early; see standalone.log in AIRFLOW_HOME")
@@ -266,12 +334,12 @@ def _dag_runs(env: dict[str, str], dag_id: str) -> list[dict[str, Any]]:
     return next((json.loads(line) for line in out.splitlines() if line.startswith("[")), [])
 
 
-def _wait_for_run(env: dict[str, str], dag_id: str, timeout: float = 600) -> str:
+def _wait_for_run(env: dict[str, str], dag_id: str, run_id: str, timeout: float = 600) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        runs = _dag_runs(env, dag_id)
-        if runs and runs[0].get("state") in ("success", "failed"):
-            return str(runs[0]["state"])
+        run = next((r for r in _dag_runs(env, dag_id) if r.get("run_id") == run_id), None)
+        if run and run.get("state") in ("success", "failed"):
+            return str(run["state"])
         time.sleep(3)
     return "timeout"
 

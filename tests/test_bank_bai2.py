@@ -292,7 +292,7 @@ def test_file_trailer_record_count_is_checked_in_strict_mode(tmp_path: Path, cap
 
 @pytest.mark.parametrize(("body", "message"), [
     ("03,123456,USD/\n16,142,12A4,Z,,,X/\n49,,3/", r"record 16 at line 4: amount '12A4' is not a whole number"),
-    ("03,123456,USD/\n16,750,100,Z,,,X/\n49,,3/", r"record 16 at line 4: type code '750' is not a BAI2 credit"),
+    ("03,123456,USD/\n16,705,100,Z,,,X/\n49,,3/", r"record 16 at line 4: type code '705' is not a BAI2 detail code"),
     ("03,123456,USD/\n16,142,100,Q,,,X/\n49,,3/", r"unknown funds type 'Q'"),
     ("03,123456,USD/\n16,142,100,D,9,0,1/\n49,,3/", r"funds type D announces 9 distributions"),
     ("16,142,100,Z,,,X/", r"record 16 at line 3: 16 transaction detail outside an account"),
@@ -344,3 +344,48 @@ def test_damaged_input_raises_only_bank_parse_error(tmp_path: Path, edits, cut) 
     path = write(tmp_path, "".join(text)[:cut], "fuzz.bai2")
     with contextlib.suppress(BankParseError):
         list(bai2.parse(path, strict=True))
+
+
+FIXTURES = Path(__file__).parent / "fixtures" / "bank"
+
+
+def test_bank_identifier_ids_loan_details_and_information_record() -> None:
+    """A UK-style file: BIC sender/receiver ids, loan payment (721/722 credit) and disbursement (760
+    debit) details, and an 890 information record that does not move the balance."""
+    path = FIXTURES / "bai2_natwest_loan_info.bai2"
+    assert bai2.detect(path.read_bytes())
+    [(current, current_txs), (loan, loan_txs)] = grouped(bai2.parse(path, strict=True))
+    assert current.extra["sender"] == "NWBKGB2L" and current.extra["receiver"] == "EXAMPLECO01"
+    assert current.statement_id == "1/NWBKGB2L/2026-03-01/60161331926819" and current.currency == "GBP"
+    assert [(t.bank_transaction_code, t.amount, t.status) for t in current_txs] == [
+        ("195", Decimal("250.00"), "booked"), ("475", Decimal("-35.00"), "booked"), ("890", Decimal("0.00"), "info")]
+    assert current_txs[2].remittance_text == "Standing order amended"
+    booked = sum(t.amount for t in current_txs if t.status == "booked")
+    assert current.opening_balance and current.closing_balance
+    assert current.opening_balance.amount + booked == current.closing_balance.amount
+    assert loan.extra["summary"] == {"701": Decimal("50000.00")} and loan.opening_balance is None
+    assert [(t.bank_transaction_code, t.amount) for t in loan_txs] == [
+        ("721", Decimal("120.00")), ("722", Decimal("880.00")), ("760", Decimal("-2000.00"))]
+
+
+@pytest.mark.parametrize(("code", "sign"), [("720", 1), ("759", 1), ("761", -1), ("799", -1)])
+def test_loan_type_code_ranges(tmp_path: Path, code: str, sign: int) -> None:
+    text = f"01,A,B,260301,,1,,,2/\n02,B,A,1,260301,,USD/\n03,1,USD/\n16,{code},100,0/\n49,100,3/\n98,100,1,5/\n99,100,1,7/\n"
+    [(_, [tx])] = grouped(bai2.parse(write(tmp_path, text), strict=True))
+    assert tx.amount == Decimal("1.00") * sign and tx.status == "booked"
+
+
+@pytest.mark.parametrize("code", ["701", "719", "700", "800", "889", "891"])
+def test_status_and_unassigned_codes_are_not_details(tmp_path: Path, code: str) -> None:
+    text = f"01,A,B,260301,,1,,,2/\n02,B,A,1,260301,,USD/\n03,1,USD/\n16,{code},100,0/\n49,100,3/\n98,100,1,5/\n99,100,1,7/\n"
+    with pytest.raises(BankParseError, match=rf"record 16 at line 4: type code '{code}' is not a BAI2 detail code"):
+        list(bai2.parse(write(tmp_path, text)))
+
+
+def test_information_record_with_an_amount_keeps_it_but_stays_info(tmp_path: Path) -> None:
+    text = ("01,A,B,260301,,1,,,2/\n02,B,A,1,260301,,USD/\n03,1,USD,010,500,,,015,500,,/\n16,890,700,0,,,note/\n"
+            "49,1700,3/\n98,1700,1,5/\n99,1700,1,7/\n")
+    [(statement, [tx])] = grouped(bai2.parse(write(tmp_path, text), strict=True))
+    assert (tx.amount, tx.status) == (Decimal("7.00"), "info")
+    assert statement.opening_balance and statement.closing_balance
+    assert statement.opening_balance.amount == statement.closing_balance.amount

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.bank import csv_export, grouped
+from connectors.bank import FeedSettings, csv_export, grouped
 from connectors.bank.model import BankParseError, Statement, Transaction
 from ledgerlink.config import BUNDLED_MAPPINGS_DIR
 from tests.fixtures.corpus import CORPUS_DIR, corpus_params, requires_corpus
@@ -37,11 +37,9 @@ OUTCOMES = {
     f"{AUSTRIAN}/ing-diba.csv": ("parsed", "ingdiba_at"),
     # free text over a varying number of fields (rows of 12 and 14 under a 10-column header): named columns
     f"{AUSTRIAN}/livebank.csv": ("parsed", "livebank"),
-    # names no account: no column holds the own account (it is the Empfänger IBAN of credits, but the
-    # Auftraggeber columns of debits are empty), and the mapping language has no account placeholder
-    # besides a fixed `value:`, which is not an account
-    f"{AUSTRIAN}/oberbank.csv": "no mapping",
-    f"{AUSTRIAN}/raiffeisen.csv": "no mapping",  # names no account: no column holds it (see oberbank)
+    # name no account: it is the feed's settings: account (see SETTINGS)
+    f"{AUSTRIAN}/oberbank.csv": ("parsed", "oberbank"),
+    f"{AUSTRIAN}/raiffeisen.csv": ("parsed", "raiffeisen_at"),
     "bank-csv/oca-bsi/debit_credit.csv": "no mapping",  # generic sheet-import fixtures, no bank's layout
     "bank-csv/oca-bsi/meta_data_separated_credit_debit.csv": "no mapping",
     "bank-csv/oca-bsi/multi_currency.csv": "no mapping",
@@ -51,8 +49,16 @@ OUTCOMES = {
 }
 
 
-def parse(path: Path) -> list[Statement | Transaction]:
-    return list(csv_export.parse(path))
+# The account of the exports that do not name it, as a feed gives it (settings: account).
+SETTINGS = {f"{AUSTRIAN}/oberbank.csv": FeedSettings(account="AT611904300234573201"),
+            f"{AUSTRIAN}/raiffeisen.csv": FeedSettings(account="12345678")}
+FIXTURES = Path(__file__).parent / "fixtures" / "bank"
+
+
+def parse(path: Path, settings: FeedSettings | None = None) -> list[Statement | Transaction]:
+    if settings is None and path.is_relative_to(CORPUS_DIR):
+        settings = SETTINGS.get(path.relative_to(CORPUS_DIR).as_posix())
+    return list(csv_export.parse(path, settings=settings))
 
 
 def statements(records: list[Statement | Transaction]) -> list[tuple[Statement, list[Transaction]]]:
@@ -207,9 +213,9 @@ def test_livebank_joins_the_text_spread_over_unnamed_fields():
 @requires_corpus
 def test_no_mapping_message_shows_the_header_with_accounts_masked():
     with pytest.raises(BankParseError) as exc:
-        parse(corpus(f"{AUSTRIAN}/oberbank.csv"))
-    assert "Buchungsdatum;Wertstellung;Betrag;Währung" in exc.value.reason
-    assert "bank CSV layouts known: abnamro_tab, asn" in exc.value.reason
+        parse(corpus(f"{DUTCH}/Account_20190101_20200317.csv"))
+    assert "Datum,Tijd,Valutadatum,Product,ISIN" in exc.value.reason
+    assert "bank CSV layouts known: abnamro_tab, asn, bunq, dkb_creditcard" in exc.value.reason
     with pytest.raises(BankParseError) as exc:
         parse(corpus("bank-csv/oca-bsi/debit_credit.csv"))
     assert '("Date","Label","Amount","D/C","Balance","Partner Name","Bank Account")' in exc.value.reason
@@ -359,3 +365,136 @@ def test_nothing_is_yielded_when_a_later_account_is_broken(tmp_path):
     with pytest.raises(BankParseError, match="rule balance.continuity") as exc:
         next(records)
     assert exc.value.position == "line 9"
+
+
+# --- values from the preamble and the feed's settings, cp852 -------------------------------------
+
+def test_ing_germany_account_from_the_preamble_and_balances_from_the_running_balance():
+    path = FIXTURES / "ing_de_umsatzanzeige.csv"
+    assert csv_export.match_layout(path.read_bytes()).name == "ing_de"
+    [(stmt, txns)] = statements(parse(path))
+    assert (stmt.format, stmt.account_iban, stmt.currency) == ("csv:ing_de", "DE89370400440532013000", "EUR")
+    assert stmt.opening_balance.amount == Decimal("1203.11") and stmt.opening_balance.date == date(2026, 3, 2)
+    assert stmt.closing_balance.amount == Decimal("2469.11") and stmt.closing_balance.date == date(2026, 3, 31)
+    # the export lists the newest first; its header is line 15, after the preamble and a note
+    assert [(t.position, t.booking_date, t.amount) for t in txns] == [
+        ("line 18", date(2026, 3, 2), Decimal("-950.00")), ("line 17", date(2026, 3, 30), Decimal("2300.00")),
+        ("line 16", date(2026, 3, 31), Decimal("-84.00"))]
+    rent = txns[0]
+    assert (rent.counterparty_name, rent.bank_transaction_code, rent.remittance_text) == (
+        "Vermieter GmbH", "Dauerauftrag", "Miete März")
+    assert "drift" not in stmt.extra
+
+
+def test_ing_germany_without_the_iban_line_or_with_a_broken_balance_is_refused(tmp_path):
+    text = (FIXTURES / "ing_de_umsatzanzeige.csv").read_bytes()
+    path = tmp_path / "no_iban.csv"
+    path.write_bytes(text.replace(b"IBAN;DE89 3704 0044 0532 0130 00\r\n", b""))
+    with pytest.raises(BankParseError, match=r"no_iban.csv: ing_de reads 'IBAN' from the lines above the header"):
+        parse(path)
+    path = tmp_path / "broken.csv"
+    path.write_bytes(text.replace(b";2.553,11;EUR;", b";2.553,12;EUR;"))
+    with pytest.raises(BankParseError, match=r"broken.csv: line 17: field balance_after, rule balance.continuity"):
+        parse(path)
+
+
+def test_credit_card_export_masked_card_and_signs():
+    path = FIXTURES / "dkb_creditcard.csv"
+    [(card, txns)] = statements(parse(path))
+    assert (card.format, card.account_number, card.account_iban, card.currency) == (
+        "csv:dkb_creditcard", "4930********1234", None, "EUR")
+    assert [(t.booking_date, t.amount, t.remittance_text) for t in txns] == [
+        (date(2026, 3, 5), Decimal("500.00"), "Einzahlung"),
+        (date(2026, 3, 15), Decimal("-1130.35"), "HOTEL NEW YORK -1.234,00 USD"),
+        (date(2026, 3, 20), Decimal("-23.99"), "AMAZON EU S.A R.L.")]
+    assert card.opening_balance is None and "drift" not in card.extra
+
+
+@requires_corpus
+def test_oberbank_takes_the_account_from_the_settings_and_refuses_without():
+    path = corpus(f"{AUSTRIAN}/oberbank.csv")
+    with pytest.raises(BankParseError, match=r"oberbank.csv: oberbank exports do not name the holder's own account: "
+                                             r"set the feed's settings: account"):
+        list(csv_export.parse(path))
+    [(stmt, txns)] = statements(parse(path))
+    assert (stmt.account_iban, stmt.account_number, stmt.currency) == ("AT611904300234573201", None, "EUR")
+    assert [t.amount for t in txns] == [Decimal(x) for x in ("-11.00", "-10.00", "-9.00", "11.00", "10.00")]
+    credit, debit = txns[3], txns[0]
+    # the sample's IBANs have made-up check digits: kept as account numbers, not IBANs
+    assert (credit.counterparty_name, credit.counterparty_iban, credit.counterparty_account, credit.counterparty_bic) == (
+        "Auftraggebername", None, "AT022050302101023601", "PBNKDEFF")
+    assert debit.counterparty_name is None and debit.remittance_text.startswith("Zahlungsreferenz, Empfängername")
+
+
+@requires_corpus
+def test_raiffeisen_headerless_with_the_account_from_the_settings():
+    [(stmt, txns)] = statements(parse(corpus(f"{AUSTRIAN}/raiffeisen.csv")))
+    assert (stmt.account_number, stmt.account_iban, len(txns)) == ("12345678", None, 7)
+    assert sum(t.amount for t in txns) == Decimal("-157.89")
+    assert [(t.amount, t.counterparty_name) for t in txns if t.counterparty_name] == [
+        (Decimal("-175.16"), "A person"), (Decimal("-100.00"), "A company"), (Decimal("123.60"), "A person")]
+    elba = next(t for t in txns if t.amount == Decimal("-175.16"))
+    assert elba.counterparty_name == "A person"
+    assert elba.remittance_text == "ELBA-INTERNET VOM 29.06 UM 09:16 Empfänger: A person Verwendungszweck: Invoice number 10"
+
+
+def test_cp852_export_is_read_in_its_code_page(tmp_path):
+    header = "Buchungsdatum;Wertstellung;Betrag;Währung;Auftraggebername;Auftraggeber IBAN/Kto.Nr.;" \
+             "Auftraggeber BIC/BLZ;Empfängername;Empfänger IBAN/Kto.Nr.;Empfänger BIC/BLZ;Text;Verwendungszweck"
+    row = "02.03.2026;02.03.2026;1.250,00;EUR;Příkazce Dvořák;;;;;;Úhrada faktury č. 17, Łódź;Částka za září"
+    path = tmp_path / "cp852.csv"
+    path.write_bytes(f"{header}\r\n{row}\r\n".encode("cp852"))
+    [(_, [tx])] = statements(parse(path, FeedSettings(account="AT611904300234573201")))
+    assert tx.counterparty_name == "Příkazce Dvořák" and tx.amount == Decimal("1250.00")
+    assert tx.remittance_text == "Úhrada faktury č. 17, Łódź Částka za září"
+
+
+@pytest.mark.parametrize(("text", "encoding", "expected"), [
+    ("Überweisung Gebühr Straße Öl", "cp1252", "cp1252"), ("Betrag 100 € Gebühr", "cp1252", "cp1252"),
+    ("café crème brûlée", "cp1252", "cp1252"), ("Příkaz k úhradě, částka 100 Kč", "cp852", "cp852"),
+    ("Płatność kartą, Łódź", "cp852", "cp852"), ("Átutalás díj, ügyfél őrizet", "cp852", "cp852"),
+    ("Miete März", "cp852", "cp852"), ("plain ascii", "ascii", "utf-8"), ("Grüße", "utf-8", "utf-8"),
+])
+def test_detect_encoding_tells_cp852_from_cp1252(text, encoding, expected):
+    from connectors.bank.text import detect_encoding
+
+    assert detect_encoding(text.encode(encoding)) == expected
+
+
+def test_settings_layout_through_bank_load_with_the_feed_settings(tmp_path, monkeypatch, capsys):
+    from ledgerlink.store import Store
+    from tests.fixtures.cli import run_cli
+
+    header = "Buchungsdatum;Wertstellung;Betrag;Währung;Auftraggebername;Auftraggeber IBAN/Kto.Nr.;" \
+             "Auftraggeber BIC/BLZ;Empfängername;Empfänger IBAN/Kto.Nr.;Empfänger BIC/BLZ;Text;Verwendungszweck"
+    path = tmp_path / "export.csv"
+    path.write_bytes(f"{header}\n02.03.2026;02.03.2026;-5,00;EUR;;;;;;;Gebühr;\n".encode("cp1252"))
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text(f"""version: 1
+feeds:
+  - name: oberbank_feed
+    entity: bank_transaction
+    parser: bank_statement
+    settings: {{account: AT611904300234573201}}
+    source: {{connector: folder, path: {tmp_path}}}
+""", encoding="utf-8")
+    monkeypatch.setenv("LEDGERLINK_FEEDS", str(feeds))
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    monkeypatch.setenv("LEDGERLINK_STORE_URL", url)
+    ran = run_cli(capsys, "bank", "load", "oberbank_feed", str(path))
+    assert ran.returncode == 0, ran.stderr
+    [record] = Store(url).current_records("bank_transaction")
+    assert (record["payload"]["account"], record["payload"]["amount"]) == ("AT611904300234573201", "-5.00")
+
+
+@requires_corpus
+def test_a_cp852_statement_in_the_corpus_is_read_with_its_letters():
+    """Raiffeisen Hungary's MT940 sample is in cp852: read as cp1252 its accented letters would come out
+    as symbols ("j¢v ¡r sa")."""
+    from connectors.bank import parse as parse_any
+    from connectors.bank.text import detect_encoding, read_head
+
+    path = CORPUS_DIR / "mt940" / "wolph-mt940" / "raiffeisen-cmi.sta"
+    assert detect_encoding(read_head(path)) == "cp852"
+    texts = [r.remittance_text for r in parse_any(path) if isinstance(r, Transaction) and r.remittance_text]
+    assert any("napi összevont utánvét" in t for t in texts)

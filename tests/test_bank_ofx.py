@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -289,7 +290,6 @@ def test_investment_statement_yields_its_header(tmp_path: Path) -> None:
     (SGML_HEADER + "<OFX><STMTTRN", r"unterminated tag"),
     (SGML_HEADER + "<OFX><1BAD></OFX>", r"malformed tag '<1BAD>'"),
     (sgml(trn(), account=""), r"STMTRS has no BANKACCTFROM"),
-    (sgml(trn(), account="<BANKACCTFROM><BANKID>1<ACCTID></BANKACCTFROM>"), r"BANKACCTFROM/ACCTID .* missing"),
     (sgml("<STMTTRN><TRNTYPE>DEBIT<DTPOSTED>20230105<FITID>1</STMTTRN>"), r"STMTTRN/TRNAMT .* missing"),
     (sgml("").replace("<CURDEF>EUR", "<CURDEF>"), r"LEDGERBAL is given but the statement has no currency"),
     (sgml(trn()).replace("<CURDEF>EUR", "<CURDEF>EURO"), r"CURDEF 'EURO' is not a currency code"),
@@ -332,3 +332,39 @@ def test_damaged_input_raises_only_bank_parse_error(tmp_path: Path, edits, cut, 
     path = write(tmp_path, "".join(text)[:cut])
     with contextlib.suppress(BankParseError):
         list(ofx.parse(path))
+
+
+@pytest.mark.parametrize("account", ["<BANKACCTFROM><BANKID>1<ACCTID></BANKACCTFROM>",
+                                     "<BANKACCTFROM><BANKID>1<ACCTID>   <ACCTTYPE>CHECKING</BANKACCTFROM>",
+                                     "<BANKACCTFROM><BANKID>1</BANKACCTFROM>"])
+def test_empty_account_id_is_read_as_no_account(tmp_path: Path, account: str) -> None:
+    [(statement, [tx])] = grouped(ofx.parse(write(tmp_path, sgml(trn(), account=account))))
+    assert statement.account_number is None and statement.account_iban is None and statement.account is None
+    assert statement.extra["account_missing"] == "BANKACCTFROM/ACCTID is missing or empty"
+    assert statement.extra["bank_id"] == "1" and tx.amount == Decimal("-1.00")
+
+
+def test_empty_account_id_through_bank_load_quarantines_the_entries(tmp_path: Path, monkeypatch, capsys) -> None:
+    """The load step's path for statements naming no account: entries quarantined with the reason, nothing
+    loaded, the run says why."""
+    from ledgerlink.store import Store
+    from tests.fixtures.cli import run_cli
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    monkeypatch.setenv("LEDGERLINK_STORE_URL", url)
+    path = write(tmp_path, sgml(trn("-1.00") + trn("2.50", extra="<NAME>Client"),
+                                account="<BANKACCTFROM><BANKID>1<ACCTID></BANKACCTFROM>"))
+    ran = run_cli(capsys, "bank", "load", "bank_statements_folder", str(path))
+    assert ran.returncode == 0, ran.stderr
+    assert "names no account" in ran.stdout
+    store = Store(url)
+    assert store.count_records("bank_transaction") == 0 and store.count_records("bank_statement") == 0
+    entries = store.list_quarantine(feed="bank_statements_folder")
+    assert len(entries) == 2
+    assert all("account" in json.dumps(e["errors"]) for e in entries)
+
+
+def test_entries_written_on_one_line_have_distinct_positions(tmp_path: Path) -> None:
+    [(_, txs)] = grouped(ofx.parse(write(tmp_path, sgml(trn("-1.00") + trn("-2.00") + trn("-3.00")))))
+    assert [t.position for t in txs] == ["<STMTTRN> at line 15", "<STMTTRN> at line 15, entry 2 on the line",
+                                         "<STMTTRN> at line 15, entry 3 on the line"]

@@ -17,8 +17,8 @@ from ledgerlink.financing.decide import decide_and_enqueue
 from ledgerlink.financing.push import send_all, send_pending
 from ledgerlink.financing.report import figures, reconciliation
 from ledgerlink.financing.rules import parse_rules
-from ledgerlink.financing.status import sync_statuses
-from ledgerlink.store import StagedRecord, Store
+from ledgerlink.financing.status import moves_forward, sync_statuses
+from ledgerlink.store import FeedState, StagedRecord, Store
 from ledgerlink.store.outbox import Outbox, OutboxPolicy
 from sandbox.scf_platform import Party, ScfConfig, ScfPlatform, SimClock
 
@@ -178,6 +178,35 @@ def test_decide_push_sync_reconcile(platform, env):
     assert store.verify_audit_chain().ok
     actions = {e["action"] for e in store.audit_entries(limit=1000)}
     assert {"financing.decide", "outbox.claim", "financing.batch", "outbox.sent", "load"} <= actions
+
+
+def test_statuses_never_move_back_in_the_lifecycle():
+    assert moves_forward("uploaded", "funded") and moves_forward("offered", "expired")
+    assert moves_forward("pending", "rejected") and moves_forward("funded", "paid")
+    assert not moves_forward("funded", "uploaded") and not moves_forward("funded", "rejected")
+    assert not moves_forward("paid", "funded") and not moves_forward("expired", "accepted")
+    assert not moves_forward("approved", "approved")
+
+
+def test_a_status_reread_from_an_old_cursor_does_not_move_back(platform, env):
+    """Changes read again after the cursor was lost (uploaded ... funded after paid) change nothing."""
+    store, box = env
+    client = make_client(platform)
+    send_pending(store, client, "w1", 100, box=box)
+    platform.clock.advance(days=60)
+    assert sync_statuses(store, client).by_status == {"paid": 4}
+    before = {r["natural_key"]: r["version"] for r in store.current_records("financing_request")}
+    run = store.start_run("reset", "financing_request")
+    with store.unit_of_work() as work:
+        work.put_feed_state("financing_status", FeedState(cursor=None), run)
+
+    again = sync_statuses(store, client)
+    assert again.changes == 4 * len(LIFECYCLE) and again.ignored == 4 * (len(LIFECYCLE) - 1)
+    assert (again.inserted, again.updated, again.unchanged) == (0, 0, 4)  # 'paid' again: the same record
+    assert again.by_status == {"paid": 4}
+    assert {r["natural_key"]: r["version"] for r in store.current_records("financing_request")} == before
+    (entry,) = store.audit_entries(limit=1, actions=["load"])
+    assert entry["details"]["ignored"] == 4 * (len(LIFECYCLE) - 1)
 
 
 def test_reconciliation_finds_unknown_duplicate_and_mismatched_invoices(platform, env):

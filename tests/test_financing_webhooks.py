@@ -267,14 +267,20 @@ def test_out_of_order_and_unknown_events_are_recorded_but_change_nothing(store, 
     assert (later.outcome, later.stored, later.http_status) == ("accepted", True, 200)
     earlier = receive(store, SECRET, signed(b1 := event_body("evt_1", "req-U1", "uploaded",
                                                                "2026-01-05T09:00:00Z")), b1)
-    assert (earlier.outcome, earlier.stored) == ("accepted", False) and "older" in earlier.reason
+    assert (earlier.outcome, earlier.stored) == ("accepted", False) and earlier.reason.startswith("ignored")
     assert statuses(store, "req-U1") == ["approved"]
     assert receive(store, SECRET, signed(b1), b1).outcome == "duplicate"
+    # The same status again, with an older timestamp: the stored one stays.
+    again = receive(store, SECRET, signed(b4 := event_body("evt_4", "req-U1", "approved",
+                                                             "2026-01-05T10:00:00Z", "uploaded")), b4)
+    assert (again.outcome, again.stored) == ("accepted", False) and "older" in again.reason
+    assert [v["payload"]["status_changed_at"] for v in store.record_versions(ENTITY, "req-U1")] == [
+        "2026-01-05T11:00:00Z"]
 
     unknown = receive(store, SECRET, signed(b3 := event_body("evt_3", "req-nobody", "uploaded",
                                                                "2026-01-05T09:00:00Z")), b3)
     assert (unknown.outcome, unknown.stored) == ("accepted", False)
-    assert store.count_records(ENTITY) == 1 and store.count_records(EVENT_ENTITY) == 3
+    assert store.count_records(ENTITY) == 1 and store.count_records(EVENT_ENTITY) == 4
 
     stale = receive(store, SECRET, signed(b2, ts=int(time.time()) - 301), b2)
     assert (stale.outcome, stale.http_status) == ("refused", 400)
@@ -300,3 +306,30 @@ def test_the_route_needs_no_login_but_a_signature(store, monkeypatch) -> None:
     monkeypatch.delenv("AIRFLOW_CONN_LEDGERLINK_SCF")
     unconfigured = http.post("/webhooks/scf", content=body, headers=signed(body))
     assert unconfigured.status_code == 503 and unconfigured.json()["outcome"] == "refused"
+
+
+def test_a_late_earlier_status_never_moves_the_record_back(store) -> None:
+    """The lifecycle decides, whatever the timestamps say: 'uploaded' stamped after 'funded' is ignored."""
+    enqueue(store, "req-U3")
+    funded = receive(store, SECRET, signed(b1 := event_body("evt_30", "req-U3", "funded",
+                                                              "2026-01-05T09:00:00Z", "accepted")), b1)
+    assert (funded.outcome, funded.stored) == ("accepted", True)
+    late = receive(store, SECRET, signed(b2 := event_body("evt_31", "req-U3", "uploaded",
+                                                            "2026-01-05T12:00:00Z")), b2)
+    assert (late.outcome, late.stored, late.http_status) == ("accepted", False, 200)
+    assert late.reason == "ignored: uploaded after funded would move the status back in the lifecycle"
+    assert statuses(store, "req-U3") == ["funded"]
+    (entry,) = [e for e in store.audit_entries(limit=10, actions=["financing.webhook"])
+                if e["details"]["event_id"] == "evt_31"]
+    assert entry["details"]["ignored"] is True and entry["details"]["stored"] is False
+
+    # Duplicates change nothing either: the same event again, and the same status under a new id.
+    assert receive(store, SECRET, signed(b2), b2).outcome == "duplicate"
+    assert receive(store, SECRET, signed(b1), b1).outcome == "duplicate"
+    same = receive(store, SECRET, signed(b3 := event_body("evt_32", "req-U3", "funded",
+                                                            "2026-01-05T09:00:00Z", "accepted")), b3)
+    assert (same.outcome, same.stored) == ("accepted", False)
+    paid = receive(store, SECRET, signed(b4 := event_body("evt_33", "req-U3", "paid",
+                                                            "2026-01-05T08:00:00Z", "funded")), b4)
+    assert paid.stored  # forward, even with an earlier timestamp
+    assert statuses(store, "req-U3") == ["funded", "paid"]

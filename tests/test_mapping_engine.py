@@ -123,7 +123,10 @@ def test_columnar_and_row_engines_agree(tmp_path, data, on_drift):
 def test_engines_agree_on_all_shipped_samples():
     for mapping_file in sorted((ROOT / "mappings").glob("*/*.yaml")):
         mapping = load_mapping(mapping_file)
-        for sample in sorted((mapping_file.parent / "samples" / mapping_file.stem).iterdir()):
+        folder = mapping_file.parent / "samples" / mapping_file.stem
+        if not folder.is_dir():  # bank layouts reading preamble or feed settings: tests/test_bank_csv.py
+            continue
+        for sample in sorted(folder.iterdir()):
             if sample.name.endswith(".expected.jsonl"):
                 continue
             a, b = mapping.map_file(sample, engine="columnar"), mapping.map_file(sample, engine="rows")

@@ -4,7 +4,8 @@
         ...
 
 Each format module exposes ``FORMAT`` (its name), ``detect(head: bytes) -> bool`` (is this
-file mine, judged from its first 64 KiB) and ``parse(path: Path) -> Iterator[Record]``.
+file mine, judged from its first 64 KiB) and ``parse(path: Path) -> Iterator[Record]``. A module
+with ``TAKES_SETTINGS = True`` (QIF, bank CSV) takes ``settings=`` too: the feed's ``FeedSettings``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from .model import Balance, BankParseError, BatchDetail, Record, Statement, Transaction, as_json
+from .settings import FeedSettings
 from .text import read_head
 
 # Checked in this order: the most specific signatures first (XML before the text formats,
@@ -25,6 +27,7 @@ FORMAT_MODULES = (
     "connectors.bank.coda",
     "connectors.bank.bai2",
     "connectors.bank.norma43",
+    "connectors.bank.qif",
     "connectors.bank.csv_export",  # last: a header match against the shipped bank CSV mappings
 )
 
@@ -46,7 +49,7 @@ def _module_for(path: Path):
         if module.detect(head):
             return module
     raise BankParseError(str(path), "line 1", "not a bank statement format ledgerlink knows "
-                         "(camt.052/053/054, MT940/MT942, BAI2, CODA, OFX, Norma 43, bank CSV exports)")
+                         "(camt.052/053/054, MT940/MT942, BAI2, CODA, OFX, Norma 43, QIF, bank CSV exports)")
 
 
 def grouped(records: Iterable[Record]) -> list[tuple[Statement, list[Transaction]]]:
@@ -68,11 +71,15 @@ def detect_format(path: Path | str) -> str:
     return _module_for(Path(path)).FORMAT
 
 
-def parse(path: Path | str) -> Iterator[Record]:
-    """Statements and their transactions from one file, streamed, whatever its format."""
+def parse(path: Path | str, settings: FeedSettings | None = None) -> Iterator[Record]:
+    """Statements and their transactions from one file, streamed, whatever its format. ``settings``:
+    what the feed says that some formats do not carry (QIF's currency, an export's own account)."""
     path = Path(path)
-    return _module_for(path).parse(path)
+    module = _module_for(path)
+    if getattr(module, "TAKES_SETTINGS", False):
+        return module.parse(path, settings=settings or FeedSettings())
+    return module.parse(path)
 
 
-__all__ = ["Balance", "BankParseError", "BatchDetail", "Record", "Statement", "Transaction", "as_json",
+__all__ = ["Balance", "BankParseError", "BatchDetail", "FeedSettings", "Record", "Statement", "Transaction", "as_json",
            "detect_format", "grouped", "parse"]

@@ -11,7 +11,12 @@ One ``Statement`` per 03 account record: balances from status codes 010 (opening
 015 (closing ledger); the other summary amounts (040/045 available, 100/400 totals, ...) are
 kept in ``extra["summary"]``. Amounts carry no decimal point: they are in minor units of the
 currency (2 decimals for USD, 0 for JPY, ...). A blank currency defaults to the group's, then to
-USD. Detail signs come from the type code: 100-399 and 920-959 credit, 400-699 and 960-999 debit.
+USD. Detail signs come from the type code: 100-399, 720-759 (loan payments applied: interest,
+principal, escrow, fees) and 920-959 credit; 400-699, 760-799 (loan disbursements) and 960-999
+debit. Loan status codes (700-719) are summary amounts, not details. Type code 890 (non-monetary
+information) is kept as a transaction with status ``info``: its amount, usually blank (0), does not
+move the balance. The sender and receiver of the 01 header (digits, or bank identifiers such as a
+BIC) are kept in the statement's ``extra``.
 
 Malformed input (a record out of order, a field that is not a number or a date, an unknown
 record or funds type, a missing trailer) raises ``BankParseError``. The trailers are reconciled
@@ -50,6 +55,7 @@ _TYPE_CODE = re.compile(r"[0-9A-Za-z]{3}")
 # Tagged continuation lines some banks use ("88,EREF: 1234"): references and parties.
 _TAG = re.compile(r"(EREF|CREF|REMI|DBNM|CRNM|DACT|CACT|DABA|CABA|DBIC|CBIC|CHKN|IDNM): ?(.*)\Z")
 OPENING_LEDGER, CLOSING_LEDGER = "010", "015"
+INFORMATIONAL = "890"  # a detail that carries non-monetary information only
 
 
 def detect(head: bytes) -> bool:
@@ -235,7 +241,9 @@ class _Parser(ControlledFileParser):
                     statement.opening_balance = balance
                 else:
                     statement.closing_balance = balance
-        statement.extra = {"summary": summary, **({"item_counts": counts} if counts else {}), **group.extra}
+        parties = {k: v for k, v in (("sender", self.file["sender"]), ("receiver", self.file["receiver"])) if v}
+        statement.extra = {"summary": summary, **({"item_counts": counts} if counts else {}), **group.extra,
+                           **parties}
         self.account = account
         return iter(())
 
@@ -331,11 +339,15 @@ class _Parser(ControlledFileParser):
             raise self.error(rec.position, "16 transaction detail needs at least a type code, an amount "
                                            "and a funds type")
         code = fixed[0].strip()
-        credit = _direction(code)
+        info = code == INFORMATIONAL
+        credit = True if info else _direction(code)
         if credit is None:
-            raise self.error(rec.position, f"type code {code!r} is not a BAI2 credit (100-399, 920-959) or "
-                                           "debit (400-699, 960-999) detail code")
+            raise self.error(rec.position, f"type code {code!r} is not a BAI2 detail code: credit (100-399, "
+                                           "720-759, 920-959), debit (400-699, 760-799, 960-999) or 890 "
+                                           "(information)")
         raw = _int(fixed[1], self, rec, "amount")
+        if raw is None and info:
+            raw = 0  # information only: the amount is usually left blank
         if raw is None:
             raise self.error(rec.position, "16 transaction detail without an amount")
         if raw < 0:
@@ -365,6 +377,7 @@ class _Parser(ControlledFileParser):
             counterparty_bic=tags.get(party[2]) or None,
             remittance_text=" ".join(lines) or None,
             bank_transaction_code=code,
+            status="info" if info else "booked",
             position=rec.position,
         )
 
@@ -439,9 +452,9 @@ def _direction(code: str) -> bool | None:
     if not code.isdigit() or len(code) != 3:
         return None
     n = int(code)
-    if 100 <= n <= 399 or 920 <= n <= 959:
+    if 100 <= n <= 399 or 720 <= n <= 759 or 920 <= n <= 959:
         return True
-    if 400 <= n <= 699 or 960 <= n <= 999:
+    if 400 <= n <= 699 or 760 <= n <= 799 or 960 <= n <= 999:
         return False
     return None
 

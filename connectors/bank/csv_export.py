@@ -11,6 +11,19 @@ account (in the order the accounts first appear) followed by that account's tran
 order (exports that list the newest entry first are turned round). Where the layout has a running
 balance (``carry`` values ``balance_after`` and/or ``balance_before``), the opening and closing
 balances come from it and every entry must continue it: previous balance + amount = balance.
+
+A mapping may read two kinds of values that are not in the rows, as if they were columns:
+
+- ``preamble:NAME``: the value of a ``NAME;value`` line above the header (ING Germany's
+  "IBAN;DE12 ..." line, a card statement's "Kreditkarte:;4748********1234"; a trailing colon is
+  left out of the name). A layout that reads one finds its header line among the first lines of
+  the file, so a preamble of any length is passed over;
+- ``settings:NAME``: the feed's setting (``settings: account: ...`` in dags/feeds.yaml), for exports
+  that do not name the holder's own account (Oberbank, Raiffeisen). Without it the file is refused,
+  naming the setting.
+
+A file in the DOS Central European code page (cp852, recognised from its letters) is read as such
+by a layout that takes a single-byte code page (cp1252 would read it, into the wrong letters).
 """
 
 from __future__ import annotations
@@ -18,22 +31,37 @@ from __future__ import annotations
 import codecs
 import csv
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ledgerlink.config import BUNDLED_MAPPINGS_DIR, mappings_dir
 from ledgerlink.errors import LedgerlinkError
 from ledgerlink.mapping import DriftError, Mapping, MapResult, SourceError, load_mapping
+from ledgerlink.mapping.executor import run as run_mapping
+from ledgerlink.mapping.sources import SourceOptions, read_source
 from ledgerlink.redact import mask_accounts_in_text
 
 from .model import Balance, BankParseError, Record, Statement, Transaction
-from .text import detect_encoding, read_head
+from .settings import FeedSettings
+from .text import CENTRAL_EUROPEAN, detect_encoding, read_head
 
 FORMAT = "csv"
+TAKES_SETTINGS = True
+
+PREAMBLE = "preamble:"  # preamble:IBAN -> the value of the "IBAN;..." line above the header
+SETTING = "settings:"   # settings:account -> the feed's settings
+MAX_PREAMBLE_LINES = 40
+
+
+def _outside(column: str) -> bool:
+    """A column a mapping reads from outside the rows (the preamble, the feed's settings)."""
+    return column.startswith((PREAMBLE, SETTING))
 
 
 def layouts_folder() -> Path:
@@ -49,6 +77,11 @@ class Layout:
     mapping: Mapping
     known: frozenset[str]     # header columns the mapping reads or ignores
     needed: frozenset[str]    # columns of its required fields: a header without one of them is not this layout
+    outside: frozenset[str] = frozenset()  # preamble:/settings: values it reads
+
+    @property
+    def reads_preamble(self) -> bool:
+        return any(c.startswith(PREAMBLE) for c in self.outside)
 
     @property
     def name(self) -> str:
@@ -66,9 +99,10 @@ def _layouts(folder: Path) -> tuple[Layout, ...]:
     out = []
     for path in sorted(folder.glob("*.yaml")):
         mapping = load_mapping(path)
-        needed = {c for plan in mapping.fields if plan.required and not plan.carried for c in plan.inputs}
-        out.append(Layout(mapping, frozenset(mapping.used_columns) | frozenset(mapping.ignore_columns),
-                          frozenset(needed)))
+        outside = frozenset(c for c in mapping.used_columns if _outside(c))
+        needed = {c for plan in mapping.fields if plan.required and not plan.carried for c in plan.inputs} - outside
+        out.append(Layout(mapping, (frozenset(mapping.used_columns) | frozenset(mapping.ignore_columns)) - outside,
+                          frozenset(needed), outside))
     return tuple(out)
 
 
@@ -92,10 +126,15 @@ def match_layout(head: bytes, folder: Path | None = None) -> Layout | None:
 def _score(layout: Layout, head: bytes) -> tuple[int, int] | None:
     """How well the file's start fits the layout (higher is better), or None when it does not fit."""
     source = layout.mapping.source
-    skip = source.header_row if source.columns else source.header_row - 1
-    line = next((raw for raw in head.split(b"\n")[skip:] if raw.strip()), None)
+    if not source.columns:
+        found = header_line(layout, head)
+        if found is None:
+            return None
+        header = set(found[2]) - {""}
+        return len(header & layout.known), -len(layout.known - header)
+    line = next((raw for raw in head.split(b"\n")[source.header_row:] if raw.strip()), None)
     # only this line is decoded: a bad byte further on is for the mapping engine to report
-    text = None if line is None else _decode(line.rstrip(b"\r"), source.encodings)
+    text = None if line is None else _decode(line.rstrip(b"\r"), _encodings(source.encodings, head))
     if text is None:
         return None
     first = _split(text, source.delimiter, source.quote)
@@ -106,15 +145,42 @@ def _score(layout: Layout, head: bytes) -> tuple[int, int] | None:
         if len(first) > len(source.columns):
             return None
         padded = first + [""] * (len(source.columns) - len(first))
+        row = dict(zip(source.columns, padded, strict=True)) | {c: "X" for c in layout.outside}
         try:
-            trial = layout.mapping.map_rows([(1, None, dict(zip(source.columns, padded, strict=True)))])
+            trial = layout.mapping.map_rows([(1, None, row)])
         except LedgerlinkError:
             return None
         return (len(source.columns), 0) if not trial.errors and len(trial.frame) == 1 else None
-    header = {c.strip() for c in first} - {""}
-    if not layout.needed <= header:
-        return None
-    return len(header & layout.known), -len(layout.known - header)
+    return None
+
+
+def header_line(layout: Layout, head: bytes) -> tuple[int, dict[str, str], list[str]] | None:
+    """Where a layout with a header line finds it in a file starting with ``head``: (index of the line
+    from 0, the ``NAME;value`` lines above it, the header's names), or None. The header is the
+    mapping's ``header_row``; a layout that reads preamble values looks further down for it."""
+    source = layout.mapping.source
+    encodings = _encodings(source.encodings, head)
+    lines = head.split(b"\n")
+    start = source.header_row - 1
+    above: dict[str, str] = {}
+    for index in range(start, min(len(lines), start + MAX_PREAMBLE_LINES)):
+        raw = lines[index].rstrip(b"\r")
+        if not raw.strip():
+            continue
+        # only these lines are decoded: a bad byte further on is for the mapping engine to report
+        text = _decode(raw, encodings)
+        fields = None if text is None else _split(text, source.delimiter, source.quote)
+        if fields is None:
+            return None
+        names = [c.strip() for c in fields]
+        if layout.needed <= set(names):
+            return index, above, names
+        if not layout.reads_preamble:
+            return None
+        key = names[0].lstrip("\ufeff").rstrip(":").strip()
+        if key and len(names) > 1:
+            above.setdefault(key, names[1])
+    return None
 
 
 def _decode(head: bytes, encodings: list[str]) -> str | None:
@@ -158,12 +224,70 @@ def layout_for(path: Path, folder: Path | None = None) -> Layout:
     return layout
 
 
-def map_export(path: Path, layout: Layout, mapping: Mapping | None = None) -> MapResult:
-    """The export through its layout's mapping (or ``mapping``, the same with another drift policy)."""
+def map_export(path: Path, layout: Layout, mapping: Mapping | None = None,
+               settings: FeedSettings | None = None) -> MapResult:
+    """The export through its layout's mapping (or ``mapping``, the same with another drift policy),
+    with the preamble and settings values it reads."""
+    mapping = mapping or layout.mapping
     try:
-        return (mapping or layout.mapping).map_file(path, source_name=path.name)
+        source = _central_european(path, mapping)
+        if not layout.outside and source is mapping.source:
+            return mapping.map_file(path, source_name=path.name)
+        above: dict[str, str] = {}
+        if layout.reads_preamble:
+            found = header_line(layout, read_head(path))
+            if found is None:
+                raise BankParseError(str(path), None, f"no header line of {layout.name} in the first "
+                                                      f"{MAX_PREAMBLE_LINES} lines")
+            source = replace(source, header_row=found[0] + 1)
+            above = found[1]
+        table = read_source(path, source, mapping.used_columns)
+        for column in sorted(layout.outside):
+            value = _outside_value(path, layout, column, above, settings or FeedSettings())
+            table.data[column] = np.full(len(table), value, dtype=object)
+            table.columns.append(column)
+        return run_mapping(mapping, table, source_name=path.name, engine="columnar")
     except (SourceError, DriftError) as exc:
         raise BankParseError(str(path), None, f"cannot be read as {layout.name}: {exc}") from None
+
+
+def _central_european(path: Path, mapping: Mapping) -> SourceOptions:
+    """The mapping's source options, read as cp852 when the file is in that code page (see _encodings)."""
+    source = mapping.source
+    encodings = _encodings(source.encodings, read_head(path))
+    return source if encodings is source.encodings else replace(source, encodings=encodings)
+
+
+def _encodings(encodings: list[str], head: bytes) -> list[str]:
+    """A mapping's encodings for a file starting with ``head``: cp852 alone when the file is in that code
+    page and the mapping takes a single-byte one (cp1252 would decode it too, into the wrong letters)."""
+    single_byte = [e for e in encodings if _codec(e) not in ("utf-8", "utf-8-sig", "unknown")]
+    if single_byte and CENTRAL_EUROPEAN not in single_byte and detect_encoding(head) == CENTRAL_EUROPEAN:
+        return [CENTRAL_EUROPEAN]
+    return encodings
+
+
+def _codec(encoding: str) -> str:
+    try:
+        return codecs.lookup(encoding).name
+    except LookupError:
+        return "unknown"  # the mapping engine names it when it reads the file
+
+
+def _outside_value(path: Path, layout: Layout, column: str, above: dict[str, str], settings: FeedSettings) -> str:
+    if column.startswith(PREAMBLE):
+        name = column[len(PREAMBLE):]
+        if name not in above:
+            raise BankParseError(str(path), None, f"{layout.name} reads {name!r} from the lines above the header; "
+                                                  "the file has no such line")
+        return above[name]
+    name = column[len(SETTING):]
+    if name == "account":
+        return settings.need_account(str(path), f"{layout.name} exports do not name the holder's own account")
+    if name == "currency":
+        return settings.need_currency(str(path), f"{layout.name} exports carry no currency")
+    raise BankParseError(str(path), None, f"mapping {layout.mapping.display_path} reads {column!r}: there is no "
+                                          "such setting (account, currency)")
 
 
 def mapped_rows(result: MapResult) -> list[tuple[int, dict[str, Any]]]:
@@ -171,13 +295,14 @@ def mapped_rows(result: MapResult) -> list[tuple[int, dict[str, Any]]]:
     return [(int(row), rec) for row, rec in zip(result.frame["_row"].tolist(), result.records(), strict=True)]
 
 
-def parse(path: Path | str, folder: Path | None = None) -> Iterator[Record]:
+def parse(path: Path | str, folder: Path | None = None, *, settings: FeedSettings | None = None) -> Iterator[Record]:
     """Statements (one per account) each followed by its transactions; BankParseError on bad input:
-    strict, the first bad row refuses the file (a feed instead quarantines bad rows, see ledgerlink.bank)."""
+    strict, the first bad row refuses the file (a feed instead quarantines bad rows, see ledgerlink.bank).
+    ``settings``: the feed's, for layouts that read them (``settings:account``)."""
     path = Path(path)
     layout = layout_for(path, folder)
     mapping = layout.mapping
-    result = map_export(path, layout)
+    result = map_export(path, layout, settings=settings)
     if result.errors:
         err = result.errors[0]
         where = f"{mapping.display_path} line {err.mapping_line}" if err.mapping_line else mapping.display_path

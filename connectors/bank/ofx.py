@@ -11,7 +11,9 @@ transaction-response aggregate (``STMTTRNRS`` ...) at a time, so a file is never
 One ``Statement`` per bank (``STMTRS``) or credit-card (``CCSTMTRS``) statement:
 
 * account: ``BANKACCTFROM/ACCTID`` (or ``CCACCTFROM``), in ``account_iban`` too when it is an IBAN;
-  ``BANKID``, ``BRANCHID`` and ``ACCTTYPE`` in ``extra``;
+  ``BANKID``, ``BRANCHID`` and ``ACCTTYPE`` in ``extra``. An empty (or absent) ``ACCTID`` is read as no
+  account (``account_number`` None, ``extra["account_missing"]``); a statement without the
+  ``BANKACCTFROM`` aggregate itself is refused;
 * currency ``CURDEF``; period ``BANKTRANLIST/DTSTART``..``DTEND``;
 * closing balance ``LEDGERBAL`` (``BALAMT`` as of ``DTASOF``); ``AVAILBAL`` in ``extra``. OFX has no
   opening balance: ``opening_balance`` is always None. A ``LEDGERBAL`` whose amount and date are
@@ -34,7 +36,7 @@ A server error is not an empty statement: a failed sign-on (``SONRS/STATUS`` wit
 or a statement response that carries an error status instead of a statement raises
 ``BankParseError`` quoting the server's code and message. A file with no statement response at all
 (a sign-on or account-list reply) yields nothing. Malformed input, including a missing or invalid
-``DTPOSTED``, ``TRNAMT`` or account, raises ``BankParseError`` naming the field.
+``DTPOSTED``, ``TRNAMT`` or account aggregate, raises ``BankParseError`` naming the field.
 """
 
 from __future__ import annotations
@@ -398,10 +400,12 @@ class _Builder:
         acct = stmt.find(acct_name)
         if acct is None or acct.text is not None:
             raise self.error(stmt, f"{stmt.name} has no {acct_name} (the account the statement is for)")
-        account = acct.value("ACCTID")
-        if not account:
-            raise self.error(acct, f"{acct_name}/ACCTID (the account number) is missing or empty")
+        # Some banks blank the account number: the statement is read without one (account_number None),
+        # and a load quarantines its entries as it does for any statement naming no account.
+        account = (acct.value("ACCTID") or "").strip() or None
         extra: dict = {"statement_type": kind}
+        if account is None:
+            extra["account_missing"] = f"{acct_name}/ACCTID is missing or empty"
         for key, tag in (("bank_id", "BANKID"), ("branch_id", "BRANCHID"), ("account_type", "ACCTTYPE"),
                          ("broker_id", "BROKERID")):
             if acct.value(tag):
@@ -411,7 +415,7 @@ class _Builder:
             extra["trnuid"] = trnuid
         if status and (status["code"] != "0" or status["severity"] != "INFO"):
             extra["server_status"] = _quote(status)
-        compact = account.replace(" ", "").upper()
+        compact = (account or "").replace(" ", "").upper()
         statement = Statement(format=FORMAT, account_number=account,
                               account_iban=compact if is_iban(compact) else None, currency=currency,
                               created_at=self.created_at, position=stmt.position, extra=extra)
@@ -419,6 +423,7 @@ class _Builder:
         starts: list[date] = []
         ends: list[date] = []
         list_name = "INVTRANLIST" if kind == "investment" else "BANKTRANLIST"
+        on_line: dict[str, int] = {}
         for tranlist in stmt.findall(list_name):
             for tag, bucket in (("DTSTART", starts), ("DTEND", ends)):
                 value = tranlist.value(tag)
@@ -430,7 +435,12 @@ class _Builder:
                     + sum(1 for c in tranlist.children if c.name not in ("DTSTART", "DTEND")))
                 continue
             for trn in tranlist.findall("STMTTRN"):
-                transactions.append(self.transaction(trn, currency))
+                tx = self.transaction(trn, currency)
+                # files written on one line: the entries' positions must still tell them apart
+                on_line[trn.position] = on_line.get(trn.position, 0) + 1
+                if on_line[trn.position] > 1:
+                    tx.position = f"{trn.position}, entry {on_line[trn.position]} on the line"
+                transactions.append(tx)
         statement.from_date = min(starts) if starts else None
         statement.to_date = max(ends) if ends else None
         if kind == "investment":

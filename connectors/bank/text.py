@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import logging
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,12 +13,15 @@ from .model import BankParseError, Statement
 log = logging.getLogger(__name__)
 
 # Tried in order after a BOM check; cp1252 decodes nearly anything, so it comes last
-# but one, and latin-1 (which decodes everything) is the final fallback.
+# but one, and latin-1 (which decodes everything) is the final fallback. cp852 (the DOS Central
+# European code page) decodes everything too: it is chosen over cp1252 by the text's letters.
 FALLBACK_ENCODINGS = ("utf-8", "cp1252", "latin-1")
+CENTRAL_EUROPEAN = "cp852"
 
 
 def detect_encoding(head: bytes) -> str:
-    """The encoding of a file from its first bytes: BOM, else UTF-8 if it decodes, else cp1252."""
+    """The encoding of a file from its first bytes: BOM, else UTF-8 if it decodes, else cp852 when
+    its letters read as words in it and not in cp1252, else cp1252 (latin-1 when cp1252 cannot)."""
     if head.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
@@ -26,10 +30,28 @@ def detect_encoding(head: bytes) -> str:
         try:
             # A multi-byte character cut at the end of the sample is not a decoding error.
             codecs.getincrementaldecoder(encoding)().decode(head, final=False)
-            return encoding
         except UnicodeDecodeError:
             continue
+        if encoding != "utf-8" and _letters(head, CENTRAL_EUROPEAN) > _letters(head, encoding):
+            return CENTRAL_EUROPEAN
+        return encoding
     return "latin-1"
+
+
+def _letters(head: bytes, encoding: str) -> int:
+    """How many non-ASCII characters read as letters inside words (next to another letter) in
+    ``encoding``. cp1252 text read as cp852 turns ö, ß, Ä, Ü into symbols and box lines; cp852 text
+    read as cp1252 turns á, í, é, ó, ú, ů, ž into symbols: the right code page has more letters."""
+    text = head.decode(encoding, errors="replace")
+    count = 0
+    for m in _NON_ASCII.finditer(text):
+        i = m.start()
+        if text[i].isalpha() and ((i and text[i - 1].isalpha()) or (i + 1 < len(text) and text[i + 1].isalpha())):
+            count += 1
+    return count
+
+
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 
 def read_head(path: Path, size: int = 64 * 1024) -> bytes:

@@ -430,17 +430,30 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
     return None
 
 
-def verify_webhook(
-    secret: str,
-    headers: Mapping[str, str],
-    body: bytes,
-    tolerance: float = DEFAULT_TOLERANCE,
-    *,
-    now: float | None = None,
-) -> dict[str, Any]:
-    """The delivered event, once its ``Scf-Signature`` (HMAC-SHA256 over ``"<t>.<body>"``) matches
-    and its timestamp is within ``tolerance`` seconds. Pass the raw body bytes as received.
-    Refusing an event id seen before is the caller's job (:class:`ReplayGuard`)."""
+@dataclass(frozen=True)
+class WebhookSignature:
+    """A parsed ``Scf-Signature`` header: ``t=<unix time>,v1=<hex>[,v1=<hex>...]`` (several v1 while
+    the platform rotates its secret)."""
+
+    timestamp: int
+    candidates: tuple[str, ...]
+
+    def digest(self, secret: str) -> hmac.HMAC:
+        """An HMAC-SHA256 started on ``"<t>."``: feed it the body as it arrives (``update``)."""
+        return hmac.new(secret.encode(), f"{self.timestamp}.".encode(), hashlib.sha256)
+
+    def check(self, digest: hmac.HMAC) -> None:
+        """Raise unless the finished ``digest`` equals one candidate (constant-time compare)."""
+        expected = digest.hexdigest()
+        if not any(hmac.compare_digest(expected, c) for c in self.candidates):
+            raise WebhookVerificationError("webhook: signature does not match", call="verify webhook")
+
+
+def read_signature(
+    headers: Mapping[str, str], tolerance: float = DEFAULT_TOLERANCE, *, now: float | None = None
+) -> WebhookSignature:
+    """The delivery's ``Scf-Signature``, once present, well-formed and within ``tolerance`` seconds.
+    Needs no body: a receiver calls it before reading one."""
     header = _header(headers, SIGNATURE_HEADER)
     if not header:
         raise WebhookVerificationError(f"webhook: no {SIGNATURE_HEADER} header", call="verify webhook")
@@ -460,9 +473,25 @@ def verify_webhook(
             f"webhook: timestamp is {abs(current - timestamp):.0f}s away from now (tolerance {tolerance:g}s)",
             call="verify webhook",
         )
-    expected = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-    if not any(hmac.compare_digest(expected, c) for c in candidates):
-        raise WebhookVerificationError("webhook: signature does not match", call="verify webhook")
+    return WebhookSignature(timestamp, tuple(candidates))
+
+
+def verify_webhook(
+    secret: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    tolerance: float = DEFAULT_TOLERANCE,
+    *,
+    now: float | None = None,
+) -> dict[str, Any]:
+    """The delivered event, once its ``Scf-Signature`` (HMAC-SHA256 over ``"<t>.<body>"``) matches
+    and its timestamp is within ``tolerance`` seconds. Pass the raw body bytes as received; the body
+    is parsed only after the signature matched. Refusing an event id seen before is the caller's job
+    (:class:`ReplayGuard`)."""
+    signature = read_signature(headers, tolerance, now=now)
+    digest = signature.digest(secret)
+    digest.update(body)
+    signature.check(digest)
     try:
         event = json.loads(body)
     except ValueError:

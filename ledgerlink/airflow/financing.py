@@ -41,16 +41,23 @@ ASSET = Asset(name="ledgerlink_financing_request", uri="ledgerlink://store/finan
 DEFAULT_ARGS = {"owner": OWNER, "retries": 2, "retry_delay": dt.timedelta(minutes=5)}
 
 
-def approval_threshold() -> Any:
+APPROVAL_SETTING = "financing.approval_above"
+
+
+def approval_threshold(store: Any = None) -> Any:
+    """A batch above this amount (in any one currency) waits for an approver: the value an admin set
+    in the console, else LEDGERLINK_FINANCING_APPROVAL_ABOVE, else 100000.00."""
     from decimal import Decimal, InvalidOperation
 
     from ledgerlink.errors import ConfigError
 
-    raw = os.environ.get(APPROVAL_ENV) or DEFAULT_APPROVAL_ABOVE
+    stored = store.console.setting(APPROVAL_SETTING) if store is not None else None
+    raw = stored or os.environ.get(APPROVAL_ENV) or DEFAULT_APPROVAL_ABOVE
     try:
         return Decimal(raw)
     except InvalidOperation:
-        raise ConfigError(f"{APPROVAL_ENV} must be an amount such as 100000.00 (got {raw!r})") from None
+        where = f"setting {APPROVAL_SETTING}" if stored else APPROVAL_ENV
+        raise ConfigError(f"{where} must be an amount such as 100000.00 (got {raw!r})") from None
 
 
 def scf_client(conn_id: str = CONN_ID, **options: Any) -> Any:
@@ -81,7 +88,7 @@ def decide(run_id: str, today: dt.date | None = None) -> dict[str, Any]:
             totals[entry.payload["currency"]] = totals.get(entry.payload["currency"], Decimal(0)) + Decimal(
                 entry.payload["amount"])
             waiting += 1
-    threshold = approval_threshold()
+    threshold = approval_threshold(store)
     summary = {
         "run_id": run_id, "decided": result.decided, "eligible": result.eligible, "enqueued": result.enqueued,
         "by_rule": dict(result.by_rule), "waiting": waiting,

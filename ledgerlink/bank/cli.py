@@ -9,7 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from connectors.bank import BankParseError, Statement, as_json, detect_format, parse
+from connectors.bank import BankParseError, FeedSettings, Statement, as_json, detect_format, parse
 from ledgerlink.bank.canonical import difference_after, moves_balance
 from ledgerlink.errors import LedgerlinkError
 from ledgerlink.model.money import format_amount
@@ -31,6 +31,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("file", type=Path)
     p.add_argument("--json", action="store_true",
                    help="one JSON object per line: each statement, its transactions, its balance check")
+    p.add_argument("--currency", help="currency of a file that carries none (QIF), as a feed's settings: currency")
+    p.add_argument("--account", help="the holder's account for a file that does not name it (QIF, Oberbank and "
+                                     "Raiffeisen CSV), as a feed's settings: account")
+    p.add_argument("--date-order", choices=["DMY", "MDY", "YMD"], help="QIF dates: day, month and year order")
     p.set_defaults(func=cmd_parse)
     p = cmds.add_parser("load", help="load a bank file into the store as a feed run")
     p.add_argument("feed", help="bank statement feed name from dags/feeds.yaml")
@@ -86,9 +90,14 @@ def cmd_parse(args: argparse.Namespace) -> int:
             held.clear()
             streaming = True
 
+    given = {"currency": args.currency, "account": args.account, "date_order": args.date_order}
+    try:
+        settings = FeedSettings.of({k: v for k, v in given.items() if v is not None}, where="options")
+    except ValueError as exc:
+        raise LedgerlinkError(str(exc)) from None
     try:
         fmt = detect_format(args.file)
-        for record in parse(args.file):
+        for record in parse(args.file, settings):
             if isinstance(record, Statement):
                 if current is not None:
                     emit(_balance_text(balance_line(current, moved), args.json))

@@ -26,9 +26,10 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from connectors.bank import Statement, Transaction, csv_export, detect_format, grouped, parse
+from connectors.bank import FeedSettings, Statement, Transaction, csv_export, detect_format, grouped, parse
 from ledgerlink.bank.canonical import DELIVERY_FIELDS, StatementRecords, statement_records
 from ledgerlink.config import resolve_display_path
+from ledgerlink.errors import ConfigError
 from ledgerlink.mapping import Mapping, MapResult, load_mapping
 from ledgerlink.model.entities import entity_fields
 from ledgerlink.pipeline.mappers import Parsed, Problem, RawRow, parsed_result, with_drift_policy
@@ -39,10 +40,10 @@ STATEMENT_ENTITY = "bank_statement"
 LABEL = "parser:bank_statement"
 
 
-def read_statements(path: Path | str) -> list[tuple[Statement, list[Transaction]]]:
+def read_statements(path: Path | str, settings: FeedSettings | None = None) -> list[tuple[Statement, list[Transaction]]]:
     """Every statement of a bank file with its entries (a file's statements fit in memory; the
     parsers stream the file itself)."""
-    return grouped(parse(path))
+    return grouped(parse(path, settings))
 
 
 class BankStatementMapper:
@@ -51,8 +52,13 @@ class BankStatementMapper:
     omit_empty = True
     display_path = LABEL
 
-    def __init__(self, *, on_drift: str | None = None, label: str | None = None) -> None:
+    def __init__(self, *, on_drift: str | None = None, label: str | None = None,
+                 settings: dict[str, Any] | None = None) -> None:
         self.field_names = list(entity_fields(ENTITY))
+        try:
+            self.settings = FeedSettings.of(settings)
+        except ValueError as exc:
+            raise ConfigError(f"feed settings: {exc}") from None
         self.on_drift = on_drift  # for the bank CSV layouts' mappings (the other formats cannot drift)
         # A quarantined row of a bank CSV export is replayed through its layout's mapping.
         self.layout_mapping: Mapping | None = None
@@ -66,7 +72,7 @@ class BankStatementMapper:
         name = source_name or path.name
         if detect_format(path) == csv_export.FORMAT:
             return self._map_export(path, name)
-        parsed = [statement_records(s, txs) for s, txs in read_statements(path)]
+        parsed = [statement_records(s, txs) for s, txs in read_statements(path, self.settings)]
         return self._result(parsed, name, findings=[])
 
     def map_rows(self, raw_rows: list[RawRow], *, source_name: str | None = None) -> MapResult:
@@ -120,7 +126,7 @@ class BankStatementMapper:
         into a statement per account."""
         layout = csv_export.layout_for(path)
         self.layout_mapping = with_drift_policy(layout.mapping, self.on_drift)
-        mapped = csv_export.map_export(path, layout, self.layout_mapping)
+        mapped = csv_export.map_export(path, layout, self.layout_mapping, self.settings)
         drift = [event.detail for event in mapped.drift]
         statements, findings = csv_export.group_statements(path, layout, csv_export.mapped_rows(mapped),
                                                            drift=drift, strict=False)

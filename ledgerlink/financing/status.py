@@ -4,6 +4,10 @@ Every status an invoice passes through becomes one version of its record (natura
 request id, which is the outbox entry's idempotency key and the buyer reference sent to the
 platform). All versions of one sync and the new cursor commit in ONE store transaction: a sync
 that fails half-way moves nothing, and the next one reads the same changes again.
+
+A status only moves forward in the platform's lifecycle (:data:`LIFECYCLE`, see :func:`moves_forward`),
+whatever the timestamps say: a change that would move it back (a late ``uploaded`` after ``funded``)
+is ignored and counted in the run's audit entry, here and in the webhook receiver.
 """
 
 from __future__ import annotations
@@ -25,6 +29,21 @@ ENTITY = "financing_request"
 DEFAULT_FEED = "financing_status"
 OFFER_STATUSES = frozenset({"offered", "accepted", "funded", "paid"})
 FUNDED_STATUSES = frozenset({"funded", "paid"})
+# The platform's lifecycle in order; ``rejected`` and ``expired`` end it before funding.
+LIFECYCLE = ("pending", "uploaded", "approved", "offered", "accepted", "funded", "paid")
+ENDINGS = frozenset({"rejected", "expired"})
+FINAL_STATUSES = ENDINGS | {"paid"}
+
+
+def moves_forward(current: str, new: str) -> bool:
+    """Whether ``new`` follows ``current`` in the lifecycle. Nothing leaves a final status (paid,
+    rejected, expired); rejected and expired may follow any status before funded; a repeated status
+    is no move."""
+    if new == current or current in FINAL_STATUSES or current not in LIFECYCLE:
+        return False
+    if new in ENDINGS:
+        return LIFECYCLE.index(current) < LIFECYCLE.index("funded")
+    return new in LIFECYCLE and LIFECYCLE.index(new) > LIFECYCLE.index(current)
 
 
 @dataclass
@@ -37,6 +56,7 @@ class SyncResult:
     updated: int = 0
     unchanged: int = 0
     unknown: int = 0  # changes of invoices ledgerlink did not submit
+    ignored: int = 0  # changes that would have moved a status back in the lifecycle
     cursor: str | None = None
     by_status: dict[str, int] = field(default_factory=dict)  # current records per status
 
@@ -113,18 +133,29 @@ def sync_statuses(
             per_invoice.setdefault(change["invoice_id"], []).append(change)
         invoices = {invoice_id: client.get_invoice(invoice_id) for invoice_id in per_invoice}
         result.invoices = len(per_invoice)
-        # Round n holds each invoice's n-th change, so each status becomes its own version, in order.
-        rounds: list[list[StagedRecord]] = []
-        for invoice_id, its_changes in per_invoice.items():
-            entry = owners[invoice_id]
-            for n, change in enumerate(its_changes):
-                record = request_record(entry, change, invoices.get(invoice_id))
-                lineage = {"platform": client.platform, "change_id": change["change_id"], "invoice_id": invoice_id}
-                while len(rounds) <= n:
-                    rounds.append([])
-                rounds[n].append(StagedRecord.build(entry.idempotency_key, record, lineage))
         new_state = FeedState(cursor=listing.next_cursor)
         with store.unit_of_work() as work:
+            stored = work.find_records(ENTITY, {e.idempotency_key for e in owners.values()})
+            # Round n holds each invoice's n-th kept change, so each status becomes its own version, in order.
+            rounds: list[list[StagedRecord]] = []
+            for invoice_id, its_changes in per_invoice.items():
+                entry = owners[invoice_id]
+                head = stored.get(entry.idempotency_key)
+                status = head["payload"]["status"] if head else None
+                n = 0
+                for change in its_changes:
+                    if status is not None and change["status"] != status and not moves_forward(status, change["status"]):
+                        log.info("financing status %s: %s after %s ignored (would move back in the lifecycle)",
+                                 entry.idempotency_key[:16], change["status"], status)
+                        result.ignored += 1
+                        continue
+                    status = change["status"]
+                    record = request_record(entry, change, invoices.get(invoice_id))
+                    lineage = {"platform": client.platform, "change_id": change["change_id"], "invoice_id": invoice_id}
+                    while len(rounds) <= n:
+                        rounds.append([])
+                    rounds[n].append(StagedRecord.build(entry.idempotency_key, record, lineage))
+                    n += 1
             for batch in rounds:
                 inserted, updated, unchanged = work.write_versions(run_id, ENTITY, batch)
                 result.inserted += inserted
@@ -135,7 +166,7 @@ def sync_statuses(
                 "load", f"run:{run_id}",
                 {"feed": feed, "entity": ENTITY, "changes": result.changes, "invoices": result.invoices,
                  "inserted": result.inserted, "updated": result.updated, "unchanged": result.unchanged,
-                 "unknown": result.unknown, "cursor": new_state.cursor},
+                 "unknown": result.unknown, "ignored": result.ignored, "cursor": new_state.cursor},
                 actor=actor,
             )
     except Exception as exc:
@@ -145,6 +176,7 @@ def sync_statuses(
     store.finish_run(run_id, "succeeded", actor=actor, totals={
         "read": {"count": result.changes}, "loaded": {"count": result.inserted + result.updated},
         "unchanged": {"count": result.unchanged}, "unknown": {"count": result.unknown},
+        "ignored": {"count": result.ignored},
     })
     log.info("financing status sync %s: %d change(s) of %d invoice(s), %d new version(s), %d unknown; now %s",
              feed, result.changes, result.invoices, result.inserted + result.updated, result.unknown, result.by_status)

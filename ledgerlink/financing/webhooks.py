@@ -7,16 +7,23 @@ reference sent to the platform and the outbox entry's idempotency key). The even
 a ``financing_event`` record keyed by its id, so de-duplication survives restarts and needs no table
 of its own. Event, record version, run and audit entry commit in ONE transaction.
 
-Outcomes: ``accepted`` (stored, or deliberately not: an unknown request, an event older than the
-stored status, another event type), ``duplicate`` (seen before: nothing written) and ``refused``
-(not authentic, too old, or unusable: nothing written). The platform retries anything but a 2xx, so
-only a refusal answers 4xx.
+Outcomes: ``accepted`` (stored, or deliberately not: an unknown request, a status that would move
+back in the lifecycle, an event older than the stored one with the same status, another event type),
+``duplicate`` (seen before: nothing written) and ``refused`` (not authentic, too old, too large, or
+unusable: nothing written). The platform retries anything but a 2xx, so only a refusal answers 4xx.
+
+An HTTP receiver reads a delivery with :func:`read_delivery` before handing it to ``receive``: a
+declared ``Content-Length`` over the cap is refused (413) before any byte of the body is read, an
+absent, malformed or stale signature header (401/400) too, and the body is streamed into the HMAC
+and refused as soon as it passes the cap (``LEDGERLINK_SCF_WEBHOOK_MAX_BYTES``, default 256 KiB), so
+memory stays bounded whatever is sent. JSON is parsed only once the signature matched.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import os
+from collections.abc import AsyncIterable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -24,10 +31,12 @@ from typing import Any, Literal
 from connectors.financing.rest import (
     DEFAULT_TOLERANCE,
     WebhookVerificationError,
+    read_signature,
     to_financing_request,
     verify_webhook,
 )
 from ledgerlink.errors import ConfigError
+from ledgerlink.financing.status import moves_forward
 from ledgerlink.model.entities import validator
 from ledgerlink.store import StagedRecord, Store
 
@@ -39,6 +48,8 @@ FEED = "financing_webhooks"
 STATUS_EVENT = "invoice.status_changed"
 DEFAULT_PLATFORM = "scf"
 DEFAULT_ACTOR = "ledgerlink"
+MAX_BODY_ENV = "LEDGERLINK_SCF_WEBHOOK_MAX_BYTES"
+DEFAULT_MAX_BODY = 256 * 1024  # a status event is a few KB
 
 Outcome = Literal["accepted", "duplicate", "refused"]
 
@@ -64,8 +75,60 @@ def _refused(reason: str, http_status: int, event_id: str | None = None) -> Webh
 
 
 def _verification_status(message: str) -> int:
-    # No header or a signature that does not match: not authenticated. Anything else is malformed.
-    return 401 if "signature does not match" in message or "no Scf-Signature" in message else 400
+    # No header, a malformed one or a signature that does not match: not authenticated. A stale
+    # timestamp or an unusable signed body: a bad request.
+    unsigned = ("signature does not match", "no Scf-Signature", "malformed Scf-Signature")
+    return 401 if any(text in message for text in unsigned) else 400
+
+
+def max_body_bytes() -> int:
+    """The cap on a delivery's body: ``LEDGERLINK_SCF_WEBHOOK_MAX_BYTES``, else 256 KiB."""
+    raw = os.environ.get(MAX_BODY_ENV, "").strip()
+    if not raw:
+        return DEFAULT_MAX_BODY
+    if not raw.isdigit() or int(raw) < 1:
+        raise ConfigError(f"{MAX_BODY_ENV}={raw!r}: expected a positive whole number of bytes")
+    return int(raw)
+
+
+async def read_delivery(
+    secret: str,
+    headers: Mapping[str, str],
+    chunks: AsyncIterable[bytes],
+    *,
+    limit: int,
+    tolerance: float = DEFAULT_TOLERANCE,
+    now: float | None = None,
+) -> bytes | WebhookResult:
+    """The body of a delivery whose signature matches, read no further than needed; else the refusal.
+
+    Checks, in order: the declared Content-Length against ``limit`` (413), the signature header
+    (present, well-formed, timestamp within ``tolerance``: 401/400), then the body as it streams in
+    (413 as soon as it passes ``limit``; 401 when the HMAC does not match). Nothing is parsed here.
+    """
+    lowered = {k.lower(): v for k, v in headers.items()}
+    declared = lowered.get("content-length")
+    if declared is not None:
+        if not declared.strip().isdigit():
+            return _refused(f"webhook: Content-Length {declared[:20]!r} is not a number", 400)
+        if int(declared) > limit:
+            return _refused(f"webhook: body of {int(declared)} bytes is over the limit of {limit} bytes", 413)
+    try:
+        signature = read_signature(lowered, tolerance, now=now)
+    except WebhookVerificationError as exc:
+        return _refused(str(exc), _verification_status(str(exc)))
+    digest = signature.digest(secret)
+    body = bytearray()
+    async for chunk in chunks:
+        if len(body) + len(chunk) > limit:
+            return _refused(f"webhook: body is over the limit of {limit} bytes", 413)
+        digest.update(chunk)
+        body += chunk
+    try:
+        signature.check(digest)
+    except WebhookVerificationError as exc:
+        return _refused(str(exc), 401)
+    return bytes(body)
 
 
 def _parse_time(value: Any) -> datetime | None:
@@ -150,7 +213,11 @@ def receive(
                 if errors:
                     return _refused(f"webhook: the financing request it describes is invalid: {errors[0]}",
                                     422, event_id)
-                if _newer_stored(current, record):
+                was = (current or {}).get("payload", {}).get("status")
+                if was is not None and status != was and not moves_forward(was, str(status)):
+                    # The lifecycle decides, not the timestamps: a late 'uploaded' never undoes 'funded'.
+                    reason = f"ignored: {status} after {was} would move the status back in the lifecycle"
+                elif status == was and _newer_stored(current, record):
                     reason = "older than the stored status; recorded only"
                 else:
                     store_record = True
@@ -175,7 +242,7 @@ def receive(
         stored = bool(inserted or updated)
         work.audit("financing.webhook", f"run:{run_id}", {
             "event_id": event_id, "type": event_type, "request_id": request_id, "status": status,
-            "stored": stored, "reason": reason,
+            "stored": stored, "reason": reason, "ignored": reason.startswith("ignored"),
         }, actor=actor)
         work.finish_run(run_id, "succeeded", totals={
             "read": {"count": 1}, "loaded": {"count": int(stored)}, "unchanged": {"count": int(not stored)},
@@ -184,4 +251,5 @@ def receive(
     return WebhookResult("accepted", reason, 200, event_id, request_id, status, stored, run_id)
 
 
-__all__ = ["ENTITY", "EVENT_ENTITY", "FEED", "WebhookResult", "receive"]
+__all__ = ["DEFAULT_MAX_BODY", "ENTITY", "EVENT_ENTITY", "FEED", "MAX_BODY_ENV", "WebhookResult", "max_body_bytes",
+           "read_delivery", "receive"]

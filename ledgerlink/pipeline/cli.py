@@ -10,6 +10,7 @@ from typing import Any
 
 from ledgerlink.actors import cli_actor
 from ledgerlink.model.entities import ENTITIES
+from ledgerlink.redact import mask_personal
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,8 +40,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int, default=50)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_q_list)
-    p = q.add_parser("show")
+    p = q.add_parser("show", help="one entry: raw row, errors, lineage (names and account numbers masked)")
     p.add_argument("id", type=int)
+    p.add_argument("--personal-data", action="store_true",
+                   help="show names and account numbers in full (the access is audited)")
     p.set_defaults(func=cmd_q_show)
     p = q.add_parser("replay", help="re-process quarantined rows with the feed's current mapping")
     p.add_argument("ids", type=int, nargs="*")
@@ -149,8 +152,12 @@ def cmd_q_show(args: argparse.Namespace) -> int:
     if not e:
         print(f"ledgerlink: no quarantine entry {args.id}", file=sys.stderr)
         return 2
-    print(json.dumps({**e, "errors": _loads(e["errors"]), "raw": _loads(e["raw"])}, indent=2, default=str,
-                     ensure_ascii=False))
+    raw = _loads(e["raw"])
+    if args.personal_data:
+        _store().audit("quarantine.show_personal_data", f"quarantine:{args.id}", {}, actor=cli_actor())
+    else:
+        raw = mask_personal(raw) if isinstance(raw, dict) else raw
+    print(json.dumps({**e, "errors": _loads(e["errors"]), "raw": raw}, indent=2, default=str, ensure_ascii=False))
     return 0
 
 
@@ -170,8 +177,7 @@ def cmd_q_replay(args: argparse.Namespace) -> int:
 
 def cmd_q_discard(args: argparse.Namespace) -> int:
     store = _store()
-    n = store.resolve_quarantine(args.ids, "discarded", actor=cli_actor())
-    store.audit("quarantine.discard_reason", ",".join(map(str, args.ids)), {"reason": args.reason}, actor=cli_actor())
+    n = store.resolve_quarantine(args.ids, "discarded", actor=cli_actor(), reason=args.reason)
     print(f"discarded {n} entr{'y' if n == 1 else 'ies'}")
     return 0
 

@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 from jsonschema import Draft202012Validator
 
+from connectors.bank.settings import FeedSettings
 from connectors.erp.definitions import (
     SAFE_YAML_LOADER,
     available_definitions,
@@ -42,6 +43,7 @@ class Feed:
     max_files_per_run: int | None = None
     parser: str | None = None     # bank_statement: files are bank statements in any supported format
     on_drift: str | None = None   # overrides the mapping's on_drift (fail | quarantine | report)
+    settings: dict[str, Any] = field(default_factory=dict)  # bank_statement: what the files do not carry
     extra: dict[str, Any] = field(default_factory=dict)
     base: Path = Path()           # relative paths (the mapping) are read from here: the project folder
 
@@ -106,7 +108,14 @@ def load_feeds(path: Path | None = None) -> list[Feed]:
             retry_delay_minutes=float(merged["retry_delay_minutes"]), tags=tuple(merged["tags"]),
             schedule=merged["schedule"], max_files_per_run=merged.get("max_files_per_run"),
             parser=merged.get("parser"), on_drift=merged.get("on_drift"), base=base,
+            settings=dict(merged.get("settings") or {}),
         )
+        if feed.settings and feed.parser != "bank_statement":
+            raise ConfigError(f"{path}: feed {feed.name!r}: settings are for bank_statement feeds")
+        try:
+            FeedSettings.of(feed.settings, where=f"{path}: feed {feed.name!r}: settings")
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
         if feed.incremental and feed.mapping is None:
             raise ConfigError(f"{path}: feed {feed.name!r}: a {feed.source['connector']} feed needs a mapping")
         if feed.mapping is not None and not feed.mapping_path.exists():

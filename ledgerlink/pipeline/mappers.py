@@ -2,7 +2,7 @@
 
 A feed's records are mapped by a YAML mapping file (``mapping:`` in feeds.yaml) or, for formats a
 table cannot describe, by a registered Python mapper (``parser:``): ``bank_statement`` (camt, MT940,
-BAI2, CODA, OFX, Norma 43 and bank CSV exports) and ``einvoice`` (UBL, CII, ZUGFeRD, Factur-X).
+BAI2, CODA, OFX, Norma 43, QIF and bank CSV exports) and ``einvoice`` (UBL, CII, ZUGFeRD, Factur-X).
 Either way the result is a ``MapResult`` that ``ledgerlink.pipeline.steps.prepare`` validates, keys,
 quarantines and stages the same way, and quarantined rows are replayed through the same mapper.
 """
@@ -63,15 +63,17 @@ class StoreAware(Protocol):
     def check_against_store(self, store: Store, result: MapResult) -> None: ...
 
 
-def parser_mapper(name: str, *, on_drift: str | None = None, label: str | None = None) -> Mapper:
+def parser_mapper(name: str, *, on_drift: str | None = None, label: str | None = None,
+                  settings: dict[str, Any] | None = None) -> Mapper:
     """The registered mapper of a parser; ``label`` picks the variant that made a quarantined row
-    (a bank CSV layout's mapping file)."""
+    (a bank CSV layout's mapping file); ``settings``: the feed's, for a parser that takes them."""
     try:
         module_name, _, cls_name = PARSERS[name].partition(":")
     except KeyError:
         raise ConfigError(f"unknown parser {name!r} (known: {', '.join(sorted(PARSERS))})") from None
     mapper_class = getattr(importlib.import_module(module_name), cls_name)
-    return mapper_class(on_drift=on_drift, label=label)  # type: ignore[no-any-return]
+    extra = {"settings": settings} if settings else {}
+    return mapper_class(on_drift=on_drift, label=label, **extra)  # type: ignore[no-any-return]
 
 
 def with_drift_policy(mapping: Mapping, on_drift: str | None) -> Mapping:
@@ -83,7 +85,7 @@ def mapper_for(feed: Feed, label: str | None = None) -> Mapper:
     """The feed's mapper: its mapping file as it is now (a replay takes the fixed mapping), or its
     parser's mapper; for a parser, ``label`` (a quarantine entry's mapping) selects the variant."""
     if feed.parser:
-        return parser_mapper(feed.parser, on_drift=feed.on_drift, label=label)
+        return parser_mapper(feed.parser, on_drift=feed.on_drift, label=label, settings=feed.settings)
     return with_drift_policy(load_mapping(feed.mapping_path), feed.on_drift)
 
 

@@ -133,11 +133,19 @@ def entries(
     return [{**row, "details": json.loads(row["details"])} for row in conn.execute(query).mappings()]
 
 
-def verify_chain(conn: Connection, batch: int = 10_000) -> AuditCheck:
-    """Recompute every hash in id order and check each entry links to its predecessor."""
-    expected_prev = GENESIS
-    checked = 0
-    last_id: int | None = None
+def verify_chain(
+    conn: Connection,
+    batch: int = 10_000,
+    *,
+    after_id: int | None = None,
+    prev_hash: str = GENESIS,
+    checked: int = 0,
+) -> AuditCheck:
+    """Recompute every hash in id order and check each entry links to its predecessor; from the
+    entry after ``after_id`` on when given (``prev_hash``: that entry's hash, ``checked``: how many
+    entries up to it were verified before)."""
+    expected_prev = prev_hash
+    last_id = after_id
     while True:
         query = select(audit_log).order_by(audit_log.c.id).limit(batch)
         if last_id is not None:

@@ -24,6 +24,7 @@ from ledgerlink.store import runs as runs_mod
 from ledgerlink.store.audit import AuditCheck
 from ledgerlink.store.cashapp import CashappRepository
 from ledgerlink.store.checkpoint import AuditCheckpoint, CheckpointError
+from ledgerlink.store.console import ConsoleQueries
 from ledgerlink.store.db import (
     WRITE_OPTION,
     Scrubber,
@@ -141,6 +142,11 @@ class Store:
     def cashapp(self) -> CashappRepository:
         """Cash application's matches (the worklist), unapplied cash and learned rules."""
         return CashappRepository(self)
+
+    @property
+    def console(self) -> ConsoleQueries:
+        """The finance-ops console's queries: feed health, quarantine and audit search, figures."""
+        return ConsoleQueries(self)
 
     @property
     def financing(self) -> FinancingRepository:
@@ -373,9 +379,11 @@ class Store:
         *,
         actor: str,
         run_id: str | None = None,
+        reason: str | None = None,
         conn: Connection | None = None,
     ) -> int:
-        """Mark open entries ``replayed`` or ``discarded`` (audited); refuses entries not open."""
+        """Mark open entries ``replayed`` or ``discarded`` (audited, with ``reason`` when given);
+        refuses entries not open."""
         with self._joined(conn) as c:
             resolved = quarantine_mod.resolve(c, ids, status, actor=actor, run_id=run_id)
             if resolved:
@@ -383,7 +391,7 @@ class Store:
                     c,
                     f"quarantine.{status}",
                     "quarantine",
-                    {"ids": resolved, "run_id": run_id},
+                    {"ids": resolved, "run_id": run_id, **({"reason": reason} if reason else {})},
                     actor=actor,
                 )
         return len(resolved)

@@ -138,9 +138,14 @@ quarantine = Table(
     Column("seen_count", Integer, nullable=False, server_default="1"),
     Column("last_run_id", String(36), nullable=True),
     Column("last_seen_at", String(40), nullable=True),
-    Index(None, "status", "feed"),
+    Index(None, "status", "feed", "reason_code"),
     Index(None, "feed", "fingerprint"),
     Index(None, "run_id"),
+    # The console's filters, newest first.
+    Index(None, "status", "id"),
+    Index(None, "status", "reason_code"),
+    Index(None, "source_name"),
+    Index(None, "created_at"),
 )
 
 audit_log = Table(
@@ -156,6 +161,31 @@ audit_log = Table(
     Column("hash", String(64), nullable=False),
     # Each entry is the successor of exactly one other: a fork of the chain cannot commit.
     UniqueConstraint("prev_hash"),
+    # The console searches the log by record, by user and by time.
+    Index(None, "subject"),
+    Index(None, "actor"),
+    Index(None, "at"),
+)
+
+# How far the audit chain has been verified: the console checks only the entries appended since.
+audit_checkpoint = Table(
+    "audit_checkpoint",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("verified_id", BigId, nullable=False),
+    Column("verified_hash", String(64), nullable=False),
+    Column("checked", BigInteger, nullable=False),  # entries verified from the first up to verified_id
+    Column("verified_at", String(40), nullable=False),
+)
+
+# Settings an admin changes in the console (each change audited with the old and new value).
+settings = Table(
+    "settings",
+    metadata,
+    Column("key", String(100), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_by", String(200), nullable=False),
+    Column("updated_at", String(40), nullable=False),
 )
 
 FINANCING_DECISIONS = ("eligible", "ineligible")
@@ -200,6 +230,7 @@ financing_decisions = Table(
     Column("decided_at", String(40), nullable=False),
     Index(None, "invoice_key", "decided_at"),
     Index(None, "run_id"),
+    Index(None, "decision"),  # the console's counts
 )
 
 MATCH_DECISIONS = ("auto", "suggest", "exception")

@@ -4,8 +4,8 @@ An open quarantine entry keeps a fingerprint of its row and errors, how often th
 last run that saw it, so a file sent again does not duplicate it; a run started from the command line
 keeps the host and process id running it, so the next run can tell it was abandoned.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-03 00:00:00
 """
 
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004"
-down_revision: str | None = "0003"
+revision: str = "0005"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
