@@ -78,8 +78,8 @@ def test_bad_input_ends_in_one_line_and_exit_2(capsys, bad_inputs, args):
 
 def test_bank_load_names_the_file_and_position(capsys, bad_inputs):
     ran = run_cli(capsys, "bank", "load", "bank_statements_folder", bad_inputs["bin"])
-    assert ran.stderr == (f"ledgerlink: {bad_inputs['bin']}: line 1: not a bank statement format ledgerlink knows "
-                          "(camt.052/053/054, MT940/MT942, BAI2, CODA, OFX, Norma 43, bank CSV exports)\n")
+    [line] = ran.stderr.splitlines()
+    assert line.startswith(f"ledgerlink: {bad_inputs['bin']}: line 1: not a bank statement format ledgerlink knows (")
 
 
 def test_yaml_error_names_the_line(capsys, bad_inputs):
