@@ -37,6 +37,7 @@ CASES = [
     ("financing-sync-unknown-conn", ["financing", "sync", "--conn", "no_such_conn"]),
     ("financing-reconcile-unknown-conn", ["financing", "reconcile", "--conn", "no_such_conn"]),
     ("einvoice-parse-not-xml", ["einvoice", "parse", "{bin}"]),
+    ("einvoice-validate-not-xml", ["einvoice", "validate", "{bin}"]),
     ("erp-sync-unknown-feed", ["erp", "sync", "no_such_feed"]),
     ("erp-writeback-bad-value", ["erp", "writeback", "tryton_supplier_invoices", "1", "write", "{{}}"]),
     ("erp-send-unknown-feed", ["erp", "send", "no_such_feed"]),
