@@ -36,6 +36,7 @@ _DATE_FORMATS = ("%d-%m-%Y", "%d.%m.%Y", "%d/%m/%Y", "%m/%d/%Y", "%Y-%m-%d", "%Y
                  "%d-%m-%y", "%d.%m.%y", "%d/%m/%y", "%m/%d/%y")
 _DATE_SHAPE = re.compile(r"\d{1,4}[-./]?\d{1,2}[-./]?\d{1,4}")
 _NUMBER = re.compile(r"([+-]?)\s*(\d[\d.,' \u00a0]*|[.,]\d+)\s*(-?)")
+_IBAN_SHAPE = re.compile(r"[A-Z]{2}[0-9]{2}[A-Z0-9]{10,30}")
 _BIC = re.compile(r"[A-Z]{4}[A-Z]{2}[A-Z0-9]{2}(?:[A-Z0-9]{3})?")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[a-z]{2,}", re.IGNORECASE)
 _EURO_COUNTRIES = {"AT", "BE", "CY", "DE", "EE", "ES", "FI", "FR", "GR", "HR", "IE", "IT", "LT", "LU", "LV", "MT",
@@ -96,6 +97,8 @@ class Layout:
     header: list[str]                   # column names (from the file, or column_1... without a header)
     rows: list[list[str]]               # data rows, padded/cut to the header's width
     preamble: int                       # lines skipped above the header (or above the data)
+    extra: int = 0                      # columns beyond the header's, named column_N
+    renamed: list[str] = field(default_factory=list)   # header names replaced by column_N
 
 
 def _records(text: str, delimiter: str, quote: str) -> list[tuple[int, list[str]]]:
@@ -149,24 +152,40 @@ def sniff_layout(raw: bytes) -> Layout:
         raise InferError("has one column only: no delimiter among , ; tab | splits its lines consistently")
     records = _records(text, delim, quote)
     # the header (or first data row): the first record as wide as the table, filled like one
-    start = 0
-    for i, (_, fields) in enumerate(records):
+    # the data: the first two rows in a row as wide as the table that hold values (dates, numbers);
+    # the header: the row just above them, when it holds names only. Rows above are a preamble.
+    def data_row(fields: list[str]) -> bool:
+        return len(fields) >= mode and any(_looks_like_data(c) for c in fields)
+
+    def header_row(fields: list[str]) -> bool:
         filled = sum(1 for f in fields if f.strip())
-        if len(fields) >= mode and filled >= max(2, (mode * 6) // 10):
-            start = i
-            break
-    line, first = records[start]
-    has_header = not any(_looks_like_data(c) for c in first)
-    if has_header:
-        header = [c.strip() for c in first]
-        body = records[start + 1:]
+        return len(fields) >= mode and filled >= max(2, (mode * 6) // 10) and not any(map(_looks_like_data, fields))
+
+    data = next((i for i in range(len(records)) if data_row(records[i][1])
+                 and (i + 1 == len(records) or data_row(records[i + 1][1]))), None)
+    if data is None:  # no values at all (a header-only export): the first full row is the header
+        start = next((i for i, (_, f) in enumerate(records) if header_row(f)), 0)
     else:
-        header = [f"column_{i + 1}" for i in range(mode)]
-        body = records[start:]
-    width = len(header)
+        start = data - 1 if data and header_row(records[data - 1][1]) else data
+    line, first = records[start]
+    has_header = not data_row(first)
+    body = records[start + 1:] if has_header else records[start:]
+    width = max([len(first)] + [len(f) for _, f in body])
+    header = [c.strip() for c in first] if has_header else []
+    # rows longer than the header (free text spilling into extra fields) get named columns too
+    header += [f"column_{i + 1}" for i in range(len(header), width)]
     rows = [(f + [""] * width)[:width] for _, f in body]
+    # names a mapping cannot refer to (blank, twice the same) are replaced; a blank last column that
+    # only the delimiter closing each line makes is kept (it is listed under ignore_columns)
+    renamed = []
+    for i, name in enumerate(header):
+        trailing = i == len(header) - 1 and not any(r[i].strip() for r in rows)
+        if (not name and not trailing) or name in header[:i]:
+            header[i] = f"column_{i + 1}"
+            renamed.append(name or "(blank)")
     return Layout(encoding, why, delim, quote, line if has_header else None,
-                  body[0][0] if body else line + 1, header, rows, line - 1)
+                  body[0][0] if body else line + 1, header, rows, line - 1, width - len(first) if has_header else 0,
+                  renamed)
 
 
 # --- values -----------------------------------------------------------------------------------------------
@@ -223,6 +242,7 @@ class Column:
     signed: bool = False
     trailing_minus: bool = False
     marks: tuple[list[str], list[str]] | None = None   # indicator: (debit texts, credit texts)
+    filled: float = 1.0               # share of the rows where it has a value
 
     @property
     def distinct(self) -> list[str]:
@@ -248,6 +268,7 @@ def _share(values: list[str], test: Any) -> float:
 def analyse_column(index: int, name: str, raw_values: list[str]) -> Column:
     col = Column(index, name, [v.strip() for v in raw_values[:SAMPLE_ROWS] if v.strip()])
     vals = col.values
+    col.filled = len(vals) / min(len(raw_values), SAMPLE_ROWS) if raw_values else 1.0
     if not vals:
         col.why = "always empty"
         return col
@@ -266,15 +287,22 @@ def analyse_column(index: int, name: str, raw_values: list[str]) -> Column:
     if _share(vals, is_iban) >= 0.8:
         col.kind, col.why = "iban", "valid IBANs"
         return col
+    if all(_IBAN_SHAPE.fullmatch(v.replace(" ", "").upper()) for v in vals):
+        col.kind, col.why = "iban", "IBAN-shaped (but check digits fail: anonymised or mistyped)"
+        return col
     if _share(vals, lambda v: _BIC.fullmatch(v.upper()) is not None) == 1.0 and any(not v.isalpha() for v in vals):
         col.kind, col.why = "bic", "BIC codes"
         return col
     formats = Counter(f for v in vals for f in _date_formats(v))
-    fitting = [f for f in _DATE_FORMATS if formats[f] == len(vals)]
+    # a few odd values (a total or balance line under the data) do not stop a column being dates
+    fitting = [f for f in _DATE_FORMATS if formats[f] >= 0.8 * len(vals)]
     if fitting:
         col.kind, col.date_formats = "date", fitting
         col.why = "dates " + fitting[0].replace("%d", "dd").replace("%m", "mm").replace("%Y", "yyyy").replace(
             "%y", "yy")
+        odd = [v for v in vals if fitting[0] not in _date_formats(v)]
+        if odd:
+            col.why += f" (but {len(odd)} value(s) are not, such as {odd[0]!r}: those rows will be errors)"
         return col
     parts = [_number_parts(v) for v in vals]
     if all(p is not None for p in parts):
@@ -394,7 +422,7 @@ def _header_candidates(entity: str, columns: list[Column]) -> list[tuple[tuple[i
         kinds = _FIELD_KINDS[field_kind(entity, fname.split(".")[-1])]
         for col in columns:
             head = words.normalise(col.name)
-            if not head or col.kind == "empty" and fname != "status":
+            if not head:
                 continue
             for phrase, lang, rank, written in words.phrases(langs):
                 if head == phrase:
@@ -417,7 +445,7 @@ def guess_fields(entity: str, columns: list[Column]) -> dict[str, Guess]:
     for (score, _rank, _len), fname, col, how in _header_candidates(entity, columns):
         if fname in guesses or col.index in taken:
             continue
-        if entity == "bank_transaction" and fname == "account" and not col.few and score < 3:
+        if entity == "bank_transaction" and fname == "account" and (not col.few and score < 3 or col.filled < 0.9):
             continue
         conf = "high" if score == 3 else "medium"
         guesses[fname] = Guess(col, f"{how}; values: {col.why}", conf)
@@ -436,15 +464,33 @@ def guess_fields(entity: str, columns: list[Column]) -> dict[str, Guess]:
         take("currency", c, f'no currency header; column "{c.name}" holds ISO 4217 codes ({c.example()})')
     if entity == "bank_transaction":
         if "account" not in guesses:
-            c = first("iban", lambda c: c.few) or first("integer", lambda c: c.few and len(c.example()) >= 6)
+            c = (first("iban", lambda c: c.few and c.filled >= 0.9)
+                 or first("integer", lambda c: c.few and c.filled >= 0.9 and len(c.example()) >= 6))
             if c:
                 take("account", c, f'no account header; column "{c.name}" holds the same account number(s) '
                                    f"on every row ({c.kind})")
         if "counterparty_iban" not in guesses and (c := first("iban")):
             take("counterparty_iban", c, f'no counterparty header; column "{c.name}" holds IBANs that vary per row')
-        if "amount" not in guesses and (c := first("amount", lambda c: c.signed) or first("amount")):
+        def plain_amount(c: Column) -> bool:  # not a debit, credit or balance column
+            return not any(_word_match(c.name, t) for t in (words.DEBIT_WORDS, words.CREDIT_WORDS, words.BALANCE_WORDS))
+
+        if "amount" not in guesses and (c := first("amount", lambda c: c.signed and plain_amount(c))
+                                        or first("amount", plain_amount)):
             take("amount", c, f'no amount header; column "{c.name}" holds {c.why}, the first '
                               f'{"signed " if c.signed else ""}amount column')
+        texts = sorted((c for c in free if c.kind == "text"), key=lambda c: -sum(map(len, c.values)) / len(c.values))
+        if "remittance_text" not in guesses and texts:
+            c = texts.pop(0)
+            take("remittance_text", c, f'no description header; column "{c.name}" holds the longest texts')
+        code = next((c for c in texts if all(len(v) <= 4 and v.isalnum() for v in c.values)), None)
+        if "bank_transaction_code" not in guesses and code:
+            texts.remove(code)
+            take("bank_transaction_code", code, f'no code header; column "{code.name}" holds short codes '
+                                                f'({", ".join(code.distinct[:4])})')
+        if "counterparty_name" not in guesses and texts and "counterparty_iban" in guesses:
+            c = texts.pop(0)
+            take("counterparty_name", c, f'no name header; column "{c.name}" holds texts beside the counterparty '
+                                         "account")
         for fname in ("booking_date", "value_date"):
             if fname not in guesses and (c := first("date")):
                 take(fname, c, f'no {fname} header; column "{c.name}" holds {c.why} (the '
@@ -534,6 +580,15 @@ def build_draft(entity: str, layout: Layout, sample_name: str) -> Draft:
         if layout.preamble:
             source["header_row"] = layout.preamble
             notes.append(f"the {layout.preamble} line(s) above the data are skipped")
+    elif layout.extra or layout.renamed:
+        source["header_row"] = layout.header_line
+        source["columns"] = layout.header
+        if layout.extra:
+            notes.append(f"some rows have {layout.extra} field(s) more than the header (line {layout.header_line}): "
+                         "the header is replaced by `columns`, the extra ones named column_N")
+        if layout.renamed:
+            notes.append(f"header names {', '.join(layout.renamed)} are blank or repeated: the header (line "
+                         f"{layout.header_line}) is replaced by `columns`, those named column_N")
     elif layout.header_line != 1:
         source["header_row"] = layout.header_line
         notes.append(f"header on line {layout.header_line}: the {layout.preamble} line(s) above it are skipped")
@@ -610,9 +665,9 @@ def build_draft(entity: str, layout: Layout, sample_name: str) -> Draft:
                 rule = {"list": True, "object": obj}
         elif fname == "account_iban" and "account" in guesses:
             acc = guesses["account"].column
-            if acc.kind == "iban":
-                rule = {"from": acc.name, "type": "iban", "type_fallback": None}
-                why = f'the account column "{acc.name}" holds IBANs'
+            rule = {"from": acc.name, "type": "iban", "type_fallback": None}
+            why = (f'the account column "{acc.name}" holds IBANs' if acc.kind == "iban" else
+                   f'the account column "{acc.name}" as an IBAN where it is one (older account numbers give null)')
         elif fname == "counterparty_account" and "counterparty_iban" in guesses:
             rule = _account_text(guesses["counterparty_iban"].column.name)
             why = "the counterparty's account as written (IBAN or older number), without spaces"
