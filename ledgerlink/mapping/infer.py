@@ -333,11 +333,19 @@ def number_format(columns: list[Column]) -> tuple[str, str | None, str]:
             return ",", ".", "amounts like '1,234' could be either; decimal comma assumed, check a sample value"
         return ".", None, "no decimal amounts in the sample"
     decimal = votes.most_common(1)[0][0]
+    amounts = [v for col in columns if col.kind in ("amount", "integer") for v in col.values]
+    # thousands: a space or apostrophe between digit groups ('1 234,56', "1'234.56") when the
+    # values use one, else the other of . and , (only where a value shows it for the decimal point)
+    grouped = {m.group(1) for v in amounts for m in re.finditer(r"\d([ \u00a0'])\d{3}\b", v)}
     other = "." if decimal == "," else ","
-    seen = [v for col in columns if col.kind == "amount" for v in col.values if other in v]
+    name = "comma" if decimal == "," else "point"
+    why = f"decimal {name} ({votes[decimal]} values such as '{_first_with(columns, decimal)}')"
+    if grouped:
+        sep = "'" if "'" in grouped else " "
+        return decimal, sep, why + f", digit groups split by {'apostrophes' if sep == chr(39) else 'spaces'}"
     if decimal == ",":
-        return ",", ".", f"decimal comma ({votes[',']} values such as '{_first_with(columns, ',')}')"
-    why = f"decimal point ({votes['.']} values such as '{_first_with(columns, '.')}')"
+        return ",", ".", why
+    seen = any(other in v for v in amounts)
     return ".", ("," if seen else None), why + (", thousands comma" if seen else "")
 
 
@@ -624,7 +632,8 @@ def build_draft(entity: str, layout: Layout, sample_name: str) -> Draft:
                 break
         account = guesses.get("account") or guesses.get("vendor_iban") or guesses.get("bank_accounts.iban")
         countries = {v[:2].upper() for v in account.column.values} if account and account.column.kind == "iban" else set()
-        if currency_rule is None and account and countries and countries <= _EURO_COUNTRIES:
+        if currency_rule is None and account and countries and countries <= _EURO_COUNTRIES \
+                and "currency" in load_schema(entity).get("required", []):
             currency_rule = ({"value": "EUR", "type": "currency"},
                              f'no currency column or code in a header; the IBANs of "{account.column.name}" are of '
                              f"euro countries ({', '.join(sorted(countries))}): EUR; confidence low, check it")
@@ -719,7 +728,9 @@ def build_draft(entity: str, layout: Layout, sample_name: str) -> Draft:
             checks.append({"compare": ["due_date", ">=", "issue_date"]})
     else:
         key = ["vendor_id"] if "vendor_id" in defined else []
-    for _name, rule, _why in fields:
+    for name, rule, _why in fields:
+        if name in key:  # a record without its natural key cannot be stored
+            rule["required"] = True
         for c in _inputs(rule):
             used |= {col.index for col in columns if col.name == c}
     ignore = [c.name for c in columns if c.index not in used]

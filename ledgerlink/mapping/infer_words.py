@@ -312,6 +312,7 @@ def phrases(by_language: dict[str, str]) -> list[tuple[str, str, int, str]]:
     for lang, names in by_language.items():
         for rank, name in enumerate(names.split("|")):
             langs, best, written = found.setdefault(normalise(name), ([], rank, name))
-            langs.append(LANGUAGES[lang])
+            if LANGUAGES[lang] not in langs:
+                langs.append(LANGUAGES[lang])
             found[normalise(name)] = (langs, min(best, rank), written)
     return [(key, "/".join(langs), rank, written) for key, (langs, rank, written) in found.items()]
