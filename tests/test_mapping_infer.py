@@ -162,6 +162,23 @@ def test_inferred_bank_mapping_has_the_shipped_mappings_fields(layout, sample, t
     assert result.errors == [] and len(result.frame) == result.read
 
 
+@pytest.mark.parametrize(("mapping", "sample", "entity"), [
+    ("invoices_nl", "valid_cp1252_lf.csv", "invoice"),
+    ("exact_online_purchase_entries", "valid_bom_crlf.csv", "invoice"),  # an id column empty on some rows
+    ("vendors_nl", "valid_vendors_cp1252_crlf.csv", "vendor"),          # days read out of the payment terms
+])
+def test_inferred_invoice_and_vendor_mappings_read_the_shipped_mappings_columns(mapping, sample, entity, tmp_path):
+    folder = ROOT / "mappings" / "csv"
+    text, _ = infer_mapping(folder / "samples" / mapping / sample, entity)
+    draft = tmp_path / f"{mapping}.yaml"
+    draft.write_text(text, encoding="utf-8")
+    inferred, shipped = load_mapping(draft), load_mapping(folder / f"{mapping}.yaml")
+    assert {p.name: set(p.inputs) for p in inferred.fields} == {p.name: set(p.inputs) for p in shipped.fields}
+    assert inferred.key == shipped.key
+    result = inferred.map_file(folder / "samples" / mapping / sample)
+    assert result.errors == [] and len(result.frame) == result.read
+
+
 def test_headerless_export_gets_columns_and_value_based_guesses():
     text, draft = infer_mapping(BANK / "samples" / "abnamro_tab" / "valid_TXT240110093000.TAB", "bank_transaction")
     assert "columns: [column_1, column_2" in text and 'delimiter: "\\t"' in text

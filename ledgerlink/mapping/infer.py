@@ -396,6 +396,7 @@ class Guess:
     column: Column
     why: str
     confidence: str
+    fallback: Column | None = None    # a second column for the rows where the first is empty
 
 
 _FIELD_KINDS: dict[str, set[str]] = {
@@ -449,15 +450,25 @@ def _header_candidates(entity: str, columns: list[Column]) -> list[tuple[tuple[i
 def guess_fields(entity: str, columns: list[Column]) -> dict[str, Guess]:
     guesses: dict[str, Guess] = {}
     taken: set[int] = set()
-    # the account of a bank export holds the same value on every row: prefer such columns for it
-    for (score, _rank, _len), fname, col, how in _header_candidates(entity, columns):
+    required = set(load_schema(entity).get("required", []))
+    candidates = _header_candidates(entity, columns)
+    for (score, _rank, _len), fname, col, how in candidates:
         if fname in guesses or col.index in taken:
             continue
+        # the account of a bank export holds the same value on every row: prefer such columns for it
         if entity == "bank_transaction" and fname == "account" and (not col.few and score < 3 or col.filled < 0.9):
             continue
         conf = "high" if score == 3 else "medium"
         guesses[fname] = Guess(col, f"{how}; values: {col.why}", conf)
         taken.add(col.index)
+    # a required text field whose column is sometimes empty: another column named for it fills the gaps
+    for fname, g in guesses.items():
+        if fname in required and g.column.filled < 1 and field_kind(entity, fname) == "string":
+            alt = next((c for _, f, c, _ in candidates if f == fname and c.index not in taken and c.filled == 1), None)
+            if alt is not None:
+                g.fallback = alt
+                g.why += f'; empty on some rows, where "{alt.name}" is used instead'
+                taken.add(alt.index)
     free = [c for c in columns if c.index not in taken]
 
     def take(fname: str, col: Column, why: str, conf: str = "low") -> None:
@@ -672,6 +683,12 @@ def build_draft(entity: str, layout: Layout, sample_name: str) -> Draft:
                     obj["bic"] = {"from": b.column.name, "type": "bic"}
                     why += f"; bic: {comment(b)}"
                 rule = {"list": True, "object": obj}
+        elif fname == "payment_terms_days" and "payment_terms_days" not in guesses and "payment_terms" in guesses:
+            terms = guesses["payment_terms"].column
+            if any(re.search(r"\d+\s*(?:dagen|dag|tage|tagen|jours|days)\b", v, re.IGNORECASE) for v in terms.values):
+                # no match (e.g. "Direct") leaves the days empty rather than failing the row
+                rule = {"from": terms.name, "transform": [{"regex_extract": r"^(?:\D*?(\d+))?"}], "type": "int"}
+                why = f'the number of days in the payment terms of "{terms.name}" (e.g. {terms.example()!r}); confidence medium'
         elif fname == "account_iban" and "account" in guesses:
             acc = guesses["account"].column
             rule = {"from": acc.name, "type": "iban", "type_fallback": None}
@@ -689,6 +706,8 @@ def build_draft(entity: str, layout: Layout, sample_name: str) -> Draft:
             g = guesses[fname]
             if fname == "account":
                 rule = _account_text(g.column.name)
+            elif g.fallback is not None:
+                rule = {"coalesce": [g.column.name, g.fallback.name]}
             else:
                 ref = "currency" if currency_rule else None
                 rule = _rule_for(entity, fname, g, ref)

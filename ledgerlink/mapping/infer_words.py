@@ -14,7 +14,8 @@ import unicodedata
 LANGUAGES = {"nl": "Dutch", "de": "German", "fr": "French", "en": "English"}
 
 _INVOICE_VENDOR_ID = {
-    "nl": "crediteurnummer|crediteurnr|crediteurcode|leveranciersnummer|leveranciernummer|leveranciersnr|relatienummer",
+    "nl": "crediteurnummer|crediteurnr|crediteurcode|leveranciersnummer|leveranciernummer|leveranciersnr|relatienummer|"
+          "crediteur",
     "de": "lieferantennummer|lieferantennr|lieferantnr|kreditorennummer|kreditorennr|kreditornummer|kreditor",
     "fr": "numero de fournisseur|numero fournisseur|code fournisseur|no fournisseur|id fournisseur",
     "en": "vendor id|vendor number|vendor no|vendor code|supplier id|supplier number|supplier no|supplier code|"
@@ -42,14 +43,14 @@ _IBAN = {
 WORDS: dict[str, dict[str, dict[str, str]]] = {
     "invoice": {
         "invoice_number": {
-            "nl": "factuurnummer|factuurnr|factuur nummer|factuur",
+            "nl": "factuurnummer|factuurnr|factuur nummer|uw referentie|uw ref|factuur|boekstuknummer",
             "de": "rechnungsnummer|rechnungsnr|rechnungnr|rechnung nr|belegnummer|rechnung",
             "fr": "numero de facture|numero facture|no facture|n facture|num facture|facture",
             "en": "invoice number|invoice no|invoice nr|invoice id|invoice|document number",
         },
         "vendor_id": _INVOICE_VENDOR_ID,
         "vendor_name": {
-            "nl": "crediteurnaam|naam crediteur|leveranciersnaam|leveranciernaam|leverancier|crediteur",
+            "nl": "crediteurnaam|naam crediteur|leveranciersnaam|leveranciernaam|leverancier",
             "de": "lieferantenname|name lieferant|kreditorenname|lieferant",
             "fr": "nom du fournisseur|nom fournisseur|raison sociale|fournisseur",
             "en": "vendor name|supplier name|creditor name|vendor|supplier",
@@ -268,7 +269,7 @@ INVOICE_STATUS = {
     "open": ["open", "openstaand", "offen", "ouvert", "ouverte", "unpaid", "outstanding", "nieuw", "new", "neu",
              "nouveau", "nouvelle", "unbezahlt", "onbetaald", "impaye", "impayee", "a payer"],
     "approved": ["approved", "goedgekeurd", "genehmigt", "freigegeben", "approuve", "approuvee", "valide", "validee",
-                 "akkoord"],
+                 "akkoord", "verwerkt", "verarbeitet", "traite", "traitee", "processed"],
     "blocked": ["blocked", "geblokkeerd", "gesperrt", "blockiert", "bloque", "bloquee", "on hold", "hold"],
     "disputed": ["disputed", "betwist", "bestritten", "strittig", "reklamiert", "conteste", "contestee", "litige",
                  "en litige", "in dispute"],
