@@ -275,8 +275,8 @@ def test_corpus_bank_csv_files_get_the_shipped_fields_where_a_layout_exists(tmp_
                 plan.inputs, pos)
             right += same
     assert compared >= 8
-    # measured: 110 of 142 (the rest are fields the shipped layouts cut out of free text with regexes)
-    assert right / total >= 0.75, f"{right} of {total} fields of the shipped layouts inferred"
+    # measured: 114 of 142 (most of the rest the shipped layouts cut out of free text with regexes)
+    assert right / total >= 0.78, f"{right} of {total} fields of the shipped layouts inferred"
 
 
 def _positions(inputs, columns):

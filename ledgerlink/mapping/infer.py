@@ -683,6 +683,10 @@ def build_draft(entity: str, layout: Layout, sample_name: str) -> Draft:
                     obj["bic"] = {"from": b.column.name, "type": "bic"}
                     why += f"; bic: {comment(b)}"
                 rule = {"list": True, "object": obj}
+        elif fname == "value_date" and entity == "bank_transaction" and fname not in guesses:
+            found = _labelled_date(columns, used)
+            if found:
+                rule, why = found
         elif fname == "payment_terms_days" and "payment_terms_days" not in guesses and "payment_terms" in guesses:
             terms = guesses["payment_terms"].column
             if any(re.search(r"\d+\s*(?:dagen|dag|tage|tagen|jours|days)\b", v, re.IGNORECASE) for v in terms.values):
@@ -764,6 +768,32 @@ def _inputs(rule: dict[str, Any]) -> list[str]:
     for sub in rule.get("object", {}).values():
         out += _inputs(sub)
     return out
+
+
+def _labelled_date(columns: list[Column], used: set[int]) -> tuple[dict[str, Any], str] | None:
+    """The value date written inside a text column ("... Valutadatum: 31-01-2024"), in most rows."""
+    labels = [w for _, _, _, w in words.phrases(words.WORDS["bank_transaction"]["value_date"])]
+    for col in columns:
+        if col.kind != "text":
+            continue
+        for label in labels:
+            pattern = re.compile(rf"({re.escape(label)}):?\s*(\d[\d./-]{{5,9}}\d)", re.IGNORECASE)
+            hits = [m for v in col.values if (m := pattern.search(v))]
+            if len(hits) < max(1, len(col.values) // 2):
+                continue
+            formats = Counter(f for m in hits for f in _date_formats(m.group(2)))
+            fmt = next((f for f in _DATE_FORMATS if formats[f] == len(hits)), None)
+            if fmt is None:
+                continue
+            shape = re.sub(r"%[dmy]", r"\\d{2}", fmt.replace("%Y", r"\d{4}"))
+            shape = re.sub(r"([./])", r"\\\1", shape)
+            written = hits[0].group(1)
+            rule = {"from": col.name, "transform": [{"regex_extract": f"^(?:.*?{re.escape(written)}:? ?({shape}))?"}],
+                    "type": "date", "dates": [fmt]}
+            used.add(col.index)
+            return rule, (f'"{written}" followed by a date in {len(hits)} of {len(col.values)} texts of "{col.name}"; '
+                          "rows without it get no value date; confidence medium")
+    return None
 
 
 def _account_text(column: str) -> dict[str, Any]:
