@@ -145,6 +145,7 @@ def test_status_texts_not_recognised_are_left_out_of_the_map_with_a_todo(tmp_pat
     ("ingdiba_at", "valid_cp1252.csv"),     # German, Soll/Haben columns, cp1252
     ("knab", "valid_newest_first.csv"),     # Dutch, preamble line, C/D indicator
     ("bunq", "valid_utf8.csv"),             # English, signed amounts, no currency column
+    ("ing_nl", "valid_cp1252_crlf.csv"),    # Af/Bij, currency in a header, value date inside the text
 ])
 def test_inferred_bank_mapping_has_the_shipped_mappings_fields(layout, sample, tmp_path):
     text, _ = infer_mapping(BANK / "samples" / layout / sample, "bank_transaction")

@@ -32,6 +32,7 @@ from ledgerlink.model.money import is_currency
 ENTITIES = ("invoice", "vendor", "bank_transaction")
 DELIMITERS = (",", ";", "\t", "|")
 SAMPLE_ROWS = 1000  # rows looked at per column
+SAMPLE_BYTES = 4 << 20  # bytes read from the start of the file
 _DATE_FORMATS = ("%d-%m-%Y", "%d.%m.%Y", "%d/%m/%Y", "%m/%d/%Y", "%Y-%m-%d", "%Y%m%d", "%Y/%m/%d", "%Y.%m.%d",
                  "%d-%m-%y", "%d.%m.%y", "%d/%m/%y", "%m/%d/%y")
 _DATE_SHAPE = re.compile(r"\d{1,4}[-./]?\d{1,2}[-./]?\d{1,4}")
@@ -929,12 +930,17 @@ def infer_mapping(sample: Path, entity: str) -> tuple[str, Draft]:
     if entity not in ENTITIES:
         raise InferError(f"entity {entity!r} cannot be inferred (choose from {', '.join(ENTITIES)})")
     try:
-        raw = sample.read_bytes()
+        with open(sample, "rb") as fh:
+            raw = fh.read(SAMPLE_BYTES + 1)
     except OSError as exc:
         raise InferError(f"cannot read it: {exc.strerror or exc}") from None
+    name = sample.name
+    if len(raw) > SAMPLE_BYTES:  # a large export: its first lines are sample enough
+        raw = raw[:raw.rfind(b"\n", 0, SAMPLE_BYTES) + 1] or raw[:SAMPLE_BYTES]
+        name += f", its first {SAMPLE_BYTES >> 20} MiB"
     layout = sniff_layout(raw)
     draft = build_draft(entity, layout, sample.name)
-    return render(entity, draft, sample.name, layout), draft
+    return render(entity, draft, name, layout), draft
 
 
 # --- command --------------------------------------------------------------------------------------------
