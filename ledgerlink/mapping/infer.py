@@ -288,7 +288,8 @@ def analyse_column(index: int, name: str, raw_values: list[str]) -> Column:
     if _share(vals, is_iban) >= 0.8:
         col.kind, col.why = "iban", "valid IBANs"
         return col
-    if all(_IBAN_SHAPE.fullmatch(v.replace(" ", "").upper()) for v in vals):
+    # (RF.. is the shape of an ISO 11649 creditor reference, not of an account)
+    if all(_IBAN_SHAPE.fullmatch(v.replace(" ", "").upper()) and not v.upper().startswith("RF") for v in vals):
         col.kind, col.why = "iban", "IBAN-shaped (but check digits fail: anonymised or mistyped)"
         return col
     if _share(vals, lambda v: _BIC.fullmatch(v.upper()) is not None) == 1.0 and any(not v.isalpha() for v in vals):
