@@ -94,7 +94,6 @@ class Layout:
     delimiter: str
     quote: str
     header_line: int | None             # line number of the header (1-based), None: no header
-    first_data_line: int
     header: list[str]                   # column names (from the file, or column_1... without a header)
     rows: list[list[str]]               # data rows, padded/cut to the header's width
     preamble: int                       # lines skipped above the header (or above the data)
@@ -184,9 +183,8 @@ def sniff_layout(raw: bytes) -> Layout:
         if (not name and not trailing) or name in header[:i]:
             header[i] = f"column_{i + 1}"
             renamed.append(name or "(blank)")
-    return Layout(encoding, why, delim, quote, line if has_header else None,
-                  body[0][0] if body else line + 1, header, rows, line - 1, width - len(first) if has_header else 0,
-                  renamed)
+    return Layout(encoding, why, delim, quote, line if has_header else None, header, rows, line - 1,
+                  width - len(first) if has_header else 0, renamed)
 
 
 # --- values -----------------------------------------------------------------------------------------------
@@ -543,7 +541,6 @@ class Draft:
     carry: list[tuple[str, dict[str, Any], str]]
     ignore: list[str]
     checks: list[dict[str, Any]]
-    notes: list[str]
 
 
 def _money_rule(col: Column, currency: str) -> dict[str, Any]:
@@ -582,7 +579,7 @@ def _rule_for(entity: str, fname: str, guess: Guess, currency_ref: str | None) -
     return rule
 
 
-def build_draft(entity: str, layout: Layout, sample_name: str) -> Draft:
+def build_draft(entity: str, layout: Layout) -> Draft:
     columns = [analyse_column(i, name, [r[i] for r in layout.rows]) for i, name in enumerate(layout.header)]
     decimal, thousands, number_why = number_format(columns)
     dates, date_notes = choose_date_formats(columns)
@@ -759,7 +756,7 @@ def build_draft(entity: str, layout: Layout, sample_name: str) -> Draft:
         for c in _inputs(rule):
             used |= {col.index for col in columns if col.name == c}
     ignore = [c.name for c in columns if c.index not in used]
-    return Draft(source, notes, key, fields, todos, carry, ignore, checks, [])
+    return Draft(source, notes, key, fields, todos, carry, ignore, checks)
 
 
 def _inputs(rule: dict[str, Any]) -> list[str]:
@@ -940,7 +937,7 @@ def infer_mapping(sample: Path, entity: str) -> tuple[str, Draft]:
         raw = raw[:raw.rfind(b"\n", 0, SAMPLE_BYTES) + 1] or raw[:SAMPLE_BYTES]
         name += f", its first {SAMPLE_BYTES >> 20} MiB"
     layout = sniff_layout(raw)
-    draft = build_draft(entity, layout, sample.name)
+    draft = build_draft(entity, layout)
     return render(entity, draft, name, layout), draft
 
 
