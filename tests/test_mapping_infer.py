@@ -282,3 +282,29 @@ def test_corpus_bank_csv_files_get_the_shipped_fields_where_a_layout_exists(tmp_
 
 def _positions(inputs, columns):
     return sorted(columns.index(c) if columns and c in columns else c for c in inputs)
+
+
+def test_rows_longer_than_the_header_keep_the_header_names():
+    sample = BANK / "samples" / "livebank" / "valid_cp1252_crlf.csv"
+    layout = sniff_layout(sample.read_bytes())
+    assert layout.header_line == 1 and layout.extra > 0
+    assert layout.header[:3] == ["Kontonummer", "Auszugsnummer", "Buchungsdatum"]
+    text, _ = infer_mapping(sample, "bank_transaction")
+    assert "header_row: 1" in text and "columns: [Kontonummer, Auszugsnummer" in text
+    assert "the header is replaced by `columns`, the extra ones named column_N" in text
+
+
+def test_a_preamble_and_a_total_line_around_the_data(tmp_path):
+    sample = tmp_path / "meta.csv"
+    sample.write_text("Bank code : 1001,Agency : 10,Start : 01/04/2020,End : 02/04/2020,,\n"
+                      ",,,,,\n"
+                      "Date,Operation Number,Label,Debit,Credit,Account\n"
+                      "15/04/20,OP 1,LABEL 1,\"50,00\",,NL91ABNA0417164300\n"
+                      "16/04/20,OP 2,LABEL 2,,\"1300,00\",NL91ABNA0417164300\n"
+                      "Balance at start of period,,,,\"+30000,77\",\n", encoding="utf-8")
+    layout = sniff_layout(sample.read_bytes())
+    assert layout.header_line == 3 and layout.header[0] == "Date"
+    text, draft = infer_mapping(sample, "bank_transaction")
+    rules = {name: rule for name, rule, _ in draft.fields}
+    assert rules["amount"]["from"] == "Credit" and rules["amount"]["minus"] == "Debit"
+    assert "dates: ['%d/%m/%y']" in text and "1 value(s) are not, such as 'Balance at start of period'" in text

@@ -154,19 +154,20 @@ def sniff_layout(raw: bytes) -> Layout:
     # the header (or first data row): the first record as wide as the table, filled like one
     # the data: the first two rows in a row as wide as the table that hold values (dates, numbers);
     # the header: the row just above them, when it holds names only. Rows above are a preamble.
-    def data_row(fields: list[str]) -> bool:
-        return len(fields) >= mode and any(_looks_like_data(c) for c in fields)
+    def data_row(fields: list[str]) -> bool:  # (ragged exports leave trailing fields off some rows)
+        return len(fields) >= max(2, (mode * 7) // 10) and any(_looks_like_data(c) for c in fields)
 
-    def header_row(fields: list[str]) -> bool:
+    def header_row(fields: list[str], width: int) -> bool:
         filled = sum(1 for f in fields if f.strip())
-        return len(fields) >= mode and filled >= max(2, (mode * 6) // 10) and not any(map(_looks_like_data, fields))
+        return len(fields) >= width and filled >= max(2, (width * 6) // 10) and not any(map(_looks_like_data, fields))
 
     data = next((i for i in range(len(records)) if data_row(records[i][1])
                  and (i + 1 == len(records) or data_row(records[i + 1][1]))), None)
     if data is None:  # no values at all (a header-only export): the first full row is the header
-        start = next((i for i, (_, f) in enumerate(records) if header_row(f)), 0)
+        start = next((i for i, (_, f) in enumerate(records) if header_row(f, mode)), 0)
     else:
-        start = data - 1 if data and header_row(records[data - 1][1]) else data
+        # right above the data a header may be narrower than rows that spill free text into more fields
+        start = data - 1 if data and header_row(records[data - 1][1], (mode * 6) // 10) else data
     line, first = records[start]
     has_header = not data_row(first)
     body = records[start + 1:] if has_header else records[start:]
@@ -295,7 +296,8 @@ def analyse_column(index: int, name: str, raw_values: list[str]) -> Column:
         return col
     formats = Counter(f for v in vals for f in _date_formats(v))
     # a few odd values (a total or balance line under the data) do not stop a column being dates
-    fitting = [f for f in _DATE_FORMATS if formats[f] >= 0.8 * len(vals)]
+    fitting = [f for f in _DATE_FORMATS if formats[f] >= 2 and len(vals) - formats[f] <= max(1, len(vals) // 5)
+               or formats[f] == len(vals)]
     if fitting:
         col.kind, col.date_formats = "date", fitting
         col.why = "dates " + fitting[0].replace("%d", "dd").replace("%m", "mm").replace("%Y", "yyyy").replace(
@@ -456,7 +458,7 @@ def guess_fields(entity: str, columns: list[Column]) -> dict[str, Guess]:
         if fname in guesses or col.index in taken:
             continue
         # the account of a bank export holds the same value on every row: prefer such columns for it
-        if entity == "bank_transaction" and fname == "account" and (not col.few and score < 3 or col.filled < 0.9):
+        if entity == "bank_transaction" and fname == "account" and (not col.few and score < 3 or col.filled < 0.6):
             continue
         conf = "high" if score == 3 else "medium"
         guesses[fname] = Guess(col, f"{how}; values: {col.why}", conf)
@@ -488,7 +490,7 @@ def guess_fields(entity: str, columns: list[Column]) -> dict[str, Guess]:
             if c:
                 take("account", c, f'no account header; column "{c.name}" holds the same account number(s) '
                                    f"on every row ({c.kind})")
-        if "counterparty_iban" not in guesses and (c := first("iban")):
+        if "counterparty_iban" not in guesses and (c := first("iban", lambda c: not c.few)):
             take("counterparty_iban", c, f'no counterparty header; column "{c.name}" holds IBANs that vary per row')
         def plain_amount(c: Column) -> bool:  # not a debit, credit or balance column
             return not any(_word_match(c.name, t) for t in (words.DEBIT_WORDS, words.CREDIT_WORDS, words.BALANCE_WORDS))

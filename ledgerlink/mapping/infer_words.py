@@ -181,7 +181,7 @@ WORDS: dict[str, dict[str, dict[str, str]]] = {
             "nl": "volgnr|volgnummer|transactie id|referentie",
             "de": "buchungsnummer|umsatz id|referenz",
             "fr": "numero d operation|reference de l operation|reference",
-            "en": "transaction id|entry id|sequence number|reference",
+            "en": "transaction id|transaction number|operation number|entry id|sequence number|reference",
         },
         "booking_date": {
             "nl": "boekdatum|datum|transactiedatum|boekingsdatum",
