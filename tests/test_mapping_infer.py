@@ -308,3 +308,16 @@ def test_a_preamble_and_a_total_line_around_the_data(tmp_path):
     rules = {name: rule for name, rule, _ in draft.fields}
     assert rules["amount"]["from"] == "Credit" and rules["amount"]["minus"] == "Debit"
     assert "dates: ['%d/%m/%y']" in text and "1 value(s) are not, such as 'Balance at start of period'" in text
+
+
+def test_debit_column_with_negative_amounts_is_not_subtracted_twice(tmp_path):
+    sample = tmp_path / "signed_debits.csv"
+    sample.write_text("Date,Label,Debit,Credit,Account,Currency\n"
+                      '15/04/2020,Rent,"-50,00",,NL91ABNA0417164300,EUR\n'
+                      '16/04/2020,Refund,,"1300,00",NL91ABNA0417164300,EUR\n', encoding="utf-8")
+    text, _ = infer_mapping(sample, "bank_transaction")
+    draft = tmp_path / "draft.yaml"
+    draft.write_text(text, encoding="utf-8")
+    result = load_mapping(draft).map_file(sample)
+    assert result.errors == []
+    assert [str(r["amount"]) for r in result.records()] == ["-50.00", "1300.00"]

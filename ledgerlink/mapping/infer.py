@@ -499,7 +499,9 @@ def guess_fields(entity: str, columns: list[Column]) -> dict[str, Guess]:
                                         or first("amount", plain_amount)):
             take("amount", c, f'no amount header; column "{c.name}" holds {c.why}, the first '
                               f'{"signed " if c.signed else ""}amount column')
-        texts = sorted((c for c in free if c.kind == "text"), key=lambda c: -sum(map(len, c.values)) / len(c.values))
+        # text columns are told apart by their values only where the file has no header to go by
+        texts = sorted((c for c in free if c.kind == "text" and re.fullmatch(r"column_\d+", c.name)),
+                       key=lambda c: -sum(map(len, c.values)) / len(c.values))
         if "remittance_text" not in guesses and texts:
             c = texts.pop(0)
             take("remittance_text", c, f'no description header; column "{c.name}" holds the longest texts')
@@ -830,10 +832,15 @@ def _bank_amount(columns: list[Column], guesses: dict[str, Guess], used: set[int
     credit = next((c for c in amounts if _word_match(c.name, words.CREDIT_WORDS) and c is not debit), None)
     if debit and credit and "amount" not in guesses:
         used |= {debit.index, credit.index}
+        how = (f"separate columns: credit {_word_match(credit.name, words.CREDIT_WORDS)}, debit "
+               f"{_word_match(debit.name, words.DEBIT_WORDS)}")
+        if debit.values and all(v.startswith("-") for v in debit.values):
+            # debits already negative and one of the two filled per row: take whichever is there
+            rule: dict[str, Any] = {"coalesce": [credit.name, debit.name], "type": "money", "currency": "currency"}
+            return rule, how + "; the debits are negative already, so amount = the one that is filled; confidence high"
         rule = _money_rule(credit, "currency")
         rule["minus"] = debit.name
-        return rule, (f"separate columns: credit {_word_match(credit.name, words.CREDIT_WORDS)}, debit "
-                      f"{_word_match(debit.name, words.DEBIT_WORDS)}; amount = credit - debit; confidence high")
+        return rule, how + "; amount = credit - debit; confidence high"
     g = guesses.get("amount")
     if g is None:
         return None
