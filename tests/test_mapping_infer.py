@@ -321,3 +321,14 @@ def test_debit_column_with_negative_amounts_is_not_subtracted_twice(tmp_path):
     result = load_mapping(draft).map_file(sample)
     assert result.errors == []
     assert [str(r["amount"]) for r in result.records()] == ["-50.00", "1300.00"]
+
+
+def test_a_draft_does_not_overwrite_an_existing_file_unless_forced(tmp_path, capsys):
+    out = tmp_path / "mine.yaml"
+    out.write_text("# tuned by hand\n", encoding="utf-8")
+    sample = str(SAMPLES / "vendors_en_comma.csv")
+    ran = run_cli(capsys, "mapping", "infer", sample, "--entity", "vendor", "-o", str(out))
+    assert ran.returncode == 2 and "exists" in ran.stderr
+    assert out.read_text(encoding="utf-8") == "# tuned by hand\n"
+    assert run_cli(capsys, "mapping", "infer", sample, "--entity", "vendor", "-o", str(out), "--force").returncode == 0
+    assert out.read_text(encoding="utf-8").startswith("# Draft written by `ledgerlink mapping infer`")

@@ -957,10 +957,14 @@ def register_infer(sub: argparse._SubParsersAction) -> None:
     p.add_argument("sample", type=Path, metavar="EXPORT")
     p.add_argument("--entity", required=True, choices=ENTITIES)
     p.add_argument("-o", "--output", type=Path, metavar="OUT", help="write here instead of printing")
+    p.add_argument("--force", action="store_true", help="overwrite OUT when it exists")
     p.set_defaults(func=cmd_infer)
 
 
 def cmd_infer(args: argparse.Namespace) -> int:
+    if args.output and args.output.exists() and not args.force:
+        print(f"ledgerlink: {args.output} exists; a draft does not overwrite a mapping (use --force)", file=sys.stderr)
+        return 2
     try:
         text, draft = infer_mapping(args.sample, args.entity)
     except (InferError, UnicodeDecodeError) as exc:
