@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterable, Iterator
+from decimal import Decimal
 from pathlib import Path
+
+from ledgerlink.model.money import MoneyError, check_amount, currency_exponent
 
 from .model import Balance, BankParseError, BatchDetail, Record, Statement, Transaction, as_json
 from .text import read_head
@@ -69,10 +72,45 @@ def detect_format(path: Path | str) -> str:
 
 
 def parse(path: Path | str) -> Iterator[Record]:
-    """Statements and their transactions from one file, streamed, whatever its format."""
+    """Statements and their transactions from one file, streamed, whatever its format. Every
+    amount is checked against its currency on the way out (see ``checked``)."""
     path = Path(path)
-    return _module_for(path).parse(path)
+    return checked(_module_for(path).parse(path), str(path))
+
+
+def checked(records: Iterable[Record], file: str) -> Iterator[Record]:
+    """``records`` as they are, once each currency is an ISO 4217 code with minor units and each
+    amount (balances and batch details too) fits its currency: no more decimals than the minor
+    unit (no JPY cents) and at most 18 significant digits (ISO 20022 TotalDigits). The first
+    that does not is refused with a BankParseError naming the record's line or XPath."""
+    for record in records:
+        for what, amount, currency in _amounts(record):
+            try:
+                if amount is None:
+                    currency_exponent(currency)
+                else:
+                    check_amount(amount, currency)
+            except MoneyError as exc:
+                raise BankParseError(file, record.position, f"{what}: {exc}") from None
+        yield record
+
+
+def _amounts(record: Record) -> Iterator[tuple[str, Decimal | None, str]]:
+    """(what, amount or None for a bare currency, currency) of every amount a record carries."""
+    if isinstance(record, Statement):
+        if record.currency is not None:
+            yield "statement currency", None, record.currency
+        for label, balance in (("opening balance", record.opening_balance), ("closing balance", record.closing_balance)):
+            if balance is not None:
+                yield label, balance.amount, balance.currency or record.currency or ""
+        return
+    yield "amount", record.amount, record.currency
+    for number, detail in enumerate(record.batch, start=1):
+        if detail.amount is not None:
+            yield f"batch detail {number} amount", detail.amount, detail.currency or record.currency
+        elif detail.currency is not None:
+            yield f"batch detail {number} currency", None, detail.currency
 
 
 __all__ = ["Balance", "BankParseError", "BatchDetail", "Record", "Statement", "Transaction", "as_json",
-           "detect_format", "grouped", "parse"]
+           "checked", "detect_format", "grouped", "parse"]

@@ -22,7 +22,7 @@ from decimal import Decimal
 from typing import Any
 
 from connectors.bank import BatchDetail, Statement, Transaction, as_json
-from ledgerlink.model.money import format_amount
+from ledgerlink.model.money import exact_sum, format_amount
 
 _IDENTITY_FIELDS = (
     "booking_date", "value_date", "amount", "currency", "counterparty_name", "counterparty_iban",
@@ -147,5 +147,5 @@ def balance_difference(statement: Statement, transactions: list[Transaction]) ->
     if opening is None or closing is None:
         return None
     currency = closing.currency or opening.currency
-    moved = sum((t.amount for t in transactions if t.status == "booked" and t.currency == currency), Decimal(0))
+    moved = exact_sum(t.amount for t in transactions if t.status == "booked" and t.currency == currency)
     return closing.amount - (opening.amount + moved)
