@@ -148,4 +148,4 @@ def balance_difference(statement: Statement, transactions: list[Transaction]) ->
         return None
     currency = closing.currency or opening.currency
     moved = exact_sum(t.amount for t in transactions if t.status == "booked" and t.currency == currency)
-    return closing.amount - (opening.amount + moved)
+    return exact_sum((closing.amount, -opening.amount, -moved))

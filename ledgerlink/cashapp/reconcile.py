@@ -236,13 +236,13 @@ def _balances(statements: list[dict[str, Any]], bank: Iterable[_Line], ledger: l
     balance = exact_sum((amount for day, amount in ledger_moves.items() if day < since))
     out = []
     for day in days:
-        balance += ledger_moves.get(day, Decimal(0))
+        balance = exact_sum((balance, ledger_moves.get(day, Decimal(0))))
         row: dict[str, Any] = {"date": day.isoformat(),
                                "bank_movement": format_amount(bank_moves.get(day, Decimal(0))),
                                "ledger_movement": format_amount(ledger_moves.get(day, Decimal(0))),
                                "ledger_balance": format_amount(balance)}
         if day in closing:
             row["statement_balance"] = format_amount(closing[day])
-            row["difference"] = format_amount(closing[day] - balance)
+            row["difference"] = format_amount(exact_sum((closing[day], -balance)))
         out.append(row)
     return out

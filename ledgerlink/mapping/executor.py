@@ -117,8 +117,8 @@ def run(mapping: MappingPlan, table: SourceTable, *, source_name: str | None, en
     frame["_location"] = pd.Series([table.location(int(p)) for p in keep_ok] if table.locations is not None
                                    else [None] * len(keep_ok), dtype=object)
     errors = _record_errors(mapping, table, found, source_name)
-    errors += [RecordError(row, None, "(row)", rule, message, str(mapping.path), None, source_name, raw)
-               for row, rule, message, raw in table.problems]
+    errors += [RecordError(p.row, None, p.field or "(row)", p.rule, p.message, str(mapping.path), None, source_name,
+                           p.raw) for p in table.problems]
     errors.sort(key=lambda e: (e.row if e.row is not None else -1))
     filtered = len(table) - len(keep)
     return MapResult(frame=frame, errors=errors, drift=drift, read=len(table) + len(table.problems),

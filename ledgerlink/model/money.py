@@ -108,11 +108,16 @@ def check_amount(amount: Decimal, currency: str) -> Decimal:
         raise MoneyError(f"amount {amount} is not a number")
     if not isinstance(currency, str) or not re.fullmatch(r"[A-Z]{3}", currency):
         raise MoneyError(f"{currency!r} is not an ISO 4217 currency code", "currency")
+    check_digits(amount)
+    return quantize_money(amount, currency)
+
+
+def check_digits(amount: Decimal) -> None:
+    """MoneyError (kind ``digits``) when ``amount`` has more than MAX_DIGITS significant digits."""
     digits = significant_digits(amount)
     if digits > MAX_DIGITS:
         raise MoneyError(f"amount {format_amount(amount)} has {digits} significant digits, more than the "
                          f"{MAX_DIGITS} an ISO 20022 amount may have (TotalDigits {MAX_DIGITS})", "digits")
-    return quantize_money(amount, currency)
 
 
 def exact_sum(amounts: Iterable[Decimal], start: Decimal = Decimal(0)) -> Decimal:
