@@ -175,3 +175,13 @@ def test_a_200_mb_cell_leaves_memory_bounded(tmp_path):
     assert report["kept"] == ["1", "3"]
     assert report["errors"] == [[3, "source.row_size"]]
     assert report["growth_kib"] < 32 * 1024, report["growth_kib"]  # measured: about 6 MiB
+
+
+def test_bank_text_lines_mixing_utf8_and_cp1252_decode_right(tmp_path):
+    """Line-based bank files (MT940, BAI2, CODA, Norma 43): each line decoded on its own."""
+    from connectors.bank.text import numbered_lines
+
+    path = tmp_path / "mixed.sta"
+    path.write_bytes("Brûlé\r\n".encode("cp1252") + "Café Zoë\n".encode() + b"a\rb\r\n\n"
+                     + "Genève\r".encode("cp1252"))
+    assert list(numbered_lines(path)) == [(1, "Brûlé"), (2, "Café Zoë"), (3, "a"), (4, "b"), (5, ""), (6, "Genève")]
