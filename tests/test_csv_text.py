@@ -185,3 +185,22 @@ def test_bank_text_lines_mixing_utf8_and_cp1252_decode_right(tmp_path):
     path.write_bytes("Brûlé\r\n".encode("cp1252") + "Café Zoë\n".encode() + b"a\rb\r\n\n"
                      + "Genève\r".encode("cp1252"))
     assert list(numbered_lines(path)) == [(1, "Brûlé"), (2, "Café Zoë"), (3, "a"), (4, "b"), (5, ""), (6, "Genève")]
+
+
+def test_row_numbers_stay_right_across_read_blocks(tmp_path):
+    """Rows, quoted line breaks and a too-long row on both sides of the 1 MiB read blocks."""
+    rows = [f'{i};"text {i}\nsecond line"' if i % 7 == 0 else f"{i};text {i}" for i in range(1, 150_001)]
+    rows[90_000] = '90001;"' + "big\n" * 3000 + '"'
+    path = tmp_path / "s.csv"
+    path.write_bytes(("Nr;Tekst\n" + "\n".join(rows) + "\n").encode())
+    assert path.stat().st_size > 2 * (1 << 20)
+    table = drop_blank(read_csv_file(path, SourceOptions(format="csv", delimiter=";", max_row_bytes=8192)))
+    expected_rows, line = [], 2
+    for i, text in enumerate(rows, start=1):
+        if i != 90_001:
+            expected_rows.append(line)
+        line += text.count("\n") + 1
+    big_row = 2 + sum(text.count("\n") + 1 for text in rows[:90_000])
+    assert _problems(table) == [(big_row, "source.row_size", None)]
+    assert list(table.rows) == expected_rows
+    assert table.data["Tekst"][6] == "text 7\nsecond line" and len(table) == 149_999

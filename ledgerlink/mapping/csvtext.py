@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import codecs
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,11 +28,8 @@ _BLOCK = 1 << 20
 _NL = 0x0A
 _PREVIEW = 80
 
-# A valid UTF-8 multi-byte sequence: legacy single-byte text almost never forms one.
-UTF8_SEQUENCE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
-_NON_ASCII = re.compile(rb"[\x80-\xff]")
+_CHUNK = 1 << 24  # whole-file byte scans go a chunk at a time, to keep their temporary arrays small
 CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x80-\x9f]")
-_CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]|\xc2[\x80-\x9f]")
 _UTF8 = ("utf-8", "utf-8-sig")
 
 
@@ -72,14 +70,25 @@ def read_capped(path: Path, quote: str, delimiter: str, max_row_bytes: int) -> t
         while block := fh.read(_BLOCK):
             scanner.feed(block)
     scanner.finish()
-    return b"".join(scanner.out), scanner.skipped
+    if not scanner.spans:
+        return path.read_bytes(), []
+    parts = []
+    with open(path, "rb") as fh:  # again, without the records too long to hold
+        for start, end, lines in scanner.spans:
+            parts.append(fh.read(start - fh.tell()))
+            parts.append(b"\n" * lines)
+            fh.seek(end)
+        parts.append(fh.read())
+    return b"".join(parts), scanner.skipped
 
 
 class _Scanner:
     def __init__(self, quote: int, delimiter: int, cap: int) -> None:
         self.q, self.d, self.cap = quote, delimiter, cap
-        self.out: list[bytes] = []
+        self.spans: list[tuple[int, int, int]] = []  # (start, end, line ends) of each record dropped
         self.skipped: list[Skipped] = []
+        self.offset = 0             # file position of ``pending`` (of what is not consumed yet)
+        self.drop_start = 0
         self.pending = b""          # the current record so far (at most cap + one block)
         self.line = 1               # line number at which ``pending`` starts
         self.exact = False          # scan exactly until the current record ends
@@ -114,7 +123,8 @@ class _Scanner:
         last = int(ends[-1]) + 1 if len(ends) else 0
         if len(data) - last > self.cap or (len(ends) and int(np.diff(ends, prepend=-1).max()) > self.cap):
             return False
-        self._emit(data[:last])
+        self.offset += last
+        self.line += int(np.searchsorted(nl, last))
         self.pending = data[last:]
         return True
 
@@ -159,6 +169,7 @@ class _Scanner:
             self.pending, self.exact = rest, bool(rest)
 
     def _start_drop(self, part: bytes) -> None:
+        self.drop_start = self.offset
         self.preview = part[:_PREVIEW].decode("utf-8", "replace")
         self.dropped, self.dropped_lines, self.dropping = len(part), part.count(b"\n"), True
 
@@ -185,22 +196,49 @@ class _Scanner:
         self.skipped.append(Skipped(self.line, "source.row_size",
                                     f"row is {self.dropped} bytes, more than the {self.cap} allowed "
                                     "(source.max_row_bytes); it was not read", self.preview))
-        self.out.append(b"\n" * self.dropped_lines)
+        self.spans.append((self.drop_start, self.drop_start + self.dropped, self.dropped_lines))
+        self.offset += self.dropped
         self.line += self.dropped_lines
         self.dropping, self.quoted, self.dropped, self.dropped_lines = False, False, 0, 0
 
     def _emit(self, chunk: bytes) -> None:
-        if chunk:
-            self.out.append(chunk)
-            self.line += chunk.count(b"\n")
+        """``chunk`` (whole records) is kept: only its place in the file and its lines count here."""
+        self.offset += len(chunk)
+        self.line += chunk.count(b"\n")
 
 
 # --- encodings ------------------------------------------------------------------------------
 
+def _chunks(data: bytes) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """(offset, chunk, chunk with 3 more bytes) of ``data`` as byte arrays."""
+    arr = np.frombuffer(data, dtype=np.uint8)
+    for start in range(0, len(arr), _CHUNK):
+        yield start, arr[start:start + _CHUNK], arr[start:start + _CHUNK + 3]
+
+
+def _followed_by(ext: np.ndarray, at: np.ndarray, k: int, low: int, high: int) -> np.ndarray:
+    """Per position in ``at``: is the byte ``k`` further on in ``low``..``high``?"""
+    pos = at + k
+    inside = pos < len(ext)
+    value = ext[np.minimum(pos, len(ext) - 1)]
+    return inside & (value >= low) & (value <= high)
+
+
 def has_utf8_text(raw: bytes) -> bool:
     """Whether ``raw`` holds a valid UTF-8 multi-byte sequence (then decoding it whole as a
-    single-byte encoding would garble that text)."""
-    return UTF8_SEQUENCE.search(raw) is not None
+    single-byte encoding would garble that text); legacy single-byte text almost never forms one."""
+    for _start, chunk, ext in _chunks(raw):
+        high = np.flatnonzero(chunk >= 0x80)
+        if not len(high):
+            continue
+        lead = chunk[high]
+        one = _followed_by(ext, high, 1, 0x80, 0xBF)
+        two = one & _followed_by(ext, high, 2, 0x80, 0xBF)
+        if ((lead >= 0xC2) & (lead <= 0xDF) & one).any() or ((lead >= 0xE0) & (lead <= 0xEF) & two).any():
+            return True
+        if ((lead >= 0xF0) & (lead <= 0xF4) & two & _followed_by(ext, high, 3, 0x80, 0xBF)).any():
+            return True
+    return False
 
 
 def decode_lines(raw: bytes, encodings: list[str]) -> tuple[bytes, dict[int, str], int]:
@@ -213,24 +251,23 @@ def decode_lines(raw: bytes, encodings: list[str]) -> tuple[bytes, dict[int, str
     utf8 = any(n in _UTF8 for n in names)
     legacy = [n for n in names if n not in _UTF8]
     listed = " or ".join(encodings)
+    arr = np.frombuffer(raw, dtype=np.uint8)
+    nl = np.flatnonzero(arr == _NL)
+    lines = np.unique(np.searchsorted(nl, np.flatnonzero(arr >= 0x80)))  # 0-based, lines with non-ASCII
+    starts = np.where(lines > 0, nl[np.maximum(lines - 1, 0)] + 1 if len(nl) else 0, 0)
+    ends = np.where(lines < len(nl), nl[np.minimum(lines, len(nl) - 1)] if len(nl) else len(raw), len(raw))
     out: list[bytes] = []
     bad: dict[int, str] = {}
-    pos, line, count = 0, 1, 0
-    while m := _NON_ASCII.search(raw, pos):
-        before = raw.rfind(b"\n", pos, m.start())
-        start = before + 1 if before >= 0 else pos
-        end = raw.find(b"\n", m.end())
-        end = len(raw) if end < 0 else end
+    pos = 0
+    for line, start, end in zip(lines.tolist(), starts.tolist(), ends.tolist(), strict=True):
         out.append(raw[pos:start])
-        line += raw.count(b"\n", pos, start)
         text, reason = _decode_line(raw[start:end], utf8, legacy, listed)
         out.append(text.encode("utf-8"))
-        count += 1
         if reason:
-            bad[line] = reason
+            bad[line + 1] = reason
         pos = end
     out.append(raw[pos:])
-    return b"".join(out), bad, count
+    return b"".join(out), bad, len(lines)
 
 
 def _decode_line(data: bytes, utf8: bool, legacy: list[str], listed: str) -> tuple[str, str | None]:
@@ -250,24 +287,22 @@ def _decode_line(data: bytes, utf8: bool, legacy: list[str], listed: str) -> tup
 
 # --- fields ---------------------------------------------------------------------------------
 
-def line_numbers(data: bytes, positions: list[int]) -> np.ndarray:
-    """Line numbers (from 1) of byte ``positions`` in ``data``."""
-    arr = np.frombuffer(data, dtype=np.uint8)
-    nl = np.flatnonzero(arr == _NL)
-    return np.searchsorted(nl, np.asarray(positions, dtype=np.int64)) + 1
-
-
 def suspect_lines(data: bytes, max_field_chars: int) -> np.ndarray:
     """Lines of ``data`` that may hold a field to refuse: a control character, or a line longer
     than the field cap (where a field that long would have to be). Cheap when there is none."""
-    found = [m.start() for m in _CONTROL_BYTES.finditer(data)]
+    found: list[np.ndarray] = []
+    ends: list[np.ndarray] = []
+    for start, chunk, ext in _chunks(data):
+        c0 = np.flatnonzero((chunk < 0x20) & (chunk != 0x09) & (chunk != _NL) & (chunk != 0x0D))
+        c2 = np.flatnonzero(chunk == 0xC2)  # C1 controls are U+0080..U+009F: C2 80..C2 9F in UTF-8
+        found += [c0 + start, c2[_followed_by(ext, c2, 1, 0x80, 0x9F)] + start]
+        ends.append(np.flatnonzero(chunk == _NL) + start)
+    nl = np.concatenate(ends) if ends else np.zeros(0, dtype=np.int64)
     if len(data) > max_field_chars:
-        arr = np.frombuffer(data, dtype=np.uint8)
-        nl = np.flatnonzero(arr == _NL)
         edges = np.concatenate(([-1], nl, [len(data)]))
-        long = np.flatnonzero(np.diff(edges) > max_field_chars)
-        found += (edges[long] + 1).tolist()
-    return np.unique(line_numbers(data, found)) if found else np.zeros(0, dtype=np.int64)
+        found.append(edges[np.flatnonzero(np.diff(edges) > max_field_chars)] + 1)
+    at = np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
+    return np.unique(np.searchsorted(nl, at) + 1) if len(at) else np.zeros(0, dtype=np.int64)
 
 
 def field_problem(value: str, max_field_chars: int) -> tuple[str, str] | None:
