@@ -63,7 +63,7 @@ def plan(paid: Decimal, items: list[tuple[int, Decimal, OpenItem]], value_date: 
         return Plan(EXACT, tuple(Share(i, open_) for i, open_, _ in items), Decimal(0), total, total)
     tolerance = rules.tolerance(total, currency, foreign=foreign)
     discounts = [discount_due(item, open_, value_date, rules) for _, open_, item in items]
-    total_discount = sum(discounts, Decimal(0))
+    total_discount = exact_sum(discounts)
     if total_discount:
         due = total - total_discount
         # the discount explains the payment when it fits at least as well as the full amount does

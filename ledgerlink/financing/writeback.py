@@ -277,11 +277,11 @@ def _check_ledger(tryton: TrytonClient, ours: Mapping[str, Any], key: str, invoi
         differ("maturity_not_booked")
         return
     entries = maturities[0]["entries"]
-    paid = sum((ln["debit"] for ln in entries
-                if ln["account."]["code"] == accounts["funder_payable"] and ln.get("party") == funder_id), Decimal(0))
+    paid = exact_sum(ln["debit"] for ln in entries
+                     if ln["account."]["code"] == accounts["funder_payable"] and ln.get("party") == funder_id)
     bank = exact_sum(ln["credit"] for ln in entries if ln["account."]["code"] == accounts["bank"])
-    fx = sum((ln["credit"] - ln["debit"] for ln in entries
-              if ln["account."]["code"] in (accounts["fx_gain"], accounts["fx_loss"])), Decimal(0))
+    fx = exact_sum(ln["credit"] - ln["debit"] for ln in entries
+                   if ln["account."]["code"] in (accounts["fx_gain"], accounts["fx_loss"]))
     if paid != maturity.owed_base:
         differ("funder_paid", booked=format(maturity.owed_base, "f"), ledger=format(paid, "f"))
     if bank != maturity.settled_base:
