@@ -364,8 +364,16 @@ def test_detection_bom_whitespace_comments_utf16_and_other_xml(tmp_path: Path) -
     ("bad-detail", camt053(entry(details='<TxDtls><Amt Ccy="EUR">x</Amt></TxDtls>')),
      "/Ntry[1]/NtryDtls/TxDtls[1]/Amt", "bad amount"),
     ("no-message-id", camt053(ns="urn:iso:std:iso:20022:tech:xsd:camt"), "/Document", "unknown namespace"),
-    ("version-14", camt053(ns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.14"), "/Document",
+    ("version-00", camt053(ns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.00"), "/Document",
      "unsupported version"),
+    ("other-message", camt053(ns="urn:iso:std:iso:20022:tech:xsd:camt.056.001.08"), "/Document",
+     "not a camt.052/053/054 message"),
+    ("version-14-no-account", camt053(ns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.14",
+                                      header="<Id>ST-1</Id><Account><Id><IBAN>NL91ABNA0417164300</IBAN></Id></Account>"
+                                             '<Bal><Tp><CdOrPrtry><Cd>OPBD</Cd></CdOrPrtry></Tp><Amt Ccy="EUR">1.00'
+                                             "</Amt><CdtDbtInd>CRDT</CdtDbtInd><Dt><Dt>2024-02-29</Dt></Dt></Bal>"),
+     "/Document/BkToCstmrStmt/Stmt[1]", "camt.053.001.14 is newer than the versions ledgerlink knows (up to "
+     ".001.13) and does not read as .001.13: no Acct/Id where .001.13 has them"),
     ("wrong-message", camt053(entry(), msg="BkToCstmrAcctRpt"), "/Document/BkToCstmrAcctRpt/Stmt",
      "expected in /Document/BkToCstmrStmt"),
     ("wrong-statement", camt053(entry(), stmt="Rpt"), "/Document/BkToCstmrStmt/Rpt/Ntry",
@@ -560,3 +568,77 @@ def test_memory_stays_flat_as_the_statement_grows(tmp_path: Path) -> None:
         assert int(out[0]) == summary.entries
         peaks[summary.entries] = int(out[1]) / (1024 * 1024 if sys.platform == "darwin" else 1024)  # MB
     assert peaks[200_000] - peaks[10_000] < 50, peaks
+
+
+# ------------------------------------------------------------------------- versions newer than known
+
+NEWER = ROOT / "tests" / "fixtures" / "bank" / "camt053.001.14.xml"
+
+
+def _renamespaced(tmp_path: Path, message: str, version: str, name: str) -> Path:
+    text = NEWER.read_text(encoding="utf-8").replace("camt.053.001.14", f"camt.{message}.001.{version}")
+    if message == "052":
+        text = text.replace("BkToCstmrStmt>", "BkToCstmrAcctRpt>").replace("Stmt>", "Rpt>")
+    elif message == "054":
+        text = text.replace("BkToCstmrStmt>", "BkToCstmrDbtCdtNtfctn>").replace("Stmt>", "Ntfctn>")
+    return write(tmp_path, text, name)
+
+
+def test_a_newer_version_with_the_known_paths_is_read_with_a_finding(tmp_path: Path, caplog) -> None:
+    with caplog.at_level("WARNING", logger="connectors.bank.camt"):
+        [(stmt, txs)] = grouped(parse(NEWER))
+    note = ("camt.053.001.14 is newer than the versions ledgerlink knows (up to .001.13): read with the "
+            "element paths of .001.13")
+    assert stmt.format == "camt.053.001.14"
+    assert stmt.extra["discrepancies"] == [f"/Document/BkToCstmrStmt/Stmt[1]: {note}"]
+    assert [r.getMessage() for r in caplog.records] == [f"{NEWER}: {note}"]
+    # read exactly as the same document in a version ledgerlink knows
+    [(known, known_txs)] = grouped(parse(_renamespaced(tmp_path, "053", "08", "v08.xml")))
+    assert known.format == "camt.053.001.08" and "discrepancies" not in known.extra
+    assert txs == known_txs
+    assert (stmt.account_iban, stmt.opening_balance, stmt.closing_balance) == \
+        (known.account_iban, known.opening_balance, known.closing_balance)
+    debit, credit = txs
+    assert (debit.amount, debit.counterparty_name, debit.end_to_end_id) == \
+        (Decimal("-42.45"), "Energie Levering BV", "E2E-DD-7781")
+    assert credit.structured_reference == "RF18539007547034"
+
+
+@pytest.mark.parametrize(("message", "version"), [("052", "14"), ("054", "15"), ("053", "21")])
+def test_newer_reports_and_notifications_are_read_too(tmp_path: Path, message: str, version: str) -> None:
+    path = _renamespaced(tmp_path, message, version, f"camt{message}.xml")
+    [(stmt, txs)] = grouped(parse(path))
+    assert stmt.format == f"camt.{message}.001.{version}"
+    assert f"camt.{message}.001.{version} is newer" in stmt.extra["discrepancies"][0]
+    assert [t.amount for t in txs] == [Decimal("-42.45"), Decimal("225.00")]
+
+
+def test_a_newer_version_whose_paths_moved_is_refused_naming_it(tmp_path: Path) -> None:
+    text = NEWER.read_text(encoding="utf-8")
+    moved = write(tmp_path, text.replace("<Amt Ccy=\"EUR\">42.45</Amt>\n        <CdtDbtInd>",
+                                         "<Amount Ccy=\"EUR\">42.45</Amount>\n        <CdtDbtInd>"), "moved.xml")
+    err = refused(moved)
+    assert err.position == "/Document/BkToCstmrStmt/Stmt[1]/Ntry[1]"
+    assert err.reason.startswith("camt.053.001.14 is newer than the versions ledgerlink knows (up to .001.13) and "
+                                 "does not read as .001.13: entry without an amount (Amt)")
+    assert "\n" not in str(err)
+    renamed = write(tmp_path, text.replace("BkToCstmrStmt>", "BankToCustomerStatement>"), "renamed.xml")
+    assert "does not read as .001.13: Stmt inside BankToCustomerStatement, expected in /Document/BkToCstmrStmt" \
+        in refused(renamed).reason
+
+
+def test_sepa_details_are_kept_in_extra() -> None:
+    [(_, [debit, credit])] = grouped(parse(NEWER))
+    assert debit.extra == {"mandate_id": "MANDATE-2023-0042", "creditor_id": "NL36ZZZ340698640000",
+                           "purpose_code": "ELEC", "ultimate_creditor": "Energie Holding NV"}
+    assert credit.extra == {"purpose_code": "SUPP", "ultimate_debtor": "Jansen Beheer BV"}
+    assert as_json(debit)["extra"]["mandate_id"] == "MANDATE-2023-0042"
+
+
+@requires_corpus
+def test_sepa_details_from_real_files() -> None:
+    [(_, [tx])] = corpus("camt052/hbci4java/test-camt-parse-05200108.xml")
+    # German banks give the creditor identifier as the creditor's private id
+    assert tx.extra == {"mandate_id": "12345678/001", "creditor_id": "DE46ZZZ00000012345"}
+    [(_, [tx])] = corpus("camt053/genkgo-camt/camt053.v2.minimal.ultimate.xml")
+    assert tx.extra == {"ultimate_debtor": "DEBTOR NAME NM", "ultimate_creditor": "CREDITOR NAME NM"}

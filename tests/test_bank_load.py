@@ -155,10 +155,55 @@ def test_cli_parse_json_lines(tmp_path):
     out = subprocess.run([sys.executable, "-m", "ledgerlink.cli", "bank", "parse", str(path), "--json"],
                          capture_output=True, text=True, check=True)
     lines = [json.loads(line) for line in out.stdout.splitlines()]
-    assert [x["kind"] for x in lines] == ["statement", "transaction", "transaction"]
+    assert [x["kind"] for x in lines] == ["statement", "transaction", "transaction", "balance"]
     assert lines[0]["opening_balance"] == "1000.00" and lines[0]["closing_date"] == "2026-11-02"
+    assert lines[0]["findings"] == []
     assert lines[1]["amount"] == "-50.00" and lines[1]["end_to_end_id"] == "E2E-1"
     assert lines[1]["statement_id"] == "S1" and lines[2]["counterparty_name"] == "Klant BV"
+    assert lines[3] == {"kind": "balance", "statement_id": "S1", "account": "NL91ABNA0417164300",
+                        "balanced": True, "difference": "0.00"}
+
+
+def test_cli_parse_shows_per_statement_whether_it_balances(tmp_path):
+    sepa = ("C", "10,00", "/TRTP/SEPA Incasso/CSID/NL36ZZZ340698640000/NAME/Klant BV/MARF/M-7/PURP/SUPP/REMI/R 7/")
+    path = write(tmp_path, "two.sta", mt940("S1", "1/1", "1000,00", "975,00", [PAY, GET]),
+                 mt940("S2", "2/1", "975,00", "990,00", [sepa]).replace(":20:S2", ":20:" + "S2" * 9))
+    out = subprocess.run([sys.executable, "-m", "ledgerlink.cli", "bank", "parse", str(path), "--json"],
+                         capture_output=True, text=True, check=True)
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [x["kind"] for x in lines] == ["statement", "transaction", "transaction", "balance",
+                                          "statement", "transaction", "balance"]
+    assert (lines[3]["balanced"], lines[3]["difference"]) == (True, "0.00")
+    # 975.00 + 10.00 is 985.00, the closing balance says 990.00
+    assert (lines[6]["statement_id"], lines[6]["balanced"], lines[6]["difference"]) == ("S2" * 9, False, "5.00")
+    assert lines[4]["findings"] == ["line 11: :20: 'S2S2S2S2S2S2S2S2S2' has 18 characters, more than the 16 SWIFT allows"]
+    assert lines[5]["extra"] == {"mandate_id": "M-7", "creditor_id": "NL36ZZZ340698640000", "purpose_code": "SUPP"}
+    text = subprocess.run([sys.executable, "-m", "ledgerlink.cli", "bank", "parse", str(path)],
+                          capture_output=True, text=True, check=True).stdout
+    assert "  balance check: opening + entries = closing\n" in text
+    assert "  balance check: opening + entries != closing, difference 5.00\n" in text
+    assert "  finding: line 11: :20: 'S2S2S2S2S2S2S2S2S2' has 18 characters" in text
+
+
+def test_sepa_details_reach_the_stored_entry(tmp_path, bank_store):
+    sepa = ("D", "10,00", "/TRTP/SEPA Incasso/CSID/NL36ZZZ340698640000/NAME/Energie BV/MARF/M-7/REMI/R 7/")
+    path = write(tmp_path, "dd.sta", mt940("S1", "1/1", "1000,00", "990,00", [sepa]))
+    summary = run_feed_file(bank_store, get_feed(FEED), path)
+    assert (summary.status, summary.inserted, summary.quarantined) == ("succeeded", 1, 0)
+    (entry,) = bank_store.current_records("bank_transaction")
+    assert entry["payload"]["extra"] == {"mandate_id": "M-7", "creditor_id": "NL36ZZZ340698640000"}
+    assert entry["payload"]["counterparty_name"] == "Energie BV"
+
+
+def test_what_the_parser_records_on_a_statement_is_reported_by_the_run(tmp_path, bank_store):
+    path = write(tmp_path, "long.sta", mt940("S1", "1/1", "1000,00", "975,00", [PAY, GET]).replace(
+        ":20:S1", ":20:STATEMENT-REF-TOO-LONG"))
+    summary = run_feed_file(bank_store, get_feed(FEED), path)
+    assert (summary.status, summary.inserted) == ("succeeded", 2)
+    [finding] = [f for f in summary.findings if f["kind"] == "statement_discrepancy"]
+    assert finding["message"] == ("statement STATEMENT-REF-TOO-LONG of account NL91ABNA0417164300: line 1: :20: "
+                                  "'STATEMENT-REF-TOO-LONG' has 22 characters, more than the 16 SWIFT allows")
+    assert "statement_discrepancy" in {d["kind"] for d in bank_store.get_run(summary.run_id)["drift"]}
 
 
 def test_cli_parse_refuses_with_one_message_and_exit_2(tmp_path):

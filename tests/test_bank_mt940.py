@@ -33,13 +33,17 @@ FAIL_REASONS = {
     "mt940/wolph-mt940/invalid_statement.sta": ("line 1", "no MT940/MT942 statement found"),
     "mt940/zilverline-mt940/knab_invalid.txt": ("line 9", "before the previous one ended"),
 }
+# FAIL files read by default, with the overrun recorded on the statement (strict=True refuses them).
+READ_WITH_FINDINGS = {
+    "mt940/svenstaro-mt940rs/overly_long_details.sta": "line 6: :86: holds 472 characters, more than the 390",
+}
 # Two 'edge' files are refused: each is the same statement as a FAIL file. malformed_details.sta
-# is overly_long_details.sta (472-character :86:) with the :61: reference removed; whitespace.sta
-# carries incomplete_tag_61.sta's truncated :61: with the same balances that do not add up.
-# SOURCES.md marks them edge because wolph/mt-940 tolerates them; a strict parser cannot accept
-# them and still refuse their FAIL twins.
+# is overly_long_details.sta (472-character :86:) with the :61: reference removed, so its :61:
+# looks truncated (the balances do not add up); whitespace.sta carries incomplete_tag_61.sta's
+# truncated :61: with the same balances. SOURCES.md marks them edge because wolph/mt-940
+# tolerates them; a strict parser cannot accept them and still refuse their FAIL twins.
 REFUSED_EDGE = {
-    "mt940/wolph-mt940/malformed_details.sta": ("line 6", "more than the 390 allowed"),
+    "mt940/wolph-mt940/malformed_details.sta": ("line 5", "looks truncated"),
     "mt940/wolph-mt940/whitespace.sta": ("line 5", "looks truncated"),
 }
 
@@ -126,8 +130,11 @@ def test_corpus_file(path: Path, expect: str) -> None:
     rel = path.relative_to(CORPUS_DIR).as_posix()
     if expect == "FAIL" or rel in REFUSED_EDGE:
         position, reason = FAIL_REASONS.get(rel) or REFUSED_EDGE[rel]
+        if rel in READ_WITH_FINDINGS:
+            [(stmt, _)] = grouped(mt940.parse(path))
+            assert any(d.startswith(READ_WITH_FINDINGS[rel]) for d in stmt.extra["discrepancies"])
         with pytest.raises(BankParseError) as caught:
-            list(mt940.parse(path))
+            list(mt940.parse(path, strict=expect == "FAIL"))
         assert caught.value.file == str(path)
         assert caught.value.position == position
         assert reason in caught.value.reason
@@ -433,12 +440,92 @@ def test_structured_reference_validation() -> None:
     assert find_structured_reference("BETALINGSKENMERK: 0189 8272 1820 1121") is None
 
 
-def test_details_over_six_lines_of_65_are_refused(tmp_path: Path) -> None:
+def test_details_over_six_lines_of_65_are_a_finding_and_refused_when_strict(tmp_path: Path) -> None:
     at_limit = "\n".join(["X" * 65] * 6)
-    _, [tx] = one(tmp_path, statement(f":61:200105D1,00NTRFNONREF\n:86:{at_limit}\n", closing="C200131EUR99,00"))
+    stmt, [tx] = one(tmp_path, statement(f":61:200105D1,00NTRFNONREF\n:86:{at_limit}\n",
+                                         closing="C200131EUR99,00"))
     assert len(tx.remittance_text) == 390
+    assert "discrepancies" not in stmt.extra
+    over = write(tmp_path, statement(f":61:200105D1,00NTRFNONREF\n:86:{at_limit}Y\n", closing="C200131EUR99,00"))
+    [(stmt, [tx])] = grouped(mt940.parse(over))
+    assert tx.remittance_text is not None and tx.remittance_text.endswith("XY")  # read as written
+    assert stmt.extra["discrepancies"] == [
+        "line 6: :86: holds 391 characters, more than the 390 allowed (6 lines of 65)"]
     with pytest.raises(BankParseError, match="line 6: :86: holds 391 characters"):
-        list(mt940.parse(write(tmp_path, statement(f":61:200105D1,00NTRFNONREF\n:86:{at_limit}Y\n"))))
+        list(mt940.parse(over, strict=True))
+
+
+@pytest.mark.parametrize(("field", "finding"), [
+    (":20:REF1", None),
+    (":20:" + "R" * 17, "line 1: :20: 'RRRRRRRRRRRRRRRRR' has 17 characters, more than the 16 SWIFT allows"),
+])
+def test_statement_reference_over_16_characters(tmp_path: Path, field: str, finding: str | None) -> None:
+    text = statement(":61:200105D1,00NTRFNONREF\n", closing="C200131EUR99,00").replace(":20:REF1", field)
+    stmt, _ = one(tmp_path, text)
+    assert stmt.extra.get("discrepancies") == ([finding] if finding else None)
+    if finding:
+        with pytest.raises(BankParseError) as caught:
+            list(mt940.parse(write(tmp_path, text), strict=True))
+        assert str(caught.value) == f"{tmp_path / 'in.sta'}: {finding}"
+    else:
+        assert len(grouped(mt940.parse(write(tmp_path, text), strict=True))) == 1
+
+
+def test_statement_line_parts_over_their_length_are_findings(tmp_path: Path) -> None:
+    body = (":61:200105D1,00NTRFCUSTOMERREF12345//BANKREF1234567890\n/SUPPLEMENTARY DETAILS RUNNING FAR TOO LONG\n"
+            ":86:text\n")
+    stmt, [tx] = one(tmp_path, statement(body, closing="C200131EUR99,00"))
+    assert tx.customer_reference == "CUSTOMERREF12345" and tx.bank_reference == "BANKREF1234567890"
+    assert stmt.extra["discrepancies"] == [
+        "line 5: :61: bank reference 'BANKREF1234567890' has 17 characters, more than the 16 SWIFT allows",
+        "line 5: :61: supplementary details '/SUPPLEMENTARY DETAILS RUNNING FAR TOO L' has 43 characters, more than "
+        "the 34 SWIFT allows",
+    ]
+    with pytest.raises(BankParseError, match="line 5: :61: bank reference 'BANKREF1234567890' has 17"):
+        list(mt940.parse(write(tmp_path, statement(body, closing="C200131EUR99,00")), strict=True))
+
+
+def test_two_structured_details_fields_for_one_statement_line_are_refused(tmp_path: Path) -> None:
+    body = (":61:200105D1,00NTRFNONREF\n"
+            ":86:/EREF/E2E-1//NAME/ALPHA BV/REMI/INVOICE 1/\n"
+            ":86:/EREF/E2E-2//NAME/BETA BV/REMI/INVOICE 2/\n")
+    with pytest.raises(BankParseError) as caught:
+        list(mt940.parse(write(tmp_path, statement(body, closing="C200131EUR99,00"))))
+    assert caught.value.position == "line 7"
+    assert "a second :86: for the statement line :61: of line 5 (its first :86: is on line 6)" in caught.value.reason
+    german = body.replace("/EREF/E2E-1//NAME/ALPHA BV/REMI/INVOICE 1/", "166?00SEPA-UEBERWEISUNG?20EREF+E1?32ALPHA") \
+        .replace("/EREF/E2E-2//NAME/BETA BV/REMI/INVOICE 2/", "166?00SEPA-UEBERWEISUNG?20EREF+E2?32BETA")
+    with pytest.raises(BankParseError, match="line 7: a second :86:"):
+        list(mt940.parse(write(tmp_path, statement(german, closing="C200131EUR99,00"))))
+
+
+def test_details_repeating_the_tag_on_each_line_of_text_are_one_field(tmp_path: Path) -> None:
+    # old Rabobank: every line of the free text carries its own :86:
+    body = ":61:200105D1,00N0440121470966\n:86:NIET AKKOORD MET AFSCHRIJVING\n:86:KOSTEN JUNI\n"
+    _, [tx] = one(tmp_path, statement(body, closing="C200131EUR99,00"))
+    assert tx.remittance_text == "NIET AKKOORD MET AFSCHRIJVING KOSTEN JUNI"
+
+
+def test_lines_separated_by_double_at_signs(tmp_path: Path) -> None:
+    lines = [":20:STARTUMSE", ":25:10020030/1234567", ":28C:00001/001", ":60F:C200101EUR100,00",
+             ":61:2001030103CR25,00NTRFNONREF", ":86:166?00GUTSCHRIFT?20EREF+E2E-7?21SVWZ+RECHNUNG 7?32MUSTER GMBH",
+             ":62F:C200103EUR125,00", "-"]
+    path = write(tmp_path, "@@".join(lines) + "@@", "export.txt")
+    assert detect_format(path) == "mt940"
+    [(stmt, [tx])] = grouped(mt940.parse(path))
+    assert (stmt.account_number, stmt.closing_balance.amount if stmt.closing_balance else None) == \
+        ("10020030/1234567", Decimal("125.00"))
+    assert (tx.amount, tx.counterparty_name, tx.end_to_end_id, tx.remittance_text, tx.position) == \
+        (Decimal("25.00"), "MUSTER GMBH", "E2E-7", "RECHNUNG 7", "line 5")
+    # the same statement with line breaks reads the same
+    [(stmt2, [tx2])] = grouped(mt940.parse(write(tmp_path, "\n".join(lines) + "\n", "lines.txt")))
+    assert (stmt2.closing_balance, tx2) == (stmt.closing_balance, tx)
+    # '@@' at the end of each physical line: the line numbers stay those of the file
+    [(_, [tx3])] = grouped(mt940.parse(write(tmp_path, "@@\r\n".join(lines) + "@@\r\n", "both.txt")))
+    assert tx3 == tx
+    broken = "@@".join(lines).replace("C200103EUR125,00", "C200133EUR125,00")
+    with pytest.raises(BankParseError, match=r"export.txt: line 7: impossible :62F: date"):
+        list(mt940.parse(write(tmp_path, broken, "export.txt")))
 
 
 @pytest.mark.parametrize(("body", "where", "reason"), [
@@ -537,3 +624,86 @@ def test_any_input_raises_only_bank_parse_error(tmp_path: Path, parts: list[str]
     with contextlib.suppress(BankParseError):
         for record in mt940.parse(path):
             assert isinstance(record, Statement | Transaction)
+
+
+# --------------------------------------------------------------------------- more :86: layouts, SEPA details
+
+def test_asn_and_sns_counterparty_from_the_reference_and_the_details(tmp_path: Path) -> None:
+    # ASN/SNS: the counterparty IBAN as the :61: reference, the name on the supplementary line,
+    # both again at the start of :86:
+    body = (":61:2001020102D65,00NOVBNL57ASNB0123456789\nJ. JANSEN\n"
+            ":86:NL57ASNB0123456789 J. JANSEN Factuur 123\n"
+            ":61:2001020102D10,00NOVBNL47INGB9999999999\n"
+            ":86:NL47INGB9999999999 hr gjlm paulissen\n\nBetaling sieraden\n")
+    stmt, [asn, anonymised] = one(tmp_path, statement(body, closing="C200131EUR25,00"))
+    assert (asn.counterparty_iban, asn.counterparty_name, asn.remittance_text) == \
+        ("NL57ASNB0123456789", "J. JANSEN", "Factuur 123")
+    # check digits that fail (anonymised exports): kept as the account number the bank wrote
+    assert (anonymised.counterparty_iban, anonymised.counterparty_account, anonymised.counterparty_name,
+            anonymised.remittance_text) == (None, "NL47INGB9999999999", "hr gjlm paulissen", "Betaling sieraden")
+    assert "discrepancies" not in stmt.extra  # an IBAN as the reference is this layout, not an overrun
+
+
+@requires_corpus
+@pytest.mark.parametrize(("rel", "index", "account", "name", "text"), [
+    ("mt940/wolph-mt940/ASNB/mt940.txt", 0, "NL47INGB9999999999", "hr gjlm paulissen", "Betaling sieraden"),
+    ("mt940/zilverline-mt940/sns.txt", 1, "NL11RABO0987654321", "f. spark bedrijf n.v.",
+     "358857495-nl11rabo0987654321-f. spark bedrijf n.v."),
+])
+def test_asn_and_sns_corpus_files_name_the_counterparty(rel: str, index: int, account: str, name: str,
+                                                        text: str) -> None:
+    txs = [tx for _, txs in parsed(rel) for tx in txs]
+    tx = txs[index]
+    assert (tx.counterparty_account or tx.counterparty_iban, tx.counterparty_name, tx.remittance_text) == \
+        (account, name, text)
+
+
+@pytest.mark.parametrize(("lines", "layout", "name"), [
+    (["BEA   NR:XXX1234   21.05.11/12.54 DIRCKIII FIL2500 KATWIJK,PAS999"], "abn-card", "DIRCKIII FIL2500 KATWIJK"),
+    (["BEA 23.06.09/22.22 VILLA DORIA SCHOTEN,PAS590"], "abn-card", "VILLA DORIA SCHOTEN"),
+    (["GEA   NR:S1J013   04.06.11/13.18 ABN AMRO LEIDEN,PAS999"], "abn-card", "ABN AMRO LEIDEN"),
+    (["Jumbo Wijchen B.V.    >WIJCHEN  27.12.2017 13U38 KV005 4XZJ4Z   M", "CC:5411 Contactloze betaling"],
+     "sns-card", "Jumbo Wijchen B.V."),
+    (["BEA betaling van 21.05.11"], "text", None),
+])
+def test_card_payments_name_the_merchant(lines: list[str], layout: str, name: str | None) -> None:
+    d = parse_details(lines)
+    assert (d.layout, d.counterparty_name) == (layout, name)
+    assert d.remittance_text is not None and d.remittance_text.startswith(lines[0].split()[0])
+
+
+@pytest.mark.parametrize(("lines", "extra", "remittance"), [
+    (["105?00SEPA-BASISLASTSCHRIFT?20EREF+E2E-9?21MREF+M-2019-01?22CRED+DE98ZZZ09999999999",
+      "?23SVWZ+Beitrag 2024?24ABWA+Verein Kasse?32TSV MUSTERSTADT"],
+     {"mandate_id": "M-2019-01", "creditor_id": "DE98ZZZ09999999999", "ultimate_debtor": "Verein Kasse"},
+     "Beitrag 2024"),
+    (["152?00DA-GUTSCHRIFT?10931?20PURP+RINP Dauerauftrag/Rate?32MAX MUSTER"],
+     {"purpose_code": "RINP"}, "Dauerauftrag/Rate"),
+    (["166?00GUTSCHRIFT?20EREF+E1?21ABWE+Muster Holding?22SVWZ+RE 7?32MUSTER GMBH"],
+     {"ultimate_creditor": "Muster Holding"}, "RE 7"),
+    (["/TRTP/SEPA Incasso/CSID/NL36ZZZ340698640000/NAME/MULTI TANK CARD BV/MARF/MTC244K/PURP/CD/ELEC",
+      "/ULTD/Jansen Beheer/123/ULTC/Energie Holding//REMI/Factuur 7/"],
+     {"mandate_id": "MTC244K", "creditor_id": "NL36ZZZ340698640000", "purpose_code": "ELEC",
+      "ultimate_debtor": "Jansen Beheer", "ultimate_creditor": "Energie Holding"}, "Factuur 7"),
+    (["/EREF/E2E-1//NAME/Klant BV/REMI/USTD//Betaling 7/"], {}, "Betaling 7"),
+])
+def test_sepa_details_are_kept_in_extra(lines: list[str], extra: dict[str, str], remittance: str) -> None:
+    d = parse_details(lines)
+    assert d.extra == extra
+    assert d.remittance_text == remittance
+
+
+def test_sepa_details_reach_the_transaction(tmp_path: Path) -> None:
+    body = ":61:200105D1,00NDDTNONREF\n:86:/EREF/E1//MARF/M-7//CSID/NL36ZZZ340698640000//NAME/Energie BV/\n"
+    _, [tx] = one(tmp_path, statement(body, closing="C200131EUR99,00"))
+    assert tx.extra == {"mandate_id": "M-7", "creditor_id": "NL36ZZZ340698640000"}
+    assert tx.counterparty_name == "Energie BV"
+
+
+@requires_corpus
+def test_sepa_details_from_real_files() -> None:
+    txs = [tx for _, txs in parsed("mt940/oca-bsi/test-ing.940") for tx in txs]
+    # ING splits 'MND-EV01' over two lines at the '-'
+    assert {"mandate_id": "MND-EV01", "creditor_id": "NL32ZZZ999999991234"} in [tx.extra for tx in txs]
+    [tx] = [tx for _, txs in parsed("mt940/jejik-mt940/sparkasse.txt") for tx in txs if tx.extra][:1]
+    assert tx.extra["ultimate_debtor"].startswith("Aral Tankstelle Chemnitz")

@@ -14,6 +14,7 @@ from connectors.einvoice import EInvoiceError, detect, parse
 from connectors.einvoice.common import due_from_terms
 from ledgerlink.cli import main
 from ledgerlink.pipeline.feeds import get_feed
+from ledgerlink.pipeline.replay import replay
 from ledgerlink.pipeline.steps import run_feed_file
 from ledgerlink.store import Store
 from tests.fixtures.corpus import CORPUS_DIR, corpus_params, requires_corpus
@@ -184,45 +185,66 @@ def test_detect() -> None:
 # --------------------------------------------------------------------------------------------- synthetic
 
 UBL = """<?xml version="1.0" encoding="UTF-8"?>
-{doctype}<Invoice xmlns="urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"
+{doctype}<{root} xmlns="urn:oasis:names:specification:ubl:schema:xsd:{root}-2"
   xmlns:cac="urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"
   xmlns:cbc="urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2">
   <cbc:CustomizationID>urn:cen.eu:en16931:2017</cbc:CustomizationID>
   <cbc:ID>INV-<!-- a comment inside the number -->7</cbc:ID>
   <cbc:IssueDate>2026-11-02</cbc:IssueDate>
-  <cbc:InvoiceTypeCode>{type_code}</cbc:InvoiceTypeCode>
+  <cbc:{root}TypeCode>{type_code}</cbc:{root}TypeCode>
   <cbc:Note>{note}</cbc:Note>
-  <cbc:DocumentCurrencyCode>EUR</cbc:DocumentCurrencyCode>
+  <cbc:DocumentCurrencyCode>{currency}</cbc:DocumentCurrencyCode>
+  <cbc:BuyerReference>PO-42</cbc:BuyerReference>
   <cac:AccountingSupplierParty><cac:Party>
     <cac:PartyIdentification><cbc:ID>V-100</cbc:ID></cac:PartyIdentification>
+    <cac:PostalAddress><cbc:CityName>Utrecht</cbc:CityName>
+      <cac:Country><cbc:IdentificationCode>NL</cbc:IdentificationCode></cac:Country></cac:PostalAddress>
     <cac:PartyTaxScheme><cbc:CompanyID>NL123456789B01</cbc:CompanyID>
       <cac:TaxScheme><cbc:ID>VAT</cbc:ID></cac:TaxScheme></cac:PartyTaxScheme>
     <cac:PartyLegalEntity><cbc:RegistrationName>Leverancier BV</cbc:RegistrationName></cac:PartyLegalEntity>
   </cac:Party></cac:AccountingSupplierParty>
   <cac:AccountingCustomerParty><cac:Party>
     <cbc:EndpointID schemeID="0106">12345678</cbc:EndpointID>
+    <cac:PostalAddress><cbc:CityName>Amsterdam</cbc:CityName>
+      <cac:Country><cbc:IdentificationCode>NL</cbc:IdentificationCode></cac:Country></cac:PostalAddress>
+    <cac:PartyLegalEntity><cbc:RegistrationName>Klant BV</cbc:RegistrationName></cac:PartyLegalEntity>
   </cac:Party></cac:AccountingCustomerParty>
   <cac:PaymentMeans><cbc:PaymentMeansCode>58</cbc:PaymentMeansCode>
     <cac:PayeeFinancialAccount><cbc:ID>nl91 abna 0417 1643 00</cbc:ID></cac:PayeeFinancialAccount></cac:PaymentMeans>
   <cac:PaymentTerms><cbc:Note>Net 30 days</cbc:Note></cac:PaymentTerms>
-  <cac:TaxTotal><cbc:TaxAmount currencyID="EUR">21.00</cbc:TaxAmount></cac:TaxTotal>
+  <cac:TaxTotal><cbc:TaxAmount currencyID="{currency}">{tax}</cbc:TaxAmount>
+    <cac:TaxSubtotal><cbc:TaxableAmount currencyID="{currency}">{net}</cbc:TaxableAmount>
+      <cbc:TaxAmount currencyID="{currency}">{tax}</cbc:TaxAmount>
+      <cac:TaxCategory><cbc:ID>S</cbc:ID><cbc:Percent>21</cbc:Percent>
+        <cac:TaxScheme><cbc:ID>VAT</cbc:ID></cac:TaxScheme></cac:TaxCategory></cac:TaxSubtotal></cac:TaxTotal>
   <cac:LegalMonetaryTotal>
-    <cbc:LineExtensionAmount currencyID="EUR">{line_total}</cbc:LineExtensionAmount>
-    <cbc:TaxExclusiveAmount currencyID="EUR">100.00</cbc:TaxExclusiveAmount>
-    <cbc:TaxInclusiveAmount currencyID="EUR">121.00</cbc:TaxInclusiveAmount>
-    <cbc:PayableAmount currencyID="EUR">121.00</cbc:PayableAmount>
+    <cbc:LineExtensionAmount currencyID="{currency}">{line_total}</cbc:LineExtensionAmount>
+    <cbc:TaxExclusiveAmount currencyID="{currency}">{net}</cbc:TaxExclusiveAmount>
+    <cbc:TaxInclusiveAmount currencyID="{currency}">{gross}</cbc:TaxInclusiveAmount>
+    <cbc:PayableAmount currencyID="{currency}">{gross}</cbc:PayableAmount>
   </cac:LegalMonetaryTotal>
-  <cac:InvoiceLine><cbc:ID>1</cbc:ID><cbc:LineExtensionAmount currencyID="EUR">60.00</cbc:LineExtensionAmount>
-    <cac:Item><cbc:Name>Widgets</cbc:Name></cac:Item></cac:InvoiceLine>
-  <cac:InvoiceLine><cbc:ID>2</cbc:ID><cbc:LineExtensionAmount currencyID="EUR">{line2}</cbc:LineExtensionAmount>
-    <cac:Item><cbc:Name>Gadgets</cbc:Name></cac:Item></cac:InvoiceLine>
-</Invoice>
+  <cac:{root}Line><cbc:ID>1</cbc:ID><cbc:{quantity} unitCode="C62">1</cbc:{quantity}>
+    <cbc:LineExtensionAmount currencyID="{currency}">{line1}</cbc:LineExtensionAmount>
+    <cac:Item><cbc:Name>Widgets</cbc:Name><cac:ClassifiedTaxCategory><cbc:ID>S</cbc:ID><cbc:Percent>21</cbc:Percent>
+      <cac:TaxScheme><cbc:ID>VAT</cbc:ID></cac:TaxScheme></cac:ClassifiedTaxCategory></cac:Item>
+    <cac:Price><cbc:PriceAmount currencyID="{currency}">{price1}</cbc:PriceAmount></cac:Price></cac:{root}Line>
+  <cac:{root}Line><cbc:ID>2</cbc:ID><cbc:{quantity} unitCode="C62">1</cbc:{quantity}>
+    <cbc:LineExtensionAmount currencyID="{currency}">{line2}</cbc:LineExtensionAmount>
+    <cac:Item><cbc:Name>Gadgets</cbc:Name><cac:ClassifiedTaxCategory><cbc:ID>S</cbc:ID><cbc:Percent>21</cbc:Percent>
+      <cac:TaxScheme><cbc:ID>VAT</cbc:ID></cac:TaxScheme></cac:ClassifiedTaxCategory></cac:Item>
+    <cac:Price><cbc:PriceAmount currencyID="{currency}">{price2}</cbc:PriceAmount></cac:Price></cac:{root}Line>
+</{root}>
 """
 
 
 def ubl_xml(*, doctype: str = "", type_code: str = "380", note: str = "Order 42", line_total: str = "100.00",
-            line2: str = "40.00") -> str:
-    return UBL.format(doctype=doctype, type_code=type_code, note=note, line_total=line_total, line2=line2)
+            line2: str = "40.00", root: str = "Invoice", negative: bool = False, currency: str = "EUR") -> str:
+    """A UBL invoice that passes the EN 16931 rules as it is; ``negative`` states every amount negative."""
+    minus = "-" if negative else ""
+    return UBL.format(doctype=doctype, type_code=type_code, note=note, line_total=minus + line_total,
+                      line1=minus + "60.00", line2=minus + line2, price1="60.00", price2=line2.lstrip("-"),
+                      net=minus + "100.00", tax=minus + "21.00", gross=minus + "121.00", root=root,
+                      quantity="InvoicedQuantity" if root == "Invoice" else "CreditedQuantity", currency=currency)
 
 
 def write(tmp_path: Path, name: str, text: str | bytes) -> Path:
@@ -244,9 +266,10 @@ def test_synthetic_ubl_fields(tmp_path: Path) -> None:
 
 def test_line_sum_disagreement_is_reported(tmp_path: Path) -> None:
     inv = parse(write(tmp_path, "inv.xml", ubl_xml(line2="45.00")))
-    (finding,) = inv.findings
-    assert (finding.kind, finding.rule, finding.stated, finding.computed) == (
-        "line_total_mismatch", "BR-CO-10", "100.00", "105.00")
+    (finding,) = [f for f in inv.findings if f.kind == "line_total_mismatch"]
+    assert (finding.rule, finding.stated, finding.computed, finding.flag) == ("BR-CO-10", "100.00", "105.00", None)
+    # the same disagreement as the CEN rule says it (fatal), beside the VAT breakdown it breaks
+    assert {(f.rule, f.flag) for f in inv.fatal_rules} == {("BR-CO-10", "fatal"), ("BR-S-08", "fatal")}
     assert inv.canonical()["amount_excl_tax"] == "100.00"  # as stated, not corrected
 
 
@@ -331,6 +354,7 @@ def test_pdf_with_cii_from_the_corpus(tmp_path: Path) -> None:
         pytest.skip("sample corpus not found")
     inv = parse(facturx_pdf(tmp_path / "fx.pdf", source.read_bytes()))
     assert (inv.syntax, inv.invoice_number, inv.canonical()["amount_incl_tax"]) == ("cii", "F20260023", "104.90")
+    assert inv.rule_sets == ["EN16931-CII"] and inv.fatal_rules == []  # the rules ran on the attachment
 
 
 def test_pdf_without_invoice_xml_and_hostile_attachment(tmp_path: Path) -> None:
@@ -355,7 +379,8 @@ def test_cli_json_line(tmp_path: Path, capsys) -> None:
     obj = json.loads(lines[0])
     assert obj["kind"] == "invoice" and obj["direction"] == "payable" and obj["status"] == "open"
     assert (obj["invoice_number"], obj["amount_incl_tax"], obj["issue_date"]) == ("INV-7", "121.00", "2026-11-02")
-    assert [f["kind"] for f in obj["findings"]] == ["line_total_mismatch"]
+    assert [(f["kind"], f.get("rule")) for f in obj["findings"]] == [
+        ("line_total_mismatch", "BR-CO-10"), ("business_rule", "BR-S-08"), ("business_rule", "BR-CO-10")]
 
 
 def test_cli_invalid_input_exits_2(tmp_path: Path, capsys) -> None:
@@ -371,6 +396,8 @@ def test_cli_text_output(tmp_path: Path, capsys) -> None:
     assert main(["einvoice", "parse", str(write(tmp_path, "inv.xml", ubl_xml()))]) == 0
     out = capsys.readouterr().out
     assert "invoice INV-7 (ubl" in out and "pay to NL91ABNA0417164300" in out
+    assert main(["einvoice", "parse", str(write(tmp_path, "bad.xml", ubl_xml(line_total="90.00")))]) == 0
+    assert "  business_rule BR-CO-10 (fatal): Sum of Invoice line net amount" in capsys.readouterr().out
 
 
 # --------------------------------------------------------------------------------------------- load
@@ -382,17 +409,49 @@ def inbox_store(tmp_path: Path) -> Store:
 
 
 def test_load_one_einvoice(tmp_path: Path, inbox_store: Store) -> None:
-    path = write(tmp_path, "inv.xml", ubl_xml(line2="45.00"))
+    path = write(tmp_path, "inv.xml", ubl_xml())
     feed = get_feed("einvoices_inbox")
     summary = run_feed_file(inbox_store, feed, path)
     assert (summary.status, summary.inserted, summary.quarantined, summary.read) == ("succeeded", 1, 0, 1)
-    assert [f["kind"] for f in summary.findings] == ["line_total_mismatch"]
+    assert summary.findings == []
     (record,) = inbox_store.current_records("invoice")
     assert json.loads(record["natural_key"]) == {"vendor_id": "V-100", "invoice_number": "INV-7"}
     assert record["payload"]["amount_incl_tax"] == "121.00" and record["payload"]["direction"] == "payable"
     assert record["lineage"]["syntax"] == "ubl" and record["lineage"]["mapping"] == "parser:einvoice"
+    assert record["lineage"]["rule_sets"] == ["EN16931-UBL"]
     again = run_feed_file(inbox_store, feed, path)
     assert again.status == "skipped"
+
+
+def test_load_quarantines_an_invoice_that_fails_a_fatal_rule(tmp_path: Path, inbox_store: Store) -> None:
+    path = write(tmp_path, "inv.xml", ubl_xml(line2="45.00"))
+    summary = run_feed_file(inbox_store, get_feed("einvoices_inbox"), path)
+    assert (summary.status, summary.inserted, summary.quarantined) == ("succeeded", 0, 1)
+    # the totals finding stays a finding; the fatal rules are the quarantine's reasons
+    assert [f["kind"] for f in summary.findings] == ["line_total_mismatch"]
+    (entry,) = inbox_store.list_quarantine(feed="einvoices_inbox")
+    assert {(e["field"], e["rule"]) for e in entry["errors"]} == {
+        ("/inv:Invoice[1]/cac:LegalMonetaryTotal[1]", "BR-CO-10"),
+        ("/inv:Invoice[1]/cac:TaxTotal[1]/cac:TaxSubtotal[1]/cac:TaxCategory[1]", "BR-S-08")}
+    message = next(e["message"] for e in entry["errors"] if e["rule"] == "BR-CO-10")
+    assert message.startswith("inv.xml: /inv:Invoice[1]/cac:LegalMonetaryTotal[1]: BR-CO-10 (fatal): Sum of Invoice")
+    assert entry["raw"]["invoice_number"] == "INV-7"  # kept as read, for a replay
+    assert inbox_store.current_records("invoice") == []
+    # a replay cannot make the document pass: it stays quarantined for the same rules
+    (again,) = replay(inbox_store, feed="einvoices_inbox")
+    assert (again.status, again.inserted, again.quarantined) == ("succeeded", 0, 1)
+    (reopened,) = inbox_store.list_quarantine(feed="einvoices_inbox")
+    assert {e["rule"] for e in reopened["errors"]} == {"BR-CO-10", "BR-S-08"}
+    assert inbox_store.current_records("invoice") == []
+
+
+def test_load_keeps_an_invoice_with_warnings_only(tmp_path: Path, inbox_store: Store) -> None:
+    # UBL-CR-470: a PrepaidPayment is not part of EN 16931 (a warning); BR-CO-16 still holds
+    text = ubl_xml().replace("  <cac:PaymentTerms>", "  <cac:PrepaidPayment><cbc:PaidAmount currencyID=\"EUR\">0.00"
+                             "</cbc:PaidAmount></cac:PrepaidPayment>\n  <cac:PaymentTerms>")
+    summary = run_feed_file(inbox_store, get_feed("einvoices_inbox"), write(tmp_path, "warn.xml", text))
+    assert (summary.status, summary.inserted, summary.quarantined) == ("succeeded", 1, 0)
+    assert [(f["kind"], f["rule"], f["flag"]) for f in summary.findings] == [("business_rule", "UBL-CR-470", "warning")]
 
 
 def test_load_quarantines_an_invoice_without_seller(tmp_path: Path, inbox_store: Store) -> None:

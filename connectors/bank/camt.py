@@ -1,6 +1,10 @@
 """ISO 20022 bank-to-customer cash management: camt.052 (account report), camt.053 (statement) and
 camt.054 (debit/credit notification), versions .001.01 to .001.13, streamed.
 
+A later version (.001.14 and up) is read with the element paths of .001.13, as long as the
+document still has them: each statement records that it was read so (``extra["discrepancies"]``)
+and a warning is logged; a document that does not read so is refused with the version named.
+
 The file is read with a hardened incremental parser (``connectors.xmlsafe``): only ``Stmt`` / ``Rpt`` /
 ``Ntfctn`` and ``Ntry`` elements produce events, each entry is cleared (with its preceding siblings)
 once turned into a Transaction, so memory stays flat however long the statement is. The statement
@@ -14,6 +18,7 @@ credit the counterparty is the debtor (Dbtr / DbtrAcct / DbtrAgt), for a debit t
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from datetime import date
@@ -28,9 +33,11 @@ from .text import read_head
 
 FORMAT = "camt"
 
+log = logging.getLogger(__name__)
+
 NAMESPACE_PREFIX = "urn:iso:std:iso:20022:tech:xsd:camt"
 _NAMESPACE = re.compile(r"urn:iso:std:iso:20022:tech:xsd:camt\.(05[234])\.001\.(\d\d)")
-VERSIONS = range(1, 14)  # .001.01 to .001.13
+VERSIONS = range(1, 14)  # .001.01 to .001.13; later ones are read as .001.13 when they fit
 # message -> (message element, statement element); version 01 names end in "V01".
 MESSAGES = {"052": ("BkToCstmrAcctRpt", "Rpt"), "053": ("BkToCstmrStmt", "Stmt"),
             "054": ("BkToCstmrDbtCdtNtfctn", "Ntfctn")}
@@ -56,6 +63,7 @@ _NAMES = (
     "SubFmlyCd", "NtryDtls", "TxDtls", "AddtlNtryInf", "Refs", "EndToEndId", "AmtDtls", "TxAmt",
     "InstdAmt", "RltdPties", "Dbtr", "DbtrAcct", "Cdtr", "CdtrAcct", "Pty", "Agt", "RltdAgts", "DbtrAgt",
     "CdtrAgt", "RmtInf", "Ustrd", "Strd", "CdtrRefInf", "Ref", "RtrInf", "Rsn", "GrpHdr", "MsgId",
+    "MndtId", "Purp", "UltmtDbtr", "UltmtCdtr", "PrvtId", "OrgId", "SchmeNm", "CdtrSchmeId",
 )
 
 
@@ -97,7 +105,7 @@ def _message_of(path: Path, name: str) -> tuple[str, str, str]:
     if not m:
         raise BankParseError(name, f"/{root.local_name}", f"unknown namespace {ns!r}: not a camt.052/053/054 "
                              "message (expected urn:iso:std:iso:20022:tech:xsd:camt.05[234].001.NN)")
-    if int(m.group(2)) not in VERSIONS:
+    if int(m.group(2)) < VERSIONS[0]:
         raise BankParseError(name, f"/{root.local_name}", f"unsupported version in namespace {ns!r}: "
                              f"ledgerlink reads camt.05x.001.01 to .001.{VERSIONS[-1]:02d}")
     if root.local_name != "Document":
@@ -111,6 +119,10 @@ class _Parser:
         self.path, self.name = path, name
         self.message = message
         self.format = f"camt.{message}.001.{version}"
+        # a version newer than the newest known: read with the latest known paths, and said so
+        self.newer = int(version) > VERSIONS[-1]
+        self.newer_note = (f"{self.format} is newer than the versions ledgerlink knows (up to "
+                           f".001.{VERSIONS[-1]:02d}): read with the element paths of .001.{VERSIONS[-1]:02d}")
         self.msg_name, self.stmt_name = MESSAGES[message]
         self.tags = _Tags(ns)
         self.local = self.tags.local
@@ -124,6 +136,18 @@ class _Parser:
     # ----------------------------------------------------------------------------------- driving
 
     def records(self) -> Iterator[Record]:
+        if self.newer:
+            log.warning("%s: %s", self.name, self.newer_note)
+        try:
+            yield from self._read()
+        except BankParseError as exc:
+            if not self.newer:
+                raise
+            raise BankParseError(self.name, exc.position, f"{self.format} is newer than the versions ledgerlink "
+                                 f"knows (up to .001.{VERSIONS[-1]:02d}) and does not read as "
+                                 f".001.{VERSIONS[-1]:02d}: {exc.reason}") from None
+
+    def _read(self) -> Iterator[Record]:
         try:
             yield from self._records()
         except XmlError as exc:
@@ -299,8 +323,22 @@ class _Parser:
             st.currency = next((b.currency for b in (st.opening_balance, st.closing_balance) if b), None)
         if balances:
             extra["balances"] = balances
+        if self.newer:
+            self._check_known_paths(stmt, st)
+            extra["discrepancies"] = [f"{where}: {self.newer_note}"]
         st.extra = extra
         return st
+
+    def _check_known_paths(self, stmt: Any, st: Statement) -> None:
+        """A later version must still have what every version so far requires, where the parser
+        reads it: the statement's Id, its account (Acct/Id) and, in a camt.053, its balances."""
+        missing = [path for path, found in (
+            ("Id", st.statement_id is not None), ("Acct/Id", st.account is not None),
+            ("Bal", self.message != "053" or st.opening_balance is not None or st.closing_balance is not None),
+        ) if not found]
+        if missing:
+            raise self._fail(stmt, self.where, f"no {' and no '.join(missing)} where .001.{VERSIONS[-1]:02d} "
+                                               "has them")
 
     def _statement_account(self, acct: Any, st: Statement, extra: dict[str, Any]) -> None:
         local = self.local
@@ -486,6 +524,7 @@ class _Parser:
             t.counterparty_name, t.counterparty_iban, t.counterparty_account, t.counterparty_bic = \
                 self._counterparty(d, credit, own)
             t.remittance_text = " ".join(d.ustrd) if d.ustrd else addtl
+            t.extra = self._extra(d)
         else:
             t.remittance_text = addtl
             if details:
@@ -506,6 +545,35 @@ class _Parser:
             raise self._fail(sts, f"{where}/Sts",
                              f"unknown entry status {text!r}: expected BOOK, PDNG, INFO or FUTR")
         return status
+
+    def _extra(self, d: _Tx) -> dict[str, str]:
+        out = {"mandate_id": d.mandate_id, "purpose_code": d.purpose_code,
+               # the creditor's own id is its SEPA creditor identifier only on a direct debit
+               "creditor_id": self._creditor_id(d.cdtr_scheme if d.cdtr_scheme is not None else
+                                                d.cdtr if d.mandate_id else None),
+               "ultimate_debtor": self._party_name(d.ultmt_dbtr)[0] if d.ultmt_dbtr is not None else None,
+               "ultimate_creditor": self._party_name(d.ultmt_cdtr)[0] if d.ultmt_cdtr is not None else None}
+        return {k: v for k, v in out.items() if v}
+
+    def _creditor_id(self, party: Any) -> str | None:
+        """The SEPA creditor identifier of a creditor (Cdtr[/Pty]/Id/PrvtId/Othr/Id, as German banks
+        give it) or of a CdtrSchmeId: an Othr Id under scheme name SEPA, or shaped like one."""
+        if party is None:
+            return None
+        local = self.local
+        for el in party.iter():
+            if local.get(el.tag) != "Othr":
+                continue
+            ident = scheme = None
+            for o in el:
+                ok = local.get(o.tag)
+                if ok == "Id":
+                    ident = _text(o)
+                elif ok == "SchmeNm":
+                    scheme = next((_text(c) for c in o), None)
+            if ident and (scheme == "SEPA" or _CREDITOR_ID.fullmatch(ident)):
+                return ident
+        return None
 
     def _batch_detail(self, d: _Tx, credit: bool, own: frozenset[str]) -> BatchDetail:
         if d.credit is not None:
@@ -538,11 +606,25 @@ class _Parser:
                         tx.cdtr = p
                     elif pk == "CdtrAcct":
                         tx.cdtr_acct = p
+                    elif pk == "UltmtDbtr":
+                        tx.ultmt_dbtr = p
+                    elif pk == "UltmtCdtr":
+                        tx.ultmt_cdtr = p
+                    elif pk == "CdtrSchmeId":
+                        tx.cdtr_scheme = p
             elif kind == "Refs":
                 for r in c:
-                    if local.get(r.tag) == "EndToEndId":
+                    rk = local.get(r.tag)
+                    if rk == "EndToEndId":
                         e2e = _text(r)
                         tx.e2e = None if e2e is None or e2e.upper() in _NO_VALUE else e2e
+                    elif rk == "MndtId":
+                        mandate = _text(r)
+                        tx.mandate_id = None if mandate is None or mandate.upper() in _NO_VALUE else mandate
+            elif kind == "Purp":
+                tx.purpose_code = next((_text(p) for p in c if local.get(p.tag) in ("Cd", "Prtry")), None)
+            elif kind == "CdtrSchmeId":
+                tx.cdtr_scheme = c
             elif kind == "Amt":
                 tx.amount, tx.currency = self._amount(c, where, "Amt")
             elif kind == "CdtDbtInd":
@@ -645,7 +727,16 @@ class _Tx:
     cdtr: Any = None
     cdtr_acct: Any = None
     cdtr_agt: Any = None
+    mandate_id: str | None = None
+    purpose_code: str | None = None
+    cdtr_scheme: Any = None
+    ultmt_dbtr: Any = None
+    ultmt_cdtr: Any = None
 
+
+# A SEPA creditor identifier: country, check digits, business code ('ZZZ' unless the creditor
+# chose one), national identifier.
+_CREDITOR_ID = re.compile(r"[A-Z]{2}\d{2}[A-Z0-9]{3}[A-Z0-9]{1,28}")
 
 _NO_CODES = (None, None, None, None)
 

@@ -97,6 +97,13 @@ class Transaction:
     status: str = "booked"  # booked | pending | info (camt.052 / MT942 may carry pending entries)
     batch: list[BatchDetail] = field(default_factory=list)
     position: str | None = None
+    # SEPA details a format carries besides the above (keys in TRANSACTION_EXTRA_KEYS)
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+# What Transaction.extra may hold: the SEPA direct-debit mandate and creditor identifier, the ISO
+# purpose code and the ultimate parties (on whose behalf the payment was made or received).
+TRANSACTION_EXTRA_KEYS = ("mandate_id", "creditor_id", "purpose_code", "ultimate_debtor", "ultimate_creditor")
 
 
 Record = Statement | Transaction

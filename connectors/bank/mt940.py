@@ -8,10 +8,18 @@ message ends, blank lines and any line ending. A line that is only ``-`` is a me
 a new statement (or nothing) follows; inside a field it is text (ING splits ``MND-EV01`` there).
 
 Strict where a mistake would change the books: an unknown tag, tags out of order, an impossible
-date, an amount with more decimals than its currency, a :86: over the 6 x 65 character limit,
-a message not closed before the next one starts, and a :61: that stops right after its
-transaction type (reference missing) in a statement whose balances do not add up: that line
-looks truncated. Banks that leave the reference out (Volksbank exports) still balance.
+date, an amount with more decimals than its currency, a message not closed before the next one
+starts, a :61: followed by two :86: fields (whose text belongs to which entry is a guess), and a
+:61: that stops right after its transaction type (reference missing) in a statement whose balances
+do not add up: that line looks truncated. Banks that leave the reference out (Volksbank exports)
+still balance.
+
+A field longer than SWIFT allows (:86: over 6 x 65 characters, :20: over 16, a :61: reference over
+16, ...) is read as written and recorded on the statement (``extra["discrepancies"]``, as the
+parsers of formats with control totals do); ``strict=True`` refuses the file instead.
+
+Some German online-banking exports separate lines with ``@@`` instead of line breaks; such a file
+is read the same way, its lines numbered as the ``@@``-separated pieces.
 
 Statement lines may come without a statement header (a file of bare :61:/:86: pairs, as some
 German export tools write); they are yielded under a Statement with no account or balances.
@@ -31,8 +39,8 @@ from ledgerlink.model.identifiers import is_iban, normalize_iban
 from ledgerlink.model.money import MoneyError, currency_exponent, quantize_money
 
 from .model import Balance, BankParseError, Record, Statement, Transaction
-from .mt940_details import Details, compact, join_text, known_bic, parse_details
-from .text import numbered_lines
+from .mt940_details import Details, compact, join_text, known_bic, parse_details, starts_structured
+from .text import detect_encoding, numbered_lines, read_head
 
 FORMAT = "mt940"
 
@@ -46,6 +54,14 @@ _TAG_RE = re.compile(r":(\d{2}[A-Z]?|NS):")
 _HEADER_RE = re.compile(r":94[02]\d?:")  # Rabobank ':940:' / ':9401:'
 _MESSAGE_END_RE = re.compile(r"-X*")  # '-', ING '-XXX'
 _BLOCK_RE = re.compile(r"\{([0-9A-Za-z]+):")
+# '@@' as the line separator (German online-banking exports): a tag right after one
+_AT_SEPARATED_RE = re.compile(rb"@@\s*:(?:20|25|28C?|60[FM]|61|86|62[FM]):")
+
+# SWIFT field lengths (characters) beyond which a field is recorded as a discrepancy; what the
+# parser relies on (dates, marks, amount format) is checked as it is read.
+FIELD_LIMITS = {"20": 16, "21": 16, "25": 35, "25P": 35, "28": 5 + 1 + 5, "28C": 5 + 1 + 5}
+_REFERENCE_LIMIT = 16  # :61: reference for the account owner, and the bank's reference
+_SUPPLEMENTARY_LIMIT = 34  # :61: supplementary details
 
 KNOWN_TAGS = {"20", "21", "25", "25P", "28", "28C", "60F", "60M", "61", "86", "62F", "62M", "64",
               "13D", "34F", "90D", "90C", "NS"}
@@ -65,6 +81,8 @@ def detect(head: bytes) -> bool:
     """MT940/MT942 judged from content: a :20: with other statement tags, a SWIFT block 2 of
     type 940/942, or statement lines (:61: value date and debit/credit mark)."""
     text = head.decode("latin-1")
+    if _AT_SEPARATED_RE.search(head):
+        text = text.replace("@@", "\n")
     if re.search(r"\{2:[IO]94[02]", text):
         return True
     tags = re.findall(r"(?m)^[\s\x01\x1a]*(?:\{4:\s*)?:(20|25|28C?|60[FM]|61|62[FM]|34F|13D):", text)
@@ -73,10 +91,28 @@ def detect(head: bytes) -> bool:
     return re.search(r"(?m)^\s*:61:\d{6}(?:\d{4})?R?[CD]", text) is not None
 
 
-def parse(path: Path) -> Iterator[Record]:
-    """Statements and their transactions, one statement buffered at a time."""
+def parse(path: Path, *, strict: bool = False) -> Iterator[Record]:
+    """Statements and their transactions, one statement buffered at a time. ``strict=True`` refuses
+    a field longer than SWIFT allows instead of recording it on the statement."""
     path = Path(path)
-    return _Parser(str(path)).run(_Events(path))
+    return _Parser(str(path), strict).run(_Events(path))
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    """The file's numbered lines; in a file whose lines are separated by '@@', those pieces."""
+    head = read_head(path)
+    lines = numbered_lines(path, detect_encoding(head))
+    if not _AT_SEPARATED_RE.search(head):
+        yield from lines
+        return
+    n = 0
+    for _, line in lines:
+        pieces = line.split("@@")
+        if len(pieces) > 1 and not pieces[-1].strip():  # '@@' closing a physical line
+            pieces.pop()
+        for piece in pieces:
+            n += 1
+            yield n, piece
 
 
 # --------------------------------------------------------------------------- line events
@@ -88,7 +124,7 @@ class _Events:
     def __init__(self, path: Path) -> None:
         self.file = str(path)
         self._lines = ((n, _CLEAN_RE.sub("", line).replace(_SOFT_HYPHEN, "-"))
-                       for n, line in numbered_lines(path))
+                       for n, line in _lines(path))
         self._pending: deque[tuple[int, str]] = deque()
         self.last_line = 0
 
@@ -203,6 +239,7 @@ class _Entry:
     overflow: str | None  # text after a padded 16-character reference (old Rabobank: the name)
     bare: bool  # ends right after the transaction type
     details: list[str] = field(default_factory=list)
+    details_line: int | None = None  # where its :86: starts
     amount: Decimal | None = None
 
 
@@ -214,11 +251,13 @@ class _Open:
     mt942: bool = False
     entries: list[_Entry] = field(default_factory=list)
     current: _Entry | None = None  # the entry a following :86: belongs to
+    discrepancies: list[str] = field(default_factory=list)
 
 
 class _Parser:
-    def __init__(self, file: str) -> None:
+    def __init__(self, file: str, strict: bool = False) -> None:
         self.file = file
+        self.strict = strict
         self.field: _Field | None = None
         self.open: _Open | None = None
         self.in_block4 = False
@@ -227,6 +266,18 @@ class _Parser:
 
     def error(self, lineno: int | None, reason: str) -> BankParseError:
         return BankParseError(self.file, f"line {lineno}" if lineno else None, reason)
+
+    def discrepancy(self, st: _Open, lineno: int, reason: str) -> None:
+        """A field that breaks SWIFT's rules without making the entry unreadable: recorded on the
+        statement, or refused in strict mode."""
+        if self.strict:
+            raise self.error(lineno, reason)
+        st.discrepancies.append(f"line {lineno}: {reason}")
+
+    def _check_length(self, st: _Open, lineno: int, what: str, value: str | None, limit: int) -> None:
+        if value and len(value) > limit:
+            self.discrepancy(st, lineno, f"{what} {value[:40]!r} has {len(value)} characters, more than the "
+                                         f"{limit} SWIFT allows")
 
     def run(self, events: _Events) -> Iterator[Record]:
         for event in events:
@@ -301,6 +352,8 @@ class _Parser:
             raise self.error(n, f"unknown tag :{tag}: in an MT940/MT942 statement")
         value = "".join(line.strip() for line in f.lines)
         s = st.statement
+        if tag in FIELD_LIMITS:
+            self._check_length(st, n, f":{tag}:", value, FIELD_LIMITS[tag])
 
         def expect(*phases: int, what: str) -> None:
             if st.phase not in phases:
@@ -342,6 +395,12 @@ class _Parser:
                                "the closing balance")
             st.current = self._line61(f)
             st.entries.append(st.current)
+            if not _IBAN_SHAPE.fullmatch(st.current.customer_ref or ""):  # ASN, SNS: the counterparty's IBAN
+                self._check_length(st, n, ":61: reference for the account owner", st.current.customer_ref,
+                                   _REFERENCE_LIMIT)
+            self._check_length(st, n, ":61: bank reference", st.current.bank_ref, _REFERENCE_LIMIT)
+            self._check_length(st, n, ":61: supplementary details", st.current.supplementary,
+                               _SUPPLEMENTARY_LIMIT)
         elif tag == "86":
             self._details(st, f)
         elif tag in ("62F", "62M"):
@@ -376,13 +435,21 @@ class _Parser:
     def _details(self, st: _Open, f: _Field) -> None:
         lines = f.lines
         length = sum(len(line.rstrip()) for line in lines if line.strip())
-        if length > DETAILS_LIMIT:
-            raise self.error(f.lineno, f":86: holds {length} characters, more than the {DETAILS_LIMIT} "
-                                       "allowed (6 lines of 65)")
         if st.phase < _BODY:
             raise self.error(f.lineno, ":86: is out of order: information to the account owner comes after "
                                        "the opening balance")
+        if length > DETAILS_LIMIT:
+            self.discrepancy(st, f.lineno, f":86: holds {length} characters, more than the {DETAILS_LIMIT} "
+                                           "allowed (6 lines of 65)")
         if st.current is not None:
+            # Old Rabobank and Danske files repeat the tag on every line of free text; a second :86:
+            # that opens a structure of its own is another entry's details, not more text.
+            if st.current.details_line is not None and starts_structured(lines):
+                raise self.error(f.lineno, f"a second :86: for the statement line :61: of line {st.current.lineno} "
+                                           f"(its first :86: is on line {st.current.details_line}): a statement "
+                                           "line has one :86:, joining them would mix up name and references")
+            if st.current.details_line is None:
+                st.current.details_line = f.lineno
             st.current.details.extend(lines)
         else:
             text = compact(join_text([line for line in lines if line.strip()]))
@@ -554,6 +621,8 @@ class _Parser:
             amount = self._money(entry.raw_amount, s.currency or "", entry.lineno)
             entry.amount = -amount if entry.sign < 0 and amount else amount
         self._check(st)
+        if st.discrepancies:
+            s.extra.setdefault("discrepancies", []).extend(st.discrepancies)
         self._statement_information(s)
         self.count += 1
         yield s
@@ -635,7 +704,7 @@ class _Parser:
             structured_reference=d.structured_reference, remittance_text=d.remittance_text,
             bank_transaction_code=e.type_code or d.gvc, is_reversal=e.is_reversal,
             is_return=d.is_return or bool(e.type_code and e.type_code[1:] == "RTI"),
-            return_reason=d.return_reason, position=f"line {e.lineno}")
+            return_reason=d.return_reason, position=f"line {e.lineno}", extra=d.extra)
         # old Rabobank layouts put the counterparty account in the reference and the name after
         # it on the :61: line; the newer ones put the account (or IBAN) on the supplementary line
         if e.overflow:
@@ -644,6 +713,8 @@ class _Parser:
             if t.counterparty_account is None and e.customer_ref and \
                     re.fullmatch(r"P?\d{6,10}", e.customer_ref) and e.customer_ref.strip("P0"):
                 t.counterparty_account = e.customer_ref
+        if _IBAN_SHAPE.fullmatch(e.customer_ref or ""):
+            _counterparty_in_reference(t, e)
         sup = (e.supplementary or "").strip()
         if t.counterparty_iban is None and t.counterparty_account is None and sup:
             squeezed = sup.replace(" ", "")
@@ -657,6 +728,37 @@ class _Parser:
             elif t.remittance_text is None and not sup.startswith("/"):
                 t.remittance_text = compact(sup)  # free text for the account owner (mBank, Danske)
         return t
+
+
+_IBAN_SHAPE = re.compile(r"[A-Z]{2}\d{2}[A-Z0-9]{10,30}")
+
+
+def _counterparty_in_reference(t: Transaction, e: _Entry) -> None:
+    """ASN Bank and SNS: the counterparty's IBAN is the :61: reference, its name the supplementary
+    line, and :86: starts with both again ("NL12ASNB0123456789 J. JANSEN" then the text). Taken as
+    the bank wrote it even when the IBAN's check digits fail (anonymised exports): it is an
+    account number either way. With no supplementary line, a first :86: line that holds only
+    the IBAN and a name gives the name."""
+    ref = e.customer_ref or ""
+    lines = [line.strip() for line in e.details if line.strip()]
+    if not lines or not lines[0].upper().startswith(ref) or t.counterparty_name:
+        return
+    if t.counterparty_iban is None and t.counterparty_account is None:
+        if is_iban(ref):
+            t.counterparty_iban = normalize_iban(ref)
+        else:
+            t.counterparty_account = ref
+    head = lines[0][len(ref):].strip()
+    name = compact(e.supplementary)
+    if name and head.lower().startswith(name.lower()):
+        name, rest = head[:len(name)], head[len(name):]
+    elif name is None and len(lines) > 1:
+        name, rest = compact(head), ""
+    else:
+        rest = head
+    if name:
+        t.counterparty_name = name
+        t.remittance_text = compact(join_text([rest, *lines[1:]]))
 
 
 # what banks write in the reference field when the reference is elsewhere (in :86:) or absent

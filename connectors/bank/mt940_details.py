@@ -14,6 +14,8 @@ with their own structures. ``parse_details`` recognises, in this order:
 * Solaris/Penta ``999TYPE:remittance:name:IBAN``.
 * Labelled Dutch text (ABN AMRO before SEPA structuring, Knab): ``IBAN: ... NAAM: ... OMSCHRIJVING: ...``,
   ``REK: iban/NAAM: name``.
+* Card payments: ABN AMRO ``BEA   NR:.. dd.mm.yy/hh.mm <merchant>,PAS..`` and SNS ``<merchant>  >PLACE
+  dd.mm.yyyy hhUmm ..``: the merchant is the counterparty.
 * Anything else is remittance text; a first line ``<account or IBAN> <name>`` (ASN, SNS, ING, old
   ABN AMRO layouts) gives the counterparty.
 
@@ -24,7 +26,7 @@ the Dutch 16-digit betalingskenmerk and the Belgian ``+++123/4567/89012+++`` OGM
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from schwifty import BIC
 from schwifty.exceptions import SchwiftyException
@@ -52,6 +54,13 @@ class Details:
     is_return: bool = False
     return_reason: str | None = None
     layout: str = "text"
+    extra: dict[str, str] = field(default_factory=dict)  # Transaction.extra: mandate, creditor id, ...
+
+
+def _set_extra(d: Details, key: str, value: str | None) -> None:
+    value = _reference(value)
+    if value and key not in d.extra:
+        d.extra[key] = value
 
 
 # --------------------------------------------------------------------------- small helpers
@@ -314,7 +323,13 @@ def _parse_german(text: str, sep: str) -> Details:
     if keys:
         d.end_to_end_id = _reference(keys.get("EREF"))
         d.customer_reference = _reference(keys.get("KREF"))
-        d.remittance_text = compact(keys.get("SVWZ")) or compact(prefix)
+        purpose, purpose_text = _purpose(keys.get("PURP"))
+        d.remittance_text = compact(keys.get("SVWZ")) or compact(prefix) or purpose_text
+        _set_extra(d, "mandate_id", keys.get("MREF"))
+        _set_extra(d, "creditor_id", keys.get("CRED"))
+        _set_extra(d, "purpose_code", purpose)
+        _set_extra(d, "ultimate_debtor", keys.get("ABWA"))
+        _set_extra(d, "ultimate_creditor", keys.get("ABWE"))
         _set_account(d, keys.get("IBAN"))
         _set_bic(d, keys.get("BIC"))
     else:
@@ -334,6 +349,15 @@ def _parse_german(text: str, sep: str) -> Details:
     if d.is_return:
         d.return_reason = return_reason(d.remittance_text)
     return d
+
+
+def _purpose(value: str | None) -> tuple[str | None, str | None]:
+    """(ISO purpose code, text after it) of a PURP+ value: some banks run the remittance text on
+    after the four-letter code when there is no SVWZ+."""
+    m = re.fullmatch(r"\s*([A-Z]{4})\b(.*)", value or "", re.S)
+    if m is None:
+        return None, compact(value)
+    return m.group(1), compact(m.group(2))
 
 
 def _triodos(d: Details, fields: dict[str, list[str]], remittance: list[str]) -> Details:
@@ -380,6 +404,14 @@ def _parse_dutch(structured: str, prefix_lines: list[str]) -> Details:
     d.is_return = "RTRN" in values
     d.return_reason = return_reason(val("RTRN"))
     d.posting_text = compact(val("TRTP"))
+    _set_extra(d, "mandate_id", val("MARF"))
+    _set_extra(d, "creditor_id", val("CSID"))
+    purpose = val("PURP") or ""
+    _set_extra(d, "purpose_code", purpose[3:] if purpose.upper().startswith("CD/") else purpose)  # /PURP/CD/SALA/
+    for key, name in (("ULTD", "ultimate_debtor"), ("ULTC", "ultimate_creditor")):
+        # name/identifier; ING writes the name alone, ABN AMRO name/id
+        parts = [p.strip() for p in (val(key) or "").split("/") if p.strip()]
+        _set_extra(d, name, parts[0] if parts else None)
     if val("IBAN"):
         _set_account(d, val("IBAN"))
     if val("BBAN"):
@@ -508,11 +540,35 @@ def _parse_labelled(text: str, matches: list[re.Match[str]]) -> Details:
     return d
 
 
+# Card payments, the merchant being the counterparty: ABN AMRO 'BEA   NR:XXX1234   21.05.11/12.54
+# DIRCKIII FIL2500 KATWIJK,PAS999' (GEA: cash machine), SNS 'Jumbo Wijchen B.V.    >WIJCHEN
+# 27.12.2017 13U38 ...'.
+_ABN_CARD_RE = re.compile(r"\s*[BG]EA\s+(?:NR:\s*\S+\s+)?\d{2}\.\d{2}\.\d{2}/\d{2}[.:]\d{2}\s+(?P<name>[^,]+?)\s*,\s*PAS\s*\d*")
+_SNS_CARD_RE = re.compile(r"\s*(?P<name>\S.*?)\s{2,}>\s*(?P<place>\S.*?)\s{2,}\d{2}\.\d{2}\.\d{4} \d{2}U\d{2}\b")
+
+
+def _parse_card(lines: list[str]) -> Details | None:
+    m = _ABN_CARD_RE.match(lines[0])
+    layout = "abn-card"
+    if m is None:
+        m = _SNS_CARD_RE.match(lines[0])
+        layout = "sns-card"
+    if m is None:
+        return None
+    d = Details(layout=layout)
+    _set_name(d, m.group("name"))
+    d.remittance_text = compact(join_text(lines))
+    return d
+
+
 def _parse_text(lines: list[str]) -> Details:
     text = join_text(lines)
     labels = list(_LABEL_RE.finditer(text))
     if labels:
         return _parse_labelled(text, labels)
+    card = _parse_card(lines)
+    if card is not None:
+        return card
     d = Details(layout="text")
     body = lines
     first = lines[0] if lines else ""
@@ -560,6 +616,17 @@ def _parse_party_lines(lines: list[str]) -> Details:
     d.remittance_text = compact(" ".join(parts[2:]))
     d.structured_reference = find_structured_reference(d.remittance_text)
     return d
+
+
+def starts_structured(lines: list[str]) -> bool:
+    """Do these :86: lines open a structured layout of their own (German ?xx, Dutch /KEY/, one field
+    per line, mBank, Solaris)? Then they are a field of their own, not more text of the one before."""
+    lines = [line for line in lines if line.strip()]
+    if not lines:
+        return False
+    text = join_text(lines)
+    return bool(_GVC_RE.match(join_direct(lines)) or _NL_START_RE.match(lines[0])
+                or _PARTY_LINES_RE.match(lines[0]) or _MBANK_RE.match(text) or _SOLARIS_RE.match(text))
 
 
 def parse_details(lines: list[str]) -> Details:

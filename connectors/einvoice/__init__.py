@@ -8,7 +8,9 @@ from the content, never the file name:
 
     invoice = parse(path)               # EInvoice; EInvoiceError(file, position, reason) if unreadable
     invoice.canonical()                 # schemas/invoice.schema.json
-    invoice.findings                    # totals that disagree, missing fields, bad IBANs
+    invoice.findings                    # totals that disagree, missing fields, bad IBANs, and every
+                                        # failed EN 16931 / XRechnung business rule (kind business_rule,
+                                        # rule id, flag fatal/warning, XPath position)
 
 Every XML read goes through ``connectors.xmlsafe`` (no DTD, no entities, size limits).
 """
@@ -19,7 +21,7 @@ from pathlib import Path
 
 from connectors.xmlsafe import XmlError, parse_document
 
-from . import cii, ubl
+from . import business_rules, cii, ubl
 from .facturx import extract_xml, is_pdf
 from .model import CREDIT_NOTE_TYPE_CODES, EInvoice, EInvoiceError, Finding, InvoiceLine, Party
 
@@ -77,26 +79,32 @@ def _syntax_of(root, name: str):
                         "CII CrossIndustryInvoice (D16B) or ZUGFeRD 1.0 CrossIndustryDocument")
 
 
-def parse_xml(data: bytes, name: str) -> EInvoice:
-    """One e-invoice from XML bytes; ``name`` is used in errors."""
+def parse_xml(data: bytes, name: str, *, rules: bool = True) -> EInvoice:
+    """One e-invoice from XML bytes; ``name`` is used in errors. ``rules``: check the business
+    rules that apply (see ``business_rules``) and add each failed one to the findings."""
     root = parse_document_safe(data, name)
     syntax, variant = _syntax_of(root, name)
-    if variant is None:
-        return ubl.read(root, name)
-    return cii.read(root, name, variant)
+    invoice = ubl.read(root, name) if variant is None else cii.read(root, name, variant)
+    if rules:
+        failures, checked = business_rules.check(root, syntax=syntax, customization_id=invoice.customization_id,
+                                                 file=name)
+        invoice.rule_sets = [s.name for s in checked]
+        invoice.findings.extend(Finding("business_rule", f.message, rule=f.rule, position=f.location, flag=f.flag)
+                                for f in failures)
+    return invoice
 
 
-def parse(path: Path | str) -> EInvoice:
+def parse(path: Path | str, *, rules: bool = True) -> EInvoice:
     """The e-invoice in ``path`` (XML, or a PDF with the XML embedded)."""
     path = Path(path)
     data = _read(path)
     if is_pdf(data):
         attachment, xml = extract_xml(path)
-        invoice = parse_xml(xml, f"{path} (attachment {attachment})")
+        invoice = parse_xml(xml, f"{path} (attachment {attachment})", rules=rules)
         invoice.container = f"pdf:{attachment}"
         invoice.file = str(path)
         return invoice
-    return parse_xml(data, str(path))
+    return parse_xml(data, str(path), rules=rules)
 
 
 __all__ = ["CREDIT_NOTE_TYPE_CODES", "EInvoice", "EInvoiceError", "Finding", "InvoiceLine", "Party", "detect",

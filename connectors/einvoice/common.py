@@ -1,5 +1,6 @@
 """Shared by the UBL and CII readers: typed reads with XPath positions, the totals checks of
-EN 16931 (BR-CO-10/13/15/16) and the due date from payment terms."""
+EN 16931 (BR-CO-10/13/15/16), the amount checks the EN 16931 rules leave out (ISO 4217 minor
+units, 18 significant digits) and the due date from payment terms."""
 
 from __future__ import annotations
 
@@ -173,9 +174,45 @@ def check_currency(inv: EInvoice, reader: Reader, el: Any) -> None:
 
 # ----------------------------------------------------------------------------------------- totals
 
+MAX_SIGNIFICANT_DIGITS = 18
+# Amounts with their business terms, as check_totals' positions name them.
+_AMOUNT_TERMS = (("line_total", "BT-106"), ("allowance_total", "BT-107"), ("charge_total", "BT-108"),
+                 ("tax_exclusive", "BT-109"), ("tax_amount", "BT-110"), ("tax_inclusive", "BT-112"),
+                 ("prepaid", "BT-113"), ("rounding", "BT-114"), ("payable", "BT-115"))
+
+
+def significant_digits(value: Decimal) -> int:
+    """Digits of the stated amount without leading zeros or trailing fraction zeros: 0012.50 -> 3."""
+    whole, _, fraction = format(abs(value), "f").partition(".")
+    whole, fraction = whole.lstrip("0"), fraction.rstrip("0")
+    return len(whole + fraction) if whole else len(fraction.lstrip("0"))
+
+
+def check_amounts(inv: EInvoice, positions: dict[str, str | None]) -> None:
+    """What BR-DEC-* (at most 2 decimals) does not say: more decimals than the currency's ISO 4217
+    minor unit (JPY 0: '100.50' passes BR-DEC but is not a yen amount), and more than 18 significant
+    digits. Findings; the amount is kept as stated."""
+    exponent = money_exponent(inv.currency) if inv.currency else None
+    amounts = [(term, getattr(inv, attr), positions.get(attr)) for attr, term in _AMOUNT_TERMS]
+    amounts += [("BT-131", line.net_amount, line.position) for line in inv.lines]
+    for term, value, position in amounts:
+        if value is None:
+            continue
+        decimals = len(format(value, "f").partition(".")[2].rstrip("0"))  # 100.00 JPY is 100 JPY
+        if exponent is not None and decimals > exponent and exponent < 2:  # 2 and more: BR-DEC-* say it
+            inv.finding("amount_minor_units", f"{term} {format_amount(value)} has {decimals} decimals, more than "
+                        f"the {exponent} of {inv.currency}", rule="ISO 4217", position=position,
+                        stated=format_amount(value))
+        if significant_digits(value) > MAX_SIGNIFICANT_DIGITS:
+            inv.finding("amount_digits", f"{term} {format_amount(value)} has {significant_digits(value)} significant "
+                        f"digits, more than {MAX_SIGNIFICANT_DIGITS}", rule="digits", position=position,
+                        stated=format_amount(value))
+
+
 
 def check_totals(inv: EInvoice, positions: dict[str, str | None]) -> None:
     """EN 16931 arithmetic on the stated totals, reported as findings (never corrected)."""
+    check_amounts(inv, positions)
 
     def _fmt(value: Decimal) -> str:  # shown with the currency's decimals where they suffice
         if inv.currency:

@@ -65,6 +65,7 @@ class Finding:
     position: str | None = None
     stated: str | None = None
     computed: str | None = None
+    flag: str | None = None            # a business rule's flag: fatal | warning | information
 
     def as_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
@@ -102,6 +103,7 @@ class EInvoice:
     lines: list[InvoiceLine] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     container: str | None = None              # "pdf:<attachment name>" when read from a PDF
+    rule_sets: list[str] = field(default_factory=list)   # business rule sets checked (EN16931-UBL, ...)
 
     @property
     def document_type(self) -> str:
@@ -110,8 +112,22 @@ class EInvoice:
         return "invoice"
 
     @property
+    def states_negative_amounts(self) -> bool:
+        """The document states its totals negative (its grand total, else amount due, else net total)."""
+        for total in (self.tax_inclusive, self.payable, self.tax_exclusive, self.line_total):
+            if total is not None:
+                return total < 0
+        return False
+
+    @property
     def sign(self) -> int:
-        return -1 if self.document_type == "credit_note" else 1
+        """-1 turns a credit note's amounts negative in the canonical invoice; a credit note that
+        already states them negative keeps them as stated (never turned twice)."""
+        return -1 if self.document_type == "credit_note" and not self.states_negative_amounts else 1
+
+    @property
+    def fatal_rules(self) -> list[Finding]:
+        return [f for f in self.findings if f.flag == "fatal"]
 
     def finding(self, kind: str, message: str, **extra: Any) -> None:
         self.findings.append(Finding(kind, message, **extra))

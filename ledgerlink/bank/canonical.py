@@ -143,9 +143,20 @@ def statement_records(statement: Statement, transactions: list[Transaction]) -> 
 
 def balance_difference(statement: Statement, transactions: list[Transaction]) -> Decimal | None:
     """closing - (opening + booked entries in the statement's currency); None without both balances."""
+    return difference_after(statement, exact_sum(t.amount for t in transactions if moves_balance(statement, t)))
+
+
+def moves_balance(statement: Statement, tx: Transaction) -> bool:
+    """Does the entry count in the balance check: booked, in the statement's balance currency."""
+    opening, closing = statement.opening_balance, statement.closing_balance
+    currency = (closing.currency if closing else "") or (opening.currency if opening else "")
+    return tx.status == "booked" and tx.currency == currency
+
+
+def difference_after(statement: Statement, moved: Decimal) -> Decimal | None:
+    """closing - (opening + moved), ``moved`` being the sum of the entries that move the balance (see
+    moves_balance); None without both balances. For a reader that streams the entries."""
     opening, closing = statement.opening_balance, statement.closing_balance
     if opening is None or closing is None:
         return None
-    currency = closing.currency or opening.currency
-    moved = exact_sum(t.amount for t in transactions if t.status == "booked" and t.currency == currency)
     return exact_sum((closing.amount, -opening.amount, -moved))

@@ -5,18 +5,20 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from connectors.bank import BankParseError, Statement, as_json, detect_format, parse
+from ledgerlink.bank.canonical import difference_after, moves_balance
 from ledgerlink.errors import LedgerlinkError
-from ledgerlink.model.money import format_amount
+from ledgerlink.model.money import exact_sum, format_amount
 
 STATEMENT_KEYS = ("statement_id", "account_iban", "account_number", "currency", "opening_balance", "opening_date",
                   "closing_balance", "closing_date")
 TRANSACTION_KEYS = ("statement_id", "booking_date", "value_date", "amount", "currency", "counterparty_name",
                     "counterparty_iban", "end_to_end_id", "structured_reference", "remittance_text",
-                    "bank_reference")
+                    "bank_reference", "extra")
 # Output is held back up to this many lines, so a file that fails early prints only its error;
 # past it, lines stream (a big file is never held in memory).
 _HOLD_LINES = 10_000
@@ -27,7 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     cmds = bank.add_subparsers(dest="bank_command", required=True, metavar="COMMAND")
     p = cmds.add_parser("parse", help="parse a bank file (format detected from its content)")
     p.add_argument("file", type=Path)
-    p.add_argument("--json", action="store_true", help="one JSON object per line: statements and transactions")
+    p.add_argument("--json", action="store_true",
+                   help="one JSON object per line: each statement, its transactions, its balance check")
     p.set_defaults(func=cmd_parse)
     p = cmds.add_parser("load", help="load a bank file into the store as a feed run")
     p.add_argument("feed", help="bank statement feed name from dags/feeds.yaml")
@@ -42,7 +45,17 @@ def statement_line(s: Statement) -> dict[str, Any]:
     for label, balance in (("opening", s.opening_balance), ("closing", s.closing_balance)):
         out[f"{label}_balance"] = None if balance is None else format_amount(balance.amount)
         out[f"{label}_date"] = None if balance is None or balance.date is None else balance.date.isoformat()
+    out["findings"] = list(s.extra.get("discrepancies", []))
     return out
+
+
+def balance_line(s: Statement, moved: Decimal) -> dict[str, Any]:
+    """Whether the statement's own numbers add up (the check the loader makes): printed after its
+    entries, so that the entries stream."""
+    difference = difference_after(s, moved)
+    return {"kind": "balance", "statement_id": s.statement_id, "account": s.account,
+            "balanced": None if difference is None else difference == 0,
+            "difference": None if difference is None else format_amount(difference)}
 
 
 def transaction_line(statement_id: str | None, record: Any) -> dict[str, Any]:
@@ -60,6 +73,7 @@ def cmd_parse(args: argparse.Namespace) -> int:
     streaming = False
     counts = {"statements": 0, "transactions": 0}
     current: Statement | None = None
+    moved = Decimal(0)  # the current statement's entries that count in its balance check
 
     def emit(line: str) -> None:
         nonlocal streaming
@@ -76,16 +90,22 @@ def cmd_parse(args: argparse.Namespace) -> int:
         fmt = detect_format(args.file)
         for record in parse(args.file):
             if isinstance(record, Statement):
-                current = record
+                if current is not None:
+                    emit(_balance_text(balance_line(current, moved), args.json))
+                current, moved = record, Decimal(0)
                 counts["statements"] += 1
                 emit(json.dumps(statement_line(record), ensure_ascii=False) if args.json else _describe(record))
             else:
                 counts["transactions"] += 1
+                if current is not None and moves_balance(current, record):
+                    moved = exact_sum((moved, record.amount))
                 sid = current.statement_id if current else None
                 line = transaction_line(sid, record)
                 emit(json.dumps(line, ensure_ascii=False) if args.json else
                      f"  {line['booking_date'] or line['value_date'] or '':10} {line['amount']:>14} "
                      f"{line['currency']} {line['counterparty_name'] or ''} {line['remittance_text'] or ''}".rstrip())
+        if current is not None:
+            emit(_balance_text(balance_line(current, moved), args.json))
     except BankParseError as exc:
         sys.stdout.flush()
         print(f"ledgerlink: {exc}", file=sys.stderr)
@@ -99,9 +119,20 @@ def cmd_parse(args: argparse.Namespace) -> int:
 
 def _describe(s: Statement) -> str:
     line = statement_line(s)
-    return (f"statement {s.statement_id or '(no id)'} ({s.format}) account {s.account or '?'} {s.currency or ''}: "
+    text = (f"statement {s.statement_id or '(no id)'} ({s.format}) account {s.account or '?'} {s.currency or ''}: "
             f"opening {line['opening_balance'] or '-'} on {line['opening_date'] or '-'}, "
             f"closing {line['closing_balance'] or '-'} on {line['closing_date'] or '-'}")
+    return "\n".join([text, *(f"  finding: {finding}" for finding in line["findings"])])
+
+
+def _balance_text(line: dict[str, Any], as_json_line: bool) -> str:
+    if as_json_line:
+        return json.dumps(line, ensure_ascii=False)
+    if line["balanced"] is None:
+        return "  balance check: not possible (the statement lacks an opening or closing balance)"
+    if line["balanced"]:
+        return "  balance check: opening + entries = closing"
+    return f"  balance check: opening + entries != closing, difference {line['difference']}"
 
 
 def cmd_load(args: argparse.Namespace) -> int:

@@ -9,6 +9,8 @@ loaded in one transaction. What a treasury team needs checked, and what happens:
   ``unchanged``: only the new ones are added;
 - opening balance + entries != closing balance: the statement is loaded and flagged (``balanced:
   false`` and the difference), and the run reports it;
+- what the parser recorded on a statement (a field longer than its format allows, trailer totals
+  that disagree, a camt version newer than the ones known): the run reports it;
 - a gap in an account's statement sequence numbers: reported;
 - an entry that breaks the bank_transaction schema, or of a statement naming no account: quarantined
   with its position in the file, and replayed from there as it was read;
@@ -161,6 +163,7 @@ class BankStatementMapper:
             if has_account:
                 statements[sr.key] = (sr.key, sr.payload, {"position": sr.statement.position})
                 findings.extend(_balance_findings(sr.payload))
+                findings.extend(_parser_findings(sr))
             else:  # e.g. bare :61:/:86: lines without :25:: entries cannot be booked to an account
                 findings.append({"kind": "statement_without_account", "message":
                                  f"statement at {sr.statement.position or '?'} names no account: its "
@@ -220,6 +223,12 @@ def _balance_findings(p: dict[str, Any]) -> list[dict[str, Any]]:
              "difference": p["difference"],
              "message": f"{_name(p)}: opening {p.get('opening_balance')} + entries != closing "
                         f"{p.get('closing_balance')} (difference {p['difference']} {p.get('currency', '')})"}]
+
+
+def _parser_findings(sr: StatementRecords) -> list[dict[str, Any]]:
+    p = sr.payload
+    return [{"kind": "statement_discrepancy", "account": p["account"], "statement_id": p.get("statement_id"),
+             "message": f"{_name(p)}: {text}"} for text in sr.statement.extra.get("discrepancies", [])]
 
 
 def _sequence_gap(p: dict[str, Any], last_sequence: dict[str, tuple[int, str]]) -> list[dict[str, Any]]:

@@ -117,7 +117,7 @@ def postings(result: MatchResult, entry_key: str) -> tuple[OutboxRequest, ...]:
     for n, a in enumerate(allocations):
         cash = a.amount - a.discount
         if n == len(allocations) - 1 and result.write_off < 0:  # a short payment written off: the last pays less
-            cash += quantize_money(result.write_off * a.amount / a.payment_amount, a.currency)
+            cash = exact_sum((cash, quantize_money(result.write_off * a.amount / a.payment_amount, a.currency)))
         if cash <= 0:
             continue
         out.append(OutboxRequest(PAY_KIND, posting_key(entry_key, a.key or a.invoice_number), {
