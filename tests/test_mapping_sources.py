@@ -136,7 +136,7 @@ def test_json_record_path_nested_paths_and_number_text(tmp_path):
     res = load_mapping(mapping).map_file(src)
     assert res.frame[["invoice_number", "customer_id", "amount_incl_tax", "status", "_row", "_location"]].values.tolist() == [
         ["R1", "7", "12.10", "paid", 1, "$.data.items[0]"]]
-    assert [(e.row, e.location, e.rule) for e in res.errors] == [(2, "$.data.items[1]", "currency")]
+    assert [(e.row, e.location, e.rule) for e in res.errors] == [(2, "$.data.items[1]", "type.money.precision")]
 
 
 # --- headerless files, replaced header names, quote character ------------------------------------

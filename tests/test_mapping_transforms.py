@@ -91,7 +91,7 @@ def test_money_refuses_to_drop_digits(text, currency):
     parse = type_converter("money", decimal=",", thousands=".", dates=[])
     with pytest.raises(Failure) as exc:
         finish_money(parse(text), currency)
-    assert exc.value.rule == "currency"
+    assert exc.value.rule == "type.money.precision"
 
 
 @pytest.mark.parametrize("text", ["1,234.56", "12a", "", "1e5", "--1", "1 2 3,4.5"])

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterable, Iterator
+from decimal import Decimal
 from pathlib import Path
+
+from ledgerlink.model.money import MoneyError, check_amount, check_digits, currency_exponent
 
 from .model import Balance, BankParseError, BatchDetail, Record, Statement, Transaction, as_json
 from .settings import FeedSettings
@@ -73,13 +76,54 @@ def detect_format(path: Path | str) -> str:
 
 def parse(path: Path | str, settings: FeedSettings | None = None) -> Iterator[Record]:
     """Statements and their transactions from one file, streamed, whatever its format. ``settings``:
-    what the feed says that some formats do not carry (QIF's currency, an export's own account)."""
+    what the feed says that some formats do not carry (QIF's currency, an export's own account).
+    Every amount is checked against its currency on the way out (see ``checked``)."""
     path = Path(path)
     module = _module_for(path)
     if getattr(module, "TAKES_SETTINGS", False):
-        return module.parse(path, settings=settings or FeedSettings())
-    return module.parse(path)
+        records = module.parse(path, settings=settings or FeedSettings())
+    else:
+        records = module.parse(path)
+    return checked(records, str(path))
+
+
+def checked(records: Iterable[Record], file: str) -> Iterator[Record]:
+    """``records`` as they are, once each currency is an ISO 4217 code with minor units and each
+    amount (balances and batch details too) fits its currency: no more decimals than the minor
+    unit (no JPY cents) and at most 18 significant digits (ISO 20022 TotalDigits). The first
+    that does not is refused with a BankParseError naming the record's line or XPath. An amount
+    whose currency the file does not give (an MT940 entry without balances) is only checked for
+    its digits: the mapping quarantines it for the missing currency."""
+    for record in records:
+        for what, amount, currency in _amounts(record):
+            try:
+                if amount is None:
+                    currency_exponent(currency)
+                elif currency:
+                    check_amount(amount, currency)
+                else:
+                    check_digits(amount)
+            except MoneyError as exc:
+                raise BankParseError(file, record.position, f"{what}: {exc}") from None
+        yield record
+
+
+def _amounts(record: Record) -> Iterator[tuple[str, Decimal | None, str | None]]:
+    """(what, amount or None for a bare currency, currency) of every amount a record carries."""
+    if isinstance(record, Statement):
+        if record.currency is not None:
+            yield "statement currency", None, record.currency
+        for label, balance in (("opening balance", record.opening_balance), ("closing balance", record.closing_balance)):
+            if balance is not None:
+                yield label, balance.amount, balance.currency or record.currency
+        return
+    yield "amount", record.amount, record.currency
+    for number, detail in enumerate(record.batch, start=1):
+        if detail.amount is not None:
+            yield f"batch detail {number} amount", detail.amount, detail.currency or record.currency
+        elif detail.currency is not None:
+            yield f"batch detail {number} currency", None, detail.currency
 
 
 __all__ = ["Balance", "BankParseError", "BatchDetail", "FeedSettings", "Record", "Statement", "Transaction", "as_json",
-           "detect_format", "grouped", "parse"]
+           "checked", "detect_format", "grouped", "parse"]

@@ -62,10 +62,18 @@ def read_head(path: Path, size: int = 64 * 1024) -> bytes:
 def numbered_lines(path: Path, encoding: str | None = None) -> Iterator[tuple[int, str]]:
     """(line number from 1, line without its line ending), streamed; CRLF, LF and CR all end a line.
 
-    When ``encoding`` is None it is detected from the first 64 KiB; a later byte that does not
-    decode raises BankParseError naming the line.
+    When ``encoding`` is None and the file is neither UTF-16 nor cp852 (both told from the first
+    64 KiB), each line is decoded on its own as the first of UTF-8, cp1252 and latin-1 that decodes
+    it: a file whose lines were written in UTF-8 and cp1252 reads right, never as "CafÃ©". With an
+    ``encoding`` (or a detected UTF-16 or cp852), a byte that does not decode raises BankParseError
+    naming the line.
     """
-    encoding = encoding or detect_encoding(read_head(path))
+    if encoding is None:
+        detected = detect_encoding(read_head(path))
+        if detected not in ("utf-16", CENTRAL_EUROPEAN):
+            yield from _lines_decoded_one_by_one(path)
+            return
+        encoding = detected
     lineno = 0
     try:
         with open(path, encoding=encoding, newline=None) as fh:
@@ -73,6 +81,32 @@ def numbered_lines(path: Path, encoding: str | None = None) -> Iterator[tuple[in
                 yield lineno, line.rstrip("\r\n")
     except UnicodeDecodeError as exc:
         raise BankParseError(str(path), f"line {lineno + 1}", f"not valid {encoding}: {exc.reason}") from None
+
+
+def _lines_decoded_one_by_one(path: Path) -> Iterator[tuple[int, str]]:
+    lineno = 0
+    with open(path, "rb") as fh:
+        for raw in fh:
+            if lineno == 0 and raw.startswith(codecs.BOM_UTF8):
+                raw = raw[len(codecs.BOM_UTF8):]
+            body = raw[:-1] if raw.endswith(b"\n") else raw
+            if body.endswith(b"\r"):
+                body = body[:-1]
+            for part in body.split(b"\r"):  # a lone CR ends a line too
+                lineno += 1
+                yield lineno, decode_line(part)
+
+
+def decode_line(raw: bytes) -> str:
+    """One line of a bank file: UTF-8 when it is valid UTF-8, else cp1252, else latin-1."""
+    if raw.isascii():
+        return raw.decode("ascii")
+    for encoding in FALLBACK_ENCODINGS[:-1]:
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return raw.decode("latin-1")
 
 
 def fixed_width_lines(path: Path, length: int, format_name: str) -> Iterator[tuple[int, str]]:

@@ -31,6 +31,7 @@ from typing import Any
 
 from connectors.erp.base import ErpError
 from connectors.erp.tryton import TrytonClient, plain
+from ledgerlink.model.money import exact_sum
 
 MAX_KEY_LENGTH = 128
 _KEY_RE = re.compile(r"^[A-Za-z0-9._:@/+=-]+$")
@@ -153,8 +154,8 @@ class TrytonWriteback:
         move = rows[0]
         lines = self.client.read("account.move.line", list(move.get("lines") or []), _LINE_FIELDS, self._ctx())
         lines.sort(key=lambda ln: ln["id"])
-        debit = sum((ln.get("debit") or Decimal(0) for ln in lines), Decimal(0))
-        credit = sum((ln.get("credit") or Decimal(0) for ln in lines), Decimal(0))
+        debit = exact_sum(ln.get("debit") or Decimal(0) for ln in lines)
+        credit = exact_sum(ln.get("credit") or Decimal(0) for ln in lines)
         return plain({
             "move_id": move["id"], "move_number": move.get("number"), "post_number": move.get("post_number"),
             "state": move.get("state"), "date": move.get("date"), "journal_id": move.get("journal"),
@@ -515,8 +516,8 @@ def check_balanced(lines: Sequence[JournalLine]) -> list[tuple[Any, Decimal, Dec
         if (debit == 0) == (credit == 0):
             raise ErpError(f"line {n}: exactly one of debit and credit must be non-zero")
         checked.append((account, debit, credit, party, text))
-    total_debit = sum((c[1] for c in checked), Decimal(0))
-    total_credit = sum((c[2] for c in checked), Decimal(0))
+    total_debit = exact_sum(c[1] for c in checked)
+    total_credit = exact_sum(c[2] for c in checked)
     if total_debit != total_credit:
         raise ErpError(f"unbalanced: debit {total_debit} != credit {total_credit}")
     return checked

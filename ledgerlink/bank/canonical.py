@@ -22,7 +22,7 @@ from decimal import Decimal
 from typing import Any
 
 from connectors.bank import BatchDetail, Statement, Transaction, as_json
-from ledgerlink.model.money import format_amount
+from ledgerlink.model.money import exact_sum, format_amount
 
 _IDENTITY_FIELDS = (
     "booking_date", "value_date", "amount", "currency", "counterparty_name", "counterparty_iban",
@@ -143,8 +143,7 @@ def statement_records(statement: Statement, transactions: list[Transaction]) -> 
 
 def balance_difference(statement: Statement, transactions: list[Transaction]) -> Decimal | None:
     """closing - (opening + booked entries in the statement's currency); None without both balances."""
-    moved = sum((t.amount for t in transactions if moves_balance(statement, t)), Decimal(0))
-    return difference_after(statement, moved)
+    return difference_after(statement, exact_sum(t.amount for t in transactions if moves_balance(statement, t)))
 
 
 def moves_balance(statement: Statement, tx: Transaction) -> bool:
@@ -160,4 +159,4 @@ def difference_after(statement: Statement, moved: Decimal) -> Decimal | None:
     opening, closing = statement.opening_balance, statement.closing_balance
     if opening is None or closing is None:
         return None
-    return closing.amount - (opening.amount + moved)
+    return exact_sum((closing.amount, -opening.amount, -moved))

@@ -12,7 +12,7 @@ from typing import Any
 from connectors.bank import BankParseError, FeedSettings, Statement, as_json, detect_format, parse
 from ledgerlink.bank.canonical import difference_after, moves_balance
 from ledgerlink.errors import LedgerlinkError
-from ledgerlink.model.money import format_amount
+from ledgerlink.model.money import exact_sum, format_amount
 
 STATEMENT_KEYS = ("statement_id", "account_iban", "account_number", "currency", "opening_balance", "opening_date",
                   "closing_balance", "closing_date")
@@ -107,7 +107,7 @@ def cmd_parse(args: argparse.Namespace) -> int:
             else:
                 counts["transactions"] += 1
                 if current is not None and moves_balance(current, record):
-                    moved += record.amount
+                    moved = exact_sum((moved, record.amount))
                 sid = current.statement_id if current else None
                 line = transaction_line(sid, record)
                 emit(json.dumps(line, ensure_ascii=False) if args.json else

@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 from ledgerlink.cashapp.model import OpenItem
 from ledgerlink.cashapp.rules import Rules
-from ledgerlink.model.money import currency_exponent
+from ledgerlink.model.money import currency_exponent, exact_sum
 
 EXACT, TOLERANCE, DISCOUNT, OVER, PARTIAL = "exact", "tolerance", "discount", "over", "partial"
 
@@ -39,7 +39,7 @@ class Plan(NamedTuple):
 
     @property
     def discount(self) -> Decimal:
-        return sum((s.discount for s in self.shares), Decimal(0))
+        return exact_sum(s.discount for s in self.shares)
 
 
 def discount_due(item: OpenItem, open_amount: Decimal, value_date: dt.date, rules: Rules) -> Decimal:
@@ -58,12 +58,12 @@ def plan(paid: Decimal, items: list[tuple[int, Decimal, OpenItem]], value_date: 
          *, foreign: bool = False) -> Plan:
     """How ``paid`` settles ``items`` ((index, open amount, item), oldest first, one currency)."""
     currency = items[0][2].currency
-    total = sum((open_ for _, open_, _ in items), Decimal(0))
+    total = exact_sum((open_ for _, open_, _ in items))
     if paid == total:
         return Plan(EXACT, tuple(Share(i, open_) for i, open_, _ in items), Decimal(0), total, total)
     tolerance = rules.tolerance(total, currency, foreign=foreign)
     discounts = [discount_due(item, open_, value_date, rules) for _, open_, item in items]
-    total_discount = sum(discounts, Decimal(0))
+    total_discount = exact_sum(discounts)
     if total_discount:
         due = total - total_discount
         # the discount explains the payment when it fits at least as well as the full amount does

@@ -29,7 +29,7 @@ from ledgerlink.cashapp.inputs import read_open_items, read_parties
 from ledgerlink.cashapp.model import AUTO, EXCEPTION, SUGGEST, MatchResult
 from ledgerlink.cashapp.rules import load_rules
 from ledgerlink.cashapp.statement import CashappInputError, payments_from_statement
-from ledgerlink.model.money import format_amount
+from ledgerlink.model.money import exact_sum, format_amount
 from ledgerlink.redact import mask_account
 
 RATES_ENV = "LEDGERLINK_ECB_RATES"
@@ -148,7 +148,8 @@ def _summary(results: list[MatchResult], rules_path: str, revision: str) -> str:
     amounts: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     for r in results:
         counts[r.decision] += 1
-        amounts[r.decision][r.payment.currency] += r.payment.amount
+        by_currency = amounts[r.decision]
+        by_currency[r.payment.currency] = exact_sum((by_currency[r.payment.currency], r.payment.amount))
     lines = [f"{len(results)} incoming payment(s); rules {rules_path} (revision {revision})"]
     for decision in (AUTO, SUGGEST, EXCEPTION):
         total = ", ".join(f"{format_amount(v)} {c}" for c, v in sorted(amounts[decision].items())) or "-"

@@ -60,7 +60,7 @@ from ledgerlink.cashapp.text import (
     structured_in_text,
     windows,
 )
-from ledgerlink.model.money import Money, currency_exponent, format_amount
+from ledgerlink.model.money import Money, currency_exponent, exact_sum, format_amount
 
 CONFIDENCE_QUANTUM = Decimal("0.01")
 _GLOBAL_TYPO_KEYS = 8  # windows of one payment searched for one-edit typos over all open items
@@ -401,7 +401,7 @@ class Matcher:
                     continue
                 tolerance = self.rules.tolerance(paid, currency, foreign=currency != payment.currency)
                 pool = [i for i in items if self.open[i] <= paid + tolerance][:rule.max_items]
-                if len(pool) < 2 or sum((self.open[i] for i in pool), Decimal(0)) < paid - tolerance:
+                if len(pool) < 2 or exact_sum(self.open[i] for i in pool) < paid - tolerance:
                     continue  # even all of them together do not reach the payment
                 scale = Decimal(1).scaleb(currency_exponent(currency))
                 found = combinations([int(self.open[i] * scale) for i in pool], int(paid * scale),
@@ -409,8 +409,8 @@ class Matcher:
                 if not found:
                     continue
                 best = found[0]
-                best_difference = abs(sum((self.open[pool[j]] for j in best), Decimal(0)) - paid)
-                alike = [f for f in found if abs(sum((self.open[pool[j]] for j in f), Decimal(0)) - paid)
+                best_difference = abs(exact_sum(self.open[pool[j]] for j in best) - paid)
+                alike = [f for f in found if abs(exact_sum(self.open[pool[j]] for j in f) - paid)
                          == best_difference]
                 note = {"rule": rule.name, "match": rule.match, "party": evidence.as_dict(),
                         "items_combined": len(best), "combinations_found": len(found)}
@@ -563,7 +563,7 @@ class Matcher:
                                           self.open[share.item], share.discount, item.key))
         discount = p.discount if c.conversion is None else \
             apply_rate(Money(p.discount, currency), c.conversion.rate).amount
-        residual = payment.amount - sum((a.payment_amount for a in allocations), Decimal(0)) + discount
+        residual = payment.amount - exact_sum(a.payment_amount for a in allocations) + discount
         unapplied = write_off = Decimal(0)
         if p.outcome == OVER and residual >= 0:
             unapplied = residual

@@ -39,7 +39,7 @@ from ledgerlink.cashapp.rules import Rules, load_rules
 from ledgerlink.cashapp.statement import incoming, payments_of_entry
 from ledgerlink.connections import find_connection
 from ledgerlink.errors import LedgerlinkError
-from ledgerlink.model.money import format_amount, quantize_money
+from ledgerlink.model.money import exact_sum, format_amount, quantize_money
 from ledgerlink.payments.flow import PAY_KIND
 from ledgerlink.store import FeedState, NewMatch, OutboxRequest, Store
 from ledgerlink.store import LearnedRule as StoredRule
@@ -117,7 +117,7 @@ def postings(result: MatchResult, entry_key: str) -> tuple[OutboxRequest, ...]:
     for n, a in enumerate(allocations):
         cash = a.amount - a.discount
         if n == len(allocations) - 1 and result.write_off < 0:  # a short payment written off: the last pays less
-            cash += quantize_money(result.write_off * a.amount / a.payment_amount, a.currency)
+            cash = exact_sum((cash, quantize_money(result.write_off * a.amount / a.payment_amount, a.currency)))
         if cash <= 0:
             continue
         out.append(OutboxRequest(PAY_KIND, posting_key(entry_key, a.key or a.invoice_number), {
@@ -249,7 +249,7 @@ def resolve(store: Store, match_id: int, *, party_id: str, allocations: Sequence
             raise CashappError(f"cash match {match_id}: {format_amount(value)} for {number} is not between 0 and "
                                f"its open {format_amount(item.amount_open)}")
         chosen.append(Allocation(number, party_id, value, item.currency, value, item.amount_open, key=item.key))
-    left = amount - sum((a.amount for a in chosen), Decimal(0))
+    left = amount - exact_sum(a.amount for a in chosen)
     if left < 0:
         raise CashappError(f"cash match {match_id}: allocations of {format_amount(amount - left)} exceed the "
                            f"payment of {match.amount} {match.currency}")

@@ -31,7 +31,7 @@ from decimal import Decimal
 from typing import Any
 
 from ledgerlink.errors import LedgerlinkError
-from ledgerlink.model.money import format_amount
+from ledgerlink.model.money import exact_sum, format_amount
 from ledgerlink.payments.flow import KINDS as WRITEBACK_KINDS
 from ledgerlink.payments.settings import PaymentSettings, compact_account, payment_settings
 from ledgerlink.redact import mask_account, mask_accounts_in_text
@@ -228,21 +228,21 @@ def _balances(statements: list[dict[str, Any]], bank: Iterable[_Line], ledger: l
             closing[dt.date.fromisoformat(s["closing_date"])] = Decimal(s["closing_balance"])
     bank_moves: dict[dt.date, Decimal] = defaultdict(Decimal)
     for b in bank:
-        bank_moves[b.date] += b.amount
+        bank_moves[b.date] = exact_sum((bank_moves[b.date], b.amount))
     ledger_moves: dict[dt.date, Decimal] = defaultdict(Decimal)
     for g in ledger:
-        ledger_moves[g.date] += g.amount
+        ledger_moves[g.date] = exact_sum((ledger_moves[g.date], g.amount))
     days = sorted(d for d in set(closing) | set(bank_moves) | set(ledger_moves) if since <= d <= as_of)
-    balance = sum((amount for day, amount in ledger_moves.items() if day < since), Decimal(0))
+    balance = exact_sum((amount for day, amount in ledger_moves.items() if day < since))
     out = []
     for day in days:
-        balance += ledger_moves.get(day, Decimal(0))
+        balance = exact_sum((balance, ledger_moves.get(day, Decimal(0))))
         row: dict[str, Any] = {"date": day.isoformat(),
                                "bank_movement": format_amount(bank_moves.get(day, Decimal(0))),
                                "ledger_movement": format_amount(ledger_moves.get(day, Decimal(0))),
                                "ledger_balance": format_amount(balance)}
         if day in closing:
             row["statement_balance"] = format_amount(closing[day])
-            row["difference"] = format_amount(closing[day] - balance)
+            row["difference"] = format_amount(exact_sum((closing[day], -balance)))
         out.append(row)
     return out

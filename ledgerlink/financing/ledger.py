@@ -44,7 +44,7 @@ import yaml
 from connectors.fx.ecb import EcbRates, FxRate, apply_rate
 from ledgerlink.erp.writeback import Writeback, apply_writeback
 from ledgerlink.errors import ConfigError, LedgerlinkError, yaml_problem
-from ledgerlink.model.money import Money, MoneyError, is_currency
+from ledgerlink.model.money import Money, MoneyError, exact_sum, is_currency
 from ledgerlink.store.store import DEFAULT_ACTOR, Store
 
 DEFAULT_ACCOUNTS = Path(__file__).resolve().parent / "accounts.yaml"
@@ -379,6 +379,10 @@ def _rate(rates: EcbRates, event: FinancingEvent, base: str, on_date: dt.date) -
 _COLUMNS = ("volume", "volume_base", "discount", "discount_income_base", "financing_cost_base", "fx_result_base")
 
 
+def _add(row: dict[str, Any], column: str, amount: Decimal) -> None:
+    row[column] = exact_sum((row[column], amount))
+
+
 def financed_positions(source: Store | Iterable[FinancingEvent], rates: EcbRates | None = None,
                        base: str = "EUR", accounts: LedgerAccounts | None = None) -> dict[str, Any]:
     """Financed volume, discount income or financing cost, and FX result per vendor and currency,
@@ -411,15 +415,15 @@ def financed_positions(source: Store | Iterable[FinancingEvent], rates: EcbRates
         if b.invoice_key not in counted:
             counted.add(b.invoice_key)
             row["invoices"] += 1
-            row["volume"] += b.amount
-            row["volume_base"] += b.amount_base
-            row["discount"] += b.discount
-            row["discount_income_base" if b.discount_treatment == "income" else "financing_cost_base"] += \
-                b.discount_base
+            _add(row, "volume", b.amount)
+            _add(row, "volume_base", b.amount_base)
+            _add(row, "discount", b.discount)
+            _add(row, "discount_income_base" if b.discount_treatment == "income" else "financing_cost_base",
+                 b.discount_base)
         if b.step == "maturity":
             row["matured"] += 1
-            row["fx_result_base"] += b.fx_result_base
+            _add(row, "fx_result_base", b.fx_result_base)
     ordered = [rows[k] for k in sorted(rows)]
     totals = {"invoices": sum(r["invoices"] for r in ordered), "matured": sum(r["matured"] for r in ordered),
-              **{c: sum((r[c] for r in ordered), Decimal(0)) for c in _COLUMNS if c.endswith("_base")}}
+              **{c: exact_sum(r[c] for r in ordered) for c in _COLUMNS if c.endswith("_base")}}
     return {"base_currency": base, "rows": ordered, "totals": totals}

@@ -18,6 +18,7 @@ from typing import Any
 from connectors.financing.rest import ScfClient
 from ledgerlink.financing.decide import SUBMIT_KIND
 from ledgerlink.financing.status import ENTITY, FUNDED_STATUSES, submissions
+from ledgerlink.model.money import exact_sum
 from ledgerlink.store import Store
 
 ATTEMPT_ACTIONS = ("outbox.sent", "outbox.retry", "outbox.dead")
@@ -123,8 +124,8 @@ def figures(store: Store) -> dict[str, Any]:
         slot = volume.setdefault((p["vendor_id"], p["currency"]),
                                  {"invoices": 0, "amount": Decimal(0), "funded_amount": Decimal(0)})
         slot["invoices"] += 1
-        slot["amount"] += Decimal(p["amount"])
-        slot["funded_amount"] += Decimal(p.get("funded_amount") or "0")
+        slot["amount"] = exact_sum((slot["amount"], Decimal(p["amount"])))
+        slot["funded_amount"] = exact_sum((slot["funded_amount"], Decimal(p.get("funded_amount") or "0")))
     return {
         "processing_seconds": {
             "invoices": len(times),

@@ -41,6 +41,7 @@ from ledgerlink.financing.ledger import (
     recorded_bookings,
 )
 from ledgerlink.financing.status import ENTITY, FUNDED_STATUSES
+from ledgerlink.model.money import exact_sum
 from ledgerlink.store.store import DEFAULT_ACTOR, Store
 
 log = logging.getLogger("ledgerlink.financing")
@@ -235,9 +236,9 @@ def _check_ledger(tryton: TrytonClient, ours: Mapping[str, Any], key: str, invoi
     else:
         lines = [ln for ln in delegations[0]["entries"] if ln.get("party") == funder_id]
         if ours["currency"] == base:
-            delegated = sum((ln["credit"] - ln["debit"] for ln in lines), Decimal(0))
+            delegated = exact_sum(ln["credit"] - ln["debit"] for ln in lines)
         else:
-            delegated = -sum((ln.get("amount_second_currency") or Decimal(0) for ln in lines), Decimal(0))
+            delegated = -exact_sum(ln.get("amount_second_currency") or Decimal(0) for ln in lines)
         if delegated != amount:
             differ("delegated_amount", ledgerlink=format(amount, "f"), ledger=format(delegated, "f"))
     if funder_id not in (invoice.get("alternative_payees") or []):
@@ -256,7 +257,7 @@ def _check_ledger(tryton: TrytonClient, ours: Mapping[str, Any], key: str, invoi
         elif funding is not None:
             on_funder = [ln for ln in discounts[0]["entries"]
                          if ln["account."]["code"] == accounts["funder_payable"] and ln.get("party") == funder_id]
-            booked = sum((ln["debit"] + ln["credit"] for ln in on_funder), Decimal(0))
+            booked = exact_sum(ln["debit"] + ln["credit"] for ln in on_funder)
             if booked != funding.discount_base:
                 differ("discount_amount_in_ledger", booked=format(funding.discount_base, "f"),
                        ledger=format(booked, "f"))
@@ -276,11 +277,11 @@ def _check_ledger(tryton: TrytonClient, ours: Mapping[str, Any], key: str, invoi
         differ("maturity_not_booked")
         return
     entries = maturities[0]["entries"]
-    paid = sum((ln["debit"] for ln in entries
-                if ln["account."]["code"] == accounts["funder_payable"] and ln.get("party") == funder_id), Decimal(0))
-    bank = sum((ln["credit"] for ln in entries if ln["account."]["code"] == accounts["bank"]), Decimal(0))
-    fx = sum((ln["credit"] - ln["debit"] for ln in entries
-              if ln["account."]["code"] in (accounts["fx_gain"], accounts["fx_loss"])), Decimal(0))
+    paid = exact_sum(ln["debit"] for ln in entries
+                     if ln["account."]["code"] == accounts["funder_payable"] and ln.get("party") == funder_id)
+    bank = exact_sum(ln["credit"] for ln in entries if ln["account."]["code"] == accounts["bank"])
+    fx = exact_sum(ln["credit"] - ln["debit"] for ln in entries
+                   if ln["account."]["code"] in (accounts["fx_gain"], accounts["fx_loss"]))
     if paid != maturity.owed_base:
         differ("funder_paid", booked=format(maturity.owed_base, "f"), ledger=format(paid, "f"))
     if bank != maturity.settled_base:

@@ -16,6 +16,7 @@ from ledgerlink.mapping.compiler import Mapping, load_mapping
 from ledgerlink.mapping.docs import reference_markdown
 from ledgerlink.mapping.errors import DriftError, MappingFileError
 from ledgerlink.mapping.executor import ENGINES, MapResult
+from ledgerlink.mapping.infer import register_infer
 from ledgerlink.mapping.loader import SCHEMA_PATH
 
 EXPECTED_SUFFIX = ".expected.jsonl"
@@ -41,6 +42,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("mappings", nargs="*", type=Path, metavar="MAPPING")
     p.add_argument("--update", action="store_true", help="rewrite the expected files")
     p.set_defaults(func=cmd_test)
+
+    register_infer(sub)
 
     p = sub.add_parser("docs", help="print the language reference (generated from the schema)")
     p.set_defaults(func=lambda args: print(reference_markdown(), end="") or 0)

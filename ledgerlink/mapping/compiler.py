@@ -97,6 +97,8 @@ class _Compiler:
             dates=list(src.get("dates", ["%Y-%m-%d"])),
             record_path=src.get("record_path"),
             namespaces=dict(src.get("namespaces") or {}),
+            max_row_bytes=src.get("max_row_bytes", sources.SourceOptions.max_row_bytes),
+            max_field_chars=src.get("max_field_chars", sources.SourceOptions.max_field_chars),
         )
         self.label_kind = "column" if self.format == "csv" else "path"
         self.tables: dict[str, dict[str, str]] = {}

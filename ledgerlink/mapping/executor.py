@@ -30,7 +30,7 @@ import pandas as pd
 
 from ledgerlink.mapping.errors import DriftError, DriftEvent, RecordError
 from ledgerlink.mapping.transforms import Failure, finish_money, shown
-from ledgerlink.model.money import MoneyError, currency_exponent, format_amount
+from ledgerlink.model.money import MAX_DIGITS, MoneyError, currency_exponent, exact_sum, format_amount
 
 if TYPE_CHECKING:
     from ledgerlink.mapping.plan import CheckPlan, FieldPlan, FilterPlan, MappingPlan
@@ -117,8 +117,8 @@ def run(mapping: MappingPlan, table: SourceTable, *, source_name: str | None, en
     frame["_location"] = pd.Series([table.location(int(p)) for p in keep_ok] if table.locations is not None
                                    else [None] * len(keep_ok), dtype=object)
     errors = _record_errors(mapping, table, found, source_name)
-    errors += [RecordError(row, None, "(row)", rule, message, str(mapping.path), None, source_name, raw)
-               for row, rule, message, raw in table.problems]
+    errors += [RecordError(p.row, None, p.field or "(row)", p.rule, p.message, str(mapping.path), None, source_name,
+                           p.raw) for p in table.problems]
     errors.sort(key=lambda e: (e.row if e.row is not None else -1))
     filtered = len(table) - len(keep)
     return MapResult(frame=frame, errors=errors, drift=drift, read=len(table) + len(table.problems),
@@ -221,7 +221,7 @@ def money_value(amount: Any, currency_key: str) -> Any:
     if amount is None or isinstance(amount, Failure) or currency_key == _BAD_CURRENCY:
         return None if currency_key == _BAD_CURRENCY and not isinstance(amount, Failure) else amount
     if currency_key == _NO_CURRENCY:
-        return Failure("currency", f"amount {format_amount(amount)} has no currency (the currency is empty)")
+        return Failure("type.money.currency", f"amount {format_amount(amount)} has no currency (the currency is empty)")
     return _call(finish_money, amount, currency_key)
 
 
@@ -259,7 +259,10 @@ def check_row(check: CheckPlan, values: dict[str, Any]) -> Failure | None:
         target = values.get(check.target)
         if target is None or any(p is None for p in parts):
             return None
-        total = sum((_number(p) for p in parts), Decimal(0))
+        try:
+            total = exact_sum(_number(p) for p in parts)
+        except MoneyError as exc:
+            return Failure("check.sum", f"{' + '.join(check.fields)}: {exc}")
         if total == _number(target):
             return None
         terms = " + ".join(f"{n} {p}" for n, p in zip(check.fields, parts, strict=True))
@@ -661,6 +664,7 @@ def _money_fast(plan: FieldPlan, texts: np.ndarray, key_exps: np.ndarray,
         if plan.decimal != ".":
             joined = joined.replace(plan.decimal, ".")
         canonical = np.fromiter(joined.split(_SEP), dtype=object, count=len(sub))
+        _flag_long(canonical, int(e), good)
         if rows is None:
             return canonical, good
         if out is None:
@@ -668,6 +672,18 @@ def _money_fast(plan: FieldPlan, texts: np.ndarray, key_exps: np.ndarray,
         out[rows] = canonical
         ok[rows] = good
     return out, ok
+
+
+def _flag_long(canonical: np.ndarray, exponent: int, good: np.ndarray) -> None:
+    """Send amounts with more than MAX_DIGITS digits to the scalar path, which refuses them
+    (type.money.digits). The texts are canonical: an optional '-', digits and one '.' when
+    ``exponent`` > 0, so a text of at most MAX_DIGITS characters (+ 1 with a '.') surely fits."""
+    point = 1 if exponent else 0
+    if not len(canonical) or max(map(len, canonical)) <= MAX_DIGITS + point:
+        return
+    digits = np.fromiter((len(t) - point - (t[:1] == "-") for t in canonical), dtype=np.int64,
+                         count=len(canonical))
+    good[digits > MAX_DIGITS] = False
 
 
 def _join(texts: np.ndarray) -> str | None:

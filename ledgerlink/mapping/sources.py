@@ -16,12 +16,13 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 from lxml import etree
 
+from ledgerlink.mapping import csvtext
 from ledgerlink.mapping.errors import SourceError
 
 BOM = codecs.BOM_UTF8
@@ -43,6 +44,18 @@ class SourceOptions:
     dates: list[str] = field(default_factory=lambda: ["%Y-%m-%d"])
     record_path: str | None = None
     namespaces: dict[str, str] = field(default_factory=dict)
+    max_row_bytes: int = csvtext.DEFAULT_MAX_ROW_BYTES      # CSV: a longer record is not read
+    max_field_chars: int = csvtext.DEFAULT_MAX_FIELD_CHARS  # CSV: a longer field quarantines its row
+
+
+class Problem(NamedTuple):
+    """A source row that is read (counted) but cannot be mapped: it goes to quarantine as is."""
+
+    row: int
+    rule: str
+    message: str
+    raw: dict[str, Any]
+    field: str | None = None   # the source column at fault, when one is
 
 
 @dataclass
@@ -54,8 +67,8 @@ class SourceTable:
     rows: np.ndarray                      # int64 row number of each record
     locations: list[str | None] | None = None
     raws: list[dict[str, Any]] | None = None   # raw dicts when they are not simply the columns
-    problems: list[tuple[int, str, str, dict[str, Any]]] = field(default_factory=list)
-    # rows that could not be split into the header's columns: (row, rule, message, raw); counted as read
+    problems: list[Problem] = field(default_factory=list)
+    # rows that could not be read (too many fields, too long, undecodable, control characters); counted as read
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -86,12 +99,12 @@ class SourceTable:
 def read_source(path: Path, options: SourceOptions, used: list[str]) -> SourceTable:
     """Read ``path`` according to ``options``; ``used`` lists the paths an XML/JSON mapping reads."""
     try:
+        if options.format == "csv":
+            return drop_blank(read_csv_file(path, options))
         raw = path.read_bytes()
     except OSError as exc:
         raise SourceError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if options.format == "csv":
-        table = read_csv_bytes(raw, options, str(path))
-    elif options.format == "xml":
+    if options.format == "xml":
         table = read_xml_bytes(raw, options, used, str(path))
     else:
         table = read_json_bytes(raw, options, used, str(path))
@@ -118,6 +131,18 @@ def drop_blank(table: SourceTable) -> SourceTable:
 
 # --- CSV ----------------------------------------------------------------------------------
 
+def read_csv_file(path: Path, options: SourceOptions) -> SourceTable:
+    """A CSV file, streamed past records longer than ``options.max_row_bytes`` (see csvtext)."""
+    skipped: list[csvtext.Skipped] = []
+    cappable = (path.stat().st_size > options.max_row_bytes and csvtext.ascii_compatible(options.encodings)
+                and (options.quote + options.delimiter).isascii())
+    if cappable:
+        raw, skipped = csvtext.read_capped(path, options.quote, options.delimiter, options.max_row_bytes)
+    else:
+        raw = path.read_bytes()
+    return read_csv_bytes(raw, options, str(path), skipped)
+
+
 def _utf8_candidates(raw: bytes, encodings: list[str], name: str):
     """Yield (encoding, UTF-8 bytes) for each encoding that could decode ``raw``."""
     if raw.startswith(BOM):
@@ -132,6 +157,8 @@ def _utf8_candidates(raw: bytes, encodings: list[str], name: str):
             if not not_utf8:
                 yield enc, raw  # validated while parsing
             continue
+        if csvtext.ascii_compatible([enc]) and csvtext.has_utf8_text(raw):
+            continue  # UTF-8 text in it would be garbled ("CafÃ©"): decoded line by line instead
         try:
             yield enc, raw.decode(codec).encode("utf-8")
         except UnicodeDecodeError:
@@ -158,13 +185,82 @@ def _surely_not_utf8(raw: bytes, block: int = 1 << 20) -> bool:
     return False
 
 
-def read_csv_bytes(raw: bytes, options: SourceOptions, name: str = "<csv>") -> SourceTable:
+def read_csv_bytes(raw: bytes, options: SourceOptions, name: str = "<csv>",
+                   skipped: Sequence[csvtext.Skipped] = ()) -> SourceTable:
+    """Rows of a CSV file's bytes (``skipped``: records read_capped left out)."""
+    table = None
     for _enc, data in _utf8_candidates(raw, options.encodings, name):
         try:
-            return _parse_csv(data, options, name)
+            table = _parse_csv(data, options, name)
+            break
         except UnicodeDecodeError:
             continue
-    raise SourceError(f"{name}: cannot be decoded as {' or '.join(options.encodings)}")
+    bad: dict[int, str] = {}
+    if table is None:
+        data, bad = _decode_by_line(raw, options, name)
+        table = _parse_csv(data, options, name)
+    return _screen(table, data, options, bad, skipped, name)
+
+
+def _decode_by_line(raw: bytes, options: SourceOptions, name: str) -> tuple[bytes, dict[int, str]]:
+    """A file no listed encoding decodes whole, decoded line by line when some of its lines are
+    UTF-8 (a mix of UTF-8 and cp1252 rows); refused when none is."""
+    listed = " or ".join(options.encodings)
+    body = raw[len(BOM):] if raw.startswith(BOM) else raw
+    if not (csvtext.ascii_compatible(options.encodings) and csvtext.has_utf8_text(body)):
+        raise SourceError(f"{name}: cannot be decoded as {listed}")
+    data, bad, lines = csvtext.decode_lines(body, options.encodings)
+    if len(bad) == lines:  # not one line in a listed encoding: the file is in another one
+        line, reason = next(iter(bad.items()))
+        raise SourceError(f"{name}: cannot be decoded as {listed} (line {line}: {reason})")
+    return data, bad
+
+
+def _screen(table: SourceTable, data: bytes, options: SourceOptions, bad: dict[int, str],
+            skipped: Sequence[csvtext.Skipped], name: str) -> SourceTable:
+    """Move to ``problems`` the rows that are not acceptable text: left out for their size,
+    undecodable lines, fields with control characters or longer than the field cap."""
+    first_row = options.header_row + 1 if options.header_row else 1
+    problems = list(table.problems)
+    for s in skipped:
+        if s.line < first_row:
+            raise SourceError(f"{name}: line {s.line}: the header {s.message.removeprefix('row ')}")
+        problems.append(Problem(s.line, s.rule, s.message, {"_start": s.preview}))
+    rows = table.rows
+    odd_rows = np.array(sorted(p.row for p in table.problems), dtype=np.int64)
+    found: dict[int, Problem] = {}
+    for line, reason in bad.items():
+        if line < first_row:
+            raise SourceError(f"{name}: line {line}: the header line: {reason}")
+        pos = _record_at(rows, odd_rows, line)
+        if pos is not None and pos not in found:
+            raw = table.raw(pos)
+            column = next((c for c, v in raw.items() if isinstance(v, str) and not v.isascii()), None)
+            where = "" if line == rows[pos] else f"line {line}: "
+            found[pos] = Problem(int(rows[pos]), "source.encoding", where + reason, raw, column)
+    for line in csvtext.suspect_lines(data, options.max_field_chars).tolist():
+        pos = _record_at(rows, odd_rows, line)
+        if pos is None or pos in found:
+            continue
+        raw = table.raw(pos)
+        if hit := csvtext.row_problem(raw, options.max_field_chars):
+            column, rule, message = hit
+            found[pos] = Problem(int(rows[pos]), rule, message, raw, column)
+    if not found and len(problems) == len(table.problems):
+        return table
+    keep = np.setdiff1d(np.arange(len(table)), np.fromiter(found, dtype=np.int64, count=len(found)))
+    out = table.take(keep)
+    out.problems = sorted(problems + list(found.values()), key=lambda p: p.row)
+    return out
+
+
+def _record_at(rows: np.ndarray, odd_rows: np.ndarray, line: int) -> int | None:
+    """Position of the record that holds file line ``line`` (None: a row of ``problems`` does)."""
+    pos = int(np.searchsorted(rows, line, side="right")) - 1
+    if pos < 0:
+        return None
+    later = odd_rows[np.searchsorted(odd_rows, rows[pos], side="right"):]
+    return None if len(later) and later[0] <= line else pos
 
 
 def _parse_csv(data: bytes, options: SourceOptions, name: str) -> SourceTable:
@@ -184,7 +280,7 @@ def _parse_csv(data: bytes, options: SourceOptions, name: str) -> SourceTable:
     if table is None:
         table = _parse_csv_exact(data, options)
     table.rows += skipped
-    table.problems = [(row + skipped, rule, message, raw) for row, rule, message, raw in table.problems]
+    table.problems = [p._replace(row=p.row + skipped) for p in table.problems]
     return table
 
 
@@ -257,8 +353,7 @@ def _parse_csv_exact(data: bytes, options: SourceOptions) -> SourceTable:
             if len(rec) > width:
                 raw = dict(zip(header, rec, strict=False))
                 raw["_extra_fields"] = options.delimiter.join(rec[width:])
-                problems.append((row, "source.fields",
-                                 f"row has {len(rec)} fields, the header has {width}", raw))
+                problems.append(Problem(row, "source.fields", f"row has {len(rec)} fields, the header has {width}", raw))
                 continue
             values.append(rec + [""] * (width - len(rec)))
             rows.append(row)

@@ -20,11 +20,11 @@ from typing import Any
 from ledgerlink.model.identifiers import IdentifierError, normalize_bic, normalize_iban
 from ledgerlink.model.money import (
     MoneyError,
+    check_amount,
     currency_exponent,
     format_amount,
     is_currency,
     parse_amount,
-    quantize_money,
 )
 from ledgerlink.redact import mask_account, mask_accounts_in_text
 
@@ -238,13 +238,17 @@ def to_currency(v: str) -> str:
 
 
 def finish_money(amount: Decimal, currency: str) -> str:
-    """Quantise a parsed amount to its currency; refuses to drop non-zero digits."""
+    """Check a parsed amount against its currency (money.check_amount) and quantise it: the rule of
+    a refusal is type.money.currency (not ISO 4217 with minor units), type.money.precision (more
+    decimals than the currency's minor unit) or type.money.digits (more than 18 significant digits)."""
     try:
-        return format_amount(quantize_money(amount, currency))
-    except MoneyError:
-        exponent = currency_exponent(currency)
-        raise Failure("currency", f"{format_amount(amount)} has more than {exponent} decimal(s), "
-                                  f"too many for {currency}") from None
+        return format_amount(check_amount(amount, currency))
+    except MoneyError as exc:
+        if exc.kind == "precision":
+            exponent = currency_exponent(currency)
+            raise Failure("type.money.precision", f"{format_amount(amount)} has more than {exponent} decimal(s), "
+                                                  f"too many for {currency}") from None
+        raise Failure(f"type.money.{exc.kind}", str(exc)) from None
 
 
 def type_converter(type_name: str, *, decimal: str, thousands: str | None, dates: list[str]) -> Callable[[str], Any]:

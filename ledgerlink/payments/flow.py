@@ -44,7 +44,7 @@ from ledgerlink.errors import LedgerlinkError
 from ledgerlink.financing.push import vendor_ibans
 from ledgerlink.financing.writeback import find_invoice
 from ledgerlink.model.entities import validator
-from ledgerlink.model.money import MoneyError, format_amount, quantize_money
+from ledgerlink.model.money import MoneyError, exact_sum, format_amount, quantize_money
 from ledgerlink.payments.settings import payment_settings
 from ledgerlink.payments.status import (
     PAID,
@@ -241,7 +241,7 @@ class _Batch:
     def _paid(self, key: str, state: _Invoice, s: PaymentStatus, payable: Payable,
               base: dict[str, Any]) -> tuple[dict[str, Any] | None, OutboxRequest | None]:
         cur, amount = payable.currency, -s.amount
-        total = sum((Decimal(p["amount"]) for p in state.payments), Decimal(0)) + amount
+        total = exact_sum(Decimal(p["amount"]) for p in state.payments) + amount
         payload = {**base, "status": "paid" if total >= payable.amount_open else "partially_paid",
                    "amount_paid": _money(total, cur), "amount_open": _money(max(payable.amount_open - total, Decimal(0)), cur),
                    **_dated("payment_date", s.booking_date), **_refs(s)}
@@ -267,7 +267,7 @@ class _Batch:
         undone = _payment_returned(state.payments, s)
         if undone is not None:
             state.payments.remove(undone)
-        total = sum((Decimal(p["amount"]) for p in state.payments), Decimal(0))
+        total = exact_sum(Decimal(p["amount"]) for p in state.payments)
         payload = {**base, "status": s.status, "amount_paid": _money(total, cur),
                    "amount_open": _money(max(payable.amount_open - total, Decimal(0)), cur),
                    "amount_returned": _money(amount, cur), **_dated("return_date", s.booking_date),

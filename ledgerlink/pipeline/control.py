@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from ledgerlink.errors import ControlTotalsError
-from ledgerlink.model.money import format_amount
+from ledgerlink.model.money import exact_sum, format_amount
 
 # The amount that control totals add up, per entity (None: counts only).
 CONTROL_AMOUNT = {
@@ -35,7 +35,11 @@ class Totals:
         if currency is None or amount is None:
             self.unparsed += 1
         else:
-            self.amounts[currency] += amount
+            self.add_amount(currency, amount)
+
+    def add_amount(self, currency: str, amount: Decimal) -> None:
+        """Add to the currency's sum exactly (a sum that would round raises decimal.Inexact)."""
+        self.amounts[currency] = exact_sum((self.amounts[currency], amount))
 
     def add_many(self, pairs: Iterable[tuple[str | None, Decimal | None]]) -> None:
         for currency, amount in pairs:
@@ -45,7 +49,7 @@ class Totals:
         out = Totals(self.count + other.count, defaultdict(Decimal), self.unparsed + other.unparsed)
         for src in (self.amounts, other.amounts):
             for cur, amt in src.items():
-                out.amounts[cur] += amt
+                out.add_amount(cur, amt)
         return out
 
     def as_dict(self) -> dict:

@@ -25,6 +25,7 @@ import pandas as pd
 from ledgerlink.config import display_path
 from ledgerlink.errors import StoreError
 from ledgerlink.mapping import MapResult, load_mapping
+from ledgerlink.model.money import exact_sum
 from ledgerlink.pipeline.control import CONTROL_AMOUNT, ControlTotals, Totals
 from ledgerlink.pipeline.feeds import Feed
 from ledgerlink.pipeline.mappers import Mapper, StoreAware, mapper_for
@@ -259,7 +260,7 @@ def prepare(mapper: Mapper, result: MapResult, *, feed: str, run_id: str, source
     totals.read.unparsed = totals.quarantined.unparsed + totals.filtered.unparsed
     for part in (totals.loaded, totals.quarantined, totals.filtered):
         for cur, amt in part.amounts.items():
-            totals.read.amounts[cur] += amt
+            totals.read.add_amount(cur, amt)
     related = {entity: [StagedRecord.build(k, payload, lineage) for k, payload, lineage in recs]
                for entity, recs in result.related.items()}
     return PreparedBatch(feed, mapper.entity, mapper.display_path, source, records, quarantine, totals,
@@ -285,7 +286,7 @@ def _frame_totals(frame: pd.DataFrame, amount_field: str | None) -> Totals:
         values = [_decimal(v) for v in group.tolist()]
         known = [v for v in values if v is not None]
         if isinstance(cur, str):
-            totals.amounts[cur] += sum(known, Decimal(0))
+            totals.add_amount(cur, exact_sum(known))
         totals.unparsed += len(values) - (len(known) if isinstance(cur, str) else 0)
     return totals
 
