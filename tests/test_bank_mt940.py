@@ -455,6 +455,25 @@ def test_details_over_six_lines_of_65_are_a_finding_and_refused_when_strict(tmp_
         list(mt940.parse(over, strict=True))
 
 
+def test_strict_is_a_feed_setting_and_a_bank_parse_option(tmp_path: Path, capsys) -> None:
+    from connectors.bank import FeedSettings, parse
+    from tests.fixtures.cli import run_cli
+
+    at_limit = "\n".join(["X" * 65] * 6)
+    over = write(tmp_path, statement(f":61:200105D1,00NTRFNONREF\n:86:{at_limit}Y\n", closing="C200131EUR99,00"))
+    [(stmt, _)] = grouped(parse(over))
+    assert stmt.extra["discrepancies"]  # recorded, the file read
+    with pytest.raises(BankParseError, match="line 6: :86: holds 391 characters"):
+        list(parse(over, FeedSettings.of({"strict": True})))
+    with pytest.raises(ValueError, match="strict 'yes' is not true or false"):
+        FeedSettings.of({"strict": "yes"})
+    lenient = run_cli(capsys, "bank", "parse", str(over), "--json")
+    assert lenient.returncode == 0 and "391 characters" in lenient.stdout
+    strict = run_cli(capsys, "bank", "parse", str(over), "--strict")
+    assert strict.returncode == 2 and "line 6: :86: holds 391 characters" in strict.stderr
+    assert len(strict.stderr.strip().splitlines()) == 1
+
+
 @pytest.mark.parametrize(("field", "finding"), [
     (":20:REF1", None),
     (":20:" + "R" * 17, "line 1: :20: 'RRRRRRRRRRRRRRRRR' has 17 characters, more than the 16 SWIFT allows"),

@@ -198,8 +198,9 @@ def test_feed_without_currency_fails_the_load_naming_the_setting(tmp_path: Path,
     monkeypatch.setenv("LEDGERLINK_STORE_URL", f"sqlite:///{tmp_path / 'store.db'}")
     path = write(tmp_path, "!Type:Bank\nD03/31/2026\nT-12.00\n^\n", "acct.qif")
     monkeypatch.setenv("LEDGERLINK_FEEDS", str(_feeds(tmp_path, "")))
-    with pytest.raises(BankParseError, match="settings: currency"):
-        run_cli(capsys, "bank", "load", "qif_feed", str(path))
+    ran = run_cli(capsys, "bank", "load", "qif_feed", str(path))
+    assert ran.returncode == 2 and "settings: currency" in ran.stderr
+    assert len(ran.stderr.strip().splitlines()) == 1  # one line, no traceback
 
 
 def test_feeds_file_refuses_bad_settings(tmp_path: Path) -> None:

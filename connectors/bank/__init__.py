@@ -11,6 +11,7 @@ with ``TAKES_SETTINGS = True`` (QIF, bank CSV) takes ``settings=`` too: the feed
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -76,15 +77,18 @@ def detect_format(path: Path | str) -> str:
 
 def parse(path: Path | str, settings: FeedSettings | None = None) -> Iterator[Record]:
     """Statements and their transactions from one file, streamed, whatever its format. ``settings``:
-    what the feed says that some formats do not carry (QIF's currency, an export's own account).
+    what the feed says that some formats do not carry (QIF's currency, an export's own account), and
+    ``strict``: a finding the parser would record on the statement refuses the file instead.
     Every amount is checked against its currency on the way out (see ``checked``)."""
     path = Path(path)
+    settings = settings or FeedSettings()
     module = _module_for(path)
+    options: dict[str, object] = {}
     if getattr(module, "TAKES_SETTINGS", False):
-        records = module.parse(path, settings=settings or FeedSettings())
-    else:
-        records = module.parse(path)
-    return checked(records, str(path))
+        options["settings"] = settings
+    if settings.strict and "strict" in inspect.signature(module.parse).parameters:
+        options["strict"] = True
+    return checked(module.parse(path, **options), str(path))
 
 
 def checked(records: Iterable[Record], file: str) -> Iterator[Record]:

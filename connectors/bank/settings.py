@@ -9,6 +9,8 @@ options)::
       currency: EUR             # ISO 4217: the currency of files that carry none (QIF)
       account: AT483200000012345864   # the holder's account, for files that do not name it
       date_order: DMY           # QIF dates: DMY (day first), MDY (month first) or YMD
+      strict: true              # refuse a file with findings (MT940 length overruns, BAI2/CODA/Norma 43/OFX
+                                # totals that do not reconcile) instead of loading it with them recorded
 
 A parser that needs a setting the feed does not give refuses the file, naming the setting.
 """
@@ -26,7 +28,7 @@ from ledgerlink.model.money import MoneyError, currency_exponent
 from .model import BankParseError
 
 DATE_ORDERS = ("DMY", "MDY", "YMD")
-NAMES = ("currency", "account", "date_order")
+NAMES = ("currency", "account", "date_order", "strict")
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,7 @@ class FeedSettings:
     currency: str | None = None
     account: str | None = None
     date_order: str | None = None  # None: judged from the file's dates where they tell
+    strict: bool = False  # findings (length overruns, totals that do not reconcile) refuse the file
 
     @classmethod
     def of(cls, values: Mapping[str, Any] | FeedSettings | None, where: str = "settings") -> FeedSettings:
@@ -61,7 +64,10 @@ class FeedSettings:
             order = str(order).strip().upper()
             if order not in DATE_ORDERS:
                 raise ValueError(f"{where}: date_order {values['date_order']!r} is not one of {', '.join(DATE_ORDERS)}")
-        return cls(currency=currency, account=account, date_order=order)
+        strict = values.get("strict", False)
+        if not isinstance(strict, bool):
+            raise ValueError(f"{where}: strict {strict!r} is not true or false")
+        return cls(currency=currency, account=account, date_order=order, strict=strict)
 
     @property
     def account_iban(self) -> str | None:

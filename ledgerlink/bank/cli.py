@@ -35,6 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--account", help="the holder's account for a file that does not name it (QIF, Oberbank and "
                                      "Raiffeisen CSV), as a feed's settings: account")
     p.add_argument("--date-order", choices=["DMY", "MDY", "YMD"], help="QIF dates: day, month and year order")
+    p.add_argument("--strict", action="store_true", default=None,
+                   help="refuse a file with findings (length overruns, totals that do not reconcile), "
+                        "as a feed's settings: strict")
     p.set_defaults(func=cmd_parse)
     p = cmds.add_parser("load", help="load a bank file into the store as a feed run")
     p.add_argument("feed", help="bank statement feed name from dags/feeds.yaml")
@@ -90,7 +93,8 @@ def cmd_parse(args: argparse.Namespace) -> int:
             held.clear()
             streaming = True
 
-    given = {"currency": args.currency, "account": args.account, "date_order": args.date_order}
+    given = {"currency": args.currency, "account": args.account, "date_order": args.date_order,
+             "strict": args.strict}
     try:
         settings = FeedSettings.of({k: v for k, v in given.items() if v is not None}, where="options")
     except ValueError as exc:
