@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import importlib
 import json
 import logging
 import re
@@ -66,6 +67,23 @@ def store() -> Any:
     from ledgerlink.config import store_url
 
     return _store_at(store_url())
+
+
+# What the pages import on first use. They are imported lazily because every Airflow process loads
+# the plugin, not only the API server; warm_up() imports them when the API server starts.
+PAGE_MODULES = ("ledgerlink.store.console", "ledgerlink.financing.decide", "ledgerlink.financing.status",
+                "ledgerlink.airflow.financing", "ledgerlink.pipeline.replay", "ledgerlink.cashapp.flow",
+                "airflow.models.hitl", "airflow.models.taskinstance", "airflow.models.dag",
+                "airflow.api_fastapi.core_api.datamodels.hitl", "airflow.api_fastapi.core_api.routes.public.hitl")
+
+
+def warm_up() -> None:
+    """Import what the pages use, open (and migrate) the store and read feeds.yaml, so that the
+    first request to each page is as fast as the next ones."""
+    for name in PAGE_MODULES:
+        importlib.import_module(name)
+    store()
+    _configured_feeds()
 
 
 def _json(value: Any, user: ConsoleUser, names: tuple[str, ...] = ()) -> str:
