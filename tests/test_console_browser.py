@@ -38,21 +38,28 @@ ALLOWED = {
 ROLES = {"finance_viewer": "viewer", "finance_clerk": "user", "finance_ops": "op", "finance_approver": "admin"}
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """Headless Chromium; skipped when it is not installed (failed under LEDGERLINK_REQUIRE_BROWSER=1)."""
-    missing = None
+def _missing() -> str | None:
     if not CHROMIUM.exists():
-        missing = f"{CHROMIUM} is missing (apt-get install chromium)"
-    else:
-        try:
-            from playwright.sync_api import sync_playwright
-        except ImportError:
-            missing = "the playwright package is not installed (requirements.txt)"
-    if missing:
-        if os.environ.get("LEDGERLINK_REQUIRE_BROWSER"):
-            pytest.fail(f"{missing}, and LEDGERLINK_REQUIRE_BROWSER is set")
-        pytest.skip(missing)
+        return f"{CHROMIUM} is missing (apt-get install chromium)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the playwright package is not installed (requirements.txt)"
+    return None
+
+
+MISSING = _missing()
+if MISSING and not os.environ.get("LEDGERLINK_REQUIRE_BROWSER"):
+    pytest.skip(MISSING, allow_module_level=True)  # before the shared demo is started for nothing
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Headless Chromium (set up before the demo: every test asks for it first)."""
+    if MISSING:
+        pytest.fail(f"{MISSING}, and LEDGERLINK_REQUIRE_BROWSER is set")
+    from playwright.sync_api import sync_playwright
+
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=str(CHROMIUM))
         yield chromium
