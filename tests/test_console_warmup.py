@@ -1,5 +1,6 @@
 """The console is warmed up when the API server starts (the lifespan Airflow enters for the apps it
-mounts): in a fresh process, starting the app imports what the pages use and opens (migrates) the store."""
+mounts): in a fresh process, starting the app imports what the pages use, opens (migrates) the store and
+checks the audit chain beside the start."""
 
 from __future__ import annotations
 
@@ -23,7 +24,9 @@ from ledgerlink.airflow.plugin import app
 before = [m for m in PAGE_MODULES if m in sys.modules]
 with TestClient(app):
     after = [m for m in PAGE_MODULES if m in sys.modules]
-print(json.dumps({"before": before, "after": after, "all": list(PAGE_MODULES)}))
+    app.state.audit_check.join(120)
+    checked = not app.state.audit_check.is_alive()
+print(json.dumps({"before": before, "after": after, "all": list(PAGE_MODULES), "checked": checked}))
 """
 
 
@@ -37,3 +40,4 @@ def test_starting_the_console_app_imports_the_pages_modules_and_opens_the_store(
     assert "ledgerlink.pipeline.replay" not in seen["before"]  # loading the plugin stays light
     assert seen["after"] == seen["all"]
     assert store.stat().st_size > 0  # opened and migrated at start, not on the first request
+    assert seen["checked"]  # the audit chain check beside the start finished

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -20,8 +21,10 @@ log = logging.getLogger("ledgerlink.console")
 async def _warmed_up(app: FastAPI) -> AsyncIterator[None]:
     """At API-server start (Airflow enters the lifespan of the apps it mounts): warm the pages up.
     A failure is logged, not raised: the pages then pay for it on their first request instead."""
+    started = time.perf_counter()
     try:
-        await run_in_threadpool(warm_up)
+        app.state.audit_check = await run_in_threadpool(warm_up)
+        log.info("console: warmed up in %.0f ms", (time.perf_counter() - started) * 1000)
     except Exception:
         log.warning("console: warm-up failed; the first requests will be slower", exc_info=True)
     yield
