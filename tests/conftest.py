@@ -28,4 +28,5 @@ pytest_plugins = [
     "tests.fixtures.sftp",
     "tests.fixtures.airflow",
     "tests.fixtures.tryton",
+    "tests.fixtures.demo",
 ]

@@ -1,6 +1,7 @@
 """`ledgerlink demo` with its UI, end to end: a real `airflow standalone`, the demo's own DAG run
 succeeds and its summary is printed after a few lines, the UI listens on loopback only, and SIGTERM
-stops every process the demo started.
+stops every process the demo started. The demo is the session's shared one (tests/fixtures/demo.py, also
+used by tests/test_console_browser.py); the SIGTERM test runs last.
 
 Takes about 1 GB of memory and a few minutes; the time limits below are safety nets, not speed checks.
 """
@@ -9,26 +10,19 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from sandbox.sftp_server import sshd_available
+from tests.fixtures.demo import DemoServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.airflow]
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def stat_fields(pid: int) -> list[str] | None:
@@ -75,49 +69,34 @@ def listening_addresses(port: int) -> set[str]:
     return found
 
 
+@pytest.mark.stops_demo
+@pytest.mark.timeout(1500)  # may be the first test to use the shared demo, which takes minutes to start
 @pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="needs Linux /proc to see processes and sockets")
-def test_the_ui_demo_reaches_its_summary_and_sigterm_stops_everything(tmp_path) -> None:
-    port = free_port()
-    env = {**os.environ, "LEDGERLINK_HOME": str(tmp_path / "home"), "AIRFLOW_HOME": str(tmp_path / "airflow"),
-           "AIRFLOW_CONFIG": str(ROOT / "airflow.cfg"), "LEDGERLINK_ROOT": str(ROOT), "PYTHONPATH": str(ROOT)}
-    env.pop("LEDGERLINK_DEMO_HOST", None)
-    env.pop("LEDGERLINK_STORE_URL", None)
-    demo = subprocess.Popen([sys.executable, "-m", "ledgerlink.cli", "demo", "--port", str(port), "--rows", "60"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(iter(demo.stdout.readline, "")), daemon=True)  # type: ignore[union-attr]
-    reader.start()
-    try:
-        deadline = time.monotonic() + 900
-        while not any(line.startswith("demo: press Ctrl-C") for line in lines):
-            assert demo.poll() is None, "".join(lines)
-            assert time.monotonic() < deadline, "".join(lines)
-            time.sleep(2)
-        output = "".join(lines)
-        print(output)
-        summary_at = next(i for i, line in enumerate(lines) if line.startswith("run ") and " succeeded: " in line)
-        assert summary_at < 20, output
-        assert "DAG run success." in output and "audit chain: intact" in output, output
-        log_line = next(line for line in lines if "its output: " in line)
-        assert Path(log_line.split("its output: ")[1].strip()).stat().st_size > 0
-        assert listening_addresses(port) == {"0100007F"}, "the UI must listen on 127.0.0.1 only"
+def test_the_ui_demo_reaches_its_summary_and_sigterm_stops_everything(demo_server: DemoServer) -> None:
+    """On the session's shared demo (tests/fixtures/demo.py), which this test stops: it runs last."""
+    demo, lines, port = demo_server.proc, demo_server.lines, demo_server.port
+    assert demo.poll() is None, demo_server.output
+    output = demo_server.output
+    print(output)
+    summary_at = next(i for i, line in enumerate(lines) if line.startswith("run ") and " succeeded: " in line)
+    assert summary_at < 20, output
+    assert "DAG run success." in output and "audit chain: intact" in output, output
+    log_line = next(line for line in lines if "its output: " in line)
+    assert Path(log_line.split("its output: ")[1].strip()).stat().st_size > 0
+    assert listening_addresses(port) == {"0100007F"}, "the UI must listen on 127.0.0.1 only"
 
-        started = started_by(demo.pid)
-        assert len(started) >= 4, started  # airflow standalone and its scheduler, API server, ...
-        demo.send_signal(signal.SIGTERM)
-        assert demo.wait(timeout=180) in (0, 130), "".join(lines)
-        deadline = time.monotonic() + 30  # the kernel reaps the last of them
-        while any(alive(pid) for pid in started) and time.monotonic() < deadline:
-            time.sleep(0.5)
-        left = sorted(pid for pid in started if alive(pid))
-        assert not left, [(pid, Path(f"/proc/{pid}/cmdline").read_bytes()[:120]) for pid in left]
-        assert not listening_addresses(port)
-        if sshd_available():
-            assert "SFTP server (OpenSSH sshd)" in output
-    finally:
-        if demo.poll() is None:
-            demo.kill()
-            demo.wait()
+    started = started_by(demo.pid)
+    assert len(started) >= 4, started  # airflow standalone and its scheduler, API server, ...
+    demo.send_signal(signal.SIGTERM)
+    assert demo.wait(timeout=180) in (0, 130), demo_server.output
+    deadline = time.monotonic() + 30  # the kernel reaps the last of them
+    while any(alive(pid) for pid in started) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    left = sorted(pid for pid in started if alive(pid))
+    assert not left, [(pid, Path(f"/proc/{pid}/cmdline").read_bytes()[:120]) for pid in left]
+    assert not listening_addresses(port)
+    if sshd_available():
+        assert "SFTP server (OpenSSH sshd)" in output
 
 
 def test_the_demo_airflow_retries_failed_tasks_after_seconds(tmp_path) -> None:

@@ -71,19 +71,20 @@ def invoice_key(p: dict) -> str:
     return json.dumps({"vendor_id": p["vendor_id"], "invoice_number": p["invoice_number"]}, separators=(",", ":"))
 
 
-def load(store: Store, entity: str, payloads: list[dict]) -> None:
-    run = store.start_run(f"test-{entity}", entity)
+def load(store: Store, entity: str, payloads: list[dict], feed_prefix: str = "test") -> None:
+    feed = f"{feed_prefix}-{entity}"
+    run = store.start_run(feed, entity)
     key = invoice_key if entity == "invoice" else (lambda p: json.dumps({"vendor_id": p["vendor_id"]}))
-    store.load(run, f"test-{entity}", entity, [StagedRecord.build(key(p), p) for p in payloads])
+    store.load(run, feed, entity, [StagedRecord.build(key(p), p) for p in payloads])
     store.finish_run(run, "succeeded")
 
 
-def seed(store: Store, invoices: list[dict] | None = None) -> None:
+def seed(store: Store, invoices: list[dict] | None = None, feed_prefix: str = "test") -> None:
     load(store, "vendor", [
         {"vendor_id": v, "name": f"Vendor {v}", "approval_status": "approved", "payment_terms": "NET60"}
         for v in ("C1001", "C1002")
-    ])
-    load(store, "invoice", invoices or [
+    ], feed_prefix)
+    load(store, "invoice", feed_prefix=feed_prefix, payloads=invoices or [
         invoice("F-1"), invoice("F-2", amount="2500.50"), invoice("F-3", vendor="C1002", amount="8000.00"),
         invoice("F-4", vendor="C1002", amount="999.99"),
         invoice("F-5", status="disputed"),  # not eligible

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import importlib
 import json
 import logging
 import re
+import threading
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any
@@ -66,6 +68,38 @@ def store() -> Any:
     from ledgerlink.config import store_url
 
     return _store_at(store_url())
+
+
+# What the pages import on first use. They are imported lazily because every Airflow process loads
+# the plugin, not only the API server; warm_up() imports them when the API server starts.
+PAGE_MODULES = ("ledgerlink.store.console", "ledgerlink.financing.decide", "ledgerlink.financing.status",
+                "ledgerlink.airflow.financing", "ledgerlink.pipeline.replay", "ledgerlink.cashapp.flow",
+                "airflow.models.hitl", "airflow.models.taskinstance", "airflow.models.dag",
+                "airflow.api_fastapi.core_api.datamodels.hitl", "airflow.api_fastapi.core_api.routes.public.hitl")
+
+
+def warm_up() -> threading.Thread:
+    """Import what the pages use, open (and migrate) the store and read feeds.yaml, so that the
+    first request to each page is as fast as the next ones. The audit chain is verified up to now
+    beside that, in a thread returned to the caller: the first check of a long log takes seconds
+    (later ones read only what was appended), and it must not hold the API server's start up."""
+    for name in PAGE_MODULES:
+        importlib.import_module(name)
+    store()
+    _configured_feeds()
+    checker = threading.Thread(target=_check_audit_chain, name="ledgerlink-console-audit-check", daemon=True)
+    checker.start()
+    return checker
+
+
+def _check_audit_chain() -> None:
+    try:
+        chain = store().console.verify_audit_chain_incrementally()
+    except Exception:
+        log.warning("console: the audit chain could not be checked at start", exc_info=True)
+        return
+    if not chain.ok:  # the audit page shows it too; the log makes it visible before anyone looks
+        log.error("console: audit chain BROKEN at entry %s: %s", chain.first_bad_id, chain.reason)
 
 
 def _json(value: Any, user: ConsoleUser, names: tuple[str, ...] = ()) -> str:
