@@ -50,7 +50,8 @@ def next_runs(dag_ids: list[str]) -> dict[str, str]:
     from sqlalchemy import select
 
     with create_session() as session:
-        rows = session.execute(select(DagModel.dag_id, DagModel.next_dagrun, DagModel.is_paused)
+        # When the next run will start (the end of its data interval), not its logical date.
+        rows = session.execute(select(DagModel.dag_id, DagModel.next_dagrun_create_after, DagModel.is_paused)
                                .where(DagModel.dag_id.in_(dag_ids))).all()
-    return {r.dag_id: "paused" if r.is_paused else (str(r.next_dagrun)[:16] if r.next_dagrun else "-")
+    return {r.dag_id: "paused" if r.is_paused else (str(r.next_dagrun_create_after)[:16] if r.next_dagrun_create_after else "-")
             for r in rows}
