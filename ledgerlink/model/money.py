@@ -9,8 +9,6 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 
-from iso4217 import Currency
-
 
 class MoneyError(ValueError):
     """An amount or currency is not acceptable as money. ``kind`` says which check refused it:
@@ -33,6 +31,8 @@ _SUM_PRECISION = 80
 @lru_cache(maxsize=512)
 def currency_exponent(code: str) -> int:
     """Number of minor-unit digits of an ISO 4217 currency: EUR 2, JPY 0, KWD 3."""
+    from iso4217 import Currency  # here, not at the top: the command line starts without its table
+
     try:
         exponent = Currency(code).exponent
     except ValueError:
