@@ -22,7 +22,7 @@ import os
 import re
 import secrets
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -112,10 +112,15 @@ class OutboxRequest(NamedTuple):
 
 
 def _entry(row: Any) -> OutboxEntry:
-    data = dict(row._mapping)
-    data["payload"] = json.loads(data["payload"])
-    data["response"] = None if data["response"] is None else json.loads(data["response"])
-    return OutboxEntry(**data)
+    """An entry from a row of ``select(outbox)`` (the table's columns are the entry's fields, in order)."""
+    (entry_id, kind, key, payload, status, attempts, next_attempt_at, last_error, claimed_by, claimed_until,
+     created_at, sent_at, response) = row
+    return OutboxEntry(entry_id, kind, key, json.loads(payload), status, attempts, next_attempt_at, last_error,
+                       claimed_by, claimed_until, created_at, sent_at, _json_or_none(response))
+
+
+def _json_or_none(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
 
 
 def iso(moment: datetime) -> str:
@@ -273,17 +278,19 @@ class Outbox(Repository):
         with self._writing() as work:
             conn = work._conn
             insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-            new: set[str] = set()
+            found: dict[str, OutboxEntry] = {}
             if rows:
-                # RETURNING names the rows inserted, not those whose key was enqueued before.
+                # RETURNING gives the rows inserted, not those whose key was enqueued before: only
+                # those are read back.
                 inserted = conn.execute(
                     insert(outbox)
                     .on_conflict_do_nothing(index_elements=["idempotency_key"])
-                    .returning(outbox.c.idempotency_key),
+                    .returning(*outbox.c),
                     rows,
                 )
-                new = set(inserted.scalars())
-            found = _entries_by_key(conn, keys)
+                found = {entry.idempotency_key: entry for entry in map(_entry, inserted)}
+            new = set(found)
+            found.update(_entries_by_key(conn, [k for k in keys if k not in new]))
             result = []
             for position, request in enumerate(requests):
                 entry = found.get(request.key)
@@ -323,7 +330,7 @@ class Outbox(Repository):
             and_(outbox.c.status == "pending", outbox.c.next_attempt_at <= now_s),
             and_(outbox.c.status == "in_flight", outbox.c.claimed_until <= now_s),
         )
-        query = select(outbox.c.id, outbox.c.status, outbox.c.claimed_by).where(due)
+        query = select(outbox).where(due)
         if kinds:
             query = query.where(outbox.c.kind.in_(list(kinds)))
         # Rows another transaction is claiming right now are skipped, not waited for (PostgreSQL;
@@ -331,25 +338,25 @@ class Outbox(Repository):
         query = query.order_by(outbox.c.next_attempt_at, outbox.c.id).limit(limit).with_for_update(skip_locked=True)
         with self._writing() as work:
             conn = work._conn
-            rows = conn.execute(query).all()
-            if not rows:
+            due_entries = [_entry(row) for row in conn.execute(query)]
+            if not due_entries:
                 return []
-            ids = [row.id for row in rows]
+            ids = [e.id for e in due_entries]
             conn.execute(
                 update(outbox)
                 .where(outbox.c.id.in_(bindparam("ids", expanding=True)))
                 .values(status="in_flight", claimed_by=worker[:200], claimed_until=lease_until),
                 {"ids": ids},
             )
-            expired = [{"id": row.id, "worker": row.claimed_by} for row in rows if row.status == "in_flight"]
+            expired = [{"id": e.id, "worker": e.claimed_by} for e in due_entries if e.status == "in_flight"]
             work.audit(
                 "outbox.claim",
                 "outbox",
                 {"worker": worker, "ids": ids, "lease_until": lease_until, "lease_expired": expired},
                 actor=actor,
             )
-            claimed = _entries_by_id(conn, ids)
-        return [claimed[i] for i in ids]
+        # The entries as the update left them (no second read).
+        return [replace(e, status="in_flight", claimed_by=worker[:200], claimed_until=lease_until) for e in due_entries]
 
     def mark_sent(
         self, entry_id: int, response: Any = None, *, worker: str | None = None, actor: str = DEFAULT_ACTOR
@@ -377,13 +384,13 @@ class Outbox(Repository):
             if dead:
                 raise StoreError(f"outbox entry {dead[0]} is dead; replay it before recording a send")
             todo = [before[i] for i in ids if before[i].status != "sent"]
+            stored = {e.id: None if responses[e.id] is None else dumps(scrub_value(responses[e.id])) for e in todo}
             if todo:
                 conn.execute(
                     update(outbox)
                     .where(outbox.c.id == bindparam("entry_id"))
                     .values(status="sent", sent_at=stamp, response=bindparam("sent_response"), claimed_until=None),
-                    [{"entry_id": e.id, "sent_response": None if responses[e.id] is None
-                      else dumps(scrub_value(responses[e.id]))} for e in todo],
+                    [{"entry_id": entry_id, "sent_response": text} for entry_id, text in stored.items()],
                 )
             for entry in todo:
                 work.audit(
@@ -392,7 +399,10 @@ class Outbox(Repository):
                     {"kind": entry.kind, "key": entry.idempotency_key, "worker": worker, "attempts": entry.attempts},
                     actor=actor,
                 )
-            after = _entries_by_id(conn, ids)
+        # The entries as the update left them (no second read); those sent before are unchanged.
+        after = {**before, **{e.id: replace(e, status="sent", sent_at=stamp, claimed_until=None,
+                                            response=_json_or_none(stored[e.id]))
+                              for e in todo}}
         return [after[entry_id] for entry_id, _ in sent]
 
     # -- failures ---------------------------------------------------------------------------------
