@@ -263,6 +263,20 @@ class Outbox(Repository):
     ) -> list[tuple[OutboxEntry, bool]]:
         """:meth:`enqueue` for each request, in one transaction: each request's entry, and whether it
         is new (False for a key enqueued before, or earlier in ``requests``)."""
+        with self._writing() as work:
+            enqueued = self._enqueue(work, requests, actor)
+            found = _entries_by_id(work._conn, [entry_id for entry_id, _ in enqueued])
+        return [(found[entry_id], is_new) for entry_id, is_new in enqueued]
+
+    def enqueue_ids(
+        self, requests: Sequence[OutboxRequest], *, actor: str = DEFAULT_ACTOR
+    ) -> list[tuple[int, bool]]:
+        """:meth:`enqueue_many` for a caller that needs only the entries' ids (a decide run of thousands):
+        each request's entry id, and whether it is new; nothing is read back but the keys enqueued before."""
+        with self._writing() as work:
+            return self._enqueue(work, requests, actor)
+
+    def _enqueue(self, work: WorkAccess, requests: Sequence[OutboxRequest], actor: str) -> list[tuple[int, bool]]:
         for request in requests:
             _check_request(request)
         first: dict[str, int] = {}
@@ -275,35 +289,32 @@ class Outbox(Repository):
              "attempts": 0, "next_attempt_at": stamp, "created_at": stamp}
             for r in (requests[first[k]] for k in keys)
         ]
-        with self._writing() as work:
-            conn = work._conn
-            insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-            found: dict[str, OutboxEntry] = {}
-            if rows:
-                # RETURNING gives the rows inserted, not those whose key was enqueued before: only
-                # those are read back.
-                inserted = conn.execute(
-                    insert(outbox)
-                    .on_conflict_do_nothing(index_elements=["idempotency_key"])
-                    .returning(*outbox.c),
-                    rows,
-                )
-                found = {entry.idempotency_key: entry for entry in map(_entry, inserted)}
-            new = set(found)
-            found.update(_entries_by_key(conn, [k for k in keys if k not in new]))
-            result = []
-            for position, request in enumerate(requests):
-                entry = found.get(request.key)
-                if entry is None:  # pragma: no cover - the insert or the conflicting row is always there
-                    raise StoreError(f"outbox entry with key {request.key} vanished while enqueueing")
-                if entry.kind != request.kind:
-                    raise StoreError(f"idempotency key {request.key} is already used by a {entry.kind!r} "
-                                     f"entry (id {entry.id})")
-                result.append((entry, request.key in new and first[request.key] == position))
-            for entry, is_new in result:
-                if is_new:
-                    work.audit("outbox.enqueue", f"outbox:{entry.id}",
-                               {"kind": entry.kind, "key": entry.idempotency_key}, actor=actor)
+        conn = work._conn
+        insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+        found: dict[str, tuple[int, str]] = {}  # key -> (id, kind)
+        if rows:
+            # RETURNING gives the rows inserted, not those whose key was enqueued before: only those
+            # are looked up.
+            inserted = conn.execute(
+                insert(outbox)
+                .on_conflict_do_nothing(index_elements=["idempotency_key"])
+                .returning(outbox.c.id, outbox.c.idempotency_key, outbox.c.kind),
+                rows,
+            )
+            found = {key: (entry_id, kind) for entry_id, key, kind in inserted}
+        new = set(found)
+        found.update((key, (e.id, e.kind)) for key, e in _entries_by_key(conn, [k for k in keys if k not in new]).items())
+        result = []
+        for position, request in enumerate(requests):
+            if request.key not in found:  # pragma: no cover - the insert or the conflicting row is always there
+                raise StoreError(f"outbox entry with key {request.key} vanished while enqueueing")
+            entry_id, kind = found[request.key]
+            if kind != request.kind:
+                raise StoreError(f"idempotency key {request.key} is already used by a {kind!r} entry (id {entry_id})")
+            is_new = request.key in new and first[request.key] == position
+            if is_new:
+                work.audit("outbox.enqueue", f"outbox:{entry_id}", {"kind": kind, "key": request.key}, actor=actor)
+            result.append((entry_id, is_new))
         return result
 
     # -- claiming and recording sends -------------------------------------------------------------
