@@ -101,6 +101,7 @@ def run(count: int, batch: int) -> dict[str, Any]:
     from connectors.financing import PayableInvoice, ScfClient
     from ledgerlink.financing.decide import SUBMIT_KIND, decide_and_enqueue
     from ledgerlink.financing.rules import parse_rules
+    from ledgerlink.model.entities import validator
     from ledgerlink.store import Store
     from ledgerlink.store.outbox import Outbox
     from sandbox.scf_platform import Party, ScfConfig, ScfPlatform, SimClock
@@ -113,6 +114,7 @@ def run(count: int, batch: int) -> dict[str, Any]:
         store = Store(f"sqlite:///{Path(tmp) / 'store.db'}")
         t0 = time.perf_counter()
         seed(store, count)
+        validator("financing_request")  # one-time: the schema library's import and the schema's compilation
         seed_s = time.perf_counter() - t0
 
         session = TimedSession()
@@ -180,7 +182,7 @@ def print_table(r: dict[str, Any]) -> None:
     print(f"\n{r['invoices']} invoices, batches of {r['batch']}: {r['eligible']} eligible, {r['enqueued']} enqueued, "
           f"{r['sent']} sent in {r['batches']} batch(es), {r['rejected']} rejected by the platform, "
           f"{r['on_platform']} on the platform")
-    print(f"(seeding the store, not timed: {r['seed_seconds']:.2f} s)\n")
+    print(f"(seeding the store and compiling the request schema, not timed: {r['seed_seconds']:.2f} s)\n")
     print(f"{'step':<38}{'seconds':>10}{'share':>9}")
     print("-" * 57)
     labels = {

@@ -84,3 +84,42 @@ def test_invoice_schema_requires_the_party_of_its_direction():
     assert schema_errors("invoice", {**base, "direction": "payable", "vendor_id": "V1"}) == []
 
 
+
+
+REQUEST = {"request_id": "a" * 64, "invoice_number": "F-1", "vendor_id": "C1001", "platform": "scf",
+           "amount": "1200.50", "currency": "EUR", "status": "pending", "maturity_date": "2026-03-31"}
+
+
+@pytest.mark.parametrize("change", [
+    {}, {"amount": "12,50"}, {"currency": "eur"}, {"status": "lost"}, {"maturity_date": "2026-02-30"},
+    {"request_id": "a" * 65}, {"vendor_id": 1001}, {"vendor_id": True}, {"extra": "x"}, {"invoice_number": None},
+])
+def test_schema_messages_are_the_validators_own(change):
+    from ledgerlink.model.entities import schema_messages
+
+    record = {**REQUEST, **change}
+    expected = [e.message for e in validator("financing_request").iter_errors(record)]
+    assert schema_messages("financing_request", record) == expected
+    assert schema_messages("financing_request", record) == expected  # the second time from the cache
+    assert bool(expected) == bool(change)
+
+
+def test_schema_messages_name_a_missing_field():
+    from ledgerlink.model.entities import schema_messages
+
+    record = {k: v for k, v in REQUEST.items() if k != "currency"}
+    assert schema_messages("financing_request", record) == ["'currency' is a required property"]
+
+
+def test_amounts_in_minor_units_and_others_are_checked_alike():
+    from ledgerlink.model.money import check_amount
+
+    assert check_amount(Decimal("12.50"), "EUR") == Decimal("12.50")
+    assert str(check_amount(Decimal("12.5"), "EUR")) == "12.50"
+    assert str(check_amount(Decimal("1200"), "JPY")) == "1200"
+    with pytest.raises(MoneyError, match="more than 0 decimals"):
+        check_amount(Decimal("12.50"), "JPY")
+    with pytest.raises(MoneyError, match="significant digits"):
+        check_amount(Decimal("1234567890123456789.00"), "EUR")
+    with pytest.raises(MoneyError, match="significant digits"):
+        check_amount(Decimal("1E+19"), "EUR")

@@ -442,3 +442,25 @@ def test_every_state_change_is_audited_and_the_chain_holds(store, box, clock):
     subjects = {e["subject"] for e in store.audit_entries() if e["action"] != "outbox.claim"}
     assert subjects == {f"outbox:{a.id}"}
     assert store.verify_audit_chain().ok
+
+
+def test_entries_returned_by_enqueue_claim_and_mark_sent_are_what_the_store_holds(box, clock):
+    before = box.enqueue("financing.submit", "k-old", {"amount": Decimal("10.00")})
+    made = box.enqueue_many([OutboxRequest("financing.submit", "k-new", {"amount": "20.00", "n": [1, 2]}),
+                             OutboxRequest("financing.submit", "k-old", {"amount": "other"}),
+                             OutboxRequest("financing.submit", "k-new", {"amount": "again"})])
+    assert [is_new for _, is_new in made] == [True, False, False]
+    assert made[1][0] == before and made[0][0] == made[2][0] == box.get_by_key("k-new")
+    assert made[0][0].payload == {"amount": "20.00", "n": [1, 2]}
+
+    claimed = box.claim("w1", limit=10)
+    assert [e.status for e in claimed] == ["in_flight", "in_flight"]
+    assert claimed == box.get_many([e.id for e in claimed])
+
+    clock.advance(5)
+    first = box.mark_sent_many([(claimed[0].id, {"platform_id": "P1", "token": "s3cret"})], worker="w1")
+    assert first == box.get_many([claimed[0].id])
+    assert first[0].response == {"platform_id": "P1", "token": "***"} and first[0].claimed_until is None
+    both = box.mark_sent_many([(e.id, {"platform_id": "P2"}) for e in claimed], worker="w1")
+    assert both == box.get_many([e.id for e in claimed])
+    assert both[0] == first[0]  # sent before: unchanged, its first response kept

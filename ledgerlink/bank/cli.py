@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from connectors.bank import BankParseError, FeedSettings, Statement, as_json, detect_format, parse
+from ledgerlink import progress
 from ledgerlink.bank.canonical import difference_after, moves_balance
 from ledgerlink.errors import LedgerlinkError
 from ledgerlink.model.money import exact_sum, format_amount
@@ -156,6 +157,8 @@ def cmd_load(args: argparse.Namespace) -> int:
     feed = get_feed(args.feed)
     if feed.parser != "bank_statement":
         raise LedgerlinkError(f"feed {feed.name!r} is not a bank statement feed (it uses mapping {feed.mapping})")
-    summary = run_feed_file(Store(), feed, args.file)
+    with progress.shown(f"bank load {feed.name}"):
+        progress.note(f"reading {args.file.name}")
+        summary = run_feed_file(Store(), feed, args.file)
     print(summary.describe())
     return 0

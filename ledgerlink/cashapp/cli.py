@@ -23,11 +23,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from connectors.fx import EcbRates
-from ledgerlink.cashapp.engine import Matcher
 from ledgerlink.cashapp.inputs import read_open_items, read_parties
 from ledgerlink.cashapp.model import AUTO, EXCEPTION, SUGGEST, MatchResult
-from ledgerlink.cashapp.rules import load_rules
 from ledgerlink.cashapp.statement import CashappInputError, payments_from_statement
 from ledgerlink.model.money import exact_sum, format_amount
 from ledgerlink.redact import mask_account
@@ -88,6 +85,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_match(args: argparse.Namespace) -> int:
+    from connectors.fx import EcbRates
+    from ledgerlink.cashapp.engine import Matcher
+    from ledgerlink.cashapp.rules import load_rules
+
     rules = load_rules(args.rules)
     rates_path = args.rates or (Path(os.environ[RATES_ENV]) if os.environ.get(RATES_ENV) else None)
     rates = EcbRates.load(rates_path) if rates_path else None
@@ -168,6 +169,7 @@ def _store():  # type: ignore[no-untyped-def]
 def cmd_run(args: argparse.Namespace) -> int:
     from ledgerlink.actors import cli_actor
     from ledgerlink.cashapp.flow import configured_rates, match_incoming
+    from ledgerlink.cashapp.rules import load_rules
 
     result = match_incoming(_store(), rules=load_rules(args.rules), rates=configured_rates(args.rates),
                             actor=cli_actor())

@@ -7,10 +7,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from connectors.einvoice import EInvoice, EInvoiceError, parse
 from ledgerlink.errors import LedgerlinkError
+
+if TYPE_CHECKING:
+    from connectors.einvoice import EInvoice
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,6 +35,8 @@ def invoice_line(invoice: EInvoice) -> dict[str, Any]:
 
 
 def cmd_parse(args: argparse.Namespace) -> int:
+    from connectors.einvoice import EInvoiceError, parse
+
     if not args.file.is_file():
         raise LedgerlinkError(f"{args.file}: no such file")
     try:
@@ -65,6 +69,8 @@ def cmd_parse(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Exit 0: no fatal rule failed in any file; 2: a fatal rule failed, or a file cannot be read."""
+    from connectors.einvoice import EInvoiceError, parse
+
     status = 0
     for path in args.files:
         if not path.is_file():

@@ -15,6 +15,7 @@ import argparse
 import json
 from datetime import UTC, datetime
 
+from ledgerlink import progress
 from ledgerlink.errors import ConfigError
 
 
@@ -46,7 +47,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
     from ledgerlink.actors import cli_actor
     from ledgerlink.erp.sync import run_feed
 
-    summary = run_feed(args.feed, actor=cli_actor())
+    with progress.shown(f"erp sync {args.feed}"):
+        summary = run_feed(args.feed, actor=cli_actor())
     if args.json:
         print(json.dumps(summary.as_dict(), default=str, indent=2))
     else:

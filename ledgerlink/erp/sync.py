@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from connectors.erp.base import ApiRecord, RecordSource
+from ledgerlink import progress
 from ledgerlink.mapping import Mapping, load_mapping
 from ledgerlink.mapping.sources import json_get, json_has, json_text
 from ledgerlink.pipeline.extract import record_source
@@ -69,7 +70,7 @@ def sync(store: Store, feed_name: str, source: RecordSource, entity_name: str, m
                   "since": state.cursor}
     run_id = store.start_run(feed_name, mapping.entity, source=run_source, mapping=mapping.display_path, actor=actor)
     try:
-        fetched = list(source.fetch(entity_name, state.cursor))
+        fetched = list(progress.counted(source.fetch(entity_name, state.cursor), f"{entity_name} records fetched"))
         records = latest_per_id(fetched)
         if records and not any(r.updated_at for r in records):
             # An entity without a change field is read in full: every record goes through (unchanged ones
@@ -87,6 +88,7 @@ def sync(store: Store, feed_name: str, source: RecordSource, entity_name: str, m
         rows: list[tuple[int | None, str | None, dict[str, Any]]] = [
             (int(r.id) if numeric else n, f"{r.source}/{r.id}", raw_row(r.data, paths))
             for n, r in enumerate(take, start=1)]
+        progress.note(f"mapping {len(rows)} {entity_name} records")
         result = mapping.map_rows(rows, source_name=f"{source.name}:{entity_name}")
         # Each record keeps its id in the ERP, so what is decided on it later can name it (a writeback).
         result.frame["_lineage"] = [{"row": row, "record_id": str(location).split("/", 1)[1]}

@@ -5,17 +5,22 @@
 ``cli`` is ``ledgerlink financing explain|outbox|replay``.
 """
 
-from ledgerlink.financing.rules import (
-    ELIGIBLE_RULE,
-    RULE_ORDER,
-    Check,
-    Context,
-    Decision,
-    Rules,
-    evaluate,
-    load_rules,
-    parse_rules,
-)
+from typing import TYPE_CHECKING
+
+from ledgerlink.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from ledgerlink.financing.rules import (
+        ELIGIBLE_RULE,
+        RULE_ORDER,
+        Check,
+        Context,
+        Decision,
+        Rules,
+        evaluate,
+        load_rules,
+        parse_rules,
+    )
 
 __all__ = [
     "ELIGIBLE_RULE",
@@ -28,3 +33,7 @@ __all__ = [
     "load_rules",
     "parse_rules",
 ]
+
+__getattr__ = lazy_exports(__name__, {
+    "ledgerlink.financing.rules": ("ELIGIBLE_RULE", "RULE_ORDER", "Check", "Context", "Decision", "Rules", "evaluate", "load_rules", "parse_rules"),
+})

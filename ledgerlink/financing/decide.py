@@ -12,7 +12,7 @@ from typing import Any
 
 from ledgerlink.errors import LedgerlinkError, StoreError
 from ledgerlink.financing.rules import Context, Decision, Rules, evaluate, load_rules
-from ledgerlink.model.entities import validator
+from ledgerlink.model.entities import schema_messages
 from ledgerlink.model.money import format_amount
 from ledgerlink.store import NewDecision, OutboxRequest, Store, Submission
 
@@ -38,7 +38,7 @@ def submission_payload(key: str, invoice: Mapping[str, Any], rules: Rules) -> di
     }
     if invoice.get("due_date"):
         request["maturity_date"] = str(invoice["due_date"])
-    errors = [e.message for e in validator("financing_request").iter_errors(request)]
+    errors = schema_messages("financing_request", request)
     if errors:
         raise LedgerlinkError(f"financing request for invoice {invoice['invoice_number']} is invalid: {errors[0]}")
     return request

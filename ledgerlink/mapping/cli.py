@@ -8,16 +8,17 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ledgerlink.config import mappings_dir
 from ledgerlink.errors import LedgerlinkError
-from ledgerlink.mapping.compiler import Mapping, load_mapping
-from ledgerlink.mapping.docs import reference_markdown
+from ledgerlink.mapping.engines import ENGINES
 from ledgerlink.mapping.errors import DriftError, MappingFileError
-from ledgerlink.mapping.executor import ENGINES, MapResult
 from ledgerlink.mapping.infer import register_infer
-from ledgerlink.mapping.loader import SCHEMA_PATH
+
+if TYPE_CHECKING:
+    from ledgerlink.mapping.compiler import Mapping
+    from ledgerlink.mapping.executor import MapResult
 
 EXPECTED_SUFFIX = ".expected.jsonl"
 
@@ -46,10 +47,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     register_infer(sub)
 
     p = sub.add_parser("docs", help="print the language reference (generated from the schema)")
-    p.set_defaults(func=lambda args: print(reference_markdown(), end="") or 0)
+    p.set_defaults(func=cmd_docs)
 
     p = sub.add_parser("schema", help="print the path of the mapping JSON Schema (for editors)")
-    p.set_defaults(func=lambda args: print(SCHEMA_PATH) or 0)
+    p.set_defaults(func=cmd_schema)
+
+
+def cmd_docs(args: argparse.Namespace) -> int:
+    from ledgerlink.mapping.docs import reference_markdown
+
+    print(reference_markdown(), end="")
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from ledgerlink.mapping.loader import SCHEMA_PATH
+
+    print(SCHEMA_PATH)
+    return 0
 
 
 # --- validate ----------------------------------------------------------------------------
@@ -62,6 +77,8 @@ def _existing(files: list[Path]) -> list[Path]:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from ledgerlink.mapping.compiler import load_mapping
+
     status = 0
     for file in _existing(args.files):
         try:
@@ -136,6 +153,8 @@ def _result_lines(result: MapResult, limit: int) -> Iterator[dict[str, Any]]:
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
+    from ledgerlink.mapping.compiler import load_mapping
+
     try:
         mapping = load_mapping(args.mapping)
     except MappingFileError as exc:
@@ -207,6 +226,8 @@ def render_lines(mapping: Mapping, sample: Path) -> str:
 
 
 def cmd_test(args: argparse.Namespace) -> int:
+    from ledgerlink.mapping.compiler import load_mapping
+
     failures = 0
     for mapping_file in _mapping_files(args.mappings):
         try:

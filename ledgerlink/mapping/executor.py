@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from ledgerlink.mapping.engines import ENGINES
 from ledgerlink.mapping.errors import DriftError, DriftEvent, RecordError
 from ledgerlink.mapping.transforms import Failure, finish_money, shown
 from ledgerlink.model.money import MAX_DIGITS, MoneyError, currency_exponent, exact_sum, format_amount
@@ -36,7 +37,6 @@ if TYPE_CHECKING:
     from ledgerlink.mapping.plan import CheckPlan, FieldPlan, FilterPlan, MappingPlan
     from ledgerlink.mapping.sources import SourceTable
 
-ENGINES = ("columnar", "rows")
 TYPED = ("date", "decimal", "money", "int", "bool")
 OPS: dict[str, Callable[[Any, Any], bool]] = {
     "<": operator.lt, "<=": operator.le, "==": operator.eq, "!=": operator.ne, ">=": operator.ge, ">": operator.gt,

@@ -6,12 +6,13 @@ In JSON (store payloads, CLI output) amounts are strings ("1234.50") and dates I
 from __future__ import annotations
 
 import json
-from functools import cache
-from typing import Any
-
-from jsonschema import Draft202012Validator, FormatChecker
+from functools import cache, lru_cache
+from typing import TYPE_CHECKING, Any
 
 from ledgerlink.config import SCHEMAS_DIR
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
 
 ENTITIES = ("invoice", "vendor", "customer", "bank_transaction", "bank_statement", "payment_status", "financing_request",
             "ledger_entry")
@@ -29,9 +30,49 @@ def load_schema(name: str) -> dict[str, Any]:
 
 @cache
 def validator(name: str) -> Draft202012Validator:
+    from jsonschema import Draft202012Validator, FormatChecker  # here: the command line starts without it
+
     schema = load_schema(name)
     Draft202012Validator.check_schema(schema)
     return Draft202012Validator(schema, format_checker=FormatChecker())
+
+
+# Object-level keywords a schema may have and still be checked field by field (``x-`` keywords are ours).
+_FLAT_KEYWORDS = frozenset({"$schema", "$id", "title", "description", "type", "additionalProperties", "required",
+                            "properties"})
+
+
+@cache
+def _field_validators(name: str) -> tuple[frozenset[str], dict[str, Draft202012Validator]] | None:
+    """(required fields, a validator per field) when ``name``'s schema is a flat object (no other object-level
+    keyword, no extra properties, no $ref), else None."""
+    schema = load_schema(name)
+    props = schema.get("properties", {})
+    if (schema.get("type") != "object" or schema.get("additionalProperties") is not False
+            or any(k not in _FLAT_KEYWORDS and not k.startswith("x-") for k in schema)
+            or "$ref" in json.dumps(props)):
+        return None
+    whole = validator(name)
+    return frozenset(schema.get("required", ())), {field: whole.evolve(schema=sub) for field, sub in props.items()}
+
+
+@lru_cache(maxsize=65536, typed=True)
+def _value_ok(name: str, field: str, value: str | int | bool | None) -> bool:
+    checks = _field_validators(name)
+    return checks is not None and checks[1][field].is_valid(value)
+
+
+def schema_messages(name: str, record: dict[str, Any]) -> list[str]:
+    """The JSON Schema messages for ``record`` (none when valid), as ``validator(name).iter_errors`` gives them.
+
+    Records of a batch share most of their values (currency, platform, status): for a flat object schema
+    each (field, value) is checked once (cached), and the full validator runs only on a record that fails."""
+    checks = _field_validators(name)
+    if checks is not None and checks[0] <= record.keys() and record.keys() <= checks[1].keys() and all(
+            _value_ok(name, field, value) if isinstance(value, str | int | bool) or value is None
+            else checks[1][field].is_valid(value) for field, value in record.items()):
+        return []
+    return [e.message for e in validator(name).iter_errors(record)]
 
 
 def entity_fields(entity: str) -> tuple[str, ...]:

@@ -9,8 +9,6 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 
-from iso4217 import Currency
-
 
 class MoneyError(ValueError):
     """An amount or currency is not acceptable as money. ``kind`` says which check refused it:
@@ -33,6 +31,8 @@ _SUM_PRECISION = 80
 @lru_cache(maxsize=512)
 def currency_exponent(code: str) -> int:
     """Number of minor-unit digits of an ISO 4217 currency: EUR 2, JPY 0, KWD 3."""
+    from iso4217 import Currency  # here, not at the top: the command line starts without its table
+
     try:
         exponent = Currency(code).exponent
     except ValueError:
@@ -79,6 +79,9 @@ def parse_amount(text: str, *, decimal: str = ".", thousands: str | None = None)
 def quantize_money(amount: Decimal, currency: str) -> Decimal:
     """Quantise to the currency's exponent; refuse to drop non-zero digits (no silent rounding)."""
     exponent = currency_exponent(currency)
+    _, coefficient, amount_exponent = amount.as_tuple()
+    if amount_exponent == -exponent and len(coefficient) <= _SUM_PRECISION:  # already in minor units (usual)
+        return amount
     quantum = Decimal(1).scaleb(-exponent)
     try:
         with decimal.localcontext() as ctx:
@@ -98,6 +101,9 @@ def significant_digits(amount: Decimal) -> int:
     return len(digits) + max(int(exponent), 0)
 
 
+_CURRENCY_CODE = re.compile(r"[A-Z]{3}")
+
+
 def check_amount(amount: Decimal, currency: str) -> Decimal:
     """An amount fit to carry in ``currency``: a finite Decimal, an ISO 4217 currency with minor
     units, no more decimals than its minor unit and at most MAX_DIGITS significant digits.
@@ -106,7 +112,7 @@ def check_amount(amount: Decimal, currency: str) -> Decimal:
         raise MoneyError(f"amount {amount!r} is not a Decimal")
     if not amount.is_finite():
         raise MoneyError(f"amount {amount} is not a number")
-    if not isinstance(currency, str) or not re.fullmatch(r"[A-Z]{3}", currency):
+    if not isinstance(currency, str) or not _CURRENCY_CODE.fullmatch(currency):
         raise MoneyError(f"{currency!r} is not an ISO 4217 currency code", "currency")
     check_digits(amount)
     return quantize_money(amount, currency)
@@ -114,6 +120,9 @@ def check_amount(amount: Decimal, currency: str) -> Decimal:
 
 def check_digits(amount: Decimal) -> None:
     """MoneyError (kind ``digits``) when ``amount`` has more than MAX_DIGITS significant digits."""
+    _, coefficient, exponent = amount.as_tuple()
+    if len(coefficient) + max(int(exponent), 0) <= MAX_DIGITS:  # an upper bound of the count: surely fine
+        return
     digits = significant_digits(amount)
     if digits > MAX_DIGITS:
         raise MoneyError(f"amount {format_amount(amount)} has {digits} significant digits, more than the "

@@ -12,8 +12,7 @@ from connectors.bank import Transaction, parse
 from ledgerlink.actors import cli_actor
 from ledgerlink.jsonlines import InputError, amount, optional_text, read_jsonl, required_text
 from ledgerlink.outbox_cli import register_outbox_commands
-from ledgerlink.payments.flow import KINDS
-from ledgerlink.payments.status import Payable, payment_statuses
+from ledgerlink.payments.status import KINDS, Payable, payment_statuses
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -47,7 +47,10 @@ from ledgerlink.model.entities import validator
 from ledgerlink.model.money import MoneyError, exact_sum, format_amount, quantize_money
 from ledgerlink.payments.settings import payment_settings
 from ledgerlink.payments.status import (
+    KINDS,
     PAID,
+    PAY_KIND,
+    UNDO_KIND,
     UNMATCHED,
     Payable,
     PaymentStatus,
@@ -61,9 +64,6 @@ log = logging.getLogger("ledgerlink.payments")
 ENTITY = "payment_status"
 BANK_ENTITY = "bank_transaction"
 FEED = "payments_outgoing"  # pseudo-feed: its state is the last bank_transaction version looked at
-PAY_KIND = "payments.record_payment"
-UNDO_KIND = "payments.undo_payment"
-KINDS = (PAY_KIND, UNDO_KIND)
 BATCH = 1000  # bank entries per unit of work
 
 

@@ -29,6 +29,11 @@ from ledgerlink.model.identifiers import IdentifierError, normalize_iban
 PAID, RETURNED, REJECTED, UNMATCHED = "paid", "returned", "rejected", "unmatched"
 _NON_ALNUM = re.compile(r"[^0-9A-Za-z]")
 
+# The ledger writebacks (outbox kinds) that statuses lead to; named here, where the command line reads them.
+PAY_KIND = "payments.record_payment"
+UNDO_KIND = "payments.undo_payment"
+KINDS = (PAY_KIND, UNDO_KIND)
+
 
 @dataclass(frozen=True)
 class Payable:

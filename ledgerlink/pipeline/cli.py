@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
 
+from ledgerlink import progress
 from ledgerlink.actors import cli_actor
 from ledgerlink.model.entities import ENTITIES
 from ledgerlink.redact import mask_personal
@@ -63,9 +65,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_audit_list)
 
     r = sub.add_parser("records", help="canonical records in the store").add_subparsers(dest="sub", required=True)
-    p = r.add_parser("list")
+    p = r.add_parser("list", help="one page of current records, ordered by natural key")
     p.add_argument("entity", choices=ENTITIES)
-    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--limit", type=int, default=50, help="records per page (default 50)")
+    p.add_argument("--offset", type=int, default=0, help="records to skip first")
+    p.add_argument("--after", metavar="NATURAL_KEY",
+                   help="start after this natural key (the last one of the page before: a stable cursor)")
     p.set_defaults(func=cmd_records_list)
     p = r.add_parser("history", help="every version of one record")
     p.add_argument("entity", choices=ENTITIES)
@@ -106,7 +111,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.file.is_file():
         print(f"ledgerlink: {args.file}: no such file", file=sys.stderr)
         return 2
-    summary = run_feed_file(_store(), feed, args.file, actor=cli_actor())
+    with progress.shown(f"run {feed.name}"):
+        progress.note(f"mapping {args.file.name}")
+        summary = run_feed_file(_store(), feed, args.file, actor=cli_actor())
     print(summary.describe())
     return 0
 
@@ -167,7 +174,8 @@ def cmd_q_replay(args: argparse.Namespace) -> int:
     if not args.ids and not args.feed:
         print("ledgerlink: give quarantine ids or --feed", file=sys.stderr)
         return 2
-    summaries = replay(_store(), ids=args.ids or None, feed=args.feed, actor=cli_actor())
+    with progress.shown("quarantine replay"):
+        summaries = replay(_store(), ids=args.ids or None, feed=args.feed, actor=cli_actor())
     if not summaries:
         print("nothing to replay")
     for s in summaries:
@@ -204,8 +212,15 @@ def cmd_audit_list(args: argparse.Namespace) -> int:
 
 
 def cmd_records_list(args: argparse.Namespace) -> int:
-    for r in _store().current_records(args.entity)[: args.limit]:
+    if args.limit < 1 or args.offset < 0:
+        print("ledgerlink: records list: --limit must be 1 or more and --offset 0 or more", file=sys.stderr)
+        return 2
+    page, total = _store().current_records_page(args.entity, limit=args.limit, offset=args.offset, after=args.after)
+    for r in page:
         _print_json({"key": r["natural_key"], "version": r["version"], "data": _loads(r["payload"])})
+    if sys.stderr.isatty():  # for a person at a terminal; a pipe gets the records alone
+        more = f"; next page: --after {shlex.quote(page[-1]['natural_key'])}" if page and len(page) == args.limit else ""
+        print(f"showing {len(page)} of {total} {args.entity} records{more}", file=sys.stderr)
     return 0
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from ledgerlink import progress
 from ledgerlink.errors import LedgerlinkError
 from ledgerlink.pipeline.feeds import get_feed
 from ledgerlink.pipeline.mappers import mapper_for
@@ -50,6 +51,7 @@ def _replay_group(store: Store, feed_name: str, label: str | None, entries: list
     run_id = store.start_run(feed_name, mapper.entity, mapping=mapper.display_path, actor=actor, this_process=True,
                              source={"name": name, "sha256": sha256, "replay_of": ids})
     try:
+        progress.note(f"mapping {len(entries)} entries of feed {feed_name} again")
         result = mapper.map_rows([(e["row"], e.get("location"), e["raw"]) for e in entries], source_name=name)
         batch = prepare(mapper, result, feed=feed_name, run_id=run_id, source=None,
                         lineage_extra={"name": name, "sha256": sha256, "replay_of": ids})

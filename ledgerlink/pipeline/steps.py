@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ledgerlink import progress
 from ledgerlink.config import display_path
 from ledgerlink.errors import StoreError
 from ledgerlink.mapping import MapResult, load_mapping
@@ -315,6 +316,7 @@ def load_batch(store: Store, run_id: str, batch: PreparedBatch, *, resolve_quara
                feed_state: FeedState | None = None, actor: str = "ledgerlink") -> RunSummary:
     """Load a prepared batch in one transaction, check control totals, finish the run.
     ``feed_state`` (an incremental source's new cursor) commits in that same transaction."""
+    progress.note(f"loading {len(batch.records)} records, {len(batch.quarantine)} to quarantine")
     where = f"feed {batch.feed}" + (f", file {batch.source.name}" if batch.source else "")
     processed = ({"name": batch.source.name, "size": batch.source.size, "sha256": batch.source.sha256}
                  if batch.source else None)

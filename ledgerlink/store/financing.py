@@ -90,15 +90,15 @@ class FinancingRepository(Repository):
     def record_decisions(self, decisions: Sequence[NewDecision], *, actor: str = DEFAULT_ACTOR) -> RecordedDecisions:
         """Store the decisions and enqueue their submissions, in one transaction and in bulk."""
         with self._writing() as work:
-            enqueued = iter(work.outbox.enqueue_many(
+            enqueued = iter(work.outbox.enqueue_ids(
                 [d.submission for d in decisions if d.submission is not None], actor=actor))
             decided_at = utcnow()
             rows, new = [], 0
             for d in decisions:
                 outbox_id = None
                 if d.submission is not None:
-                    entry, is_new = next(enqueued)
-                    outbox_id, new = entry.id, new + is_new
+                    outbox_id, is_new = next(enqueued)
+                    new += is_new
                 rows.append({
                     "invoice_key": d.invoice_key, "invoice_hash": d.invoice_hash, "decision": d.decision,
                     "rule": d.rule, "reason": d.reason, "details": dumps(d.checks), "rules_version": d.rules_version,

@@ -22,7 +22,7 @@ import os
 import re
 import secrets
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -112,10 +112,15 @@ class OutboxRequest(NamedTuple):
 
 
 def _entry(row: Any) -> OutboxEntry:
-    data = dict(row._mapping)
-    data["payload"] = json.loads(data["payload"])
-    data["response"] = None if data["response"] is None else json.loads(data["response"])
-    return OutboxEntry(**data)
+    """An entry from a row of ``select(outbox)`` (the table's columns are the entry's fields, in order)."""
+    (entry_id, kind, key, payload, status, attempts, next_attempt_at, last_error, claimed_by, claimed_until,
+     created_at, sent_at, response) = row
+    return OutboxEntry(entry_id, kind, key, json.loads(payload), status, attempts, next_attempt_at, last_error,
+                       claimed_by, claimed_until, created_at, sent_at, _json_or_none(response))
+
+
+def _json_or_none(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
 
 
 def iso(moment: datetime) -> str:
@@ -258,6 +263,20 @@ class Outbox(Repository):
     ) -> list[tuple[OutboxEntry, bool]]:
         """:meth:`enqueue` for each request, in one transaction: each request's entry, and whether it
         is new (False for a key enqueued before, or earlier in ``requests``)."""
+        with self._writing() as work:
+            enqueued = self._enqueue(work, requests, actor)
+            found = _entries_by_id(work._conn, [entry_id for entry_id, _ in enqueued])
+        return [(found[entry_id], is_new) for entry_id, is_new in enqueued]
+
+    def enqueue_ids(
+        self, requests: Sequence[OutboxRequest], *, actor: str = DEFAULT_ACTOR
+    ) -> list[tuple[int, bool]]:
+        """:meth:`enqueue_many` for a caller that needs only the entries' ids (a decide run of thousands):
+        each request's entry id, and whether it is new; nothing is read back but the keys enqueued before."""
+        with self._writing() as work:
+            return self._enqueue(work, requests, actor)
+
+    def _enqueue(self, work: WorkAccess, requests: Sequence[OutboxRequest], actor: str) -> list[tuple[int, bool]]:
         for request in requests:
             _check_request(request)
         first: dict[str, int] = {}
@@ -270,33 +289,32 @@ class Outbox(Repository):
              "attempts": 0, "next_attempt_at": stamp, "created_at": stamp}
             for r in (requests[first[k]] for k in keys)
         ]
-        with self._writing() as work:
-            conn = work._conn
-            insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-            new: set[str] = set()
-            if rows:
-                # RETURNING names the rows inserted, not those whose key was enqueued before.
-                inserted = conn.execute(
-                    insert(outbox)
-                    .on_conflict_do_nothing(index_elements=["idempotency_key"])
-                    .returning(outbox.c.idempotency_key),
-                    rows,
-                )
-                new = set(inserted.scalars())
-            found = _entries_by_key(conn, keys)
-            result = []
-            for position, request in enumerate(requests):
-                entry = found.get(request.key)
-                if entry is None:  # pragma: no cover - the insert or the conflicting row is always there
-                    raise StoreError(f"outbox entry with key {request.key} vanished while enqueueing")
-                if entry.kind != request.kind:
-                    raise StoreError(f"idempotency key {request.key} is already used by a {entry.kind!r} "
-                                     f"entry (id {entry.id})")
-                result.append((entry, request.key in new and first[request.key] == position))
-            for entry, is_new in result:
-                if is_new:
-                    work.audit("outbox.enqueue", f"outbox:{entry.id}",
-                               {"kind": entry.kind, "key": entry.idempotency_key}, actor=actor)
+        conn = work._conn
+        insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+        found: dict[str, tuple[int, str]] = {}  # key -> (id, kind)
+        if rows:
+            # RETURNING gives the rows inserted, not those whose key was enqueued before: only those
+            # are looked up.
+            inserted = conn.execute(
+                insert(outbox)
+                .on_conflict_do_nothing(index_elements=["idempotency_key"])
+                .returning(outbox.c.id, outbox.c.idempotency_key, outbox.c.kind),
+                rows,
+            )
+            found = {key: (entry_id, kind) for entry_id, key, kind in inserted}
+        new = set(found)
+        found.update((key, (e.id, e.kind)) for key, e in _entries_by_key(conn, [k for k in keys if k not in new]).items())
+        result = []
+        for position, request in enumerate(requests):
+            if request.key not in found:  # pragma: no cover - the insert or the conflicting row is always there
+                raise StoreError(f"outbox entry with key {request.key} vanished while enqueueing")
+            entry_id, kind = found[request.key]
+            if kind != request.kind:
+                raise StoreError(f"idempotency key {request.key} is already used by a {kind!r} entry (id {entry_id})")
+            is_new = request.key in new and first[request.key] == position
+            if is_new:
+                work.audit("outbox.enqueue", f"outbox:{entry_id}", {"kind": kind, "key": request.key}, actor=actor)
+            result.append((entry_id, is_new))
         return result
 
     # -- claiming and recording sends -------------------------------------------------------------
@@ -323,7 +341,7 @@ class Outbox(Repository):
             and_(outbox.c.status == "pending", outbox.c.next_attempt_at <= now_s),
             and_(outbox.c.status == "in_flight", outbox.c.claimed_until <= now_s),
         )
-        query = select(outbox.c.id, outbox.c.status, outbox.c.claimed_by).where(due)
+        query = select(outbox).where(due)
         if kinds:
             query = query.where(outbox.c.kind.in_(list(kinds)))
         # Rows another transaction is claiming right now are skipped, not waited for (PostgreSQL;
@@ -331,25 +349,25 @@ class Outbox(Repository):
         query = query.order_by(outbox.c.next_attempt_at, outbox.c.id).limit(limit).with_for_update(skip_locked=True)
         with self._writing() as work:
             conn = work._conn
-            rows = conn.execute(query).all()
-            if not rows:
+            due_entries = [_entry(row) for row in conn.execute(query)]
+            if not due_entries:
                 return []
-            ids = [row.id for row in rows]
+            ids = [e.id for e in due_entries]
             conn.execute(
                 update(outbox)
                 .where(outbox.c.id.in_(bindparam("ids", expanding=True)))
                 .values(status="in_flight", claimed_by=worker[:200], claimed_until=lease_until),
                 {"ids": ids},
             )
-            expired = [{"id": row.id, "worker": row.claimed_by} for row in rows if row.status == "in_flight"]
+            expired = [{"id": e.id, "worker": e.claimed_by} for e in due_entries if e.status == "in_flight"]
             work.audit(
                 "outbox.claim",
                 "outbox",
                 {"worker": worker, "ids": ids, "lease_until": lease_until, "lease_expired": expired},
                 actor=actor,
             )
-            claimed = _entries_by_id(conn, ids)
-        return [claimed[i] for i in ids]
+        # The entries as the update left them (no second read).
+        return [replace(e, status="in_flight", claimed_by=worker[:200], claimed_until=lease_until) for e in due_entries]
 
     def mark_sent(
         self, entry_id: int, response: Any = None, *, worker: str | None = None, actor: str = DEFAULT_ACTOR
@@ -377,13 +395,13 @@ class Outbox(Repository):
             if dead:
                 raise StoreError(f"outbox entry {dead[0]} is dead; replay it before recording a send")
             todo = [before[i] for i in ids if before[i].status != "sent"]
+            stored = {e.id: None if responses[e.id] is None else dumps(scrub_value(responses[e.id])) for e in todo}
             if todo:
                 conn.execute(
                     update(outbox)
                     .where(outbox.c.id == bindparam("entry_id"))
                     .values(status="sent", sent_at=stamp, response=bindparam("sent_response"), claimed_until=None),
-                    [{"entry_id": e.id, "sent_response": None if responses[e.id] is None
-                      else dumps(scrub_value(responses[e.id]))} for e in todo],
+                    [{"entry_id": entry_id, "sent_response": text} for entry_id, text in stored.items()],
                 )
             for entry in todo:
                 work.audit(
@@ -392,7 +410,10 @@ class Outbox(Repository):
                     {"kind": entry.kind, "key": entry.idempotency_key, "worker": worker, "attempts": entry.attempts},
                     actor=actor,
                 )
-            after = _entries_by_id(conn, ids)
+        # The entries as the update left them (no second read); those sent before are unchanged.
+        after = {**before, **{e.id: replace(e, status="sent", sent_at=stamp, claimed_until=None,
+                                            response=_json_or_none(stored[e.id]))
+                              for e in todo}}
         return [after[entry_id] for entry_id, _ in sent]
 
     # -- failures ---------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ from ledgerlink.store.financing import FinancingRepository
 from ledgerlink.store.outbox import Outbox
 from ledgerlink.store.quarantine import QuarantineEntry
 from ledgerlink.store.records import LoadResult, Records
+from ledgerlink.store.tables import record_heads
 from ledgerlink.store.tables import runs as runs_table
 from ledgerlink.store.unit_of_work import UnitOfWork
 
@@ -343,6 +344,17 @@ class Store:
         """Head versions, ordered by natural key: natural_key, version, content_hash, payload, lineage, run_id."""
         with self._read() as conn:
             return records_mod.current(conn, entity)
+
+    def current_records_page(self, entity: str, *, limit: int, offset: int = 0,
+                             after: str | None = None) -> tuple[list[dict[str, Any]], int]:
+        """One page of head versions ordered by natural key (those after the natural key ``after``, then
+        ``offset`` skipped, at most ``limit``) and the number of head versions of ``entity``."""
+        query = records_mod._heads(entity).order_by(record_heads.c.natural_key)
+        if after is not None:
+            query = query.where(record_heads.c.natural_key > after)
+        with self._read() as conn:
+            page = [records_mod._record_dict(row) for row in conn.execute(query.offset(offset).limit(limit))]
+            return page, records_mod.count(conn, entity)
 
     def find_records(self, entity: str, natural_keys: Iterable[str]) -> dict[str, dict[str, Any]]:
         """Current versions of those keys that exist, by natural key."""
