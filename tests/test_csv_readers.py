@@ -7,6 +7,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ledgerlink.mapping import sources
 from ledgerlink.mapping.sources import SourceOptions, _parse_csv_pandas, _parse_csv_polars
 
 OPTIONS = SourceOptions(format="csv", delimiter=";")
@@ -14,10 +15,15 @@ HEADERS = ["h1;h2\n", "h1;h2;h3\r\n", "h1 ; h2\n", "h1;h1\n", "h1;\n", "h1\n"]
 PIECES = ["a", "b", ";", "\n", "\r\n", "\r", " ", "é", '"', "x", "\t"]
 
 
-@given(st.sampled_from(HEADERS), st.lists(st.sampled_from(PIECES), max_size=24))
-def test_polars_reads_what_pandas_reads_or_leaves_the_file_to_pandas(header, pieces):
+@given(st.sampled_from(HEADERS), st.lists(st.sampled_from(PIECES), max_size=24), st.sampled_from([1, 5, 1 << 20]))
+def test_polars_reads_what_pandas_reads_or_leaves_the_file_to_pandas(header, pieces, slice_bytes):
+    """(``slice_bytes``: polars reads a big file a slice of lines at a time; small slices here.)"""
     data = (header + "".join(pieces)).encode("utf-8")
-    fast = _parse_csv_polars(data, OPTIONS)
+    kept, sources.POLARS_SLICE_BYTES = sources.POLARS_SLICE_BYTES, slice_bytes
+    try:
+        fast = _parse_csv_polars(data, OPTIONS)
+    finally:
+        sources.POLARS_SLICE_BYTES = kept
     if fast is None:
         return
     columns, arrays = fast

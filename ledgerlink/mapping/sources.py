@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 import polars as pl
+import pyarrow as pa
 from lxml import etree
 
 from ledgerlink.mapping import csvtext
@@ -332,6 +333,9 @@ def _parse_csv_pandas(data: bytes, options: SourceOptions) -> tuple[list[str], d
     return columns, {c: _own(df.iloc[:, i].to_numpy(dtype=object)) for i, c in enumerate(columns)}
 
 
+POLARS_SLICE_BYTES = 16 << 20
+
+
 def _parse_csv_polars(data: bytes, options: SourceOptions) -> tuple[list[str], dict[str, np.ndarray]] | None:
     """polars' multi-threaded reader (several times pandas' speed) for the files where it reads
     exactly what pandas reads: no quote character, lines ending in LF or CRLF, no line with more
@@ -344,14 +348,35 @@ def _parse_csv_polars(data: bytes, options: SourceOptions) -> tuple[list[str], d
     names = [c.strip() for c in header.decode("utf-8").rstrip("\r").split(sep)]
     if len(set(names)) != len(names) or "" in names or _most_fields(data, sep) > len(names):
         return None
-    try:
-        df = pl.read_csv(data, separator=sep, quote_char=None, has_header=True, infer_schema=False,
-                         empty_string_is_null=False, raise_if_empty=True)
-    except (pl.exceptions.PolarsError, UnicodeDecodeError):
-        return None
-    if df.width != len(names):
-        return None
-    return names, {c: _own(df.to_series(i).to_numpy()) for i, c in enumerate(names)}
+    # A slice of lines at a time (with no quoting a line is a record), so polars' own buffers stay
+    # one slice big next to the arrays of Python strings the mapping works on.
+    parts: list[list[np.ndarray]] = [[] for _ in names]
+    schema = {f"c{i}": pl.String for i in range(len(names))}
+    pos = data.find(b"\n") + 1 if b"\n" in data else len(data)
+    while pos < len(data):
+        end = data.find(b"\n", pos + POLARS_SLICE_BYTES)
+        end = len(data) if end < 0 else end + 1
+        try:
+            df = pl.read_csv(data[pos:end], separator=sep, quote_char=None, has_header=False, schema=schema,
+                             empty_string_is_null=False)
+        except (pl.exceptions.PolarsError, UnicodeDecodeError):
+            return None
+        if df.width != len(names):
+            return None
+        for i, column in enumerate(df.columns):
+            series = df.drop_in_place(column)
+            if series.null_count():
+                return None
+            parts[i].append(_strings(series))
+        pos = end
+    return names, {c: (np.concatenate(p) if p else np.empty(0, dtype=object)) for c, p in zip(names, parts, strict=True)}
+
+
+def _strings(column: pl.Series) -> np.ndarray:
+    """The column as an array of Python strings, one object per distinct value (as pandas' reader
+    makes them): a million rows of a few dates, statuses and names are not a million objects each."""
+    encoded = column.to_arrow().cast(pa.large_string()).dictionary_encode()
+    return encoded.dictionary.to_numpy(zero_copy_only=False)[encoded.indices.to_numpy()]
 
 
 def _most_fields(data: bytes, sep: str) -> int:
