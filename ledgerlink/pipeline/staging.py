@@ -2,9 +2,9 @@
 
 An Arrow IPC file: the staged records are its columns (natural key, content hash, payload and
 lineage, all text), written a slice at a time; the batch's metadata and its quarantine entries
-(JSON) ride in the file's schema metadata. The load step memory-maps the file and copies the
-slices into the store as they are, so neither side builds a Python object per record. Written
-to a temporary name and renamed, so a half-written batch is never read.
+(JSON) ride in the file's schema metadata. The load step reads the file a slice at a time and
+copies the slices into the store as they are (COPY on PostgreSQL): no line to split and check per
+record. Written to a temporary name and renamed, so a half-written batch is never read.
 """
 
 from __future__ import annotations
@@ -61,8 +61,9 @@ def read_batch(path: Path) -> PreparedBatch:
     count = header["records"]
 
     def tables():
-        # Read back each time the batch is iterated, a slice at a time from the mapped file.
-        with pa.memory_map(str(path)) as source:
+        # Read back each time the batch is iterated, a slice at a time (read, not memory-mapped: the
+        # pages of a mapped file would stay counted in the load task's memory until it ends).
+        with pa.OSFile(str(path)) as source:
             reader = pa.ipc.open_file(source)
             seen = 0
             for i in range(reader.num_record_batches):
