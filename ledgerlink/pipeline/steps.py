@@ -141,26 +141,25 @@ def _json_lines(frame: pd.DataFrame) -> list[str]:
     return lines
 
 
-def _json_objects(frame: pd.DataFrame, names: list[str]) -> list[str]:
-    """``_json_lines(frame[names])``, built column-wise by polars when every value is text or empty
-    (what CSV mappings produce): the same bytes (compact, fields in order, non-ASCII as is, ``/``
-    escaped as ``\\/``), so the same content hashes, at a fraction of the cost. Other values (numbers,
-    booleans, objects) keep the pandas form."""
+def _json_column(frame: pd.DataFrame, names: list[str]) -> pl.Series:
+    """``_json_lines(frame[names])`` as a text column, built column-wise by polars when every value is
+    text or empty (what CSV mappings produce): the same bytes (compact, fields in order, non-ASCII as
+    is, ``/`` escaped as ``\\/``), so the same content hashes, at a fraction of the cost. Other values
+    (numbers, booleans, objects) keep the pandas form."""
     if frame.empty:
-        return []
+        return pl.Series([], dtype=pl.String)
     try:
         table = pl.DataFrame([pl.Series(n, frame[n].to_numpy(), dtype=pl.String, strict=True) for n in names])
     except (TypeError, pl.exceptions.PolarsError):
-        return _json_lines(frame[names])
+        return pl.Series(_json_lines(frame[names]), dtype=pl.String)
     encoded = pl.struct(names).struct.json_encode().str.replace_all("/", "\\/", literal=True)
-    return table.select(encoded).to_series().to_list()
+    return table.select(encoded).to_series()
 
 
-def natural_key_series(frame: pd.DataFrame, key: list[str]) -> pd.Series:
-    """Natural key text per record: the key fields as a JSON object, in key order."""
-    if frame.empty:
-        return pd.Series([], dtype=object)
-    return pd.Series(_json_objects(frame, key), index=frame.index, dtype=object)
+def natural_key_series(frame: pd.DataFrame, key: list[str]) -> pl.Series:
+    """Natural key text per record (by position): the key fields as a JSON object, in key order.
+    (A polars column: a million keys are not a million Python strings kept for the whole batch.)"""
+    return _json_column(frame, key)
 
 
 def payload_lines(frame: pd.DataFrame, fields: list[str], *, omit_empty: bool = False) -> list[str]:
@@ -172,7 +171,7 @@ def payload_lines(frame: pd.DataFrame, fields: list[str], *, omit_empty: bool = 
     if omit_empty:
         return [dumps({k: v for k, v in rec.items() if v is not None})
                 for rec in frame[fields].to_dict(orient="records")]
-    return _json_objects(frame, fields)
+    return _json_column(frame, fields).to_list()
 
 
 def _decimal(value: Any) -> Decimal | None:
@@ -222,16 +221,16 @@ def prepare(mapper: Mapper, result: MapResult, *, feed: str, run_id: str, source
                                   "message": f"natural key field(s) {', '.join(empty)} empty",
                                   "mapping_line": mapper.field_line(empty[0])})
         rejected.add(int(idx))
-    dup_mask = keys.duplicated(keep=False).to_numpy(dtype=bool) if len(frame) else np.zeros(0, dtype=bool)
+    dup_mask = keys.is_duplicated().to_numpy() if len(frame) else np.zeros(0, dtype=bool)
     if len(frame) and dup_mask.any():
         rows_by_key: dict[str, list[Any]] = defaultdict(list)
         for idx in frame.index[dup_mask]:
-            rows_by_key[keys[idx]].append(where(int(idx))[0] or where(int(idx))[1])
+            rows_by_key[keys[int(idx)]].append(where(int(idx))[0] or where(int(idx))[1])
         for idx in frame.index[dup_mask]:
             at = where(int(idx))
-            others = [r for r in rows_by_key[keys[idx]] if r != (at[0] or at[1])]
+            others = [r for r in rows_by_key[keys[int(idx)]] if r != (at[0] or at[1])]
             errors_by_row[at].append({"field": key[-1], "rule": "key.duplicate",
-                                      "message": f"natural key {keys[idx]} also on row(s) {others}: "
+                                      "message": f"natural key {keys[int(idx)]} also on row(s) {others}: "
                                                  "which one is right is ambiguous",
                                       "mapping_line": mapper.field_line(key[-1])})
             rejected.add(int(idx))
@@ -256,7 +255,7 @@ def prepare(mapper: Mapper, result: MapResult, *, feed: str, run_id: str, source
             payloads = payload_lines(part, fields, omit_empty=mapper.omit_empty)
             lineages = ([dumps({**(lineage_extra or {}), **ln}) for ln in part["_lineage"].tolist()] if own_lineage
                         else [f'{{{extra}"row": {row}}}' for row in part["_row"].tolist()])
-            yield staged_table(keys.iloc[at].tolist(), payloads, lineages)
+            yield staged_table(keys.gather(at).to_list(), payloads, lineages)
 
     records = RecordBatch(len(good_at), tables=tables)
 
