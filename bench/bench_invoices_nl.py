@@ -1,67 +1,128 @@
-"""Benchmark: the invoices_nl feed pipeline against a bare pandas.read_csv of the same file.
+"""Benchmark: the invoices_nl feed pipeline against bare reads of the same file.
 
 Generates Dutch AP exports (about 2% bad rows), then for each size runs, each in a fresh
 process so peak RSS is its own:
-  baseline   pandas.read_csv(path, sep=";", dtype=str)
-  pipeline   checksum, map (column-wise), validate, write and read the staged batch (how the
-             DAG's map task hands over to its load task), load into a new SQLite store,
-             through the same functions the DAG tasks call
-and prints seconds, rows/s, peak RSS and the ratio pipeline / baseline.
+  pandas     pandas.read_csv(path, sep=";", dtype=str)
+  polars     polars.read_csv(path, separator=";", infer_schema=False)
+  to_sql     pandas.read_csv + DataFrame.to_sql into a new SQLite table with a unique key
+  pipeline   checksum, map (column-wise), validate, write and read the staged batch (the Arrow
+             IPC file the DAG's map task hands to its load task), load into a new store, through
+             the same functions the DAG tasks call: on SQLite, and on PostgreSQL when
+             LEDGERLINK_TEST_PG holds a server URL (each run in a schema of its own, dropped after)
+and prints seconds, rows/s, peak RSS and the pipeline's time over the bare pandas and polars reads.
 
-    .venv/bin/python bench/bench_invoices_nl.py [--rows 100000 1000000]
+    .venv/bin/python bench/bench_invoices_nl.py [--rows 100000 1000000] [--backends sqlite postgresql]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
+PG_ENV = "LEDGERLINK_TEST_PG"
+
+
+def _pipeline(path: str, url: str, tmp: str) -> dict:
+    from ledgerlink.mapping import load_mapping
+    from ledgerlink.pipeline.staging import read_batch, write_batch
+    from ledgerlink.pipeline.steps import SourceFile, load_batch, prepare_file
+    from ledgerlink.store import Store
+
+    store = Store(url)
+    try:
+        mapping = load_mapping(ROOT / "mappings" / "csv" / "invoices_nl.yaml")
+        t0 = time.perf_counter()
+        source = SourceFile.from_path(Path(path))
+        run_id = store.start_run("bench", mapping.entity, source=source.as_dict(), mapping=mapping.display_path)
+        t1 = time.perf_counter()
+        batch = prepare_file(mapping, source, feed="bench", run_id=run_id)
+        t2 = time.perf_counter()
+        staged = write_batch(batch, Path(tmp) / "batch.arrow")
+        del batch  # the DAG's load task is another process: it holds only what it reads back
+        batch = read_batch(staged)
+        t3 = time.perf_counter()
+        summary = load_batch(store, run_id, batch)
+        t4 = time.perf_counter()
+    finally:
+        store.close()
+    return {"rows": summary.read, "seconds": t4 - t0, "checksum_s": round(t1 - t0, 2),
+            "map_validate_s": round(t2 - t1, 2), "stage_s": round(t3 - t2, 2), "load_s": round(t4 - t3, 2),
+            "loaded": summary.inserted, "quarantined": summary.quarantined}
+
+
+def _pg_schema_url(admin_url: str, schema: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(admin_url).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
+        hide_password=False)
 
 
 def measure(kind: str, path: str) -> dict:
     """Runs in a child process: one measurement, printed as JSON."""
     sys.path.insert(0, str(ROOT))
-    t0 = time.perf_counter()
-    if kind == "baseline":
+    extra: dict = {}
+    if kind == "pandas":
         import pandas as pd
 
         t0 = time.perf_counter()
         rows = len(pd.read_csv(path, sep=";", dtype=str, encoding="utf-8-sig"))
-        extra: dict = {}
-    else:
-        from ledgerlink.mapping import load_mapping
-        from ledgerlink.pipeline.staging import read_batch, write_batch
-        from ledgerlink.pipeline.steps import SourceFile, load_batch, prepare_file
-        from ledgerlink.store import Store
+        seconds = time.perf_counter() - t0
+    elif kind == "polars":
+        import polars as pl
+
+        t0 = time.perf_counter()
+        rows = len(pl.read_csv(path, separator=";", infer_schema=False, encoding="utf8"))
+        seconds = time.perf_counter() - t0
+    elif kind == "to_sql":
+        import sqlite3
+
+        import pandas as pd
 
         with tempfile.TemporaryDirectory() as tmp:
-            store = Store(f"sqlite:///{tmp}/bench.db")
-            mapping = load_mapping(ROOT / "mappings" / "csv" / "invoices_nl.yaml")
             t0 = time.perf_counter()
-            source = SourceFile.from_path(Path(path))
-            run_id = store.start_run("bench", mapping.entity, source=source.as_dict(), mapping=mapping.display_path)
-            t1 = time.perf_counter()
-            batch = prepare_file(mapping, source, feed="bench", run_id=run_id)
-            t2 = time.perf_counter()
-            staged = write_batch(batch, Path(tmp) / "batch.jsonl")
-            del batch  # the DAG's load task is another process: it holds only what it reads back
-            batch = read_batch(staged)
-            t3 = time.perf_counter()
-            summary = load_batch(store, run_id, batch)
-            t4 = time.perf_counter()
-            rows = summary.read
-            extra = {"checksum_s": round(t1 - t0, 2), "map_validate_s": round(t2 - t1, 2),
-                     "stage_s": round(t3 - t2, 2), "load_s": round(t4 - t3, 2), "loaded": summary.inserted,
-                     "quarantined": summary.quarantined}
-    seconds = time.perf_counter() - t0
+            frame = pd.read_csv(path, sep=";", dtype=str, encoding="utf-8-sig")
+            con = sqlite3.connect(f"{tmp}/plain.db")
+            columns = ", ".join(f'"{c}" TEXT' for c in frame.columns)
+            con.execute(f'CREATE TABLE invoices ({columns}, UNIQUE ("Crediteurnummer", "Factuurnummer"))')
+            frame.to_sql("invoices", con, index=False, if_exists="append", chunksize=100_000)
+            con.commit()
+            con.close()
+            seconds = time.perf_counter() - t0
+            rows = len(frame)
+    elif kind == "sqlite":
+        with tempfile.TemporaryDirectory() as tmp:
+            extra = _pipeline(path, f"sqlite:///{tmp}/bench.db", tmp)
+        rows, seconds = extra.pop("rows"), extra.pop("seconds")
+    elif kind == "postgresql":
+        import sqlalchemy as sa
+
+        from ledgerlink.store.db import resolve_url
+
+        admin_url = resolve_url(os.environ[PG_ENV])
+        schema = f"ll_bench_{uuid.uuid4().hex[:12]}"
+        admin = sa.create_engine(admin_url)
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                extra = _pipeline(path, _pg_schema_url(admin_url, schema), tmp)
+        finally:
+            with admin.begin() as conn:
+                conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            admin.dispose()
+        rows, seconds = extra.pop("rows"), extra.pop("seconds")
+    else:
+        raise SystemExit(f"unknown measurement {kind!r}")
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"kind": kind, "rows": rows, "seconds": round(seconds, 3), "peak_rss_mb": round(peak_mb), **extra}
 
@@ -77,27 +138,39 @@ def run_child(kind: str, path: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--backends", nargs="+", choices=["sqlite", "postgresql"], default=None,
+                        help=f"where the pipeline loads (default: sqlite, and postgresql when ${PG_ENV} is set)")
     parser.add_argument("--child", nargs=2, metavar=("KIND", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(measure(*args.child)))
         return
+    backends = args.backends or (["sqlite", "postgresql"] if os.environ.get(PG_ENV) else ["sqlite"])
+    if "postgresql" in backends and not os.environ.get(PG_ENV):
+        raise SystemExit(f"--backends postgresql needs ${PG_ENV} set to a PostgreSQL server URL")
     sys.path.insert(0, str(ROOT))
     from sandbox.generate_invoices_nl import write_export
 
     OUT.mkdir(parents=True, exist_ok=True)
-    print(f"{'rows':>9} {'baseline s':>10} {'pipeline s':>10} {'ratio':>6} {'rows/s':>9} {'peak MB':>8}  breakdown")
+    print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"{'rows':>9} {'store':>10} {'pandas s':>8} {'polars s':>8} {'to_sql s':>8} {'pipeline s':>10} "
+          f"{'/pandas':>7} {'/polars':>7} {'rows/s':>8} {'peak MB':>7}  breakdown")
     for n in args.rows:
         path = OUT / f"invoices_nl_{n}.csv"
         if not path.exists():
             write_export(path, n, bad_share=0.02)
-        base = run_child("baseline", path)
-        pipe = run_child("pipeline", path)
-        ratio = pipe["seconds"] / base["seconds"]
-        print(f"{n:>9} {base['seconds']:>10.2f} {pipe['seconds']:>10.2f} {ratio:>5.1f}x {n / pipe['seconds']:>9.0f} "
-              f"{pipe['peak_rss_mb']:>8}  checksum {pipe['checksum_s']}s, map+validate {pipe['map_validate_s']}s, "
-              f"stage {pipe['stage_s']}s, load {pipe['load_s']}s; loaded {pipe['loaded']}, quarantined {pipe['quarantined']}; "
-              f"baseline peak {base['peak_rss_mb']} MB", flush=True)
+        pandas_read, polars_read, to_sql = (run_child(k, path) for k in ("pandas", "polars", "to_sql"))
+        for backend in backends:
+            pipe = run_child(backend, path)
+            print(f"{n:>9} {backend:>10} {pandas_read['seconds']:>8.2f} {polars_read['seconds']:>8.2f} "
+                  f"{to_sql['seconds']:>8.2f} {pipe['seconds']:>10.2f} "
+                  f"{pipe['seconds'] / pandas_read['seconds']:>6.1f}x {pipe['seconds'] / polars_read['seconds']:>6.1f}x "
+                  f"{n / pipe['seconds']:>8.0f} {pipe['peak_rss_mb']:>7}  checksum {pipe['checksum_s']}s, "
+                  f"map+validate {pipe['map_validate_s']}s, stage {pipe['stage_s']}s, load {pipe['load_s']}s; "
+                  f"loaded {pipe['loaded']}, quarantined {pipe['quarantined']}; peak MB pandas "
+                  f"{pandas_read['peak_rss_mb']}, polars {polars_read['peak_rss_mb']}, to_sql {to_sql['peak_rss_mb']}",
+                  flush=True)
+    print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ def test_migrations_create_exactly_the_tables_in_tables_py(store):
 
 def test_migrations_run_at_head_and_reopening_is_a_no_op(store, store_url):
     with store.engine.connect() as conn:
-        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0005"
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0006"
     run_id = store.start_run("feed", "vendor")
     again = Store(store_url)
     try:

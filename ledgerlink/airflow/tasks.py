@@ -67,7 +67,7 @@ def map_and_validate(feed_name: str, file: dict[str, Any]) -> dict[str, Any]:
     run_id = store.start_run(feed_name, feed.entity, source=source.as_dict(), mapping=label)
     try:
         batch = prepare_fn(source, run_id)
-        path = write_batch(batch, staging_dir(feed_name) / f"{run_id}.batch.jsonl")
+        path = write_batch(batch, staging_dir(feed_name) / f"{run_id}.batch.arrow")
     except Exception as exc:
         store.finish_run(run_id, "failed", error=error_text(exc))
         raise

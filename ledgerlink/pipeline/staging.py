@@ -1,10 +1,10 @@
 """A prepared batch on disk, handed from the map-and-validate step to the load step.
 
-A header line with the batch's metadata (JSON), one JSON line per quarantine entry, then one
-line per staged record: natural key, content hash, payload and lineage separated by tabs.
-Those four are JSON texts or hex, which never hold a raw tab or newline, so records need no
-second level of escaping. Written to a temporary name and renamed, so a half-written batch is
-never read.
+An Arrow IPC file: the staged records are its columns (natural key, content hash, payload and
+lineage, all text), written a slice at a time; the batch's metadata and its quarantine entries
+(JSON) ride in the file's schema metadata. The load step reads the file a slice at a time and
+copies the slices into the store as they are (COPY on PostgreSQL): no line to split and check per
+record. Written to a temporary name and renamed, so a half-written batch is never read.
 """
 
 from __future__ import annotations
@@ -14,9 +14,14 @@ import os
 from decimal import Decimal
 from pathlib import Path
 
+import pyarrow as pa
+
 from ledgerlink.pipeline.control import ControlTotals, Totals
 from ledgerlink.pipeline.steps import PreparedBatch, SourceFile
 from ledgerlink.store import QuarantineEntry, RecordBatch, StagedRecord
+from ledgerlink.store.records import STAGED_SCHEMA
+
+_HEADER, _QUARANTINE = b"ledgerlink.batch", b"ledgerlink.quarantine"
 
 
 def write_batch(batch: PreparedBatch, path: Path) -> Path:
@@ -30,37 +35,45 @@ def write_batch(batch: PreparedBatch, path: Path) -> Path:
         "related": {e: [list(r) for r in recs] for e, recs in batch.related.items()},
         "findings": batch.findings,
     }
-    with open(tmp, "w", encoding="utf-8") as out:
-        out.write(json.dumps(header, ensure_ascii=False) + "\n")
-        for q in batch.quarantine:
-            out.write(json.dumps([q.row, q.location, q.raw, q.errors, q.source_name, q.source_sha256, q.mapping],
-                                 ensure_ascii=False) + "\n")
-        out.writelines(f"{r[0]}\t{r[1]}\t{r[2]}\t{r[3]}\n" for r in batch.records)
+    quarantine = [[q.row, q.location, q.raw, q.errors, q.source_name, q.source_sha256, q.mapping]
+                  for q in batch.quarantine]
+    schema = STAGED_SCHEMA.with_metadata({_HEADER: json.dumps(header, ensure_ascii=False),
+                                          _QUARANTINE: json.dumps(quarantine, ensure_ascii=False)})
+    records = batch.records
+    tables = records.tables() if isinstance(records, RecordBatch) else RecordBatch(
+        len(records), lambda: iter(records)).tables()
+    with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
+        for table in tables:
+            writer.write_table(table.replace_schema_metadata(schema.metadata))
     os.replace(tmp, path)
     return path
 
 
 def read_batch(path: Path) -> PreparedBatch:
-    with open(path, encoding="utf-8") as fh:
-        header = json.loads(fh.readline())
-        quarantine = [QuarantineEntry(*json.loads(fh.readline())) for _ in range(header["quarantine"])]
-        records_at = fh.tell()
+    try:
+        with pa.memory_map(str(path)) as source:
+            reader = pa.ipc.open_file(source)
+            metadata = reader.schema.metadata or {}
+            header = json.loads(metadata[_HEADER])
+            quarantine = [QuarantineEntry(*q) for q in json.loads(metadata[_QUARANTINE])]
+    except (pa.ArrowInvalid, KeyError, ValueError) as exc:
+        raise ValueError(f"{path}: not a staged batch or damaged ({exc})") from None
     count = header["records"]
 
-    def produce():
-        # Read back each time the batch is iterated: a big batch is never all in memory.
-        with open(path, encoding="utf-8") as fh:
-            fh.seek(records_at)
-            n = 0
-            for n, line in enumerate(fh, start=1):  # noqa: B007 - n is checked after the loop
-                parts = line.rstrip("\n").split("\t")
-                if len(parts) != 4:
-                    raise ValueError(f"{path}: staged record {n} is damaged ({len(parts)} fields, not 4)")
-                yield StagedRecord(*parts)
-            if n != count:
-                raise ValueError(f"{path}: batch is truncated: {n} of {count} records")
+    def tables():
+        # Read back each time the batch is iterated, a slice at a time (read, not memory-mapped: the
+        # pages of a mapped file would stay counted in the load task's memory until it ends).
+        with pa.OSFile(str(path)) as source:
+            reader = pa.ipc.open_file(source)
+            seen = 0
+            for i in range(reader.num_record_batches):
+                part = pa.Table.from_batches([reader.get_batch(i)])
+                seen += part.num_rows
+                yield part
+        if seen != count:
+            raise ValueError(f"{path}: batch is truncated: {seen} of {count} records")
 
-    records = RecordBatch(count, produce)
+    records = RecordBatch(count, tables=tables)
     src = header["source"]
     source = None if src is None else SourceFile(Path(src["path"]), src["name"], src["sha256"], src["size"], src["uri"])
     totals = ControlTotals(**{k: _totals_from(v) for k, v in header["totals"].items()})

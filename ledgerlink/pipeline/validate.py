@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import polars as pl
 
 from ledgerlink.model.entities import load_schema, schema_errors
 
@@ -107,4 +108,26 @@ def _column_ok(values: pd.Series, spec: dict[str, Any]) -> np.ndarray:
         # A search, as JSON Schema's "pattern" is.
         return pattern is None or pattern.search(value) is not None
 
-    return np.fromiter(map(ok, uniques), dtype=bool, count=len(uniques))[codes]
+    uniques = np.asarray(uniques, dtype=object)
+    texts = _texts(uniques) if allowed is None or all(isinstance(a, str) for a in allowed) else None
+    if texts is None:  # values other than text: one by one
+        return np.fromiter(map(ok, uniques), dtype=bool, count=len(uniques))[codes]
+    # All text: the same checks column-wise, the pattern (Python's re, as jsonschema) on what is left.
+    good = np.ones(len(uniques), dtype=bool) if allowed is None else texts.is_in(allowed).to_numpy()
+    if need_string:
+        lengths = texts.str.len_chars().to_numpy()
+        good &= lengths >= low
+        if high is not None:
+            good &= lengths <= high
+        if pattern is not None:
+            at = np.flatnonzero(good)
+            good[at] = np.fromiter(map(bool, map(pattern.search, uniques[at])), dtype=bool, count=len(at))
+    return good[codes]
+
+
+def _texts(values: np.ndarray) -> pl.Series | None:
+    """``values`` as a polars text column, or None when one of them is not text."""
+    try:
+        return pl.Series(values, dtype=pl.String, strict=True)
+    except (TypeError, pl.exceptions.PolarsError):
+        return None

@@ -13,7 +13,7 @@ from ledgerlink.store.feedstate import FeedState, select_incremental
 from ledgerlink.store.financing import FinancingRepository, NewDecision, RecordedDecisions, Submission
 from ledgerlink.store.outbox import Outbox, OutboxEntry, OutboxPolicy, OutboxRequest
 from ledgerlink.store.quarantine import QuarantineEntry
-from ledgerlink.store.records import LoadResult, RecordBatch, Records, StagedRecord
+from ledgerlink.store.records import LoadResult, RecordBatch, Records, StagedRecord, staged_table
 from ledgerlink.store.store import Store
 from ledgerlink.store.unit_of_work import UnitOfWork
 
@@ -40,4 +40,5 @@ __all__ = [
     "Submission",
     "UnitOfWork",
     "select_incremental",
+    "staged_table",
 ]

@@ -9,7 +9,6 @@ not a million round trips.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import json
@@ -18,6 +17,8 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any, NamedTuple, Protocol
 
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 from sqlalchemy import Column, Connection, MetaData, String, Table, Text, func, select, text
 
 from ledgerlink.errors import StoreError
@@ -68,33 +69,54 @@ class Records(Protocol):
     def __iter__(self) -> Iterator[StagedRecord]: ...
 
 
+# Staged records as columns: how a batch is built, handed from the map task to the load task
+# (an Arrow IPC file) and copied into the staging table, without a Python tuple per record.
+STAGE_COLUMNS = ("natural_key", "content_hash", "payload", "lineage")
+STAGED_SCHEMA = pa.schema([(name, pa.string()) for name in STAGE_COLUMNS])
+
+
+def staged_table(natural_keys: list[str], payloads: list[str], lineages: list[str]) -> pa.Table:
+    """Staged records as an Arrow table; each content hash is the sha256 of its payload's UTF-8 bytes."""
+    hashes = [hashlib.sha256(p.encode()).hexdigest() for p in payloads]
+    return pa.Table.from_arrays([pa.array(c, pa.string()) for c in (natural_keys, hashes, payloads, lineages)],
+                                schema=STAGED_SCHEMA)
+
+
 class RecordBatch:
     """A sized batch of StagedRecords produced on demand, each time it is iterated (read back
     from a staged file, built from a frame slice by slice), so a million-row load never holds
-    every record in memory. ``Store.load`` takes a list as well."""
+    every record in memory. Given as ``produce`` (records) or ``tables`` (Arrow tables of
+    STAGED_SCHEMA, what the store loads fastest). ``Store.load`` takes a list as well."""
 
-    def __init__(self, count: int, produce: Callable[[], Iterator[StagedRecord]]) -> None:
-        self.count, self._produce = count, produce
+    def __init__(self, count: int, produce: Callable[[], Iterator[StagedRecord]] | None = None, *,
+                 tables: Callable[[], Iterator[pa.Table]] | None = None) -> None:
+        if (produce is None) == (tables is None):
+            raise ValueError("a RecordBatch takes either records or tables")
+        self.count, self._produce, self._tables = count, produce, tables
 
     def __len__(self) -> int:
         return self.count
 
     def __iter__(self) -> Iterator[StagedRecord]:
-        return self._produce()
+        if self._produce is not None:
+            return self._produce()
+        return (StagedRecord(*row) for table in self.tables() for row in _rows(table))
+
+    def tables(self) -> Iterator[pa.Table]:
+        if self._tables is not None:
+            return self._tables()
+        return staged_tables(iter(self))
 
 
-def unique_keys(batch: Iterable[StagedRecord]) -> Iterator[StagedRecord]:
-    """The batch, passed through; raises StoreError at the first natural key seen twice."""
-    seen: set[str] = set()
-    for position, record in enumerate(batch):
-        key = record.natural_key
-        if key in seen:
-            raise StoreError(
-                f"natural key {key!r} appears more than once in one load (again at position {position}); "
-                "each key may be loaded once per call"
-            )
-        seen.add(key)
-        yield record
+def staged_tables(records: Iterable[StagedRecord]) -> Iterator[pa.Table]:
+    """Records as Arrow tables of STAGED_SCHEMA, a slice at a time."""
+    for chunk in _chunks(iter(records), _COPY_CHUNK):
+        yield pa.Table.from_arrays([pa.array(list(c), pa.string()) for c in zip(*chunk, strict=True)],
+                                   schema=STAGED_SCHEMA)
+
+
+def _rows(table: pa.Table) -> Iterator[tuple[str, ...]]:
+    return zip(*(column.to_pylist() for column in table.columns), strict=True)
 
 
 def _stage_table(dialect: str) -> Table:
@@ -119,43 +141,48 @@ def _raw_cursor(conn: Connection) -> Any:
     return dbapi.cursor()
 
 
-def _fill_stage(conn: Connection, stage: Table, rows: Iterator[StagedRecord]) -> int:
-    """Stream the records into the staging table; returns how many there were."""
+def _fill_stage(conn: Connection, stage: Table, tables: Iterator[pa.Table]) -> int:
+    """Copy the batch's tables into the staging table; returns how many records there were."""
     dialect = conn.dialect.name
-    columns = "natural_key, content_hash, payload, lineage"
+    columns = ", ".join(STAGE_COLUMNS)
     count = 0
     if dialect == "sqlite":
         cursor = _raw_cursor(conn)
         try:
-            for chunk in _chunks(rows, _COPY_CHUNK):
-                cursor.executemany(f"INSERT INTO {STAGE_TABLE} ({columns}) VALUES (?, ?, ?, ?)", chunk)
-                count += len(chunk)
+            for table in tables:
+                cursor.executemany(f"INSERT INTO {STAGE_TABLE} ({columns}) VALUES (?, ?, ?, ?)", _rows(table))
+                count += table.num_rows
         finally:
             cursor.close()
         return count
     if dialect == "postgresql" and conn.dialect.driver == "psycopg2":
         cursor = _raw_cursor(conn)
+        options = pa_csv.WriteOptions(include_header=False, quoting_style="all_valid")
         try:
-            for chunk in _chunks(rows, _COPY_CHUNK):
-                buffer = io.StringIO()
-                csv.writer(buffer, quoting=csv.QUOTE_ALL, lineterminator="\n").writerows(chunk)
+            for table in tables:
+                buffer = io.BytesIO()
+                pa_csv.write_csv(table, buffer, options)
                 buffer.seek(0)
                 cursor.copy_expert(f"COPY {STAGE_TABLE} ({columns}) FROM STDIN WITH (FORMAT csv)", buffer)
-                count += len(chunk)
+                count += table.num_rows
         finally:
             cursor.close()
         conn.exec_driver_sql(f"ANALYZE {STAGE_TABLE}")
         return count
-    for chunk in _chunks(rows, _INSERT_CHUNK):
-        conn.execute(
-            stage.insert(),
-            [{"natural_key": k, "content_hash": h, "payload": p, "lineage": ln} for k, h, p, ln in chunk],
-        )
-        count += len(chunk)
+    for table in tables:
+        for rows in _chunks(_rows(table), _INSERT_CHUNK):
+            conn.execute(stage.insert(), [dict(zip(STAGE_COLUMNS, row, strict=True)) for row in rows])
+        count += table.num_rows
     return count
 
 
-def _chunks(rows: Iterator[StagedRecord], size: int) -> Iterator[list[StagedRecord]]:
+_REPEATED_KEY = f"""
+SELECT natural_key, COUNT(*) AS n FROM {STAGE_TABLE} GROUP BY natural_key HAVING COUNT(*) > 1
+ORDER BY natural_key LIMIT 1
+"""
+
+
+def _chunks(rows: Iterator[Any], size: int) -> Iterator[list[Any]]:
     while chunk := list(islice(rows, size)):
         yield chunk
 
@@ -229,10 +256,14 @@ def upsert(conn: Connection, run_id: str, entity: str, batch: Records) -> tuple[
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {STAGE_TABLE}")
     # On failure the transaction's rollback removes the staging table again.
     stage.create(conn)
-    staged = _fill_stage(conn, stage, unique_keys(batch))
+    staged = _fill_stage(conn, stage, batch.tables() if isinstance(batch, RecordBatch) else staged_tables(batch))
     # Built by sorting once filled (far cheaper than keeping a big table sorted while filling);
     # the statements below read the stage through it, so they walk the other indexes in key order.
     conn.exec_driver_sql(f"CREATE INDEX {STAGE_TABLE}_key ON {STAGE_TABLE} (natural_key)")
+    repeated = conn.execute(text(_REPEATED_KEY)).first()
+    if repeated is not None:
+        raise StoreError(f"natural key {repeated.natural_key!r} appears more than once in one load "
+                         f"({repeated.n} times); each key may be loaded once per call")
     params = {"entity": entity}
     counts = conn.execute(text(_COUNT), params).one()
     inserted, updated = int(counts.new_keys or 0), int(counts.changed or 0)

@@ -75,7 +75,6 @@ records = Table(
     Column("run_id", String(36), ForeignKey("runs.id"), nullable=False),
     Column("created_at", String(40), nullable=False),
     UniqueConstraint("entity", "natural_key", "version"),
-    Index(None, "run_id"),
 )
 
 record_heads = Table(

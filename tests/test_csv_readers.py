@@ -1,0 +1,43 @@
+"""The two fast CSV readers agree: whenever polars reads a file (unquoted, LF or CRLF lines, no
+line with more fields than the header, distinct header names), it reads exactly what pandas reads;
+otherwise it leaves the file to pandas (or the exact reader)."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ledgerlink.mapping import sources
+from ledgerlink.mapping.sources import SourceOptions, _parse_csv_pandas, _parse_csv_polars
+
+OPTIONS = SourceOptions(format="csv", delimiter=";")
+HEADERS = ["h1;h2\n", "h1;h2;h3\r\n", "h1 ; h2\n", "h1;h1\n", "h1;\n", "h1\n"]
+PIECES = ["a", "b", ";", "\n", "\r\n", "\r", " ", "é", '"', "x", "\t"]
+
+
+@given(st.sampled_from(HEADERS), st.lists(st.sampled_from(PIECES), max_size=24), st.sampled_from([1, 5, 1 << 20]))
+def test_polars_reads_what_pandas_reads_or_leaves_the_file_to_pandas(header, pieces, slice_bytes):
+    """(``slice_bytes``: polars reads a big file a slice of lines at a time; small slices here.)"""
+    data = (header + "".join(pieces)).encode("utf-8")
+    kept, sources.POLARS_SLICE_BYTES = sources.POLARS_SLICE_BYTES, slice_bytes
+    try:
+        fast = _parse_csv_polars(data, OPTIONS)
+    finally:
+        sources.POLARS_SLICE_BYTES = kept
+    if fast is None:
+        return
+    columns, arrays = fast
+    reference = _parse_csv_pandas(data, OPTIONS)
+    assert reference is not None, data
+    assert columns == reference[0]
+    for name in columns:
+        assert list(arrays[name]) == list(reference[1][name]), (data, name)
+
+
+def test_an_unquoted_export_is_read_by_polars_and_a_quoted_or_ragged_one_is_not():
+    plain = "Nr;Naam\r\n1;Café\r\n2;Bakker B.V.\r\n".encode()
+    columns, arrays = _parse_csv_polars(plain, OPTIONS) or ([], {})
+    assert columns == ["Nr", "Naam"] and list(arrays["Naam"]) == ["Café", "Bakker B.V."]
+    assert _parse_csv_polars(b'Nr;Naam\n1;"Caf\xc3\xa9; Bar"\n', OPTIONS) is None   # quoted: pandas reads it
+    assert _parse_csv_polars(b"Nr;Naam\n1;a;b\n", OPTIONS) is None                 # a field too many
+    assert _parse_csv_polars(b"Nr;Naam\r1;a\r", OPTIONS) is None                   # CR-only line ends
