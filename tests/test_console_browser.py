@@ -53,9 +53,10 @@ if MISSING and not os.environ.get("LEDGERLINK_REQUIRE_BROWSER"):
     pytest.skip(MISSING, allow_module_level=True)  # before the shared demo is started for nothing
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Headless Chromium (set up before the demo: every test asks for it first)."""
+    """Headless Chromium (set up before the demo: every test asks for it first). Module-scoped: Playwright
+    keeps an event loop running in this thread until it stops, which asyncio.run() in later tests refuses."""
     if MISSING:
         pytest.fail(f"{MISSING}, and LEDGERLINK_REQUIRE_BROWSER is set")
     from playwright.sync_api import sync_playwright
