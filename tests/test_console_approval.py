@@ -3,27 +3,27 @@ an approver approves it on the console's financing page, and the batch goes out 
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
 import pytest
 from fastapi.testclient import TestClient
 
-from ledgerlink.store import Store
-from sandbox.scf_platform import Party, ScfConfig, ScfPlatform, SimClock
-from tests.test_financing_flow import BUYER_KEY, ONE_EACH, RULES_YAML, TODAY, copies, seed
+from sandbox.scf_platform import ScfPlatform
+from tests.test_financing_flow import (
+    ONE_EACH,
+    TODAY,
+    copies,
+    flow_platform,
+    push_dag_env,
+)
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
 
 
 @pytest.fixture
 def platform() -> Iterator[ScfPlatform]:
-    config = ScfConfig(api_keys={BUYER_KEY: Party("buyer", "BUYER-1")},
-                       auto_accept_suppliers=frozenset({"C1001", "C1002"}))
-    with ScfPlatform(config, clock=SimClock(datetime.combine(TODAY, dt.time(9, 0), tzinfo=UTC)),
-                     background_webhooks=False) as p:
+    with flow_platform() as p:
         yield p
 
 
@@ -43,16 +43,7 @@ def _approve_in_the_console(client: TestClient, stop: threading.Event, seen: lis
 
 
 def test_an_approver_approves_a_waiting_batch_on_the_financing_page(platform, tmp_path, monkeypatch, airflow_db):
-    url = f"sqlite:///{tmp_path / 'store.db'}"
-    rules = tmp_path / "rules.yaml"
-    rules.write_text(RULES_YAML)
-    monkeypatch.setenv("LEDGERLINK_STORE_URL", url)
-    monkeypatch.setenv("LEDGERLINK_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("LEDGERLINK_FINANCING_RULES", str(rules))
-    monkeypatch.setenv("LEDGERLINK_FINANCING_APPROVAL_ABOVE", "5000.00")  # the batch is 12710.49 EUR
-    monkeypatch.setenv("AIRFLOW_CONN_LEDGERLINK_SCF", f"http://:{BUYER_KEY}@127.0.0.1:{platform.port}")
-    store = Store(url)
-    seed(store)
+    store = push_dag_env(platform, tmp_path, monkeypatch)
 
     # Imported here, before dag.test() runs: importing them in the approver's thread would race it.
     import airflow.api_fastapi.core_api.datamodels.hitl

@@ -91,13 +91,35 @@ def seed(store: Store, invoices: list[dict] | None = None, feed_prefix: str = "t
     ])
 
 
-@pytest.fixture
-def platform() -> Iterator[ScfPlatform]:
+def flow_platform() -> ScfPlatform:
+    """The sandbox SCF platform these flows send to: the buyer's key, two suppliers that accept
+    offers by themselves, the clock at 09:00 on TODAY. Use it as a context manager."""
     config = ScfConfig(api_keys={BUYER_KEY: Party("buyer", "BUYER-1")},
                        auto_accept_suppliers=frozenset({"C1001", "C1002"}))
     start = datetime.combine(TODAY, dt.time(9, 0), tzinfo=UTC)
-    with ScfPlatform(config, clock=SimClock(start), background_webhooks=False) as p:
+    return ScfPlatform(config, clock=SimClock(start), background_webhooks=False)
+
+
+@pytest.fixture
+def platform() -> Iterator[ScfPlatform]:
+    with flow_platform() as p:
         yield p
+
+
+def push_dag_env(platform: ScfPlatform, tmp_path, monkeypatch) -> Store:
+    """A seeded store and the settings a financing_push DAG run reads, with approval above 5000.00 EUR
+    (the seeded batch is 12710.49 EUR)."""
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES_YAML)
+    monkeypatch.setenv("LEDGERLINK_STORE_URL", url)
+    monkeypatch.setenv("LEDGERLINK_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("LEDGERLINK_FINANCING_RULES", str(rules))
+    monkeypatch.setenv("LEDGERLINK_FINANCING_APPROVAL_ABOVE", "5000.00")
+    monkeypatch.setenv("AIRFLOW_CONN_LEDGERLINK_SCF", f"http://:{BUYER_KEY}@127.0.0.1:{platform.port}")
+    store = Store(url)
+    seed(store)
+    return store
 
 
 def make_client(platform: ScfPlatform, attempts: int = 4) -> ScfClient:
@@ -408,16 +430,7 @@ def _approve_when_asked(dag_id: str, user_name: str, stop: threading.Event) -> N
 @pytest.mark.airflow
 @pytest.mark.slow
 def test_dag_run_above_the_threshold_waits_for_an_approval(platform, tmp_path, monkeypatch, airflow_db):
-    url = f"sqlite:///{tmp_path / 'store.db'}"
-    rules = tmp_path / "rules.yaml"
-    rules.write_text(RULES_YAML)
-    monkeypatch.setenv("LEDGERLINK_STORE_URL", url)
-    monkeypatch.setenv("LEDGERLINK_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("LEDGERLINK_FINANCING_RULES", str(rules))
-    monkeypatch.setenv("LEDGERLINK_FINANCING_APPROVAL_ABOVE", "5000.00")  # the batch is 12710.49 EUR
-    monkeypatch.setenv("AIRFLOW_CONN_LEDGERLINK_SCF", f"http://:{BUYER_KEY}@127.0.0.1:{platform.port}")
-    store = Store(url)
-    seed(store)
+    store = push_dag_env(platform, tmp_path, monkeypatch)
 
     import airflow.api_fastapi.auth.managers.simple.user
     import airflow.api_fastapi.core_api.datamodels.hitl
