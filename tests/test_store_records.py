@@ -198,7 +198,10 @@ def test_failure_inside_the_database_rolls_back_everything(store, monkeypatch):
     """A statement that fails in the database half-way through (after the new versions were
     inserted) leaves nothing behind either."""
     run = store.start_run(FEED, ENTITY)
+    # Each dialect's statement that adds the heads, after the versions: the set-based one (PostgreSQL)
+    # and the one per record (SQLite)
     monkeypatch.setattr(records_mod, "_INSERT_HEADS", "INSERT INTO no_such_table SELECT 1")
+    monkeypatch.setattr(records_mod, "_INSERT_HEAD", "INSERT INTO no_such_table VALUES (?, ?, ?)")
     with pytest.raises(StoreError, match="no_such_table"):
         store.load(
             run,

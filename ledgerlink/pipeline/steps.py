@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import polars as pl
+import pyarrow as pa
 
 from ledgerlink import progress
 from ledgerlink.config import display_path
@@ -163,16 +164,16 @@ def natural_key_series(frame: pd.DataFrame, key: list[str]) -> pl.Series:
     return _json_column(frame, key)
 
 
-def payload_lines(frame: pd.DataFrame, fields: list[str], *, omit_empty: bool = False) -> list[str]:
-    """Canonical payload JSON per record. Every path that stores records goes through here,
-    so the same content always gives the same text and the same content hash. ``omit_empty``
-    (parsers' records): empty fields are left out instead of written as null."""
+def payload_column(frame: pd.DataFrame, fields: list[str], *, omit_empty: bool = False) -> pa.Array:
+    """Canonical payload JSON per record, as an Arrow text column. Every path that stores records goes
+    through here, so the same content always gives the same text and the same content hash.
+    ``omit_empty`` (parsers' records): empty fields are left out instead of written as null."""
     if frame.empty:
-        return []
+        return pa.array([], pa.string())
     if omit_empty:
-        return [dumps({k: v for k, v in rec.items() if v is not None})
-                for rec in frame[fields].to_dict(orient="records")]
-    return _json_column(frame, fields).to_list()
+        return pa.array([dumps({k: v for k, v in rec.items() if v is not None})
+                         for rec in frame[fields].to_dict(orient="records")], pa.string())
+    return _json_column(frame, fields).to_arrow()
 
 
 def _decimal(value: Any) -> Decimal | None:
@@ -242,6 +243,8 @@ def prepare(mapper: Mapper, result: MapResult, *, feed: str, run_id: str, source
     keep = np.ones(len(frame), dtype=bool)
     keep[list(rejected)] = False
     good_at = np.flatnonzero(keep)
+    # In natural-key order: the store writes a key-ordered batch as it comes, appending to its indexes.
+    good_at = good_at[keys.gather(good_at).arg_sort().to_numpy()] if len(good_at) else good_at
     # Per record only what is its own: the source row (and a replay's origin), or what a parser says
     # of its position. The feed, mapping and source file are the run's, kept once with the run and
     # merged back when records are read.
@@ -253,12 +256,12 @@ def prepare(mapper: Mapper, result: MapResult, *, feed: str, run_id: str, source
         for start in range(0, len(good_at), _JSON_SLICE):
             at = good_at[start:start + _JSON_SLICE]
             part = frame.iloc[at]
-            payloads = payload_lines(part, fields, omit_empty=mapper.omit_empty)
+            payloads = payload_column(part, fields, omit_empty=mapper.omit_empty)
             lineages = ([dumps({**(lineage_extra or {}), **ln}) for ln in part["_lineage"].tolist()] if own_lineage
                         else [f'{{{extra}"row": {row}}}' for row in part["_row"].tolist()])
-            yield staged_table(keys.gather(at).to_list(), payloads, lineages)
+            yield staged_table(keys.gather(at).to_arrow(), payloads, lineages)
 
-    records = RecordBatch(len(good_at), tables=tables)
+    records = RecordBatch(len(good_at), tables=tables, key_ordered=True)
 
     totals = ControlTotals()
     totals.loaded = _frame_totals(frame.iloc[good_at], amount_field)

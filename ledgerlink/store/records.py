@@ -9,17 +9,21 @@ not a million round trips.
 
 from __future__ import annotations
 
+import binascii
 import hashlib
 import io
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import islice
-from typing import Any, NamedTuple, Protocol
+from itertools import islice, pairwise, repeat
+from typing import Any, NamedTuple, Protocol, TypeAlias
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 from sqlalchemy import Column, Connection, MetaData, String, Table, Text, func, select, text
+from sqlalchemy.exc import DBAPIError
 
 from ledgerlink.errors import StoreError
 from ledgerlink.store.db import PG_LOCK_CLASS_ENTITY, dumps, entity_lock_key, pg_lock, utcnow
@@ -75,24 +79,57 @@ STAGE_COLUMNS = ("natural_key", "content_hash", "payload", "lineage")
 STAGED_SCHEMA = pa.schema([(name, pa.string()) for name in STAGE_COLUMNS])
 
 
-def staged_table(natural_keys: list[str], payloads: list[str], lineages: list[str]) -> pa.Table:
+TextColumn: TypeAlias = "Sequence[str] | pa.Array | pa.ChunkedArray"
+
+
+def staged_table(natural_keys: TextColumn, payloads: TextColumn, lineages: TextColumn) -> pa.Table:
     """Staged records as an Arrow table; each content hash is the sha256 of its payload's UTF-8 bytes."""
-    hashes = [hashlib.sha256(p.encode()).hexdigest() for p in payloads]
-    return pa.Table.from_arrays([pa.array(c, pa.string()) for c in (natural_keys, hashes, payloads, lineages)],
-                                schema=STAGED_SCHEMA)
+    payload_array = _text_array(payloads)
+    return pa.Table.from_arrays([_text_array(natural_keys), content_hashes(payload_array), payload_array,
+                                 _text_array(lineages)], schema=STAGED_SCHEMA)
+
+
+def _text_array(values: TextColumn) -> pa.StringArray:
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if isinstance(values, pa.Array):
+        return values if values.type == pa.string() else values.cast(pa.string())
+    return pa.array(values, pa.string())
+
+
+_HEX = 64  # characters of a sha256 in hex
+
+
+def content_hashes(payloads: pa.StringArray) -> pa.StringArray:
+    """The sha256 hex of each payload's UTF-8 bytes, hashed straight from the Arrow buffer and written
+    as one hex buffer: no Python string per payload or per hash."""
+    n = len(payloads)
+    if payloads.null_count:
+        raise ValueError("a staged payload is empty (null)")
+    offsets = np.frombuffer(payloads.buffers()[1], dtype=np.int32, count=n + 1, offset=payloads.offset * 4).tolist()
+    data = payloads.buffers()[2]
+    view = memoryview(data if data is not None else b"")
+    sha256 = hashlib.sha256
+    digests = b"".join([sha256(view[a:b]).digest() for a, b in pairwise(offsets)])
+    hex_offsets = np.arange(0, _HEX * (n + 1), _HEX, dtype=np.int32)
+    return pa.StringArray.from_buffers(n, pa.py_buffer(hex_offsets), pa.py_buffer(binascii.hexlify(digests)))
 
 
 class RecordBatch:
     """A sized batch of StagedRecords produced on demand, each time it is iterated (read back
     from a staged file, built from a frame slice by slice), so a million-row load never holds
     every record in memory. Given as ``produce`` (records) or ``tables`` (Arrow tables of
-    STAGED_SCHEMA, what the store loads fastest). ``Store.load`` takes a list as well."""
+    STAGED_SCHEMA, what the store loads fastest). ``Store.load`` takes a list as well.
+    ``key_ordered``: the tables come in natural-key order (what a prepared batch does), so the
+    store can write them as they come instead of sorting the whole batch first."""
 
     def __init__(self, count: int, produce: Callable[[], Iterator[StagedRecord]] | None = None, *,
-                 tables: Callable[[], Iterator[pa.Table]] | None = None) -> None:
+                 tables: Callable[[], Iterator[pa.Table]] | None = None, key_ordered: bool = False) -> None:
         if (produce is None) == (tables is None):
             raise ValueError("a RecordBatch takes either records or tables")
-        self.count, self._produce, self._tables = count, produce, tables
+        if key_ordered and tables is None:
+            raise ValueError("only a RecordBatch of tables can be key-ordered")
+        self.count, self._produce, self._tables, self.key_ordered = count, produce, tables, key_ordered
 
     def __len__(self) -> int:
         return self.count
@@ -245,6 +282,8 @@ def upsert(conn: Connection, run_id: str, entity: str, batch: Records) -> tuple[
     # Loads of one entity are serialised so that two of them never compute the same version.
     pg_lock(conn, entity_lock_key(entity), lock_class=PG_LOCK_CLASS_ENTITY)
     dialect = conn.dialect.name
+    if dialect == "sqlite":
+        return _upsert_in_key_order(conn, run_id, entity, batch)
     stage = _stage_table(dialect)
     # The staging table of an earlier upsert in this transaction (records of a related entity, a
     # second round of versions) is still there: PostgreSQL drops it only at commit.
@@ -281,6 +320,110 @@ def upsert(conn: Connection, run_id: str, entity: str, batch: Records) -> tuple[
         # store closes after each transaction (db.make_engine).
         stage.drop(conn)
     return inserted, updated, staged - inserted - updated
+
+
+# SQLite: no staging table (on SQLite it is a second copy of the batch, written and indexed only to be
+# read once). The batch comes, or is put, in natural-key order and is written a slice at a time: each
+# slice is compared with the heads of its keys, and its new and changed records are inserted in key
+# order, so the indexes are appended to instead of written at random places.
+_HEADS_IN_RANGE = "SELECT COUNT(*) FROM record_heads WHERE entity = ? AND natural_key BETWEEN ? AND ?"
+_HEADS_BETWEEN = ("SELECT natural_key, version, content_hash FROM record_heads "
+                  "WHERE entity = ? AND natural_key BETWEEN ? AND ?")
+_HEADS_OF_KEYS = ("SELECT h.natural_key, h.version, h.content_hash FROM json_each(?) AS k "
+                  "JOIN record_heads h ON h.entity = ? AND h.natural_key = k.value")
+_INSERT_RECORD = ("INSERT INTO records (entity, natural_key, version, content_hash, payload, lineage, run_id, "
+                  "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+_INSERT_HEAD = "INSERT INTO record_heads (entity, natural_key, version, content_hash) VALUES (?, ?, 1, ?)"
+_MOVE_HEAD = "UPDATE record_heads SET version = ?, content_hash = ? WHERE entity = ? AND natural_key = ?"
+
+
+def _upsert_in_key_order(conn: Connection, run_id: str, entity: str, batch: Records) -> tuple[int, int, int]:
+    cursor = _raw_cursor(conn)
+    now = utcnow()
+    inserted = updated = unchanged = 0
+    last: str | None = None
+    try:
+        for table in _key_ordered_tables(batch):
+            if not table.num_rows:
+                continue
+            keys, hashes, payloads, lineages = (table.column(c).to_pylist() for c in STAGE_COLUMNS)
+            _check_key_order(keys, last)
+            last = keys[-1]
+            heads = _heads_of(cursor, entity, keys)
+            if not heads:  # all new (a first load): no per-record decision to make
+                records_rows: Iterable[tuple] = zip(repeat(entity), keys, repeat(1), hashes, payloads, lineages,
+                                                   repeat(run_id), repeat(now))
+                new_heads: Iterable[tuple] = zip(repeat(entity), keys, hashes)
+                moved: list[tuple] = []
+                written, added = len(keys), len(keys)
+            else:
+                records_rows, new_heads, moved = [], [], []
+                for key, digest, payload, lineage in zip(keys, hashes, payloads, lineages, strict=True):
+                    head = heads.get(key)
+                    if head is None:
+                        version = 1
+                        new_heads.append((entity, key, digest))
+                    elif head[1] == digest:
+                        continue
+                    else:
+                        version = head[0] + 1
+                        moved.append((version, digest, entity, key))
+                    records_rows.append((entity, key, version, digest, payload, lineage, run_id, now))
+                written, added = len(records_rows), len(new_heads)
+            counts = []
+            for statement, rows in ((_INSERT_RECORD, records_rows), (_INSERT_HEAD, new_heads), (_MOVE_HEAD, moved)):
+                cursor.executemany(statement, rows)
+                counts.append(max(cursor.rowcount, 0))
+            if counts != [written, added, len(moved)]:
+                raise StoreError(f"inconsistent load of {entity}: {added} new and {len(moved)} changed keys, but "
+                                 f"{counts[0]} versions written, {counts[2]} heads moved, {counts[1]} heads added")
+            inserted, updated = inserted + added, updated + len(moved)
+            unchanged += len(keys) - written
+    except conn.dialect.loaded_dbapi.Error as exc:  # as SQLAlchemy reports a failed statement
+        raise DBAPIError.instance(None, None, exc, conn.dialect.loaded_dbapi.Error) from None
+    finally:
+        cursor.close()
+    return inserted, updated, unchanged
+
+
+def _key_ordered_tables(batch: Records) -> Iterator[pa.Table]:
+    """The batch's tables in natural-key order: as they come when the batch says it is in that order,
+    else sorted here (a small batch: a big one is a prepared batch, written in key order)."""
+    if isinstance(batch, RecordBatch) and batch.key_ordered:
+        return batch.tables()
+    tables = list(batch.tables() if isinstance(batch, RecordBatch) else staged_tables(batch))
+    if not tables:
+        return iter(())
+    whole = pa.concat_tables(tables)
+    # Arrow compares strings by their UTF-8 bytes, as SQLite's BINARY collation and Python's str do.
+    whole = whole.take(pc.sort_indices(whole, [("natural_key", "ascending")]))
+    return (whole.slice(start, _COPY_CHUNK) for start in range(0, whole.num_rows, _COPY_CHUNK))
+
+
+def _check_key_order(keys: list[str], last: str | None) -> None:
+    """Refuse a key given twice in one load; in key order, its repeats are next to each other."""
+    previous = last
+    for key in keys:
+        if previous is not None and key <= previous:
+            if key == previous:
+                times = keys.count(key) + (1 if last == key else 0)
+                raise StoreError(f"natural key {key!r} appears more than once in one load "
+                                 f"({times} times); each key may be loaded once per call")
+            raise StoreError(f"the batch is not in natural-key order: {key!r} comes after {previous!r}")
+        previous = key
+
+
+def _heads_of(cursor: Any, entity: str, keys: list[str]) -> dict[str, tuple[int, str]]:
+    """The heads of ``keys`` (sorted): natural key -> (version, content hash). One scan of the key range
+    when the keys are most of what it holds (a reload), else a lookup per key (a few changes among many)."""
+    in_range = cursor.execute(_HEADS_IN_RANGE, (entity, keys[0], keys[-1])).fetchone()[0]
+    if not in_range:
+        return {}
+    if in_range <= 2 * len(keys):
+        rows = cursor.execute(_HEADS_BETWEEN, (entity, keys[0], keys[-1]))
+    else:
+        rows = cursor.execute(_HEADS_OF_KEYS, (json.dumps(keys), entity))
+    return {key: (version, digest) for key, version, digest in rows}
 
 
 def _record_dict(row) -> dict[str, Any]:
