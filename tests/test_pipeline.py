@@ -7,6 +7,8 @@ import shutil
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ledgerlink.config import BUNDLED_MAPPINGS_DIR
 from ledgerlink.errors import ControlTotalsError
@@ -148,3 +150,30 @@ def test_drift_with_policy_fail_loads_nothing_and_leaves_the_file_unprocessed(st
     from ledgerlink.pipeline.steps import SourceFile
 
     assert store.find_processed_file(FEED, SourceFile.from_path(path).sha256) is None
+
+
+@given(st.lists(st.tuples(st.sampled_from(["EUR", "JPY", "USD", None]),
+                          st.one_of(st.none(), st.from_regex(r"-?[0-9]{1,18}(\.[0-9]{1,10})?", fullmatch=True))),
+                max_size=40))
+def test_control_sums_column_wise_equal_the_decimal_sums(pairs):
+    """The control totals' column-wise sums give what the per-value Decimal sums give, to the digit
+    (each currency at the scale of its own amounts)."""
+    import numpy as np
+
+    from ledgerlink.pipeline.steps import _amount_sums, _decimal_sums
+
+    currencies = np.array([c for c, _ in pairs], dtype=object)
+    amounts = np.array([a for _, a in pairs], dtype=object)
+    fast, exact = _amount_sums(currencies, amounts), _decimal_sums(currencies, amounts)
+    assert fast is not None
+    assert [(c, str(t), u) for c, t, u in fast if c] == [(c, str(t), u) for c, t, u in exact if c]
+    assert [u for c, _, u in fast if c is None] == [u for c, _, u in exact if c is None]
+
+
+def test_control_sums_leave_what_is_not_plain_text_to_the_decimal_sums():
+    import numpy as np
+
+    from ledgerlink.pipeline.steps import _amount_sums
+
+    assert _amount_sums(np.array(["EUR"], dtype=object), np.array(["1e5"], dtype=object)) is None
+    assert _amount_sums(np.array(["EUR"], dtype=object), np.array([12], dtype=object)) is None

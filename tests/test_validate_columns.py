@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pandas as pd
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledgerlink.pipeline.validate import _column_ok
+from ledgerlink.pipeline.validate import _column_ok, text_column
 
 SPECS = [
     {"type": "string", "minLength": 1, "maxLength": 3},
@@ -31,5 +32,11 @@ def by_the_keywords(value: object, spec: dict) -> bool:
 @given(st.sampled_from(SPECS),
        st.lists(st.one_of(st.text(alphabet="AB9.-é\n x", max_size=5), st.integers(0, 9)), min_size=1, max_size=30))
 def test_each_value_is_judged_as_the_schema_keywords_say(spec, values):
-    got = _column_ok(pd.Series(values, dtype=object), spec)
-    assert got.tolist() == [by_the_keywords(v, spec) for v in values]
+    """Both ways: value by value, and column-wise when every value is text."""
+    array = np.array(values, dtype=object)
+    expected = [by_the_keywords(v, spec) for v in values]
+    assert _column_ok(pd.Series(array), None, spec).tolist() == expected
+    text = text_column(array)
+    assert (text is not None) == all(isinstance(v, str) for v in values)
+    if text is not None:
+        assert _column_ok(pd.Series(array), text, spec).tolist() == expected

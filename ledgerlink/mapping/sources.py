@@ -346,10 +346,11 @@ def _parse_csv_polars(data: bytes, options: SourceOptions) -> tuple[list[str], d
         return None
     header = data[:data.find(b"\n")] if b"\n" in data else data
     names = [c.strip() for c in header.decode("utf-8").rstrip("\r").split(sep)]
-    if len(set(names)) != len(names) or "" in names or _most_fields(data, sep) > len(names):
+    if len(set(names)) != len(names) or "" in names:
         return None
     # A slice of lines at a time (with no quoting a line is a record), so polars' own buffers stay
-    # one slice big next to the arrays of Python strings the mapping works on.
+    # one slice big next to the arrays of Python strings the mapping works on. A line with more fields
+    # than the header is an error to polars (it is not told to truncate them): pandas reads that file.
     parts: list[list[np.ndarray]] = [[] for _ in names]
     schema = {f"c{i}": pl.String for i in range(len(names))}
     pos = data.find(b"\n") + 1 if b"\n" in data else len(data)
@@ -377,15 +378,6 @@ def _strings(column: pl.Series) -> np.ndarray:
     makes them): a million rows of a few dates, statuses and names are not a million objects each."""
     encoded = column.to_arrow().cast(pa.large_string()).dictionary_encode()
     return encoded.dictionary.to_numpy(zero_copy_only=False)[encoded.indices.to_numpy()]
-
-
-def _most_fields(data: bytes, sep: str) -> int:
-    """The most fields on one line of ``data`` (a file without quoting, where a line is a record)."""
-    buf = np.frombuffer(data, dtype=np.uint8)
-    ends = np.flatnonzero(buf == 10)
-    seps = np.flatnonzero(buf == ord(sep))
-    bounds = np.searchsorted(seps, np.concatenate(([0], ends, [len(buf)])))
-    return int(np.diff(bounds).max()) + 1
 
 
 def _own(arr: np.ndarray) -> np.ndarray:

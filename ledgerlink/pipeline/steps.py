@@ -15,7 +15,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ from ledgerlink.model.money import exact_sum
 from ledgerlink.pipeline.control import CONTROL_AMOUNT, ControlTotals, Totals
 from ledgerlink.pipeline.feeds import Feed
 from ledgerlink.pipeline.mappers import Mapper, StoreAware, mapper_for
-from ledgerlink.pipeline.validate import validate_frame
+from ledgerlink.pipeline.validate import text_column, validate_frame
 from ledgerlink.redact import error_text
 from ledgerlink.store import (
     FeedState,
@@ -150,10 +150,10 @@ def _json_column(frame: pd.DataFrame, names: list[str]) -> pl.Series:
     (numbers, booleans, objects) keep the pandas form."""
     if frame.empty:
         return pl.Series([], dtype=pl.String)
-    try:
-        table = pl.DataFrame([pl.Series(n, frame[n].to_numpy(), dtype=pl.String, strict=True) for n in names])
-    except (TypeError, pl.exceptions.PolarsError):
+    columns = [text_column(frame[n].to_numpy(), n) for n in names]
+    if any(c is None for c in columns):
         return pl.Series(_json_lines(frame[names]), dtype=pl.String)
+    table = pl.DataFrame(columns)
     encoded = pl.struct(names).struct.json_encode().str.replace_all("/", "\\/", literal=True)
     return table.select(encoded).to_series()
 
@@ -264,7 +264,7 @@ def prepare(mapper: Mapper, result: MapResult, *, feed: str, run_id: str, source
     records = RecordBatch(len(good_at), tables=tables, key_ordered=True)
 
     totals = ControlTotals()
-    totals.loaded = _frame_totals(frame.iloc[good_at], amount_field)
+    totals.loaded = _frame_totals(frame, amount_field, good_at)
     quarantine = []
     for at, errs in sorted(errors_by_row.items(), key=lambda kv: (kv[0][0] is None, kv[0][0] or 0, kv[0][1] or "")):
         row, location = at
@@ -304,19 +304,64 @@ def _frame_raw(frame: pd.DataFrame, at: tuple[Any, str | None]) -> dict[str, Any
     return {k: v for k, v in hit.iloc[0].items() if not str(k).startswith("_") and v is not None}
 
 
-def _frame_totals(frame: pd.DataFrame, amount_field: str | None) -> Totals:
-    totals = Totals(count=len(frame))
-    if not amount_field or frame.empty or amount_field not in frame or "currency" not in frame:
-        totals.unparsed = len(frame) if amount_field else 0
+def _frame_totals(frame: pd.DataFrame, amount_field: str | None, rows: np.ndarray) -> Totals:
+    """Count and amount per currency of the records at positions ``rows`` of ``frame``."""
+    totals = Totals(count=len(rows))
+    if not amount_field or not len(rows) or amount_field not in frame or "currency" not in frame:
+        totals.unparsed = len(rows) if amount_field else 0
         return totals
+    currencies, amounts = frame["currency"].to_numpy()[rows], frame[amount_field].to_numpy()[rows]
     # Amounts are exact decimal strings; sum them per currency as Decimals, never floats.
-    for cur, group in frame.groupby("currency", dropna=False)[amount_field]:
-        values = [_decimal(v) for v in group.tolist()]
-        known = [v for v in values if v is not None]
-        if isinstance(cur, str):
-            totals.add_amount(cur, exact_sum(known))
-        totals.unparsed += len(values) - (len(known) if isinstance(cur, str) else 0)
+    for cur, known, unparsed in _amount_sums(currencies, amounts) or _decimal_sums(currencies, amounts):
+        if cur is not None:
+            totals.add_amount(cur, known)
+        totals.unparsed += unparsed
     return totals
+
+
+def _decimal_sums(currencies: np.ndarray, amounts: np.ndarray) -> list[tuple[str | None, Decimal, int]]:
+    """(currency or None, exact sum of the amounts that parse, how many did not count), per currency."""
+    groups: dict[str | None, list[Any]] = defaultdict(list)
+    for cur, amount in zip(currencies.tolist(), amounts.tolist(), strict=True):
+        groups[cur if isinstance(cur, str) else None].append(amount)
+    out = []
+    for cur in sorted(groups, key=lambda c: (c is None, c or "")):
+        values = [_decimal(v) for v in groups[cur]]
+        known = [v for v in values if v is not None]
+        out.append((cur, exact_sum(known), len(values) - (len(known) if cur is not None else 0)))
+    return out
+
+
+# Plain amounts whose sums fit polars' 38-digit decimals exactly (a billion of them at most)
+_WIDE = Context(prec=40)
+_PLAIN_AMOUNT = r"^-?[0-9]{1,18}(\.[0-9]{1,10})?$"
+
+
+def _amount_sums(currencies: np.ndarray, amounts: np.ndarray) -> list[tuple[str | None, Decimal, int]] | None:
+    """``_decimal_sums`` column-wise, when every value is text and every amount plain: each currency's
+    sum in 38-digit decimals (exact), given the scale of its own amounts, as the Decimal sum has."""
+    columns = [text_column(currencies, "currency"), text_column(amounts, "amount")]
+    if any(c is None for c in columns):
+        return None
+    table = pl.DataFrame(columns)
+    if len(table) >= 10**9 or not table["amount"].str.contains(_PLAIN_AMOUNT).fill_null(True).all():
+        return None
+    table = table.with_columns(pl.col("amount").str.extract(r"\.([0-9]+)$").str.len_chars().fill_null(0).alias("s"))
+    scale = int(table["s"].max() or 0)  # type: ignore[arg-type]  # (an integer column's maximum)
+    sums = (table.with_columns(pl.col("amount").cast(pl.Decimal(38, scale)))
+            .group_by("currency")
+            .agg(pl.col("amount").sum().alias("sum"), pl.col("amount").null_count().alias("nulls"),
+                 pl.len().alias("n"), pl.col("s").filter(pl.col("amount").is_not_null()).max().alias("scale"))
+            .sort("currency", nulls_last=True))
+    out: list[tuple[str | None, Decimal, int]] = []
+    for cur, total, nulls, n, own_scale in sums.iter_rows():
+        if cur is None:
+            out.append((None, Decimal(0), n))
+        else:
+            exact = Decimal(0) if n == nulls else Decimal(total).quantize(Decimal(1).scaleb(-(own_scale or 0)),
+                                                                          context=_WIDE)
+            out.append((cur, exact, nulls))
+    return out
 
 
 def _raw_amount(mapper: Mapper, raw: dict | None, amount_field: str | None) -> tuple[str | None, Decimal | None]:

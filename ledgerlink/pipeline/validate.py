@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import polars as pl
+import pyarrow as pa
 
 from ledgerlink.model.entities import load_schema, schema_errors
 
@@ -55,7 +56,9 @@ def _screen(schema: dict[str, Any], frame: pd.DataFrame, fields: list[str]) -> t
                               "required", "properties", "allOf", "x-natural-key"}
     if set(fields) - set(props):
         return np.ones(n, dtype=bool), True  # unknown fields: let jsonschema name them
-    present = {f: frame[f].notna().to_numpy() for f in fields}
+    texts = {f: text_column(frame[f].to_numpy(), f) for f in fields}
+    present = {f: (t.is_not_null().to_numpy() if (t := texts[f]) is not None else frame[f].notna().to_numpy())
+               for f in fields}
     for name in schema.get("required", []):
         bad |= ~present[name] if name in present else True
     for name in fields:
@@ -68,9 +71,10 @@ def _screen(schema: dict[str, Any], frame: pd.DataFrame, fields: list[str]) -> t
         if not mask.any():
             continue
         values = col[mask]
+        text = texts[name]
         kind = spec.get("type")
         if kind in (None, "string") or "enum" in spec or "const" in spec:
-            bad[mask] |= ~_column_ok(values, spec)
+            bad[mask] |= ~_column_ok(values, None if text is None else text.filter(pl.Series(mask)), spec)
         else:
             covered = False  # integers, booleans, arrays, objects: jsonschema decides
     for clause in schema.get("allOf", []):
@@ -89,14 +93,31 @@ def _screen(schema: dict[str, Any], frame: pd.DataFrame, fields: list[str]) -> t
     return bad, covered
 
 
-def _column_ok(values: pd.Series, spec: dict[str, Any]) -> np.ndarray:
+def _column_ok(values: pd.Series, text: pl.Series | None, spec: dict[str, Any]) -> np.ndarray:
     """Per value: does it satisfy the simple keywords of ``spec``? Each distinct value is checked
-    once (dates, currencies, statuses and IBANs repeat a lot), then the answers are spread back."""
-    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    once (dates, currencies, statuses and IBANs repeat a lot), then the answers are spread back.
+    ``text``: the same values as a polars text column, when they are all text."""
     pattern = re.compile(spec["pattern"]) if "pattern" in spec else None
     allowed = spec.get("enum", [spec["const"]] if "const" in spec else None)
     need_string = spec.get("type") == "string" or bool({"pattern", "minLength", "maxLength"} & set(spec))
     low, high = spec.get("minLength", 0), spec.get("maxLength")
+
+    if text is not None and (allowed is None or all(isinstance(a, str) for a in allowed)):
+        # All text: the checks column-wise on the distinct values, the pattern (Python's re, as
+        # jsonschema) on what is left; then the rows holding a failing value.
+        uniques = text.unique()
+        good = np.ones(len(uniques), dtype=bool) if allowed is None else uniques.is_in(allowed).to_numpy()
+        if need_string:
+            lengths = uniques.str.len_chars().to_numpy()
+            good &= lengths >= low
+            if high is not None:
+                good &= lengths <= high
+            if pattern is not None:
+                at = np.flatnonzero(good)
+                good[at] = np.fromiter(map(bool, map(pattern.search, uniques.gather(at).to_list())), dtype=bool,
+                                       count=len(at))
+        failing = uniques.filter(pl.Series(~good))
+        return ~text.is_in(failing).to_numpy() if len(failing) else np.ones(len(text), dtype=bool)
 
     def ok(value: Any) -> bool:
         if allowed is not None and value not in allowed:
@@ -108,26 +129,18 @@ def _column_ok(values: pd.Series, spec: dict[str, Any]) -> np.ndarray:
         # A search, as JSON Schema's "pattern" is.
         return pattern is None or pattern.search(value) is not None
 
-    uniques = np.asarray(uniques, dtype=object)
-    texts = _texts(uniques) if allowed is None or all(isinstance(a, str) for a in allowed) else None
-    if texts is None:  # values other than text: one by one
-        return np.fromiter(map(ok, uniques), dtype=bool, count=len(uniques))[codes]
-    # All text: the same checks column-wise, the pattern (Python's re, as jsonschema) on what is left.
-    good = np.ones(len(uniques), dtype=bool) if allowed is None else texts.is_in(allowed).to_numpy()
-    if need_string:
-        lengths = texts.str.len_chars().to_numpy()
-        good &= lengths >= low
-        if high is not None:
-            good &= lengths <= high
-        if pattern is not None:
-            at = np.flatnonzero(good)
-            good[at] = np.fromiter(map(bool, map(pattern.search, uniques[at])), dtype=bool, count=len(at))
-    return good[codes]
+    codes, distinct = pd.factorize(values, use_na_sentinel=False)
+    return np.fromiter(map(ok, distinct), dtype=bool, count=len(distinct))[codes]
 
 
-def _texts(values: np.ndarray) -> pl.Series | None:
-    """``values`` as a polars text column, or None when one of them is not text."""
+def text_column(values: np.ndarray, name: str = "") -> pl.Series | None:
+    """``values`` (an object array of text and None) as a polars text column, or None when one of them
+    is not text. (polars' own conversion is the fastest but refuses an array that starts with None.)"""
     try:
-        return pl.Series(values, dtype=pl.String, strict=True)
+        return pl.Series(name, values, dtype=pl.String, strict=True)
     except (TypeError, pl.exceptions.PolarsError):
+        pass
+    try:
+        return pl.Series(name, pa.array(values, pa.string()))
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
         return None
