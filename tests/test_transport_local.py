@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 import time
 from pathlib import Path
@@ -144,6 +145,18 @@ def test_no_sleep_when_nothing_to_check(inbox: Path) -> None:
     src._sleep = slept.append
     assert src.list_ready() == []
     assert slept == []
+
+
+def test_files_unchanged_for_longer_than_the_wait_are_ready_without_it(inbox: Path) -> None:
+    src = LocalFolderSource(LocalFolderConfig(inbox, stable_seconds=30))
+    slept: list[float] = []
+    src._sleep = slept.append
+    write(inbox / "old.csv", "x")
+    an_hour_ago = time.time() - 3600
+    os.utime(inbox / "old.csv", (an_hour_ago, an_hour_ago))
+    assert names(src.list_ready()) == ["old.csv"] and slept == []
+    write(inbox / "new.csv", "x")   # written just now: the listing waits and looks again
+    assert names(src.list_ready()) == ["new.csv", "old.csv"] and slept == [30]
 
 
 def test_in_progress_names_and_folders_are_ignored(inbox: Path) -> None:

@@ -205,6 +205,9 @@ class BaseFileSource:
     pattern: str = "*"
     done_suffix: str | None = None
     stable_seconds: float = 2.0
+    # The listing's mtimes come from this machine's own clock (a local folder): a file unchanged for
+    # longer than ``stable_seconds`` already is settled, with no wait to see it again.
+    same_clock: bool = False
 
     def __init__(self) -> None:
         # Indirection so tests can change files "between the two listings" deterministically.
@@ -236,7 +239,8 @@ class BaseFileSource:
         if self.done_suffix:
             suffix = self.done_suffix
             ready = [f for name, f in candidates.items() if name + suffix in entries]
-        elif not candidates or self.stable_seconds <= 0:
+        elif not candidates or self.stable_seconds <= 0 or (self.same_clock and all(
+                time.time() - f.mtime >= self.stable_seconds for f in candidates.values())):
             ready = list(candidates.values())
         else:
             self._sleep(self.stable_seconds)

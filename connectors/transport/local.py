@@ -43,6 +43,8 @@ class LocalFolderConfig:
 
 
 class LocalFolderSource(BaseFileSource):
+    same_clock = True
+
     def __init__(self, config: LocalFolderConfig) -> None:
         super().__init__()
         self.config = config
