@@ -57,7 +57,7 @@ def extract(feed_name: str) -> list[dict[str, Any]]:
 
 
 def map_and_validate(feed_name: str, file: dict[str, Any]) -> dict[str, Any]:
-    from ledgerlink.pipeline.staging import write_batch
+    from ledgerlink.pipeline.staging import release_freed_memory, write_batch
     from ledgerlink.pipeline.steps import SourceFile, preparer
     from ledgerlink.store import Store
 
@@ -77,8 +77,11 @@ def map_and_validate(feed_name: str, file: dict[str, Any]) -> dict[str, Any]:
         log.warning("%s: schema drift in %s: %s", feed_name, source.name, d)
     for f in batch.findings:
         log.warning("%s: %s: %s", feed_name, source.name, f["message"])
-    return {"run_id": run_id, "batch": str(path), "file": file,
-            "records": len(batch.records), "quarantined": len(batch.quarantine), "drift": batch.drift}
+    handed_over = {"run_id": run_id, "batch": str(path), "file": file,
+                   "records": len(batch.records), "quarantined": len(batch.quarantine), "drift": batch.drift}
+    del batch   # the mapped frame: the load task reads the batch back from its file
+    release_freed_memory()
+    return handed_over
 
 
 def load(feed_name: str, prepared: dict[str, Any]) -> dict[str, Any]:

@@ -56,27 +56,23 @@ def _screen(schema: dict[str, Any], frame: pd.DataFrame, fields: list[str]) -> t
                               "required", "properties", "allOf", "x-natural-key"}
     if set(fields) - set(props):
         return np.ones(n, dtype=bool), True  # unknown fields: let jsonschema name them
-    texts = {f: text_column(frame[f].to_numpy(), f) for f in fields}
-    present = {f: (t.is_not_null().to_numpy() if (t := texts[f]) is not None else frame[f].notna().to_numpy())
-               for f in fields}
-    for name in schema.get("required", []):
-        bad |= ~present[name] if name in present else True
-    for name in fields:
+    present: dict[str, np.ndarray] = {}
+    for name in fields:   # one field at a time: a million-row text column is dropped once checked
         spec = props[name]
+        text = text_column(frame[name].to_numpy(), name)
+        mask = present[name] = text.is_not_null().to_numpy() if text is not None else frame[name].notna().to_numpy()
         if not set(spec) <= _SIMPLE_KEYWORDS:
             covered = False
             continue
-        col = frame[name]
-        mask = present[name]
         if not mask.any():
             continue
-        values = col[mask]
-        text = texts[name]
         kind = spec.get("type")
         if kind in (None, "string") or "enum" in spec or "const" in spec:
-            bad[mask] |= ~_column_ok(values, None if text is None else text.filter(pl.Series(mask)), spec)
+            bad[mask] |= ~_column_ok(frame[name][mask], None if text is None else text.filter(pl.Series(mask)), spec)
         else:
             covered = False  # integers, booleans, arrays, objects: jsonschema decides
+    for name in schema.get("required", []):
+        bad |= ~present[name] if name in present else True
     for clause in schema.get("allOf", []):
         cond = clause.get("if", {}).get("properties", {})
         then_required = clause.get("then", {}).get("required")
