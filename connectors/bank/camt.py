@@ -46,6 +46,7 @@ LIMITS = XmlLimits(max_depth=64, max_text=100_000)
 
 # xs:decimal without sign (amounts are never negative in camt) and without exponent
 _AMOUNT = re.compile(r"\+?(?:\d{1,20}(?:\.\d{0,20})?|\.\d{1,20})")
+_AMOUNT_MATCH = _AMOUNT.fullmatch
 _CURRENCY = re.compile(r"[A-Z]{3}")
 _DATE = re.compile(r"(\d{4})-(\d\d)-(\d\d)(?:T\d\d:\d\d(?::\d\d(?:\.\d+)?)?)?(?:Z|[+-]\d\d:\d\d)?")
 _STATUS = {"BOOK": "booked", "PDNG": "pending", "FUTR": "pending", "INFO": "info"}
@@ -446,56 +447,75 @@ class _Parser:
 
     def _bank_code(self, bk: Any) -> tuple[str | None, str | None, str | None, str | None]:
         """(ISO domain, family, sub-family, proprietary code) of a BkTxCd element."""
-        local = self.local
+        local_get = self.local.get
         domain = family = subfamily = proprietary = None
         for c in bk:
-            kind = local.get(c.tag)
+            kind = local_get(c.tag)
             if kind == "Domn":
                 for d in c:
-                    dk = local.get(d.tag)
+                    dk = local_get(d.tag)
                     if dk == "Cd":
                         domain = _text(d)
                     elif dk == "Fmly":
                         for f in d:
-                            fk = local.get(f.tag)
+                            fk = local_get(f.tag)
                             if fk == "Cd":
                                 family = _text(f)
                             elif fk == "SubFmlyCd":
                                 subfamily = _text(f)
             elif kind == "Prtry":
                 for p in c:
-                    if local.get(p.tag) == "Cd":
+                    if local_get(p.tag) == "Cd":
                         proprietary = _text(p)
         return domain, family, subfamily, proprietary
 
     def _transaction(self, ntry: Any, where: str, statement_id: str | None,
                      own: frozenset[str]) -> Transaction:
-        local = self.local
+        # The common shapes of an element are read inline (exact text, known currency, a date read
+        # before); anything else goes to the helpers, which check it and name the error.
+        local_get = self.local.get
+        dates = self._dates
         amount = currency = credit = codes = booking = value = bank_ref = addtl = None
         reversal = False
         status = "booked"
         details: list[_Tx] = []
         for c in ntry:
-            kind = local.get(c.tag)
+            kind = local_get(c.tag)
             if kind is None:
                 continue
             if kind == "Amt":
-                amount, currency = self._amount(c, where, "Amt")
+                text = c.text
+                currency = c.get("Ccy")
+                if text is not None and currency in self._currencies and _AMOUNT_MATCH(text):
+                    amount = Decimal(text)
+                else:
+                    amount, currency = self._amount(c, where, "Amt")
             elif kind == "CdtDbtInd":
-                credit = self._indicator(c, where, "CdtDbtInd")
+                text = c.text
+                credit = True if text == "CRDT" else False if text == "DBIT" else \
+                    self._indicator(c, where, "CdtDbtInd")
             elif kind == "Sts":
                 status = self._status(c, where)
-            elif kind == "BookgDt":
-                booking = self._date(c, where, "BookgDt")
-            elif kind == "ValDt":
-                value = self._date(c, where, "ValDt")
+            elif kind == "BookgDt" or kind == "ValDt":
+                found = None
+                for d in c:  # as _date: the first Dt or DtTm
+                    dk = local_get(d.tag)
+                    if dk == "Dt" or dk == "DtTm":
+                        found = dates.get(d.text)
+                        if found is None:
+                            found = self._date_text(d, where, f"{kind}/{dk}")
+                        break
+                if kind == "BookgDt":
+                    booking = found
+                else:
+                    value = found
             elif kind == "AcctSvcrRef":
                 bank_ref = _text(c)
             elif kind == "BkTxCd":
                 codes = self._bank_code(c)
             elif kind == "NtryDtls":
                 for d in c:
-                    if local.get(d.tag) == "TxDtls":
+                    if local_get(d.tag) == "TxDtls":
                         details.append(self._tx_details(d, where, len(details) + 1))
             elif kind == "AddtlNtryInf":
                 addtl = _text(c)
@@ -524,7 +544,9 @@ class _Parser:
             t.counterparty_name, t.counterparty_iban, t.counterparty_account, t.counterparty_bic = \
                 self._counterparty(d, credit, own)
             t.remittance_text = " ".join(d.ustrd) if d.ustrd else addtl
-            t.extra = self._extra(d)
+            if (d.mandate_id or d.purpose_code or d.cdtr_scheme is not None or d.ultmt_dbtr is not None
+                    or d.ultmt_cdtr is not None):  # else _extra finds nothing
+                t.extra = self._extra(d)
         else:
             t.remittance_text = addtl
             if details:
@@ -586,18 +608,18 @@ class _Parser:
                            " ".join(d.ustrd) if d.ustrd else None, d.return_reason)
 
     def _tx_details(self, txd: Any, where: str, index: int) -> _Tx:
-        local = self.local
+        local_get = self.local.get
         tx = _Tx()
         tx_amount: tuple[Decimal, str] | None = None
         instructed: tuple[Decimal, str] | None = None
         where = f"{where}/NtryDtls/TxDtls[{index}]"
         for c in txd:
-            kind = local.get(c.tag)
+            kind = local_get(c.tag)
             if kind is None:
                 continue
             if kind == "RltdPties":
                 for p in c:
-                    pk = local.get(p.tag)
+                    pk = local_get(p.tag)
                     if pk == "Dbtr":
                         tx.dbtr = p
                     elif pk == "DbtrAcct":
@@ -614,7 +636,7 @@ class _Parser:
                         tx.cdtr_scheme = p
             elif kind == "Refs":
                 for r in c:
-                    rk = local.get(r.tag)
+                    rk = local_get(r.tag)
                     if rk == "EndToEndId":
                         e2e = _text(r)
                         tx.e2e = None if e2e is None or e2e.upper() in _NO_VALUE else e2e
@@ -622,23 +644,30 @@ class _Parser:
                         mandate = _text(r)
                         tx.mandate_id = None if mandate is None or mandate.upper() in _NO_VALUE else mandate
             elif kind == "Purp":
-                tx.purpose_code = next((_text(p) for p in c if local.get(p.tag) in ("Cd", "Prtry")), None)
+                tx.purpose_code = next((_text(p) for p in c if local_get(p.tag) in ("Cd", "Prtry")), None)
             elif kind == "CdtrSchmeId":
                 tx.cdtr_scheme = c
             elif kind == "Amt":
-                tx.amount, tx.currency = self._amount(c, where, "Amt")
+                text = c.text
+                ccy = c.get("Ccy")
+                if text is not None and ccy in self._currencies and _AMOUNT_MATCH(text):
+                    tx.amount, tx.currency = Decimal(text), ccy
+                else:
+                    tx.amount, tx.currency = self._amount(c, where, "Amt")
             elif kind == "CdtDbtInd":
-                tx.credit = self._indicator(c, where, "CdtDbtInd")
+                text = c.text
+                tx.credit = True if text == "CRDT" else False if text == "DBIT" else \
+                    self._indicator(c, where, "CdtDbtInd")
             elif kind == "RltdAgts":
                 for a in c:
-                    ak = local.get(a.tag)
+                    ak = local_get(a.tag)
                     if ak == "DbtrAgt":
                         tx.dbtr_agt = a
                     elif ak == "CdtrAgt":
                         tx.cdtr_agt = a
             elif kind == "RmtInf":
                 for r in c:
-                    rk = local.get(r.tag)
+                    rk = local_get(r.tag)
                     if rk == "Ustrd":
                         text = _text(r)
                         if text and text.upper() not in _NO_VALUE:
@@ -654,10 +683,10 @@ class _Parser:
                 tx.return_reason = self._return_reason(c)
             elif kind == "AmtDtls":  # up to .001.03 the detail amount lives here only
                 for a in c:
-                    ak = local.get(a.tag)
+                    ak = local_get(a.tag)
                     if ak == "TxAmt" or ak == "InstdAmt":
                         for v in a:
-                            if local.get(v.tag) == "Amt":
+                            if local_get(v.tag) == "Amt":
                                 found = self._amount(v, where, f"AmtDtls/{ak}/Amt")
                                 if ak == "TxAmt":
                                     tx_amount = found
