@@ -387,13 +387,13 @@ class _Parser:
     def _account_id(self, id_el: Any) -> tuple[str | None, str | None]:
         """(IBAN, other account number) of an account Id element."""
         local = self.local
-        for c in id_el:
+        for c in id_el[:]:
             kind = local.get(c.tag)
             if kind == "IBAN":
                 iban = _text(c)
                 return (iban.replace(" ", "").upper() if iban else None), None
             if kind == "Othr" or kind == "PrtryAcct":
-                for o in c:
+                for o in c[:]:
                     if local.get(o.tag) == "Id":
                         return None, _text(o)
             elif kind == "BBAN" or kind == "UPIC":
@@ -401,7 +401,7 @@ class _Parser:
         return None, None
 
     def _account(self, acct: Any) -> tuple[str | None, str | None]:
-        for c in acct:
+        for c in acct[:]:
             if self.local.get(c.tag) == "Id":
                 return self._account_id(c)
         return None, None
@@ -410,7 +410,7 @@ class _Parser:
         """(name, BIC) of a party: Nm directly (up to .001.07), inside Pty (.001.08+), or a financial
         institution given as Agt/FinInstnId."""
         local = self.local
-        for c in party:
+        for c in party[:]:
             kind = local.get(c.tag)
             if kind == "Nm":
                 return _text(c), None
@@ -422,7 +422,7 @@ class _Parser:
                 if fin is None:
                     return None, None
                 name = bic = None
-                for f in fin:
+                for f in fin[:]:
                     fk = local.get(f.tag)
                     if fk == "Nm":
                         name = _text(f)
@@ -433,9 +433,9 @@ class _Parser:
 
     def _agent_bic(self, agent: Any) -> str | None:
         local = self.local
-        for c in agent:
+        for c in agent[:]:
             if local.get(c.tag) == "FinInstnId":
-                for f in c:
+                for f in c[:]:
                     fk = local.get(f.tag)
                     if fk == "BICFI" or fk == "BIC":
                         return _text(f)
@@ -449,24 +449,24 @@ class _Parser:
         """(ISO domain, family, sub-family, proprietary code) of a BkTxCd element."""
         local_get = self.local.get
         domain = family = subfamily = proprietary = None
-        for c in bk:
+        for c in bk[:]:
             kind = local_get(c.tag)
             if kind == "Domn":
-                for d in c:
+                for d in c[:]:
                     dk = local_get(d.tag)
                     if dk == "Cd":
-                        domain = _text(d)
+                        domain = (d.text or "").strip() or None  # _text, inline in the hot path
                     elif dk == "Fmly":
-                        for f in d:
+                        for f in d[:]:
                             fk = local_get(f.tag)
                             if fk == "Cd":
-                                family = _text(f)
+                                family = (f.text or "").strip() or None
                             elif fk == "SubFmlyCd":
-                                subfamily = _text(f)
+                                subfamily = (f.text or "").strip() or None
             elif kind == "Prtry":
-                for p in c:
+                for p in c[:]:
                     if local_get(p.tag) == "Cd":
-                        proprietary = _text(p)
+                        proprietary = (p.text or "").strip() or None
         return domain, family, subfamily, proprietary
 
     def _transaction(self, ntry: Any, where: str, statement_id: str | None,
@@ -479,7 +479,7 @@ class _Parser:
         reversal = False
         status = "booked"
         details: list[_Tx] = []
-        for c in ntry:
+        for c in ntry[:]:
             kind = local_get(c.tag)
             if kind is None:
                 continue
@@ -495,10 +495,15 @@ class _Parser:
                 credit = True if text == "CRDT" else False if text == "DBIT" else \
                     self._indicator(c, where, "CdtDbtInd")
             elif kind == "Sts":
-                status = self._status(c, where)
+                text = (c.text or "").strip() or None  # as _status, which names a bad one
+                if text is None:
+                    for v in c[:]:
+                        text = (v.text or "").strip() or None
+                found_status = _STATUS.get(text or "")
+                status = found_status if found_status is not None else self._status(c, where)
             elif kind == "BookgDt" or kind == "ValDt":
                 found = None
-                for d in c:  # as _date: the first Dt or DtTm
+                for d in c[:]:  # as _date: the first Dt or DtTm
                     dk = local_get(d.tag)
                     if dk == "Dt" or dk == "DtTm":
                         found = dates.get(d.text)
@@ -510,15 +515,15 @@ class _Parser:
                 else:
                     value = found
             elif kind == "AcctSvcrRef":
-                bank_ref = _text(c)
+                bank_ref = (c.text or "").strip() or None
             elif kind == "BkTxCd":
                 codes = self._bank_code(c)
             elif kind == "NtryDtls":
-                for d in c:
+                for d in c[:]:
                     if local_get(d.tag) == "TxDtls":
                         details.append(self._tx_details(d, where, len(details) + 1))
             elif kind == "AddtlNtryInf":
-                addtl = _text(c)
+                addtl = (c.text or "").strip() or None
             elif kind == "RvslInd":
                 reversal = _text(c) in ("true", "1")
         if amount is None or currency is None:
@@ -613,12 +618,12 @@ class _Parser:
         tx_amount: tuple[Decimal, str] | None = None
         instructed: tuple[Decimal, str] | None = None
         where = f"{where}/NtryDtls/TxDtls[{index}]"
-        for c in txd:
+        for c in txd[:]:
             kind = local_get(c.tag)
             if kind is None:
                 continue
             if kind == "RltdPties":
-                for p in c:
+                for p in c[:]:
                     pk = local_get(p.tag)
                     if pk == "Dbtr":
                         tx.dbtr = p
@@ -635,10 +640,10 @@ class _Parser:
                     elif pk == "CdtrSchmeId":
                         tx.cdtr_scheme = p
             elif kind == "Refs":
-                for r in c:
+                for r in c[:]:
                     rk = local_get(r.tag)
                     if rk == "EndToEndId":
-                        e2e = _text(r)
+                        e2e = (r.text or "").strip() or None
                         tx.e2e = None if e2e is None or e2e.upper() in _NO_VALUE else e2e
                     elif rk == "MndtId":
                         mandate = _text(r)
@@ -659,17 +664,17 @@ class _Parser:
                 tx.credit = True if text == "CRDT" else False if text == "DBIT" else \
                     self._indicator(c, where, "CdtDbtInd")
             elif kind == "RltdAgts":
-                for a in c:
+                for a in c[:]:
                     ak = local_get(a.tag)
                     if ak == "DbtrAgt":
                         tx.dbtr_agt = a
                     elif ak == "CdtrAgt":
                         tx.cdtr_agt = a
             elif kind == "RmtInf":
-                for r in c:
+                for r in c[:]:
                     rk = local_get(r.tag)
                     if rk == "Ustrd":
-                        text = _text(r)
+                        text = (r.text or "").strip() or None
                         if text and text.upper() not in _NO_VALUE:
                             if tx.ustrd is None:
                                 tx.ustrd = []
@@ -682,10 +687,10 @@ class _Parser:
                 tx.is_return = True
                 tx.return_reason = self._return_reason(c)
             elif kind == "AmtDtls":  # up to .001.03 the detail amount lives here only
-                for a in c:
+                for a in c[:]:
                     ak = local_get(a.tag)
                     if ak == "TxAmt" or ak == "InstdAmt":
-                        for v in a:
+                        for v in a[:]:
                             if local_get(v.tag) == "Amt":
                                 found = self._amount(v, where, f"AmtDtls/{ak}/Amt")
                                 if ak == "TxAmt":
@@ -699,18 +704,18 @@ class _Parser:
 
     def _return_reason(self, rtr: Any) -> str | None:
         """RtrInf/Rsn/Cd (an ISO external return reason code), else Rsn/Prtry."""
-        for rsn in rtr:
+        for rsn in rtr[:]:
             if self.local.get(rsn.tag) == "Rsn":
-                for code in rsn:
+                for code in rsn[:]:
                     if self.local.get(code.tag) in ("Cd", "Prtry") and _text(code):
                         return _text(code)
         return None
 
     def _creditor_reference(self, strd: Any) -> str | None:
         local = self.local
-        for c in strd:
+        for c in strd[:]:
             if local.get(c.tag) == "CdtrRefInf":
-                for r in c:
+                for r in c[:]:
                     if local.get(r.tag) == "Ref":
                         return _text(r)
         return None
@@ -727,12 +732,16 @@ class _Parser:
         a debit. Banks differ on reversals and returns (some keep the original transaction's roles,
         some swap them), so when that side is empty or is the statement's own account, the other side
         is taken instead, unless it is the own account too."""
-        debtor = (d.dbtr, d.dbtr_acct, d.dbtr_agt)
-        creditor = (d.cdtr, d.cdtr_acct, d.cdtr_agt)
-        first = self._side(*(debtor if credit else creditor))
+        if credit:
+            first = self._side(d.dbtr, d.dbtr_acct, d.dbtr_agt)
+        else:
+            first = self._side(d.cdtr, d.cdtr_acct, d.cdtr_agt)
         if (first[0] or first[1] or first[2]) and not (own and (first[1] in own or first[2] in own)):
             return first
-        second = self._side(*(creditor if credit else debtor))
+        if credit:
+            second = self._side(d.cdtr, d.cdtr_acct, d.cdtr_agt)
+        else:
+            second = self._side(d.dbtr, d.dbtr_acct, d.dbtr_agt)
         if (second[0] or second[1] or second[2]) and not (own and (second[1] in own or second[2] in own)):
             return second
         return first
