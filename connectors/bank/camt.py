@@ -444,6 +444,8 @@ class _Parser:
     # ----------------------------------------------------------------------------------- entries
     # The hot path: one call per entry. Paths for error messages are only built on failure, and the
     # party elements of a TxDtls are only read for the side that turns out to be the counterparty.
+    # Children are taken as a list (el[:], one call into lxml) rather than iterated: `for c in el`
+    # makes an iterator object per element, which costs more than the list for a few children.
 
     def _bank_code(self, bk: Any) -> tuple[str | None, str | None, str | None, str | None]:
         """(ISO domain, family, sub-family, proprietary code) of a BkTxCd element."""
