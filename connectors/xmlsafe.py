@@ -288,6 +288,7 @@ class _Checker:
         self.name = name
         self.line_offset = line_offset
         self._depth_xpaths: dict[int, etree.XPath] = {}
+        self._quick_xpaths: dict[int, etree.XPath] = {}
 
     def xpath(self, levels: int) -> etree.XPath:
         """An XPath, true when the subtree goes more than ``levels`` below its top or holds an
@@ -299,6 +300,17 @@ class _Checker:
             long_attribute = f"descendant-or-self::*/@*[string-length() > {self.limits.max_text}]"
             xp = etree.XPath(f"boolean({deep} | {long_attribute})")
             self._depth_xpaths[levels] = xp
+        return xp
+
+    def quick_xpath(self, levels: int) -> etree.XPath:
+        """Cheaper than ``xpath(levels)`` and true whenever it is: a subtree too small to go more than
+        ``levels`` deep (fewer descendants than that) is not searched level by level."""
+        levels = max(0, levels)
+        xp = self._quick_xpaths.get(levels)
+        if xp is None:
+            long_attribute = f"descendant-or-self::*/@*[string-length() > {self.limits.max_text}]"
+            xp = etree.XPath(f"boolean(descendant::*[{levels + 1}]) or boolean({long_attribute})")
+            self._quick_xpaths[levels] = xp
         return xp
 
     def _line(self, el: Any) -> int | None:
@@ -401,7 +413,7 @@ def iterparse(source: Path | str, events: Iterable[str] = ("end",), tag: Any = N
     last_depth = 0
     first = True
     max_depth, max_text = limits.max_depth, limits.max_text
-    xpaths: dict[int, Any] = {}
+    xpaths: dict[int, tuple[Any, Any]] = {}
     ctx = etree.iterparse(src.fh, events=events, tag=tag, chunk_size=chunk_size, **_parser_options())
     try:
         try:
@@ -428,12 +440,14 @@ def iterparse(source: Path | str, events: Iterable[str] = ("end",), tag: Any = N
                     else:
                         _check_preceding(checker, el, depth, boundary)
                     if event == "end":
-                        # fast path in C: total text, then one XPath for depth and attribute values
-                        xp = xpaths.get(depth)
-                        if xp is None:
-                            xp = xpaths[depth] = checker.xpath(max_depth - depth)
+                        # fast path in C: total text, then XPaths for depth and attribute values (the
+                        # exact one only when the quick one, true whenever it is, says so)
+                        pair = xpaths.get(depth)
+                        if pair is None:
+                            pair = xpaths[depth] = (checker.quick_xpath(max_depth - depth),
+                                                    checker.xpath(max_depth - depth))
                         text = etree.tostring(el, method="text", encoding=str, with_tail=False)
-                        if depth > max_depth or len(text) > max_text or xp(el):
+                        if depth > max_depth or len(text) > max_text or (pair[0](el) and pair[1](el)):
                             checker.subtree(el, depth)
                         boundary[depth] = el
                     else:

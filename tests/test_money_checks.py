@@ -188,3 +188,17 @@ def test_bank_amount_without_a_currency_is_left_to_the_mapping_but_its_digits_ar
     assert list(checked([bare], "f.sta")) == [bare]
     with pytest.raises(BankParseError, match="line 1: amount: amount 12345678901234567890 has 20 significant"):
         list(checked([Transaction(Decimal("12345678901234567890"), "", position="line 1")], "f.sta"))
+
+
+@pytest.mark.parametrize(("amount", "reason"), [
+    ("6.001", "amount: 6.001 has more than 2 decimals, too many for EUR"),
+    ("12345678901234567.89", "amount: amount 12345678901234567.89 has 19 significant digits, more than the "
+                             "18 an ISO 20022 amount may have (TotalDigits 18)"),
+    ("NaN", "amount: amount NaN is not a number"),
+])
+def test_bank_check_still_refuses_an_amount_after_good_ones_in_the_same_currency(amount, reason):
+    good = [Transaction(Decimal(a), "EUR", position=f"line {i}") for i, a in enumerate(("1.00", "-2.50", "7"), 1)]
+    assert list(checked(good, "f.sta")) == good
+    with pytest.raises(BankParseError) as info:
+        list(checked([*good, Transaction(Decimal(amount), "EUR", position="line 9")], "f.sta"))
+    assert (info.value.position, info.value.reason) == ("line 9", reason)

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from pathlib import Path
 
-from ledgerlink.model.money import MoneyError, check_amount, check_digits, currency_exponent
+from ledgerlink.model.money import MAX_DIGITS, MoneyError, check_amount, check_digits, currency_exponent
 
 from .model import Balance, BankParseError, BatchDetail, Record, Statement, Transaction, as_json
 from .settings import FeedSettings
@@ -98,13 +98,25 @@ def checked(records: Iterable[Record], file: str) -> Iterator[Record]:
     that does not is refused with a BankParseError naming the record's line or XPath. An amount
     whose currency the file does not give (an MT940 entry without balances) is only checked for
     its digits: the mapping quarantines it for the missing currency."""
+    # currency -> minus its exponent, for the currencies check_amount has accepted in this file
+    known: dict[str, int] = {}
     for record in records:
+        # The usual transaction, decided without the calls: no batch, a Decimal amount already in
+        # its known currency's minor units, with at most MAX_DIGITS digits (check_amount accepts it).
+        if type(record) is Transaction and not record.batch and type(record.amount) is Decimal:
+            exponent = known.get(record.currency)
+            if exponent is not None:
+                _, digits, amount_exponent = record.amount.as_tuple()
+                if amount_exponent == exponent and len(digits) <= MAX_DIGITS:
+                    yield record
+                    continue
         for what, amount, currency in _amounts(record):
             try:
                 if amount is None:
                     currency_exponent(currency)
                 elif currency:
                     check_amount(amount, currency)
+                    known[currency] = -currency_exponent(currency)
                 else:
                     check_digits(amount)
             except MoneyError as exc:

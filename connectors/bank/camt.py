@@ -46,6 +46,7 @@ LIMITS = XmlLimits(max_depth=64, max_text=100_000)
 
 # xs:decimal without sign (amounts are never negative in camt) and without exponent
 _AMOUNT = re.compile(r"\+?(?:\d{1,20}(?:\.\d{0,20})?|\.\d{1,20})")
+_AMOUNT_MATCH = _AMOUNT.fullmatch
 _CURRENCY = re.compile(r"[A-Z]{3}")
 _DATE = re.compile(r"(\d{4})-(\d\d)-(\d\d)(?:T\d\d:\d\d(?::\d\d(?:\.\d+)?)?)?(?:Z|[+-]\d\d:\d\d)?")
 _STATUS = {"BOOK": "booked", "PDNG": "pending", "FUTR": "pending", "INFO": "info"}
@@ -386,13 +387,13 @@ class _Parser:
     def _account_id(self, id_el: Any) -> tuple[str | None, str | None]:
         """(IBAN, other account number) of an account Id element."""
         local = self.local
-        for c in id_el:
+        for c in id_el[:]:
             kind = local.get(c.tag)
             if kind == "IBAN":
                 iban = _text(c)
                 return (iban.replace(" ", "").upper() if iban else None), None
             if kind == "Othr" or kind == "PrtryAcct":
-                for o in c:
+                for o in c[:]:
                     if local.get(o.tag) == "Id":
                         return None, _text(o)
             elif kind == "BBAN" or kind == "UPIC":
@@ -400,7 +401,7 @@ class _Parser:
         return None, None
 
     def _account(self, acct: Any) -> tuple[str | None, str | None]:
-        for c in acct:
+        for c in acct[:]:
             if self.local.get(c.tag) == "Id":
                 return self._account_id(c)
         return None, None
@@ -409,7 +410,7 @@ class _Parser:
         """(name, BIC) of a party: Nm directly (up to .001.07), inside Pty (.001.08+), or a financial
         institution given as Agt/FinInstnId."""
         local = self.local
-        for c in party:
+        for c in party[:]:
             kind = local.get(c.tag)
             if kind == "Nm":
                 return _text(c), None
@@ -421,7 +422,7 @@ class _Parser:
                 if fin is None:
                     return None, None
                 name = bic = None
-                for f in fin:
+                for f in fin[:]:
                     fk = local.get(f.tag)
                     if fk == "Nm":
                         name = _text(f)
@@ -432,9 +433,9 @@ class _Parser:
 
     def _agent_bic(self, agent: Any) -> str | None:
         local = self.local
-        for c in agent:
+        for c in agent[:]:
             if local.get(c.tag) == "FinInstnId":
-                for f in c:
+                for f in c[:]:
                     fk = local.get(f.tag)
                     if fk == "BICFI" or fk == "BIC":
                         return _text(f)
@@ -443,62 +444,88 @@ class _Parser:
     # ----------------------------------------------------------------------------------- entries
     # The hot path: one call per entry. Paths for error messages are only built on failure, and the
     # party elements of a TxDtls are only read for the side that turns out to be the counterparty.
+    # Children are taken as a list (el[:], one call into lxml) rather than iterated: `for c in el`
+    # makes an iterator object per element, which costs more than the list for a few children.
 
     def _bank_code(self, bk: Any) -> tuple[str | None, str | None, str | None, str | None]:
         """(ISO domain, family, sub-family, proprietary code) of a BkTxCd element."""
-        local = self.local
+        local_get = self.local.get
         domain = family = subfamily = proprietary = None
-        for c in bk:
-            kind = local.get(c.tag)
+        for c in bk[:]:
+            kind = local_get(c.tag)
             if kind == "Domn":
-                for d in c:
-                    dk = local.get(d.tag)
+                for d in c[:]:
+                    dk = local_get(d.tag)
                     if dk == "Cd":
-                        domain = _text(d)
+                        domain = (d.text or "").strip() or None  # _text, inline in the hot path
                     elif dk == "Fmly":
-                        for f in d:
-                            fk = local.get(f.tag)
+                        for f in d[:]:
+                            fk = local_get(f.tag)
                             if fk == "Cd":
-                                family = _text(f)
+                                family = (f.text or "").strip() or None
                             elif fk == "SubFmlyCd":
-                                subfamily = _text(f)
+                                subfamily = (f.text or "").strip() or None
             elif kind == "Prtry":
-                for p in c:
-                    if local.get(p.tag) == "Cd":
-                        proprietary = _text(p)
+                for p in c[:]:
+                    if local_get(p.tag) == "Cd":
+                        proprietary = (p.text or "").strip() or None
         return domain, family, subfamily, proprietary
 
     def _transaction(self, ntry: Any, where: str, statement_id: str | None,
                      own: frozenset[str]) -> Transaction:
-        local = self.local
+        # The common shapes of an element are read inline (exact text, known currency, a date read
+        # before); anything else goes to the helpers, which check it and name the error.
+        local_get = self.local.get
+        dates = self._dates
         amount = currency = credit = codes = booking = value = bank_ref = addtl = None
         reversal = False
         status = "booked"
         details: list[_Tx] = []
-        for c in ntry:
-            kind = local.get(c.tag)
+        for c in ntry[:]:
+            kind = local_get(c.tag)
             if kind is None:
                 continue
             if kind == "Amt":
-                amount, currency = self._amount(c, where, "Amt")
+                text = c.text
+                currency = c.get("Ccy")
+                if text is not None and currency in self._currencies and _AMOUNT_MATCH(text):
+                    amount = Decimal(text)
+                else:
+                    amount, currency = self._amount(c, where, "Amt")
             elif kind == "CdtDbtInd":
-                credit = self._indicator(c, where, "CdtDbtInd")
+                text = c.text
+                credit = True if text == "CRDT" else False if text == "DBIT" else \
+                    self._indicator(c, where, "CdtDbtInd")
             elif kind == "Sts":
-                status = self._status(c, where)
-            elif kind == "BookgDt":
-                booking = self._date(c, where, "BookgDt")
-            elif kind == "ValDt":
-                value = self._date(c, where, "ValDt")
+                text = (c.text or "").strip() or None  # as _status, which names a bad one
+                if text is None:
+                    for v in c[:]:
+                        text = (v.text or "").strip() or None
+                found_status = _STATUS.get(text or "")
+                status = found_status if found_status is not None else self._status(c, where)
+            elif kind == "BookgDt" or kind == "ValDt":
+                found = None
+                for d in c[:]:  # as _date: the first Dt or DtTm
+                    dk = local_get(d.tag)
+                    if dk == "Dt" or dk == "DtTm":
+                        found = dates.get(d.text)
+                        if found is None:
+                            found = self._date_text(d, where, f"{kind}/{dk}")
+                        break
+                if kind == "BookgDt":
+                    booking = found
+                else:
+                    value = found
             elif kind == "AcctSvcrRef":
-                bank_ref = _text(c)
+                bank_ref = (c.text or "").strip() or None
             elif kind == "BkTxCd":
                 codes = self._bank_code(c)
             elif kind == "NtryDtls":
-                for d in c:
-                    if local.get(d.tag) == "TxDtls":
+                for d in c[:]:
+                    if local_get(d.tag) == "TxDtls":
                         details.append(self._tx_details(d, where, len(details) + 1))
             elif kind == "AddtlNtryInf":
-                addtl = _text(c)
+                addtl = (c.text or "").strip() or None
             elif kind == "RvslInd":
                 reversal = _text(c) in ("true", "1")
         if amount is None or currency is None:
@@ -524,7 +551,9 @@ class _Parser:
             t.counterparty_name, t.counterparty_iban, t.counterparty_account, t.counterparty_bic = \
                 self._counterparty(d, credit, own)
             t.remittance_text = " ".join(d.ustrd) if d.ustrd else addtl
-            t.extra = self._extra(d)
+            if (d.mandate_id or d.purpose_code or d.cdtr_scheme is not None or d.ultmt_dbtr is not None
+                    or d.ultmt_cdtr is not None):  # else _extra finds nothing
+                t.extra = self._extra(d)
         else:
             t.remittance_text = addtl
             if details:
@@ -586,18 +615,18 @@ class _Parser:
                            " ".join(d.ustrd) if d.ustrd else None, d.return_reason)
 
     def _tx_details(self, txd: Any, where: str, index: int) -> _Tx:
-        local = self.local
+        local_get = self.local.get
         tx = _Tx()
         tx_amount: tuple[Decimal, str] | None = None
         instructed: tuple[Decimal, str] | None = None
         where = f"{where}/NtryDtls/TxDtls[{index}]"
-        for c in txd:
-            kind = local.get(c.tag)
+        for c in txd[:]:
+            kind = local_get(c.tag)
             if kind is None:
                 continue
             if kind == "RltdPties":
-                for p in c:
-                    pk = local.get(p.tag)
+                for p in c[:]:
+                    pk = local_get(p.tag)
                     if pk == "Dbtr":
                         tx.dbtr = p
                     elif pk == "DbtrAcct":
@@ -613,34 +642,41 @@ class _Parser:
                     elif pk == "CdtrSchmeId":
                         tx.cdtr_scheme = p
             elif kind == "Refs":
-                for r in c:
-                    rk = local.get(r.tag)
+                for r in c[:]:
+                    rk = local_get(r.tag)
                     if rk == "EndToEndId":
-                        e2e = _text(r)
+                        e2e = (r.text or "").strip() or None
                         tx.e2e = None if e2e is None or e2e.upper() in _NO_VALUE else e2e
                     elif rk == "MndtId":
                         mandate = _text(r)
                         tx.mandate_id = None if mandate is None or mandate.upper() in _NO_VALUE else mandate
             elif kind == "Purp":
-                tx.purpose_code = next((_text(p) for p in c if local.get(p.tag) in ("Cd", "Prtry")), None)
+                tx.purpose_code = next((_text(p) for p in c if local_get(p.tag) in ("Cd", "Prtry")), None)
             elif kind == "CdtrSchmeId":
                 tx.cdtr_scheme = c
             elif kind == "Amt":
-                tx.amount, tx.currency = self._amount(c, where, "Amt")
+                text = c.text
+                ccy = c.get("Ccy")
+                if text is not None and ccy in self._currencies and _AMOUNT_MATCH(text):
+                    tx.amount, tx.currency = Decimal(text), ccy
+                else:
+                    tx.amount, tx.currency = self._amount(c, where, "Amt")
             elif kind == "CdtDbtInd":
-                tx.credit = self._indicator(c, where, "CdtDbtInd")
+                text = c.text
+                tx.credit = True if text == "CRDT" else False if text == "DBIT" else \
+                    self._indicator(c, where, "CdtDbtInd")
             elif kind == "RltdAgts":
-                for a in c:
-                    ak = local.get(a.tag)
+                for a in c[:]:
+                    ak = local_get(a.tag)
                     if ak == "DbtrAgt":
                         tx.dbtr_agt = a
                     elif ak == "CdtrAgt":
                         tx.cdtr_agt = a
             elif kind == "RmtInf":
-                for r in c:
-                    rk = local.get(r.tag)
+                for r in c[:]:
+                    rk = local_get(r.tag)
                     if rk == "Ustrd":
-                        text = _text(r)
+                        text = (r.text or "").strip() or None
                         if text and text.upper() not in _NO_VALUE:
                             if tx.ustrd is None:
                                 tx.ustrd = []
@@ -653,11 +689,11 @@ class _Parser:
                 tx.is_return = True
                 tx.return_reason = self._return_reason(c)
             elif kind == "AmtDtls":  # up to .001.03 the detail amount lives here only
-                for a in c:
-                    ak = local.get(a.tag)
+                for a in c[:]:
+                    ak = local_get(a.tag)
                     if ak == "TxAmt" or ak == "InstdAmt":
-                        for v in a:
-                            if local.get(v.tag) == "Amt":
+                        for v in a[:]:
+                            if local_get(v.tag) == "Amt":
                                 found = self._amount(v, where, f"AmtDtls/{ak}/Amt")
                                 if ak == "TxAmt":
                                     tx_amount = found
@@ -670,18 +706,18 @@ class _Parser:
 
     def _return_reason(self, rtr: Any) -> str | None:
         """RtrInf/Rsn/Cd (an ISO external return reason code), else Rsn/Prtry."""
-        for rsn in rtr:
+        for rsn in rtr[:]:
             if self.local.get(rsn.tag) == "Rsn":
-                for code in rsn:
+                for code in rsn[:]:
                     if self.local.get(code.tag) in ("Cd", "Prtry") and _text(code):
                         return _text(code)
         return None
 
     def _creditor_reference(self, strd: Any) -> str | None:
         local = self.local
-        for c in strd:
+        for c in strd[:]:
             if local.get(c.tag) == "CdtrRefInf":
-                for r in c:
+                for r in c[:]:
                     if local.get(r.tag) == "Ref":
                         return _text(r)
         return None
@@ -698,12 +734,16 @@ class _Parser:
         a debit. Banks differ on reversals and returns (some keep the original transaction's roles,
         some swap them), so when that side is empty or is the statement's own account, the other side
         is taken instead, unless it is the own account too."""
-        debtor = (d.dbtr, d.dbtr_acct, d.dbtr_agt)
-        creditor = (d.cdtr, d.cdtr_acct, d.cdtr_agt)
-        first = self._side(*(debtor if credit else creditor))
+        if credit:
+            first = self._side(d.dbtr, d.dbtr_acct, d.dbtr_agt)
+        else:
+            first = self._side(d.cdtr, d.cdtr_acct, d.cdtr_agt)
         if (first[0] or first[1] or first[2]) and not (own and (first[1] in own or first[2] in own)):
             return first
-        second = self._side(*(creditor if credit else debtor))
+        if credit:
+            second = self._side(d.cdtr, d.cdtr_acct, d.cdtr_agt)
+        else:
+            second = self._side(d.dbtr, d.dbtr_acct, d.dbtr_agt)
         if (second[0] or second[1] or second[2]) and not (own and (second[1] in own or second[2] in own)):
             return second
         return first
