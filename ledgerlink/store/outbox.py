@@ -22,8 +22,9 @@ import os
 import re
 import secrets
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
@@ -151,10 +152,15 @@ def scrub_text(message: str) -> str:
     return mask_accounts_in_text(message)
 
 
+@lru_cache(maxsize=4096)
+def _secret_key(key: str) -> bool:
+    return _SECRET_KEY.match(key) is not None
+
+
 def scrub_value(value: Any) -> Any:
     """A JSON value with the values of secret-named keys replaced by ``***``."""
     if isinstance(value, dict):
-        return {k: "***" if _SECRET_KEY.match(str(k)) else scrub_value(v) for k, v in value.items()}
+        return {k: "***" if _secret_key(str(k)) else scrub_value(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [scrub_value(v) for v in value]
     return value
@@ -166,10 +172,12 @@ def _check_no_floats(value: Any, path: str = "payload") -> None:
         raise StoreError(f"{path} is a float ({value!r}); pass amounts as Decimal or text")
     if isinstance(value, dict):
         for k, v in value.items():
-            _check_no_floats(v, f"{path}.{k}")
+            if type(v) is not str:  # most values are text: no call for them
+                _check_no_floats(v, f"{path}.{k}")
     elif isinstance(value, list | tuple):
         for i, v in enumerate(value):
-            _check_no_floats(v, f"{path}[{i}]")
+            if type(v) is not str:
+                _check_no_floats(v, f"{path}[{i}]")
 
 
 # -- queries inside a transaction -------------------------------------------------------------
@@ -367,7 +375,10 @@ class Outbox(Repository):
                 actor=actor,
             )
         # The entries as the update left them (no second read).
-        return [replace(e, status="in_flight", claimed_by=worker[:200], claimed_until=lease_until) for e in due_entries]
+        claimed_by = worker[:200]
+        return [OutboxEntry(e.id, e.kind, e.idempotency_key, e.payload, "in_flight", e.attempts, e.next_attempt_at,
+                            e.last_error, claimed_by, lease_until, e.created_at, e.sent_at, e.response)
+                for e in due_entries]
 
     def mark_sent(
         self, entry_id: int, response: Any = None, *, worker: str | None = None, actor: str = DEFAULT_ACTOR
@@ -411,8 +422,9 @@ class Outbox(Repository):
                     actor=actor,
                 )
         # The entries as the update left them (no second read); those sent before are unchanged.
-        after = {**before, **{e.id: replace(e, status="sent", sent_at=stamp, claimed_until=None,
-                                            response=_json_or_none(stored[e.id]))
+        after = {**before, **{e.id: OutboxEntry(e.id, e.kind, e.idempotency_key, e.payload, "sent", e.attempts,
+                                                e.next_attempt_at, e.last_error, e.claimed_by, None, e.created_at,
+                                                stamp, _json_or_none(stored[e.id]))
                               for e in todo}}
         return [after[entry_id] for entry_id, _ in sent]
 
