@@ -14,7 +14,7 @@ from ledgerlink.errors import LedgerlinkError, StoreError
 from ledgerlink.financing.rules import Context, Decision, Rules, evaluate, load_rules
 from ledgerlink.model.entities import schema_messages
 from ledgerlink.model.money import format_amount
-from ledgerlink.store import NewDecision, OutboxRequest, Store, Submission
+from ledgerlink.store import NewDecision, OutboxRequest, Store, Submission, encode_checks
 
 SUBMIT_KIND = "financing.submit"
 DEFAULT_ACTOR = "ledgerlink"
@@ -135,7 +135,7 @@ def _new_decision(
         decision="eligible" if decision.eligible else "ineligible",
         rule=decision.rule,
         reason=decision.reason,
-        checks=decision.to_json()["checks"],
+        checks=encode_checks(decision.to_json()["checks"]),  # as text: thousands of decisions are held at once
         rules_version=rules.revision,
         rules_hash=rules.sha256,
         run_id=run_id,

@@ -345,19 +345,27 @@ class Outbox(Repository):
             raise StoreError("claim needs limit >= 1 and lease_seconds > 0")
         now = self.now()
         now_s, lease_until = iso(now), iso(now + timedelta(seconds=lease_seconds))
-        due = or_(
-            and_(outbox.c.status == "pending", outbox.c.next_attempt_at <= now_s),
-            and_(outbox.c.status == "in_flight", outbox.c.claimed_until <= now_s),
-        )
-        query = select(outbox).where(due)
-        if kinds:
-            query = query.where(outbox.c.kind.in_(list(kinds)))
-        # Rows another transaction is claiming right now are skipped, not waited for (PostgreSQL;
-        # SQLite has no row locks and needs none: its write transaction already excludes others).
-        query = query.order_by(outbox.c.next_attempt_at, outbox.c.id).limit(limit).with_for_update(skip_locked=True)
+        pending = and_(outbox.c.status == "pending", outbox.c.next_attempt_at <= now_s)
+        expired = and_(outbox.c.status == "in_flight", outbox.c.claimed_until <= now_s)
+
+        def oldest_due(condition: Any) -> Any:
+            query = select(outbox).where(condition)
+            if kinds:
+                query = query.where(outbox.c.kind.in_(list(kinds)))
+            return query.order_by(outbox.c.next_attempt_at, outbox.c.id).limit(limit)
+
         with self._writing() as work:
             conn = work._conn
-            due_entries = [_entry(row) for row in conn.execute(query)]
+            if conn.dialect.name == "postgresql":
+                # Rows another transaction is claiming right now are skipped, not waited for.
+                rows = list(conn.execute(oldest_due(or_(pending, expired)).with_for_update(skip_locked=True)))
+            else:
+                # SQLite has no row locks and needs none: its write transaction already excludes others.
+                # The oldest pending entries come in their index's order, up to the limit (one query for
+                # both states would read and sort every due entry), merged with the expired leases.
+                rows = sorted([*conn.execute(oldest_due(pending)), *conn.execute(oldest_due(expired))],
+                              key=lambda row: (row.next_attempt_at, row.id))[:limit]
+            due_entries = [_entry(row) for row in rows]
             if not due_entries:
                 return []
             ids = [e.id for e in due_entries]

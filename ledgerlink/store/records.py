@@ -283,18 +283,30 @@ def upsert(conn: Connection, run_id: str, entity: str, batch: Records) -> tuple[
     return inserted, updated, staged - inserted - updated
 
 
-def _record_dict(row) -> dict[str, Any]:
+def _run_lineage(row) -> dict[str, Any]:
+    run_lineage = {"feed": row.feed, "run_id": row.run_id, "mapping": row.mapping,
+                   **(json.loads(row.source) if row.source else {})}
+    return {k: v for k, v in run_lineage.items() if v is not None}
+
+
+def _record_dict(row, runs_seen: dict[tuple, dict[str, Any]] | None = None) -> dict[str, Any]:
     # A record stores only its own lineage (source row, replay origin); what it shares with
     # every record of its run (feed, mapping, source file name, sha256, uri) is kept once, on
     # the run, and merged back here. Keeps a million-row load from writing the same text 1M times.
-    run_lineage = {"feed": row.feed, "run_id": row.run_id, "mapping": row.mapping,
-                   **(json.loads(row.source) if row.source else {})}
+    # ``runs_seen``: the run lineages already built while reading many records, by run.
+    if runs_seen is None:
+        run_lineage = _run_lineage(row)
+    else:
+        run_key = (row.run_id, row.feed, row.mapping, row.source)
+        run_lineage = runs_seen.get(run_key)
+        if run_lineage is None:
+            run_lineage = runs_seen[run_key] = _run_lineage(row)
     return {
         "natural_key": row.natural_key,
         "version": row.version,
         "content_hash": row.content_hash,
         "payload": json.loads(row.payload),
-        "lineage": {**{k: v for k, v in run_lineage.items() if v is not None}, **json.loads(row.lineage)},
+        "lineage": {**run_lineage, **json.loads(row.lineage)},
         "run_id": row.run_id,
         "created_at": row.created_at,
     }
@@ -314,7 +326,8 @@ def _heads(entity: str):
 
 def current(conn: Connection, entity: str) -> list[dict[str, Any]]:
     query = _heads(entity).order_by(record_heads.c.natural_key)
-    return [_record_dict(row) for row in conn.execute(query)]
+    runs_seen: dict[tuple, dict[str, Any]] = {}
+    return [_record_dict(row, runs_seen) for row in conn.execute(query)]
 
 
 def find(conn: Connection, entity: str, natural_keys: Iterable[str]) -> dict[str, dict[str, Any]]:
