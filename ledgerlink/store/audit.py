@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, insert, select
 
-from ledgerlink.store.db import PG_LOCK_AUDIT, dumps, pg_lock, utcnow
+from ledgerlink.store.db import PG_LOCK_AUDIT, dumps, execute_many, pg_lock, utcnow
 from ledgerlink.store.tables import audit_log
 
 GENESIS = "0" * 64
@@ -108,7 +108,7 @@ def append_many(conn: Connection, entries: Sequence[AuditEntry]) -> None:
         prev_hash = digest
     # Rows get their ids in list order (SQLite and PostgreSQL insert a VALUES list in order), which is
     # the chain's order.
-    conn.execute(insert(audit_log), rows)
+    execute_many(conn, insert(audit_log), rows)
     conn.info[HEAD_KEY] = (rows[-1]["prev_hash"], prev_hash)
 
 

@@ -11,7 +11,15 @@ from typing import Any
 from sqlalchemy import and_, bindparam, func, insert, select, update
 
 from ledgerlink.errors import StoreError
-from ledgerlink.store.db import ID_CHUNK, PG_LOCK_CLASS_ENTITY, dumps, entity_lock_key, pg_lock, utcnow
+from ledgerlink.store.db import (
+    ID_CHUNK,
+    PG_LOCK_CLASS_ENTITY,
+    dumps,
+    entity_lock_key,
+    execute_many,
+    pg_lock,
+    utcnow,
+)
 from ledgerlink.store.outbox import DEFAULT_ACTOR, OutboxRequest
 from ledgerlink.store.repository import Repository
 from ledgerlink.store.tables import financing_decisions, outbox, records
@@ -111,8 +119,7 @@ class FinancingRepository(Repository):
                     "rules_version": d.rules_version,
                     "rules_hash": d.rules_hash, "run_id": d.run_id, "outbox_id": outbox_id, "decided_at": decided_at,
                 })
-            if rows:
-                work._conn.execute(insert(financing_decisions), rows)
+            execute_many(work._conn, insert(financing_decisions), rows)
         return RecordedDecisions(rows, new)
 
     def decisions_of(self, invoice_key: str, limit: int = 20) -> list[dict[str, Any]]:

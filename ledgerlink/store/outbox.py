@@ -33,7 +33,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from ledgerlink.errors import ConfigError, StoreError
 from ledgerlink.redact import mask_accounts_in_text
-from ledgerlink.store.db import ID_CHUNK, dumps, statuses_by_id
+from ledgerlink.store.db import ID_CHUNK, dumps, execute_many, statuses_by_id
 from ledgerlink.store.repository import Repository, StoreAccess, WorkAccess
 from ledgerlink.store.tables import OUTBOX_STATUSES, outbox
 
@@ -345,8 +345,8 @@ class Outbox(Repository):
             raise StoreError("claim needs limit >= 1 and lease_seconds > 0")
         now = self.now()
         now_s, lease_until = iso(now), iso(now + timedelta(seconds=lease_seconds))
-        pending = and_(outbox.c.status == "pending", outbox.c.next_attempt_at <= now_s)
-        expired = and_(outbox.c.status == "in_flight", outbox.c.claimed_until <= now_s)
+        pending_due = and_(outbox.c.status == "pending", outbox.c.next_attempt_at <= now_s)
+        lease_over = and_(outbox.c.status == "in_flight", outbox.c.claimed_until <= now_s)
 
         def oldest_due(condition: Any) -> Any:
             query = select(outbox).where(condition)
@@ -358,12 +358,12 @@ class Outbox(Repository):
             conn = work._conn
             if conn.dialect.name == "postgresql":
                 # Rows another transaction is claiming right now are skipped, not waited for.
-                rows = list(conn.execute(oldest_due(or_(pending, expired)).with_for_update(skip_locked=True)))
+                rows = list(conn.execute(oldest_due(or_(pending_due, lease_over)).with_for_update(skip_locked=True)))
             else:
                 # SQLite has no row locks and needs none: its write transaction already excludes others.
                 # The oldest pending entries come in their index's order, up to the limit (one query for
                 # both states would read and sort every due entry), merged with the expired leases.
-                rows = sorted([*conn.execute(oldest_due(pending)), *conn.execute(oldest_due(expired))],
+                rows = sorted([*conn.execute(oldest_due(pending_due)), *conn.execute(oldest_due(lease_over))],
                               key=lambda row: (row.next_attempt_at, row.id))[:limit]
             due_entries = [_entry(row) for row in rows]
             if not due_entries:
@@ -415,13 +415,13 @@ class Outbox(Repository):
                 raise StoreError(f"outbox entry {dead[0]} is dead; replay it before recording a send")
             todo = [before[i] for i in ids if before[i].status != "sent"]
             stored = {e.id: None if responses[e.id] is None else dumps(scrub_value(responses[e.id])) for e in todo}
-            if todo:
-                conn.execute(
-                    update(outbox)
-                    .where(outbox.c.id == bindparam("entry_id"))
-                    .values(status="sent", sent_at=stamp, response=bindparam("sent_response"), claimed_until=None),
-                    [{"entry_id": entry_id, "sent_response": text} for entry_id, text in stored.items()],
-                )
+            execute_many(
+                conn,
+                update(outbox)
+                .where(outbox.c.id == bindparam("entry_id"))
+                .values(status="sent", sent_at=stamp, response=bindparam("sent_response"), claimed_until=None),
+                [{"entry_id": entry_id, "sent_response": text} for entry_id, text in stored.items()],
+            )
             for entry in todo:
                 work.audit(
                     "outbox.sent",

@@ -294,13 +294,12 @@ def _record_dict(row, runs_seen: dict[tuple, dict[str, Any]] | None = None) -> d
     # every record of its run (feed, mapping, source file name, sha256, uri) is kept once, on
     # the run, and merged back here. Keeps a million-row load from writing the same text 1M times.
     # ``runs_seen``: the run lineages already built while reading many records, by run.
-    if runs_seen is None:
+    run_key = (row.run_id, row.feed, row.mapping, row.source)
+    run_lineage = None if runs_seen is None else runs_seen.get(run_key)
+    if run_lineage is None:
         run_lineage = _run_lineage(row)
-    else:
-        run_key = (row.run_id, row.feed, row.mapping, row.source)
-        run_lineage = runs_seen.get(run_key)
-        if run_lineage is None:
-            run_lineage = runs_seen[run_key] = _run_lineage(row)
+        if runs_seen is not None:
+            runs_seen[run_key] = run_lineage
     return {
         "natural_key": row.natural_key,
         "version": row.version,
