@@ -82,7 +82,7 @@ def decide_and_enqueue(
     """
     rules = rules or load_rules()
     if invoices is None:
-        invoices = [r for r in store.current_records("invoice") if r["payload"].get("direction") == "payable"]
+        invoices = [r for r in store.current_payloads("invoice") if r["payload"].get("direction") == "payable"]
     batch: dict[str, Mapping[str, Any]] = {}
     for record in invoices:
         batch.setdefault(record["natural_key"], record)

@@ -329,6 +329,21 @@ def current(conn: Connection, entity: str) -> list[dict[str, Any]]:
     return [_record_dict(row, runs_seen) for row in conn.execute(query)]
 
 
+def current_payloads(conn: Connection, entity: str) -> list[dict[str, Any]]:
+    """Head versions ordered by natural key, each as natural_key, content_hash and payload only (for a
+    step that reads every record of an entity and needs neither lineage nor run)."""
+    query = (
+        select(records.c.natural_key, records.c.content_hash, records.c.payload)
+        .join(record_heads, (record_heads.c.entity == records.c.entity)
+                          & (record_heads.c.natural_key == records.c.natural_key)
+                          & (record_heads.c.version == records.c.version))
+        .where(record_heads.c.entity == entity)
+        .order_by(record_heads.c.natural_key)
+    )
+    return [{"natural_key": key, "content_hash": content_hash, "payload": json.loads(payload)}
+            for key, content_hash, payload in conn.execute(query)]
+
+
 def find(conn: Connection, entity: str, natural_keys: Iterable[str]) -> dict[str, dict[str, Any]]:
     """Head versions of the given keys that exist: natural_key -> record."""
     keys = sorted(set(natural_keys))
