@@ -93,6 +93,7 @@ REQUEST = {"request_id": "a" * 64, "invoice_number": "F-1", "vendor_id": "C1001"
 @pytest.mark.parametrize("change", [
     {}, {"amount": "12,50"}, {"currency": "eur"}, {"status": "lost"}, {"maturity_date": "2026-02-30"},
     {"request_id": "a" * 65}, {"vendor_id": 1001}, {"vendor_id": True}, {"extra": "x"}, {"invoice_number": None},
+    {"invoice_number": ""}, {"amount": 12}, {"platform": ["scf"]}, {"amount": "1.2345"},
 ])
 def test_schema_messages_are_the_validators_own(change):
     from ledgerlink.model.entities import schema_messages
@@ -102,6 +103,15 @@ def test_schema_messages_are_the_validators_own(change):
     assert schema_messages("financing_request", record) == expected
     assert schema_messages("financing_request", record) == expected  # the second time from the cache
     assert bool(expected) == bool(change)
+
+
+@pytest.mark.parametrize("change", [{"request_id": "é" * 64}, {"amount": "12.50\n"}, {"amount": "١٢.٥"}])
+def test_schema_messages_accept_what_the_validator_accepts(change):
+    from ledgerlink.model.entities import schema_messages
+
+    record = {**REQUEST, **change}
+    assert [e.message for e in validator("financing_request").iter_errors(record)] == []
+    assert schema_messages("financing_request", record) == []
 
 
 def test_schema_messages_name_a_missing_field():

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import threading
+from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
@@ -108,6 +110,26 @@ def test_details_with_non_json_values_still_verify(store):
     store.audit("odd", "s", {"amount": decimal.Decimal("1.10"), "day": datetime.date(2024, 5, 1), "x": 1.5})
     assert store.audit_entries()[0]["details"] == {"amount": "1.10", "day": "2024-05-01", "x": 1.5}
     assert store.verify_audit_chain().ok
+
+
+@pytest.mark.parametrize("details", [
+    {"kind": "financing.submit", "key": "k" * 64, "worker": None, "attempts": 3},
+    {"note": "café \u2028 \"quoted\" \\ tab\t", "nested": {"b": [1, 2.5, True], "a": {"z": 1, "ä": 2}}},
+    {"amount": Decimal("12.30"), "day": dt.date(2026, 1, 2), "big": 10**30, "tuple": (1, "x")},
+    {"by_rule": {10: 1, 2: 3}, "mixed": [{"1": 1}, {None: 2}]},  # non-text keys sort differently once parsed
+    {},
+])
+def test_an_appended_entry_is_hashed_as_verification_recomputes_it(store, details):
+    with store.begin() as conn:
+        append_many(conn, [AuditEntry("test.hash", "subject \u00e9", details, "tester \U0001f600"),
+                           AuditEntry("test.hash", "second", details, "tester")])
+    with store.engine.connect() as conn:
+        stored = dict(conn.execute(sa.text("SELECT id, details FROM audit_log")).all())
+    for entry in store.audit_entries(oldest_first=True):
+        details_json = stored[entry["id"]]
+        assert entry["hash"] == entry_hash(entry["prev_hash"], entry["at"], entry["actor"], entry["action"],
+                                           entry["subject"], details_json)
+    assert store.verify_audit_chain() == AuditCheck(ok=True, checked=2)
 
 
 def test_concurrent_appends_never_fork_the_chain(store_url, store):

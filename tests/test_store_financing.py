@@ -56,6 +56,20 @@ def test_decisions_are_recorded_with_their_submissions_in_one_unit_of_work(store
     assert store.verify_audit_chain().ok
 
 
+def test_checks_given_as_text_are_stored_as_the_list_would_be(store):
+    from dataclasses import replace
+
+    from ledgerlink.store import encode_checks
+
+    checks = [{"rule": "amount_range", "passed": True, "detail": "100.00 EUR is within 1.00..café"}]
+    as_list = replace(decision("h" * 64, "run-1"), checks=checks)
+    as_text = replace(decision("h" * 64, "run-2"), checks=encode_checks(checks))
+    recorded = store.financing.record_decisions([as_list, as_text])
+    assert isinstance(as_text.checks, str)
+    assert recorded.rows[0]["details"] == recorded.rows[1]["details"] == as_text.checks
+    assert [d["details"] for d in store.financing.decisions_of(KEY)] == [checks, checks]
+
+
 def test_a_unit_of_work_that_fails_records_no_decision_and_no_submission(store):
     invoice_hash = load_invoice(store, "100.00")
     with pytest.raises(RuntimeError), store.unit_of_work() as work:

@@ -185,6 +185,25 @@ def test_expired_lease_is_claimed_again_and_the_resend_is_recorded_once(store, b
     assert actions(store) == ["outbox.enqueue", "outbox.claim", "outbox.claim", "outbox.sent"]
 
 
+def test_claim_merges_expired_leases_and_pending_entries_oldest_due_first(store, box, clock):
+    a = put(store, box, "a")
+    clock.advance(1)
+    b = put(store, box, "b")
+    clock.advance(1)
+    c, d = put(store, box, "c"), put(store, box, "d")
+    put(store, box, "other", kind="other.kind")
+    assert [e.id for e in box.claim("w1", limit=2, lease_seconds=30, kinds=[KIND])] == [a.id, b.id]
+    clock.advance(1)
+    box.mark_failed(b.id, "HTTP 500", retry_after=60, worker="w1")  # b: pending again, due in 60 s
+    clock.advance(30)
+    # a's lease expired (a was due first), c and d are pending; b is not due yet; other kinds are left.
+    got = box.claim("w2", limit=2, kinds=[KIND])
+    assert [(e.id, e.claimed_by) for e in got] == [(a.id, "w2"), (c.id, "w2")]
+    clock.advance(60)
+    assert [e.id for e in box.claim("w3", limit=10, kinds=[KIND])] == [d.id, b.id]
+    assert box.claim("w4", limit=10, kinds=[KIND]) == []
+
+
 def _claim_all(store, worker: str, start: threading.Barrier) -> list[int]:
     box = Outbox(store, OutboxPolicy())
     start.wait()

@@ -94,6 +94,18 @@ def test_new_unchanged_and_changed_records(store):
         assert conn.exec_driver_sql("SELECT COUNT(*) FROM records").scalar() == 5
 
 
+def test_current_payloads_are_the_heads_without_lineage(store):
+    run1 = store.start_run(FEED, ENTITY)
+    store.load(run1, FEED, ENTITY, [rec("F-2", "20.00", 2), rec("F-1", "10.00", 1)])
+    run2 = store.start_run(FEED, ENTITY)
+    store.load(run2, FEED, ENTITY, [rec("F-2", "25.00", 6)])
+    heads = store.current_records(ENTITY)
+    assert store.current_payloads(ENTITY) == [
+        {k: h[k] for k in ("natural_key", "content_hash", "payload")} for h in heads]
+    assert [p["payload"]["amount"] for p in store.current_payloads(ENTITY)] == ["10.00", "25.00"]
+    assert store.current_payloads("other") == []
+
+
 def test_entities_are_versioned_separately(store):
     run = store.start_run(FEED, ENTITY)
     store.load(run, FEED, ENTITY, [rec("F-1", "1")])

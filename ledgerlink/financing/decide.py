@@ -14,7 +14,7 @@ from ledgerlink.errors import LedgerlinkError, StoreError
 from ledgerlink.financing.rules import Context, Decision, Rules, evaluate, load_rules
 from ledgerlink.model.entities import schema_messages
 from ledgerlink.model.money import format_amount
-from ledgerlink.store import NewDecision, OutboxRequest, Store, Submission
+from ledgerlink.store import NewDecision, OutboxRequest, Store, Submission, encode_checks
 
 SUBMIT_KIND = "financing.submit"
 DEFAULT_ACTOR = "ledgerlink"
@@ -82,7 +82,7 @@ def decide_and_enqueue(
     """
     rules = rules or load_rules()
     if invoices is None:
-        invoices = [r for r in store.current_records("invoice") if r["payload"].get("direction") == "payable"]
+        invoices = [r for r in store.current_payloads("invoice") if r["payload"].get("direction") == "payable"]
     batch: dict[str, Mapping[str, Any]] = {}
     for record in invoices:
         batch.setdefault(record["natural_key"], record)
@@ -135,7 +135,7 @@ def _new_decision(
         decision="eligible" if decision.eligible else "ineligible",
         rule=decision.rule,
         reason=decision.reason,
-        checks=decision.to_json()["checks"],
+        checks=encode_checks(decision.to_json()["checks"]),  # as text: thousands of decisions are held at once
         rules_version=rules.revision,
         rules_hash=rules.sha256,
         run_id=run_id,

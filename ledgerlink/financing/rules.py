@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -59,11 +59,22 @@ class Rules:
     sha256: str = ""  # of the file's bytes: which exact rules made a decision
 
     def allows_terms(self, terms: str) -> bool:
-        return _norm(terms) in {_norm(t) for t in self.payment_terms}
+        return _norm(terms) in _normed(self.payment_terms)
 
 
+@cache
+def _normed(terms: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(_norm(t) for t in terms)
+
+
+@lru_cache(maxsize=1024)
 def _norm(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip().casefold()
+
+
+@lru_cache(maxsize=1024)
+def _limits(low: Decimal, high: Decimal) -> str:
+    return f"{format_amount(low)}..{format_amount(high)}"
 
 
 @cache
@@ -197,9 +208,9 @@ def _check_vendor_in_pilot(invoice: Mapping[str, Any], vendor: Mapping[str, Any]
 
 def _check_currency(invoice: Mapping[str, Any], vendor: Mapping[str, Any] | None, ctx: Context) -> Check:
     currency = invoice.get("currency")
-    allowed = ", ".join(sorted(ctx.rules.currencies))
     if currency in ctx.rules.currencies:
         return Check("currency_allowed", True, f"{currency} is allowed")
+    allowed = ", ".join(sorted(ctx.rules.currencies))
     return Check("currency_allowed", False, f"{currency or 'no currency'} is not allowed (allowed: {allowed})")
 
 
@@ -213,7 +224,7 @@ def _check_amount(invoice: Mapping[str, Any], vendor: Mapping[str, Any] | None, 
         return Check("amount_range", False, f"no amount range for {currency}")
     low, high = bounds
     shown = f"{format_amount(amount)} {currency}"
-    limits = f"{format_amount(low)}..{format_amount(high)}"
+    limits = _limits(low, high)
     if amount < low:
         return Check("amount_range", False, f"{shown} is below the minimum ({limits})")
     if amount > high:

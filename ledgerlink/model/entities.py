@@ -6,6 +6,8 @@ In JSON (store payloads, CLI output) amounts are strings ("1234.50") and dates I
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Callable
 from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -62,14 +64,45 @@ def _value_ok(name: str, field: str, value: str | int | bool | None) -> bool:
     return checks is not None and checks[1][field].is_valid(value)
 
 
+# Keywords of a field's schema that a plain string check covers (the rest are annotations).
+_STRING_KEYWORDS = frozenset({"type", "minLength", "maxLength", "pattern", "description", "title"})
+
+
+def _string_check(sub: dict[str, Any]) -> Callable[[Any], bool] | None:
+    """For a field's schema that only constrains a string's length and pattern, the same check without the
+    validator (as jsonschema does it: length in code points, ``re.search`` for the pattern); else None."""
+    if sub.get("type") != "string" or any(k not in _STRING_KEYWORDS and not k.startswith("x-") for k in sub):
+        return None
+    low, high = sub.get("minLength", 0), sub.get("maxLength")
+    search = re.compile(sub["pattern"]).search if "pattern" in sub else None
+
+    def check(value: Any) -> bool:
+        return (isinstance(value, str) and low <= len(value) and (high is None or len(value) <= high)
+                and (search is None or search(value) is not None))
+
+    return check
+
+
+@cache
+def _string_checks(name: str) -> dict[str, Callable[[Any], bool]]:
+    """Field -> its plain string check, for the fields of a flat schema that have one (values unique per
+    record, such as ids and amounts, would only fill the cache of :func:`_value_ok`)."""
+    if _field_validators(name) is None:
+        return {}
+    found = {field: _string_check(sub) for field, sub in load_schema(name)["properties"].items()}
+    return {field: check for field, check in found.items() if check is not None}
+
+
 def schema_messages(name: str, record: dict[str, Any]) -> list[str]:
     """The JSON Schema messages for ``record`` (none when valid), as ``validator(name).iter_errors`` gives them.
 
     Records of a batch share most of their values (currency, platform, status): for a flat object schema
     each (field, value) is checked once (cached), and the full validator runs only on a record that fails."""
     checks = _field_validators(name)
+    strings = _string_checks(name)
     if checks is not None and checks[0] <= record.keys() and record.keys() <= checks[1].keys() and all(
-            _value_ok(name, field, value) if isinstance(value, str | int | bool) or value is None
+            strings[field](value) if field in strings
+            else _value_ok(name, field, value) if isinstance(value, str | int | bool) or value is None
             else checks[1][field].is_valid(value) for field, value in record.items()):
         return []
     return [e.message for e in validator(name).iter_errors(record)]

@@ -10,7 +10,13 @@ Only this package knows the tables: other modules call the :class:`Store`, its r
 from ledgerlink.store.audit import AuditCheck
 from ledgerlink.store.cashapp import CashappRepository, CashMatch, LearnedRule, NewMatch
 from ledgerlink.store.feedstate import FeedState, select_incremental
-from ledgerlink.store.financing import FinancingRepository, NewDecision, RecordedDecisions, Submission
+from ledgerlink.store.financing import (
+    FinancingRepository,
+    NewDecision,
+    RecordedDecisions,
+    Submission,
+    encode_checks,
+)
 from ledgerlink.store.outbox import Outbox, OutboxEntry, OutboxPolicy, OutboxRequest
 from ledgerlink.store.quarantine import QuarantineEntry
 from ledgerlink.store.records import LoadResult, RecordBatch, Records, StagedRecord, staged_table
@@ -39,6 +45,7 @@ __all__ = [
     "Store",
     "Submission",
     "UnitOfWork",
+    "encode_checks",
     "select_incremental",
     "staged_table",
 ]

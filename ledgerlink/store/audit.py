@@ -21,11 +21,12 @@ import hashlib
 import json
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, insert, select
 
-from ledgerlink.store.db import PG_LOCK_AUDIT, dumps, pg_lock, utcnow
+from ledgerlink.store.db import PG_LOCK_AUDIT, dumps, execute_many, pg_lock, utcnow
 from ledgerlink.store.tables import audit_log
 
 GENESIS = "0" * 64
@@ -62,6 +63,28 @@ class AuditEntry(NamedTuple):
     actor: str
 
 
+def _str_keys_only(value: Any) -> bool:
+    """Whether every mapping in ``value`` has only text keys: then ``dumps(value)`` is already the canonical
+    JSON :func:`entry_hash` rebuilds (other keys become text and may sort differently once parsed)."""
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _str_keys_only(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return all(_str_keys_only(v) for v in value)
+    return True
+
+
+def _new_entry_hash(prev_hash: str, at: str, entry: AuditEntry, details_json: str) -> str:
+    """:func:`entry_hash` of an entry being appended, without parsing and re-encoding its details when
+    ``details_json`` is canonical already (the same text, so the same hash)."""
+    action, actor, subject = entry.action, entry.actor, entry.subject
+    if not (type(action) is str and type(actor) is str and type(subject) is str and _str_keys_only(entry.details)):
+        return entry_hash(prev_hash, at, actor, action, subject, details_json)
+    # The body's keys in sorted order: action, actor, at, details, subject.
+    canonical = (f'{{"action":{encode_basestring(action)},"actor":{encode_basestring(actor)},'
+                 f'"at":{encode_basestring(at)},"details":{details_json},"subject":{encode_basestring(subject)}}}')
+    return hashlib.sha256((prev_hash + canonical).encode("utf-8")).hexdigest()
+
+
 def append(conn: Connection, action: str, subject: str, details: dict[str, Any], *, actor: str) -> None:
     """Append one entry inside ``conn``'s transaction."""
     append_many(conn, [AuditEntry(action, subject, details, actor)])
@@ -79,13 +102,13 @@ def append_many(conn: Connection, entries: Sequence[AuditEntry]) -> None:
     rows = []
     for entry in entries:
         details_json = dumps(entry.details)
-        digest = entry_hash(prev_hash, at, entry.actor, entry.action, entry.subject, details_json)
+        digest = _new_entry_hash(prev_hash, at, entry, details_json)
         rows.append({"at": at, "actor": entry.actor, "action": entry.action, "subject": entry.subject,
                      "details": details_json, "prev_hash": prev_hash, "hash": digest})
         prev_hash = digest
     # Rows get their ids in list order (SQLite and PostgreSQL insert a VALUES list in order), which is
     # the chain's order.
-    conn.execute(insert(audit_log), rows)
+    execute_many(conn, insert(audit_log), rows)
     conn.info[HEAD_KEY] = (rows[-1]["prev_hash"], prev_hash)
 
 

@@ -5,11 +5,23 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, bindparam, create_engine, event, select, text
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Insert,
+    Table,
+    Update,
+    bindparam,
+    create_engine,
+    event,
+    select,
+    text,
+)
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
@@ -35,9 +47,13 @@ def utcnow() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
+# One encoder for every dumps(): json.dumps with options builds a new encoder per call.
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
 def dumps(value: Any) -> str:
     """JSON text for storage: compact, keys sorted, non-JSON values (dates, Decimals) as strings."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return _ENCODER.encode(value)
 
 
 def loads(value: str | None) -> Any:
@@ -138,6 +154,29 @@ def make_engine(url: str) -> Engine:
 
 
 ID_CHUNK = 500  # ids per IN (...) list
+
+
+def execute_many(conn: Connection, statement: Insert | Update, rows: Sequence[Mapping[str, Any]]) -> None:
+    """``conn.execute(statement, rows)`` for parameter sets that all have the keys of the first one.
+
+    On SQLite the sets go to the driver's executemany as plain tuples (through ``exec_driver_sql``, so
+    the statement still shows in the engine's events): SQLAlchemy's handling of each set costs more than
+    SQLite's insert or update of its row. Not where a column type converts its values on the way in."""
+    if not rows:
+        return
+    dialect = conn.dialect
+    if dialect.name == "sqlite":
+        compiled = statement.compile(dialect=dialect, column_keys=list(rows[0]))
+        binds = [(name, compiled.binds[name]) for name in compiled.positiontup or ()]
+        if all(bind.type.dialect_impl(dialect).bind_processor(dialect) is None for _, bind in binds):
+            given = rows[0].keys()
+            # A name not in the rows is a value of the statement itself (``.values(status="sent")``).
+            fixed = {name: bind.value for name, bind in binds if name not in given}
+            names = [name for name, _ in binds]
+            conn.exec_driver_sql(compiled.string,
+                                 [tuple(row[n] if n not in fixed else fixed[n] for n in names) for row in rows])
+            return
+    conn.execute(statement, list(rows))
 
 
 def statuses_by_id(conn: Connection, table: Table, ids: list[int], *, what: str,

@@ -11,7 +11,15 @@ from typing import Any
 from sqlalchemy import and_, bindparam, func, insert, select, update
 
 from ledgerlink.errors import StoreError
-from ledgerlink.store.db import ID_CHUNK, PG_LOCK_CLASS_ENTITY, dumps, entity_lock_key, pg_lock, utcnow
+from ledgerlink.store.db import (
+    ID_CHUNK,
+    PG_LOCK_CLASS_ENTITY,
+    dumps,
+    entity_lock_key,
+    execute_many,
+    pg_lock,
+    utcnow,
+)
 from ledgerlink.store.outbox import DEFAULT_ACTOR, OutboxRequest
 from ledgerlink.store.repository import Repository
 from ledgerlink.store.tables import financing_decisions, outbox, records
@@ -28,11 +36,17 @@ class NewDecision:
     decision: str  # eligible | ineligible
     rule: str
     reason: str
-    checks: list[dict[str, Any]]  # every check with its result
+    checks: list[dict[str, Any]] | str  # every check with its result, or that list as JSON text (encode_checks)
     rules_version: str
     rules_hash: str
     run_id: str
     submission: OutboxRequest | None = None
+
+
+def encode_checks(checks: list[dict[str, Any]] | str) -> str:
+    """A decision's checks as stored. A decider of thousands of invoices encodes each decision's checks as
+    it makes it, so that it does not hold thousands of small dicts until they are stored."""
+    return checks if isinstance(checks, str) else dumps(checks)
 
 
 @dataclass(frozen=True)
@@ -101,11 +115,11 @@ class FinancingRepository(Repository):
                     new += is_new
                 rows.append({
                     "invoice_key": d.invoice_key, "invoice_hash": d.invoice_hash, "decision": d.decision,
-                    "rule": d.rule, "reason": d.reason, "details": dumps(d.checks), "rules_version": d.rules_version,
+                    "rule": d.rule, "reason": d.reason, "details": encode_checks(d.checks),
+                    "rules_version": d.rules_version,
                     "rules_hash": d.rules_hash, "run_id": d.run_id, "outbox_id": outbox_id, "decided_at": decided_at,
                 })
-            if rows:
-                work._conn.execute(insert(financing_decisions), rows)
+            execute_many(work._conn, insert(financing_decisions), rows)
         return RecordedDecisions(rows, new)
 
     def decisions_of(self, invoice_key: str, limit: int = 20) -> list[dict[str, Any]]:

@@ -22,8 +22,9 @@ import os
 import re
 import secrets
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
@@ -32,7 +33,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from ledgerlink.errors import ConfigError, StoreError
 from ledgerlink.redact import mask_accounts_in_text
-from ledgerlink.store.db import ID_CHUNK, dumps, statuses_by_id
+from ledgerlink.store.db import ID_CHUNK, dumps, execute_many, statuses_by_id
 from ledgerlink.store.repository import Repository, StoreAccess, WorkAccess
 from ledgerlink.store.tables import OUTBOX_STATUSES, outbox
 
@@ -151,10 +152,15 @@ def scrub_text(message: str) -> str:
     return mask_accounts_in_text(message)
 
 
+@lru_cache(maxsize=4096)
+def _secret_key(key: str) -> bool:
+    return _SECRET_KEY.match(key) is not None
+
+
 def scrub_value(value: Any) -> Any:
     """A JSON value with the values of secret-named keys replaced by ``***``."""
     if isinstance(value, dict):
-        return {k: "***" if _SECRET_KEY.match(str(k)) else scrub_value(v) for k, v in value.items()}
+        return {k: "***" if _secret_key(str(k)) else scrub_value(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [scrub_value(v) for v in value]
     return value
@@ -166,10 +172,12 @@ def _check_no_floats(value: Any, path: str = "payload") -> None:
         raise StoreError(f"{path} is a float ({value!r}); pass amounts as Decimal or text")
     if isinstance(value, dict):
         for k, v in value.items():
-            _check_no_floats(v, f"{path}.{k}")
+            if type(v) is not str:  # most values are text: no call for them
+                _check_no_floats(v, f"{path}.{k}")
     elif isinstance(value, list | tuple):
         for i, v in enumerate(value):
-            _check_no_floats(v, f"{path}[{i}]")
+            if type(v) is not str:
+                _check_no_floats(v, f"{path}[{i}]")
 
 
 # -- queries inside a transaction -------------------------------------------------------------
@@ -337,19 +345,27 @@ class Outbox(Repository):
             raise StoreError("claim needs limit >= 1 and lease_seconds > 0")
         now = self.now()
         now_s, lease_until = iso(now), iso(now + timedelta(seconds=lease_seconds))
-        due = or_(
-            and_(outbox.c.status == "pending", outbox.c.next_attempt_at <= now_s),
-            and_(outbox.c.status == "in_flight", outbox.c.claimed_until <= now_s),
-        )
-        query = select(outbox).where(due)
-        if kinds:
-            query = query.where(outbox.c.kind.in_(list(kinds)))
-        # Rows another transaction is claiming right now are skipped, not waited for (PostgreSQL;
-        # SQLite has no row locks and needs none: its write transaction already excludes others).
-        query = query.order_by(outbox.c.next_attempt_at, outbox.c.id).limit(limit).with_for_update(skip_locked=True)
+        pending_due = and_(outbox.c.status == "pending", outbox.c.next_attempt_at <= now_s)
+        lease_over = and_(outbox.c.status == "in_flight", outbox.c.claimed_until <= now_s)
+
+        def oldest_due(condition: Any) -> Any:
+            query = select(outbox).where(condition)
+            if kinds:
+                query = query.where(outbox.c.kind.in_(list(kinds)))
+            return query.order_by(outbox.c.next_attempt_at, outbox.c.id).limit(limit)
+
         with self._writing() as work:
             conn = work._conn
-            due_entries = [_entry(row) for row in conn.execute(query)]
+            if conn.dialect.name == "postgresql":
+                # Rows another transaction is claiming right now are skipped, not waited for.
+                rows = list(conn.execute(oldest_due(or_(pending_due, lease_over)).with_for_update(skip_locked=True)))
+            else:
+                # SQLite has no row locks and needs none: its write transaction already excludes others.
+                # The oldest pending entries come in their index's order, up to the limit (one query for
+                # both states would read and sort every due entry), merged with the expired leases.
+                rows = sorted([*conn.execute(oldest_due(pending_due)), *conn.execute(oldest_due(lease_over))],
+                              key=lambda row: (row.next_attempt_at, row.id))[:limit]
+            due_entries = [_entry(row) for row in rows]
             if not due_entries:
                 return []
             ids = [e.id for e in due_entries]
@@ -367,7 +383,10 @@ class Outbox(Repository):
                 actor=actor,
             )
         # The entries as the update left them (no second read).
-        return [replace(e, status="in_flight", claimed_by=worker[:200], claimed_until=lease_until) for e in due_entries]
+        claimed_by = worker[:200]
+        return [OutboxEntry(e.id, e.kind, e.idempotency_key, e.payload, "in_flight", e.attempts, e.next_attempt_at,
+                            e.last_error, claimed_by, lease_until, e.created_at, e.sent_at, e.response)
+                for e in due_entries]
 
     def mark_sent(
         self, entry_id: int, response: Any = None, *, worker: str | None = None, actor: str = DEFAULT_ACTOR
@@ -396,13 +415,13 @@ class Outbox(Repository):
                 raise StoreError(f"outbox entry {dead[0]} is dead; replay it before recording a send")
             todo = [before[i] for i in ids if before[i].status != "sent"]
             stored = {e.id: None if responses[e.id] is None else dumps(scrub_value(responses[e.id])) for e in todo}
-            if todo:
-                conn.execute(
-                    update(outbox)
-                    .where(outbox.c.id == bindparam("entry_id"))
-                    .values(status="sent", sent_at=stamp, response=bindparam("sent_response"), claimed_until=None),
-                    [{"entry_id": entry_id, "sent_response": text} for entry_id, text in stored.items()],
-                )
+            execute_many(
+                conn,
+                update(outbox)
+                .where(outbox.c.id == bindparam("entry_id"))
+                .values(status="sent", sent_at=stamp, response=bindparam("sent_response"), claimed_until=None),
+                [{"entry_id": entry_id, "sent_response": text} for entry_id, text in stored.items()],
+            )
             for entry in todo:
                 work.audit(
                     "outbox.sent",
@@ -411,8 +430,9 @@ class Outbox(Repository):
                     actor=actor,
                 )
         # The entries as the update left them (no second read); those sent before are unchanged.
-        after = {**before, **{e.id: replace(e, status="sent", sent_at=stamp, claimed_until=None,
-                                            response=_json_or_none(stored[e.id]))
+        after = {**before, **{e.id: OutboxEntry(e.id, e.kind, e.idempotency_key, e.payload, "sent", e.attempts,
+                                                e.next_attempt_at, e.last_error, e.claimed_by, None, e.created_at,
+                                                stamp, _json_or_none(stored[e.id]))
                               for e in todo}}
         return [after[entry_id] for entry_id, _ in sent]
 

@@ -426,18 +426,29 @@ def _heads_of(cursor: Any, entity: str, keys: list[str]) -> dict[str, tuple[int,
     return {key: (version, digest) for key, version, digest in rows}
 
 
-def _record_dict(row) -> dict[str, Any]:
+def _run_lineage(row) -> dict[str, Any]:
+    run_lineage = {"feed": row.feed, "run_id": row.run_id, "mapping": row.mapping,
+                   **(json.loads(row.source) if row.source else {})}
+    return {k: v for k, v in run_lineage.items() if v is not None}
+
+
+def _record_dict(row, runs_seen: dict[tuple, dict[str, Any]] | None = None) -> dict[str, Any]:
     # A record stores only its own lineage (source row, replay origin); what it shares with
     # every record of its run (feed, mapping, source file name, sha256, uri) is kept once, on
     # the run, and merged back here. Keeps a million-row load from writing the same text 1M times.
-    run_lineage = {"feed": row.feed, "run_id": row.run_id, "mapping": row.mapping,
-                   **(json.loads(row.source) if row.source else {})}
+    # ``runs_seen``: the run lineages already built while reading many records, by run.
+    run_key = (row.run_id, row.feed, row.mapping, row.source)
+    run_lineage = None if runs_seen is None else runs_seen.get(run_key)
+    if run_lineage is None:
+        run_lineage = _run_lineage(row)
+        if runs_seen is not None:
+            runs_seen[run_key] = run_lineage
     return {
         "natural_key": row.natural_key,
         "version": row.version,
         "content_hash": row.content_hash,
         "payload": json.loads(row.payload),
-        "lineage": {**{k: v for k, v in run_lineage.items() if v is not None}, **json.loads(row.lineage)},
+        "lineage": {**run_lineage, **json.loads(row.lineage)},
         "run_id": row.run_id,
         "created_at": row.created_at,
     }
@@ -457,7 +468,23 @@ def _heads(entity: str):
 
 def current(conn: Connection, entity: str) -> list[dict[str, Any]]:
     query = _heads(entity).order_by(record_heads.c.natural_key)
-    return [_record_dict(row) for row in conn.execute(query)]
+    runs_seen: dict[tuple, dict[str, Any]] = {}
+    return [_record_dict(row, runs_seen) for row in conn.execute(query)]
+
+
+def current_payloads(conn: Connection, entity: str) -> list[dict[str, Any]]:
+    """Head versions ordered by natural key, each as natural_key, content_hash and payload only (for a
+    step that reads every record of an entity and needs neither lineage nor run)."""
+    query = (
+        select(records.c.natural_key, records.c.content_hash, records.c.payload)
+        .join(record_heads, (record_heads.c.entity == records.c.entity)
+                          & (record_heads.c.natural_key == records.c.natural_key)
+                          & (record_heads.c.version == records.c.version))
+        .where(record_heads.c.entity == entity)
+        .order_by(record_heads.c.natural_key)
+    )
+    return [{"natural_key": key, "content_hash": content_hash, "payload": json.loads(payload)}
+            for key, content_hash, payload in conn.execute(query)]
 
 
 def find(conn: Connection, entity: str, natural_keys: Iterable[str]) -> dict[str, dict[str, Any]]:

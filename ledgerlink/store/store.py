@@ -345,6 +345,11 @@ class Store:
         with self._read() as conn:
             return records_mod.current(conn, entity)
 
+    def current_payloads(self, entity: str) -> list[dict[str, Any]]:
+        """Head versions ordered by natural key, with natural_key, content_hash and payload only."""
+        with self._read() as conn:
+            return records_mod.current_payloads(conn, entity)
+
     def current_records_page(self, entity: str, *, limit: int, offset: int = 0,
                              after: str | None = None) -> tuple[list[dict[str, Any]], int]:
         """One page of head versions ordered by natural key (those after the natural key ``after``, then
