@@ -286,16 +286,43 @@ def _fail_leftover_runs(dag_id: str, airflow_home: Path) -> None:
 
 
 def _stop_group(proc: subprocess.Popen) -> None:
+    """SIGTERM to every process of Airflow's group, SIGKILL to what is left of it 30 s later. Waits for
+    the whole group, not only its first process: a scheduler can outlive the `standalone` that started it."""
     for sig, wait in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
         try:
             os.killpg(proc.pid, sig)
         except ProcessLookupError:
             return
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            try:
+                proc.wait(timeout=0.5)   # reaps the group's first process once it ends
+            except subprocess.TimeoutExpired:
+                continue
+            if not _group_alive(proc.pid):
+                return
+            time.sleep(0.5)
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether a process of group ``pgid`` still runs (zombies waiting to be reaped do not count)."""
+    proc_dir = Path("/proc")
+    if not (proc_dir / "self" / "stat").exists():
         try:
-            proc.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    for entry in proc_dir.iterdir():
+        if not entry.name.isdigit():
             continue
+        try:
+            state, _ppid, pgrp = (entry / "stat").read_text().rsplit(")", 1)[1].split()[:3]
+        except (OSError, ValueError):
+            continue   # ended while listing
+        if int(pgrp) == pgid and state != "Z":
+            return True
+    return False
 
 
 def _refuse_busy_port(port: int) -> None:
