@@ -210,10 +210,11 @@ def test_failure_inside_the_database_rolls_back_everything(store, monkeypatch):
     """A statement that fails in the database half-way through (after the new versions were
     inserted) leaves nothing behind either."""
     run = store.start_run(FEED, ENTITY)
-    # Each dialect's statement that adds the heads, after the versions: the set-based one (PostgreSQL)
-    # and the one per record (SQLite)
+    # Each way of adding the heads, after the versions: set-based (other drivers), one statement per
+    # record (SQLite), COPY (PostgreSQL)
     monkeypatch.setattr(records_mod, "_INSERT_HEADS", "INSERT INTO no_such_table SELECT 1")
     monkeypatch.setattr(records_mod, "_INSERT_HEAD", "INSERT INTO no_such_table VALUES (?, ?, ?)")
+    monkeypatch.setattr(records_mod, "_HEADS_TABLE", "no_such_table")   # PostgreSQL's COPY of the heads
     with pytest.raises(StoreError, match="no_such_table"):
         store.load(
             run,

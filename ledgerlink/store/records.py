@@ -180,32 +180,7 @@ def _raw_cursor(conn: Connection) -> Any:
 
 def _fill_stage(conn: Connection, stage: Table, tables: Iterator[pa.Table]) -> int:
     """Copy the batch's tables into the staging table; returns how many records there were."""
-    dialect = conn.dialect.name
-    columns = ", ".join(STAGE_COLUMNS)
     count = 0
-    if dialect == "sqlite":
-        cursor = _raw_cursor(conn)
-        try:
-            for table in tables:
-                cursor.executemany(f"INSERT INTO {STAGE_TABLE} ({columns}) VALUES (?, ?, ?, ?)", _rows(table))
-                count += table.num_rows
-        finally:
-            cursor.close()
-        return count
-    if dialect == "postgresql" and conn.dialect.driver == "psycopg2":
-        cursor = _raw_cursor(conn)
-        options = pa_csv.WriteOptions(include_header=False, quoting_style="all_valid")
-        try:
-            for table in tables:
-                buffer = io.BytesIO()
-                pa_csv.write_csv(table, buffer, options)
-                buffer.seek(0)
-                cursor.copy_expert(f"COPY {STAGE_TABLE} ({columns}) FROM STDIN WITH (FORMAT csv)", buffer)
-                count += table.num_rows
-        finally:
-            cursor.close()
-        conn.exec_driver_sql(f"ANALYZE {STAGE_TABLE}")
-        return count
     for table in tables:
         for rows in _chunks(_rows(table), _INSERT_CHUNK):
             conn.execute(stage.insert(), [dict(zip(STAGE_COLUMNS, row, strict=True)) for row in rows])
@@ -282,17 +257,13 @@ def upsert(conn: Connection, run_id: str, entity: str, batch: Records) -> tuple[
     # Loads of one entity are serialised so that two of them never compute the same version.
     pg_lock(conn, entity_lock_key(entity), lock_class=PG_LOCK_CLASS_ENTITY)
     dialect = conn.dialect.name
-    if dialect == "sqlite":
+    if dialect == "sqlite" or (dialect == "postgresql" and conn.dialect.driver == "psycopg2"):
         return _upsert_in_key_order(conn, run_id, entity, batch)
+    # Other drivers: the batch goes into a staging table, compared set-based with the heads.
     stage = _stage_table(dialect)
     # The staging table of an earlier upsert in this transaction (records of a related entity, a
     # second round of versions) is still there: PostgreSQL drops it only at commit.
-    if dialect == "sqlite":
-        conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{STAGE_TABLE}")
-    elif dialect == "postgresql":
-        conn.exec_driver_sql(f"DROP TABLE IF EXISTS pg_temp.{STAGE_TABLE}")
-    else:
-        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {STAGE_TABLE}")
+    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {'pg_temp.' if dialect == 'postgresql' else ''}{STAGE_TABLE}")
     # On failure the transaction's rollback removes the staging table again.
     stage.create(conn)
     staged = _fill_stage(conn, stage, batch.tables() if isinstance(batch, RecordBatch) else staged_tables(batch))
@@ -322,10 +293,11 @@ def upsert(conn: Connection, run_id: str, entity: str, batch: Records) -> tuple[
     return inserted, updated, staged - inserted - updated
 
 
-# SQLite: no staging table (on SQLite it is a second copy of the batch, written and indexed only to be
-# read once). The batch comes, or is put, in natural-key order and is written a slice at a time: each
-# slice is compared with the heads of its keys, and its new and changed records are inserted in key
-# order, so the indexes are appended to instead of written at random places.
+# SQLite and PostgreSQL (psycopg2): no staging table (a second copy of the batch, written and indexed
+# only to be read once). The batch comes, or is put, in natural-key order and is written a slice at a
+# time: each slice is compared with the heads of its keys, and its new and changed records are written
+# in key order (executemany on SQLite, COPY on PostgreSQL), so the indexes are appended to instead of
+# written at random places.
 _HEADS_IN_RANGE = "SELECT COUNT(*) FROM record_heads WHERE entity = ? AND natural_key BETWEEN ? AND ?"
 _HEADS_BETWEEN = ("SELECT natural_key, version, content_hash FROM record_heads "
                   "WHERE entity = ? AND natural_key BETWEEN ? AND ?")
@@ -335,55 +307,142 @@ _INSERT_RECORD = ("INSERT INTO records (entity, natural_key, version, content_ha
                   "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
 _INSERT_HEAD = "INSERT INTO record_heads (entity, natural_key, version, content_hash) VALUES (?, ?, 1, ?)"
 _MOVE_HEAD = "UPDATE record_heads SET version = ?, content_hash = ? WHERE entity = ? AND natural_key = ?"
+# PostgreSQL compares text by the database's collation, not by bytes: heads are looked up by key.
+_PG_ANY_HEAD = "SELECT EXISTS (SELECT 1 FROM record_heads WHERE entity = %s)"
+_PG_HEADS_OF_KEYS = ("SELECT natural_key, version, content_hash FROM record_heads "
+                     "WHERE entity = %s AND natural_key = ANY(%s)")
+_PG_MOVE_HEADS = ("UPDATE record_heads h SET version = v.version, content_hash = v.content_hash "
+                  "FROM unnest(%s::text[], %s::int[], %s::text[]) AS v(natural_key, version, content_hash) "
+                  "WHERE h.entity = %s AND h.natural_key = v.natural_key")
+_HEADS_TABLE = "record_heads"
+_RECORD_COLUMNS = ("entity", "natural_key", "version", "content_hash", "payload", "lineage", "run_id", "created_at")
+
+
+@dataclass
+class _Slice:
+    """What one slice of a load writes: new versions (``versions`` None: all 1), new heads, moved heads."""
+
+    keys: list[str]
+    versions: list[int] | None
+    hashes: list[str]
+    payloads: list[str]
+    lineages: list[str]
+    new_heads: tuple[list[str], list[str]]             # keys, content hashes
+    moved: tuple[list[str], list[int], list[str]]      # keys, versions, content hashes
+    whole: pa.Table | None = None                      # the slice as staged, when all of it is new
 
 
 def _upsert_in_key_order(conn: Connection, run_id: str, entity: str, batch: Records) -> tuple[int, int, int]:
     cursor = _raw_cursor(conn)
+    sqlite = conn.dialect.name == "sqlite"
     now = utcnow()
     inserted = updated = unchanged = 0
     last: str | None = None
     try:
+        # A first load of the entity (nothing to compare with) needs no lookups at all.
+        any_head = sqlite or _pg_any_head(cursor, entity)
         for table in _key_ordered_tables(batch):
             if not table.num_rows:
                 continue
-            keys, hashes, payloads, lineages = (table.column(c).to_pylist() for c in STAGE_COLUMNS)
+            keys = table.column("natural_key").to_pylist()
             _check_key_order(keys, last)
             last = keys[-1]
-            heads = _heads_of(cursor, entity, keys)
-            if not heads:  # all new (a first load): no per-record decision to make
-                records_rows: Iterable[tuple] = zip(repeat(entity), keys, repeat(1), hashes, payloads, lineages,
-                                                   repeat(run_id), repeat(now))
-                new_heads: Iterable[tuple] = zip(repeat(entity), keys, hashes)
-                moved: list[tuple] = []
-                written, added = len(keys), len(keys)
+            heads = ({} if not any_head else _heads_of(cursor, entity, keys) if sqlite
+                     else _pg_heads_of(cursor, entity, keys))
+            if not heads and not sqlite:  # all new: COPY the slice's own columns
+                part = _Slice(keys, None, [], [], [], (keys, []), ([], [], []), table)
             else:
-                records_rows, new_heads, moved = [], [], []
-                for key, digest, payload, lineage in zip(keys, hashes, payloads, lineages, strict=True):
-                    head = heads.get(key)
-                    if head is None:
-                        version = 1
-                        new_heads.append((entity, key, digest))
-                    elif head[1] == digest:
-                        continue
-                    else:
-                        version = head[0] + 1
-                        moved.append((version, digest, entity, key))
-                    records_rows.append((entity, key, version, digest, payload, lineage, run_id, now))
-                written, added = len(records_rows), len(new_heads)
-            counts = []
-            for statement, rows in ((_INSERT_RECORD, records_rows), (_INSERT_HEAD, new_heads), (_MOVE_HEAD, moved)):
-                cursor.executemany(statement, rows)
-                counts.append(max(cursor.rowcount, 0))
-            if counts != [written, added, len(moved)]:
-                raise StoreError(f"inconsistent load of {entity}: {added} new and {len(moved)} changed keys, but "
+                hashes, payloads, lineages = (table.column(c).to_pylist() for c in STAGE_COLUMNS[1:])
+                part = _decide(keys, hashes, payloads, lineages, heads)
+            counts = (_write_sqlite if sqlite else _write_pg)(cursor, entity, run_id, now, part)
+            added, moved = len(part.new_heads[0]), len(part.moved[0])
+            if counts != (len(part.keys), added, moved):
+                raise StoreError(f"inconsistent load of {entity}: {added} new and {moved} changed keys, but "
                                  f"{counts[0]} versions written, {counts[2]} heads moved, {counts[1]} heads added")
-            inserted, updated = inserted + added, updated + len(moved)
-            unchanged += len(keys) - written
+            inserted, updated = inserted + added, updated + moved
+            unchanged += len(keys) - len(part.keys)
     except conn.dialect.loaded_dbapi.Error as exc:  # as SQLAlchemy reports a failed statement
         raise DBAPIError.instance(None, None, exc, conn.dialect.loaded_dbapi.Error) from None
     finally:
         cursor.close()
     return inserted, updated, unchanged
+
+
+def _decide(keys: list[str], hashes: list[str], payloads: list[str], lineages: list[str],
+            heads: dict[str, tuple[int, str]]) -> _Slice:
+    """New keys get version 1 and a head, changed ones the next version and their head moved,
+    unchanged ones nothing."""
+    if not heads:  # all new (a first load): no per-record decision to make
+        return _Slice(keys, None, hashes, payloads, lineages, (keys, hashes), ([], [], []))
+    rows: list[tuple[str, int, str, str, str]] = []
+    new_keys, new_hashes, moved_keys, moved_versions, moved_hashes = [], [], [], [], []
+    for key, digest, payload, lineage in zip(keys, hashes, payloads, lineages, strict=True):
+        head = heads.get(key)
+        if head is None:
+            version = 1
+            new_keys.append(key)
+            new_hashes.append(digest)
+        elif head[1] == digest:
+            continue
+        else:
+            version = head[0] + 1
+            moved_keys.append(key)
+            moved_versions.append(version)
+            moved_hashes.append(digest)
+        rows.append((key, version, digest, payload, lineage))
+    columns = [list(c) for c in zip(*rows, strict=True)] if rows else [[], [], [], [], []]
+    return _Slice(columns[0], columns[1], columns[2], columns[3], columns[4], (new_keys, new_hashes),
+                  (moved_keys, moved_versions, moved_hashes))
+
+
+def _write_sqlite(cursor: Any, entity: str, run_id: str, now: str, part: _Slice) -> tuple[int, int, int]:
+    versions = repeat(1) if part.versions is None else part.versions
+    steps = (
+        (_INSERT_RECORD, zip(repeat(entity), part.keys, versions, part.hashes, part.payloads, part.lineages,
+                             repeat(run_id), repeat(now))),
+        (_INSERT_HEAD, zip(repeat(entity), *part.new_heads)),
+        (_MOVE_HEAD, ((version, digest, entity, key) for key, version, digest in zip(*part.moved, strict=True))),
+    )
+    counts = []
+    for statement, rows in steps:
+        cursor.executemany(statement, rows)
+        counts.append(max(cursor.rowcount, 0))
+    return counts[0], counts[1], counts[2]
+
+
+def _write_pg(cursor: Any, entity: str, run_id: str, now: str, part: _Slice) -> tuple[int, int, int]:
+    n = len(part.keys)
+    if part.whole is not None:
+        keys, hashes, payloads, lineages = (part.whole.column(c) for c in STAGE_COLUMNS)
+        head_keys, head_hashes = keys, hashes
+    else:
+        keys, hashes, payloads, lineages = part.keys, part.hashes, part.payloads, part.lineages
+        head_keys, head_hashes = part.new_heads
+    versions = [1] * n if part.versions is None else part.versions
+    written = _copy(cursor, "records", _RECORD_COLUMNS,
+                    [[entity] * n, keys, versions, hashes, payloads, lineages, [run_id] * n, [now] * n])
+    added = _copy(cursor, _HEADS_TABLE, ("entity", "natural_key", "version", "content_hash"),
+                  [[entity] * len(head_keys), head_keys, [1] * len(head_keys), head_hashes])
+    moved = 0
+    if part.moved[0]:
+        cursor.execute(_PG_MOVE_HEADS, (*part.moved, entity))
+        moved = cursor.rowcount
+    return written, added, moved
+
+
+_COPY_OPTIONS = pa_csv.WriteOptions(include_header=False, quoting_style="all_valid")
+
+
+def _copy(cursor: Any, table: str, columns: tuple[str, ...], values: list[Any]) -> int:
+    """COPY the rows given as columns (lists or Arrow columns) into ``table`` (as CSV); returns how
+    many rows it took."""
+    if not len(values[0]):
+        return 0
+    buffer = io.BytesIO()
+    pa_csv.write_csv(pa.table(dict(zip(columns, values, strict=True))), buffer, _COPY_OPTIONS)
+    buffer.seek(0)
+    cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)", buffer)
+    return cursor.rowcount
 
 
 def _key_ordered_tables(batch: Records) -> Iterator[pa.Table]:
@@ -430,6 +489,16 @@ def _run_lineage(row) -> dict[str, Any]:
     run_lineage = {"feed": row.feed, "run_id": row.run_id, "mapping": row.mapping,
                    **(json.loads(row.source) if row.source else {})}
     return {k: v for k, v in run_lineage.items() if v is not None}
+
+
+def _pg_any_head(cursor: Any, entity: str) -> bool:
+    cursor.execute(_PG_ANY_HEAD, (entity,))
+    return bool(cursor.fetchone()[0])
+
+
+def _pg_heads_of(cursor: Any, entity: str, keys: list[str]) -> dict[str, tuple[int, str]]:
+    cursor.execute(_PG_HEADS_OF_KEYS, (entity, keys))
+    return {key: (version, digest) for key, version, digest in cursor.fetchall()}
 
 
 def _record_dict(row, runs_seen: dict[tuple, dict[str, Any]] | None = None) -> dict[str, Any]:
