@@ -143,7 +143,7 @@ def make_engine(url: str) -> Engine:
         if on_disk:
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         # A file database gets a fresh connection per transaction (opening one costs well under a
-        # millisecond): a big load's temporary staging table then goes with its connection's
+        # millisecond): whatever temporary table a transaction made goes with its connection's
         # temp file, instead of a DROP that frees every page of it one by one.
         engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
                                **({"poolclass": NullPool} if on_disk else {}))

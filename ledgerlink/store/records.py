@@ -1,10 +1,10 @@
 """Versioned canonical records.
 
 Every distinct content of a natural key is kept as one row of ``records`` (version 1,
-2, ...); ``record_heads`` points at the current one. Loading is set-based: the batch
-is bulk-copied into a temporary staging table and compared with ``record_heads`` in a
-few INSERT ... SELECT / UPDATE ... FROM statements, so a million rows cost seconds,
-not a million round trips.
+2, ...); ``record_heads`` points at the current one. A batch is loaded in natural-key order, a
+slice of Arrow columns at a time: each slice is compared with the heads of its keys and its new
+and changed records are written in bulk (executemany on SQLite, COPY on PostgreSQL), so a
+million rows cost seconds, not a million round trips.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ class Records(Protocol):
 
 
 # Staged records as columns: how a batch is built, handed from the map task to the load task
-# (an Arrow IPC file) and copied into the staging table, without a Python tuple per record.
+# (an Arrow IPC file) and written into the store, without a Python tuple per record.
 STAGE_COLUMNS = ("natural_key", "content_hash", "payload", "lineage")
 STAGED_SCHEMA = pa.schema([(name, pa.string()) for name in STAGE_COLUMNS])
 
