@@ -26,7 +26,7 @@ def test_migrations_create_exactly_the_tables_in_tables_py(store):
 
 def test_migrations_run_at_head_and_reopening_is_a_no_op(store, store_url):
     with store.engine.connect() as conn:
-        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0006"
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0007"
     run_id = store.start_run("feed", "vendor")
     again = Store(store_url)
     try:
@@ -117,3 +117,24 @@ def test_unparseable_url_error_does_not_echo_the_password():
     with pytest.raises(StoreError) as info:
         Store("postgresql//ledger:s3cr3t-pw@nowhere/ledger")
     assert "s3cr3t-pw" not in _shown(info.value)
+
+
+def test_sqlite_heads_are_kept_without_rowid_and_the_migration_keeps_them(tmp_path):
+    """0007 rebuilds SQLite's record_heads WITHOUT ROWID, with the heads it held."""
+    from ledgerlink.store.db import make_engine, migrate
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    engine = make_engine(url)
+    try:
+        migrate(engine, "0006")
+        with engine.begin() as conn:
+            conn.exec_driver_sql("INSERT INTO record_heads (entity, natural_key, version, content_hash) "
+                                 "VALUES ('invoice', 'k1', 3, 'h3')")
+        migrate(engine)
+        with engine.connect() as conn:
+            ddl = conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE name = 'record_heads'").scalar()
+            heads = conn.exec_driver_sql("SELECT entity, natural_key, version, content_hash FROM record_heads").all()
+    finally:
+        engine.dispose()
+    assert "WITHOUT ROWID" in ddl
+    assert [tuple(h) for h in heads] == [("invoice", "k1", 3, "h3")]

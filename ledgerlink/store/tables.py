@@ -85,6 +85,7 @@ record_heads = Table(
     Column("version", Integer, nullable=False),
     Column("content_hash", String(64), nullable=False),
     PrimaryKeyConstraint("entity", "natural_key"),
+    sqlite_with_rowid=False,  # found by its primary key only: kept once, in that key's order
 )
 
 feed_state = Table(
