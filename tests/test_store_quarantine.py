@@ -146,3 +146,19 @@ def test_resolve_joins_the_callers_transaction(store):
         store.audit("replay.note", f"quarantine:{qid}", {"ok": True}, actor="carol", conn=conn)
     assert store.get_quarantine(qid)["status"] == "replayed"
     assert store.verify_audit_chain().ok
+
+
+def test_fingerprint_is_the_sha256_of_the_raw_row_and_its_rules_as_stored_json():
+    """Fingerprints stored by earlier loads must keep matching: the text hashed is dumps() of
+    {"raw": ..., "rules": sorted (field, rule) pairs}, however it is put together."""
+    import hashlib
+    from decimal import Decimal
+
+    from ledgerlink.store.db import dumps
+    from ledgerlink.store.quarantine import fingerprint
+
+    raw = {"b": "é\u2028x", "a": None, "z": [1, {"q": Decimal("1.50")}], '"k"': "v\\"}
+    errors = [{"field": "a", "rule": "type.money"}, {"field": "a", "rule": "type.money"}, {"rule": 3}, "junk"]
+    expected = hashlib.sha256(dumps({"raw": raw, "rules": [["None", "3"], ["a", "type.money"]]}).encode()).hexdigest()
+    assert fingerprint(raw, errors) == expected
+    assert fingerprint(raw, errors, dumps(raw)) == expected

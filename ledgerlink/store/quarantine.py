@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, select, update
 
 from ledgerlink.errors import StoreError
-from ledgerlink.store.db import ID_CHUNK, dumps, statuses_by_id, utcnow
+from ledgerlink.store.db import ID_CHUNK, dumps, execute_many, statuses_by_id, utcnow
 from ledgerlink.store.tables import QUARANTINE_STATUSES, quarantine
 
 RESOLVED_STATUSES = ("replayed", "discarded")
@@ -58,10 +58,13 @@ class Quarantined:
         return self.new + self.repeated
 
 
-def fingerprint(raw: dict, errors: Sequence[dict]) -> str:
-    """The identity of a bad row within its feed: its source values and the (field, rule) pairs it broke."""
+def fingerprint(raw: dict, errors: Sequence[dict], raw_json: str | None = None) -> str:
+    """The identity of a bad row within its feed: its source values and the (field, rule) pairs it broke.
+    (``raw_json``: ``dumps(raw)`` when the caller has it: the same text, not encoded twice.)"""
     rules = sorted({(str(e.get("field")), str(e.get("rule"))) for e in errors if isinstance(e, dict)})
-    return hashlib.sha256(dumps({"raw": raw, "rules": rules}).encode("utf-8")).hexdigest()
+    # dumps({"raw": raw, "rules": rules}), put together from its parts (compact, keys sorted)
+    text = f'{{"raw":{dumps(raw) if raw_json is None else raw_json},"rules":{dumps(rules)}}}'
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def insert_entries(
@@ -80,15 +83,16 @@ def insert_entries(
     if not entries:
         return Quarantined(0, 0)
     now = utcnow()
-    prints = [fingerprint(e.raw, e.errors) for e in entries]
+    raws = [dumps(e.raw) for e in entries]
+    prints = [fingerprint(e.raw, e.errors, raw_json) for e, raw_json in zip(entries, raws, strict=True)]
     open_ids = _open_by_fingerprint(conn, feed, set(prints))
     repeated: list[int] = []
-    fresh: list[tuple[QuarantineEntry, str]] = []
-    for e, fp in zip(entries, prints, strict=True):
+    fresh: list[tuple[QuarantineEntry, str, str]] = []
+    for e, fp, raw_json in zip(entries, prints, raws, strict=True):
         if open_ids.get(fp):
             repeated.append(open_ids[fp].pop(0))
         else:
-            fresh.append((e, fp))
+            fresh.append((e, fp, raw_json))
     if repeated:
         seen = (
             update(quarantine)
@@ -107,7 +111,7 @@ def insert_entries(
             "source_sha256": e.source_sha256 if e.source_sha256 is not None else source_sha256,
             "row": e.row,
             "location": e.location,
-            "raw": dumps(e.raw),
+            "raw": raw_json,
             "errors": dumps(list(e.errors)),
             "reason_code": reason_code(e.errors),
             "status": "open",
@@ -117,10 +121,9 @@ def insert_entries(
             "last_run_id": run_id,
             "last_seen_at": now,
         }
-        for e, fp in fresh
+        for e, fp, raw_json in fresh
     ]
-    if rows:
-        conn.execute(quarantine.insert(), rows)
+    execute_many(conn, quarantine.insert(), rows)
     return Quarantined(len(rows), len(repeated))
 
 
