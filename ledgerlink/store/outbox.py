@@ -22,7 +22,7 @@ import os
 import re
 import secrets
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any, NamedTuple
@@ -383,10 +383,7 @@ class Outbox(Repository):
                 actor=actor,
             )
         # The entries as the update left them (no second read).
-        claimed_by = worker[:200]
-        return [OutboxEntry(e.id, e.kind, e.idempotency_key, e.payload, "in_flight", e.attempts, e.next_attempt_at,
-                            e.last_error, claimed_by, lease_until, e.created_at, e.sent_at, e.response)
-                for e in due_entries]
+        return [replace(e, status="in_flight", claimed_by=worker[:200], claimed_until=lease_until) for e in due_entries]
 
     def mark_sent(
         self, entry_id: int, response: Any = None, *, worker: str | None = None, actor: str = DEFAULT_ACTOR
@@ -430,9 +427,8 @@ class Outbox(Repository):
                     actor=actor,
                 )
         # The entries as the update left them (no second read); those sent before are unchanged.
-        after = {**before, **{e.id: OutboxEntry(e.id, e.kind, e.idempotency_key, e.payload, "sent", e.attempts,
-                                                e.next_attempt_at, e.last_error, e.claimed_by, None, e.created_at,
-                                                stamp, _json_or_none(stored[e.id]))
+        after = {**before, **{e.id: replace(e, status="sent", sent_at=stamp, claimed_until=None,
+                                            response=_json_or_none(stored[e.id]))
                               for e in todo}}
         return [after[entry_id] for entry_id, _ in sent]
 
