@@ -318,18 +318,22 @@ _HEADS_TABLE = "record_heads"
 _RECORD_COLUMNS = ("entity", "natural_key", "version", "content_hash", "payload", "lineage", "run_id", "created_at")
 
 
+# A column of a slice: Python values (SQLite's executemany, a slice decided record by record) or the
+# staged Arrow column itself (COPY of a slice that is all new).
+_Column: TypeAlias = "list[Any] | pa.ChunkedArray"
+
+
 @dataclass
 class _Slice:
     """What one slice of a load writes: new versions (``versions`` None: all 1), new heads, moved heads."""
 
-    keys: list[str]
+    keys: _Column
     versions: list[int] | None
-    hashes: list[str]
-    payloads: list[str]
-    lineages: list[str]
-    new_heads: tuple[list[str], list[str]]             # keys, content hashes
+    hashes: _Column
+    payloads: _Column
+    lineages: _Column
+    new_heads: tuple[_Column, _Column]                 # keys, content hashes
     moved: tuple[list[str], list[int], list[str]]      # keys, versions, content hashes
-    whole: pa.Table | None = None                      # the slice as staged, when all of it is new
 
 
 def _upsert_in_key_order(conn: Connection, run_id: str, entity: str, batch: Records) -> tuple[int, int, int]:
@@ -349,11 +353,13 @@ def _upsert_in_key_order(conn: Connection, run_id: str, entity: str, batch: Reco
             last = keys[-1]
             heads = ({} if not any_head else _heads_of(cursor, entity, keys) if sqlite
                      else _pg_heads_of(cursor, entity, keys))
-            if not heads and not sqlite:  # all new: COPY the slice's own columns
-                part = _Slice(keys, None, [], [], [], (keys, []), ([], [], []), table)
-            else:
+            if heads:
                 hashes, payloads, lineages = (table.column(c).to_pylist() for c in STAGE_COLUMNS[1:])
                 part = _decide(keys, hashes, payloads, lineages, heads)
+            else:  # all new (a first load): no per-record decision; COPY takes the staged columns as they are
+                staged: list[_Column] = ([keys, *(table.column(c).to_pylist() for c in STAGE_COLUMNS[1:])] if sqlite
+                                         else [table.column(c) for c in STAGE_COLUMNS])
+                part = _Slice(staged[0], None, staged[1], staged[2], staged[3], (staged[0], staged[1]), ([], [], []))
             counts = (_write_sqlite if sqlite else _write_pg)(cursor, entity, run_id, now, part)
             added, moved = len(part.new_heads[0]), len(part.moved[0])
             if counts != (len(part.keys), added, moved):
@@ -372,8 +378,6 @@ def _decide(keys: list[str], hashes: list[str], payloads: list[str], lineages: l
             heads: dict[str, tuple[int, str]]) -> _Slice:
     """New keys get version 1 and a head, changed ones the next version and their head moved,
     unchanged ones nothing."""
-    if not heads:  # all new (a first load): no per-record decision to make
-        return _Slice(keys, None, hashes, payloads, lineages, (keys, hashes), ([], [], []))
     rows: list[tuple[str, int, str, str, str]] = []
     new_keys, new_hashes, moved_keys, moved_versions, moved_hashes = [], [], [], [], []
     for key, digest, payload, lineage in zip(keys, hashes, payloads, lineages, strict=True):
@@ -412,15 +416,10 @@ def _write_sqlite(cursor: Any, entity: str, run_id: str, now: str, part: _Slice)
 
 def _write_pg(cursor: Any, entity: str, run_id: str, now: str, part: _Slice) -> tuple[int, int, int]:
     n = len(part.keys)
-    if part.whole is not None:
-        keys, hashes, payloads, lineages = (part.whole.column(c) for c in STAGE_COLUMNS)
-        head_keys, head_hashes = keys, hashes
-    else:
-        keys, hashes, payloads, lineages = part.keys, part.hashes, part.payloads, part.lineages
-        head_keys, head_hashes = part.new_heads
     versions = [1] * n if part.versions is None else part.versions
-    written = _copy(cursor, "records", _RECORD_COLUMNS,
-                    [[entity] * n, keys, versions, hashes, payloads, lineages, [run_id] * n, [now] * n])
+    written = _copy(cursor, "records", _RECORD_COLUMNS, [[entity] * n, part.keys, versions, part.hashes,
+                                                         part.payloads, part.lineages, [run_id] * n, [now] * n])
+    head_keys, head_hashes = part.new_heads
     added = _copy(cursor, _HEADS_TABLE, ("entity", "natural_key", "version", "content_hash"),
                   [[entity] * len(head_keys), head_keys, [1] * len(head_keys), head_hashes])
     moved = 0
@@ -485,12 +484,6 @@ def _heads_of(cursor: Any, entity: str, keys: list[str]) -> dict[str, tuple[int,
     return {key: (version, digest) for key, version, digest in rows}
 
 
-def _run_lineage(row) -> dict[str, Any]:
-    run_lineage = {"feed": row.feed, "run_id": row.run_id, "mapping": row.mapping,
-                   **(json.loads(row.source) if row.source else {})}
-    return {k: v for k, v in run_lineage.items() if v is not None}
-
-
 def _pg_any_head(cursor: Any, entity: str) -> bool:
     cursor.execute(_PG_ANY_HEAD, (entity,))
     return bool(cursor.fetchone()[0])
@@ -499,6 +492,12 @@ def _pg_any_head(cursor: Any, entity: str) -> bool:
 def _pg_heads_of(cursor: Any, entity: str, keys: list[str]) -> dict[str, tuple[int, str]]:
     cursor.execute(_PG_HEADS_OF_KEYS, (entity, keys))
     return {key: (version, digest) for key, version, digest in cursor.fetchall()}
+
+
+def _run_lineage(row) -> dict[str, Any]:
+    run_lineage = {"feed": row.feed, "run_id": row.run_id, "mapping": row.mapping,
+                   **(json.loads(row.source) if row.source else {})}
+    return {k: v for k, v in run_lineage.items() if v is not None}
 
 
 def _record_dict(row, runs_seen: dict[tuple, dict[str, Any]] | None = None) -> dict[str, Any]:
