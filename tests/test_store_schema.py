@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import traceback
 
 import pytest
@@ -11,7 +12,7 @@ from alembic.migration import MigrationContext
 
 from ledgerlink.errors import StoreError
 from ledgerlink.store import Store
-from ledgerlink.store.db import mask_url
+from ledgerlink.store.db import SQLITE_PAGE_SIZE, mask_url
 from ledgerlink.store.tables import metadata
 
 
@@ -51,6 +52,23 @@ def test_sqlite_connections_use_wal_foreign_keys_and_busy_timeout(tmp_path):
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
             assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 1000
+            assert conn.exec_driver_sql("PRAGMA page_size").scalar() == SQLITE_PAGE_SIZE
+    finally:
+        store.close()
+
+
+def test_an_existing_sqlite_store_keeps_its_page_size(tmp_path):
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:  # a store file made with SQLite's default page size
+        conn.execute("PRAGMA page_size = 4096")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("CREATE TABLE kept (x)")
+    store = Store(f"sqlite:///{path}")
+    try:
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA page_size").scalar() == 4096
+            assert conn.exec_driver_sql("SELECT COUNT(*) FROM kept").scalar() == 0
+        store.start_run("feed", "vendor")  # and works as any store
     finally:
         store.close()
 
