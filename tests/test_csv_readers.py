@@ -31,13 +31,36 @@ def test_polars_reads_what_pandas_reads_or_leaves_the_file_to_pandas(header, pie
     assert reference is not None, data
     assert columns == reference[0]
     for name in columns:
-        assert list(arrays[name]) == list(reference[1][name]), (data, name)
+        assert arrays[name].to_pylist() == list(reference[1][name]), (data, name)
 
 
 def test_an_unquoted_export_is_read_by_polars_and_a_quoted_or_ragged_one_is_not():
     plain = "Nr;Naam\r\n1;Café\r\n2;Bakker B.V.\r\n".encode()
     columns, arrays = _parse_csv_polars(plain, OPTIONS) or ([], {})
-    assert columns == ["Nr", "Naam"] and list(arrays["Naam"]) == ["Café", "Bakker B.V."]
+    assert columns == ["Nr", "Naam"] and arrays["Naam"].to_pylist() == ["Café", "Bakker B.V."]
     assert _parse_csv_polars(b'Nr;Naam\n1;"Caf\xc3\xa9; Bar"\n', OPTIONS) is None   # quoted: pandas reads it
     assert _parse_csv_polars(b"Nr;Naam\n1;a;b\n", OPTIONS) is None                 # a field too many
     assert _parse_csv_polars(b"Nr;Naam\r1;a\r", OPTIONS) is None                   # CR-only line ends
+    assert _parse_csv_polars(b"Nr\n\n1;a\n", OPTIONS) is None                        # after an empty line too
+
+
+def test_arrow_whitespace_is_what_python_strips():
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    chars = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
+    matched = pc.match_substring_regex(pa.array(chars), f"^{sources.PY_WHITESPACE}$").to_pylist()
+    assert [c for c, m in zip(chars, matched, strict=True) if m] == [c for c in chars if c.isspace()]
+
+
+def test_a_column_kept_in_arrow_is_stripped_and_found_blank_as_python_does():
+    from ledgerlink.mapping.executor import _strip_arrow
+
+    values = ["a", " a", "a\u2003", "\u00a0\u3000", "", "x y", "\x1fz\x85", "\u200bq"]
+    import pyarrow as pa
+
+    assert _strip_arrow(pa.array(values, pa.large_string())).to_pylist() == [v.strip() for v in values]
+    data = "Nr;Naam\n1;a\n\u00a0;\u2003 \n2;b\n".encode()
+    table = sources.drop_blank(sources.read_csv_bytes(data, OPTIONS))
+    assert isinstance(table.data["Naam"], pa.Array)
+    assert table.column("Naam").tolist() == ["a", "b"] and table.rows.tolist() == [2, 4]

@@ -32,17 +32,17 @@ def _problems(table) -> list[tuple]:
 
 def test_rows_in_utf8_and_cp1252_each_decode_right():
     table = read_csv_bytes(_mixed_file(), MIXED)
-    assert list(table.data["Naam"]) == ["Café Zoë", "Brûlé", "Ærø", "Façade"]
-    assert list(table.data["Plaats"]) == ["Köln", "Genève", "Straße", "Besançon"]
+    assert table.column("Naam").tolist() == ["Café Zoë", "Brûlé", "Ærø", "Façade"]
+    assert table.column("Plaats").tolist() == ["Köln", "Genève", "Straße", "Besançon"]
     assert list(table.rows) == [2, 3, 4, 5] and table.problems == []
 
 
 def test_mixed_rows_with_cp1252_listed_first_are_not_garbled():
     table = read_csv_bytes(_mixed_file(), SourceOptions(format="csv", delimiter=";", encodings=["cp1252"]))
-    text = " ".join(v for arr in table.data.values() for v in arr)
+    text = " ".join(v for c in table.columns for v in table.column(c))
     assert "Ã" not in text and "Â" not in text
     # UTF-8 rows where only cp1252 is declared are quarantined, never read as "CafÃ© ZoÃ«"
-    assert list(table.data["Naam"]) == ["Brûlé", "Façade"]
+    assert table.column("Naam").tolist() == ["Brûlé", "Façade"]
     assert _problems(table) == [(2, "source.encoding", "Naam"), (4, "source.encoding", "Naam")]
     assert table.problems[0].message == "the row is UTF-8 text, but the mapping reads the file as cp1252"
     assert table.problems[0].raw == {"Naam": "Café Zoë", "Plaats": "Köln"}
@@ -50,7 +50,7 @@ def test_mixed_rows_with_cp1252_listed_first_are_not_garbled():
 
 def test_a_row_no_listed_encoding_decodes_is_quarantined():
     table = read_csv_bytes(_mixed_file(), SourceOptions(format="csv", delimiter=";", encodings=["utf-8"]))
-    assert list(table.data["Naam"]) == ["Café Zoë", "Ærø"]
+    assert table.column("Naam").tolist() == ["Café Zoë", "Ærø"]
     assert _problems(table) == [(3, "source.encoding", "Naam"), (5, "source.encoding", "Naam")]
     assert table.problems[0].message == "the row cannot be decoded as utf-8"
 
@@ -64,7 +64,7 @@ def test_a_file_wholly_in_an_unlisted_encoding_is_still_refused():
 def test_a_single_encoding_file_reads_as_before():
     raw = "Naam;Plaats\nBrûlé;Genève\n".encode("cp1252")
     table = read_csv_bytes(raw, MIXED)
-    assert list(table.data["Naam"]) == ["Brûlé"] and table.problems == []
+    assert table.column("Naam").tolist() == ["Brûlé"] and table.problems == []
 
 
 # --- control characters ---------------------------------------------------------------------
@@ -73,8 +73,8 @@ def test_control_characters_quarantine_the_row_naming_the_field():
     raw = ('Nr;Tekst\n1;"tab\there, CRLF\r\nand LF\ninside quotes"\n2;nul\x00byte\n3;bell\x07\n4;next line\u0085\n'
            "5;fine\n").encode("utf-8")
     table = read_csv_bytes(raw, MIXED)
-    assert list(table.data["Nr"]) == ["1", "5"]
-    assert table.data["Tekst"][0] == "tab\there, CRLF\r\nand LF\ninside quotes"
+    assert table.column("Nr").tolist() == ["1", "5"]
+    assert table.column("Tekst")[0] == "tab\there, CRLF\r\nand LF\ninside quotes"
     assert list(table.rows) == [2, 8]  # row 1's quoted CRLF and LF take lines 2 to 4
     assert _problems(table) == [(5, "source.control_character", "Tekst"), (6, "source.control_character", "Tekst"),
                                 (7, "source.control_character", "Tekst")]
@@ -123,7 +123,7 @@ def test_a_row_longer_than_the_cap_is_left_out_and_the_read_goes_on(tmp_path):
     options = SourceOptions(format="csv", delimiter=";", max_row_bytes=cap)
     table = drop_blank(read_csv_file(path, options))
     # the stray quote in row 6 does not swallow the rows after it; rows keep their line numbers
-    assert list(table.data["Nr"]) == ["1", "3", "4", "6"]
+    assert table.column("Nr").tolist() == ["1", "3", "4", "6"]
     assert list(table.rows) == [2, 2004, 2005, 2007]
     assert _problems(table) == [(3, "source.row_size", None), (2006, "source.row_size", None)]
     assert table.problems[0].message == (f"row is {10000 + 5} bytes, more than the {cap} allowed "
@@ -203,4 +203,4 @@ def test_row_numbers_stay_right_across_read_blocks(tmp_path):
     big_row = 2 + sum(text.count("\n") + 1 for text in rows[:90_000])
     assert _problems(table) == [(big_row, "source.row_size", None)]
     assert list(table.rows) == expected_rows
-    assert table.data["Tekst"][6] == "text 7\nsecond line" and len(table) == 149_999
+    assert table.column("Tekst")[6] == "text 7\nsecond line" and len(table) == 149_999

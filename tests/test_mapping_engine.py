@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import random
+import weakref
 from pathlib import Path
 
 import pandas as pd
@@ -287,3 +289,19 @@ def test_a_large_generated_file_accounts_for_every_row(tmp_path):
     res = load_mapping(INVOICES).map_file(path)
     assert res.read == n and 0 < len({e.row for e in res.errors}) < n // 10
     assert_invariant(res)
+
+
+@pytest.mark.parametrize("engine", ["columnar", "rows"])
+def test_failures_keep_no_frames_so_the_source_is_freed_with_the_result(tmp_path, engine):
+    """A failed value is kept as a value: not with the frames it was raised in (nor those of the error it
+    was raised from), which would keep the whole source table alive as long as the batch is."""
+    path = tmp_path / "bad.csv"
+    path.write_text(";".join(HEADER) + "\nF1;C1;Smit;NL00XXXX0000000000;01-01-2024;31-01-2024;EUR;1,00;0,00;1,00;;;"
+                    "Open\nF2;C1;Smit;NL91ABNA0417164300;31-02-2024;31-01-2024;EUR;x;0,00;1,00;;;Open\n",
+                    encoding="utf-8")
+    res = load_mapping(INVOICES).map_file(path, engine=engine)
+    assert {e.rule for e in res.errors} >= {"type.iban", "type.date", "type.money"}
+    source = weakref.ref(res.table)
+    del res
+    gc.collect()
+    assert source() is None

@@ -23,8 +23,8 @@ def test_encodings_and_line_ends(encoding, bom, newline):
     raw = (b"\xef\xbb\xbf" if bom else b"") + text.encode(encoding)
     table = read_csv_bytes(raw, OPTS)
     assert table.columns == ["Naam", "Plaats"]
-    assert list(table.data["Naam"]) == ["Café Zoë", "  Brûlé "]
-    assert list(table.data["Plaats"]) == ["Köln", " Genève "]
+    assert table.column("Naam").tolist() == ["Café Zoë", "  Brûlé "]
+    assert table.column("Plaats").tolist() == ["Köln", " Genève "]
     assert list(table.rows) == [2, 3]
 
 
@@ -37,7 +37,7 @@ def test_row_numbers_count_blank_lines_and_quoted_newlines():
     text = 'A;B\n1;x\n\n2;"line one\nline two\r\nline three"\n   \n3;y\n'
     table = drop_blank(read_csv_bytes(text.encode(), OPTS))
     assert list(table.rows) == [2, 4, 8]
-    assert table.data["B"][1] == "line one\nline two\r\nline three"
+    assert table.column("B")[1] == "line one\nline two\r\nline three"
 
 
 def test_row_numbers_with_header_row_and_preamble():
@@ -51,7 +51,7 @@ def test_stray_quote_and_ragged_rows_use_exact_reader():
     text = 'A;B\n1;12" monitor\n2;b;extra\n3\n'
     table = read_csv_bytes(text.encode(), OPTS)
     assert list(table.rows) == [2, 4]
-    assert list(table.data["B"]) == ['12" monitor', ""]
+    assert table.column("B").tolist() == ['12" monitor', ""]
     assert [(p[0], p[1]) for p in table.problems] == [(3, "source.fields")]
 
 
@@ -150,7 +150,7 @@ def test_headerless_file_rows_are_line_numbers_from_one(newline):
     table = drop_blank(read_csv_bytes(text.encode(), HEADERLESS))
     assert table.columns == ["Datum", "Bedrag", "Omschrijving"]
     assert list(table.rows) == [1, 3, 4]
-    assert list(table.data["Omschrijving"]) == ["Koffie", "Thee; groen", ""]
+    assert table.column("Omschrijving").tolist() == ["Koffie", "Thee; groen", ""]
 
 
 def test_headerless_row_with_too_many_fields_is_a_row_problem():
@@ -171,13 +171,13 @@ def test_columns_with_header_row_replace_blank_and_repeated_header_names():
     table = read_csv_bytes(text.encode(), options)
     assert table.columns == ["Datum", "Munt", "Bedrag", "Saldomunt", "Saldo"]
     assert list(table.rows) == [3]
-    assert table.data["Bedrag"][0] == "0,19" and table.data["Saldo"][0] == "13,88"
+    assert table.column("Bedrag")[0] == "0,19" and table.column("Saldo")[0] == "13,88"
 
 
 def test_single_quote_as_quote_character():
     text = "a,b,c\n1,'Factuur 12, termijn 2',x\n2,O'Brien,y\n"
     table = read_csv_bytes(text.encode(), SourceOptions(format="csv", quote="'"))
-    assert list(table.data["b"]) == ["Factuur 12, termijn 2", "O'Brien"]
+    assert table.column("b").tolist() == ["Factuur 12, termijn 2", "O'Brien"]
 
 
 def test_columns_and_quote_are_for_csv_only(tmp_path):

@@ -19,7 +19,7 @@ import functools
 import operator
 import re
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
@@ -27,9 +27,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ledgerlink.mapping.engines import ENGINES
 from ledgerlink.mapping.errors import DriftError, DriftEvent, RecordError
+from ledgerlink.mapping.sources import PY_WHITESPACE, take
 from ledgerlink.mapping.transforms import Failure, finish_money, shown
 from ledgerlink.model.money import MAX_DIGITS, MoneyError, currency_exponent, exact_sum, format_amount
 
@@ -125,10 +128,45 @@ def run(mapping: MappingPlan, table: SourceTable, *, source_name: str | None, en
                      filtered=filtered, types={f.name: f.type for f in mapping.fields}, table=table)
 
 
-def _frame(values: dict[str, np.ndarray], ok: np.ndarray) -> pd.DataFrame:
-    """The mapped values of the rows in ``ok``, one object column per field."""
-    columns = {name: (arr[ok] if len(arr) == len(ok) else np.empty(0, dtype=object)) for name, arr in values.items()}
-    return pd.DataFrame(columns, index=pd.RangeIndex(int(ok.sum())), dtype=object, copy=False)
+def _frame(values: Mapping[str, np.ndarray | _Column], ok: np.ndarray) -> pd.DataFrame:
+    """The mapped values of the rows in ``ok``, one column per field: an Arrow text column when every
+    value is text (the load step works on those without a Python object per value), else an object
+    column (None where empty; numbers, booleans, objects as they are). Both engines make the same frame."""
+    return pd.DataFrame({name: _frame_column(col, ok) for name, col in values.items()},
+                        index=pd.RangeIndex(int(ok.sum())), copy=False)
+
+
+def _frame_column(col: np.ndarray | _Column, ok: np.ndarray) -> pd.Series:
+    values = col.values if isinstance(col, _Column) else col
+    if len(values) != len(ok):  # no rows were mapped (drift quarantined every row)
+        return pd.Series(np.empty(0, dtype=object), dtype=object)
+    text: pa.Array | None = None
+    if isinstance(values, pa.Array):
+        text = values.filter(pa.array(ok))
+        if text.null_count:
+            return pd.Series(text.to_numpy(zero_copy_only=False), dtype=object)
+    elif isinstance(col, _Column) and col.codes is not None and col.distinct is not None:
+        # distinct results taken back to the rows: only those of kept rows are converted
+        codes = col.codes[ok]
+        used = np.zeros(len(col.distinct), dtype=bool)
+        used[codes] = True
+        distinct = np.empty(len(col.distinct), dtype=object)
+        distinct[used] = col.distinct[used]
+        text = _arrow_text(distinct)
+        text = None if text is None else text.take(pa.array(codes))
+    else:
+        text = _arrow_text(values[ok])
+    if text is not None and not text.null_count:
+        return pd.Series(pd.arrays.ArrowExtensionArray(text), copy=False)
+    return pd.Series(values[ok], dtype=object)
+
+
+def _arrow_text(values: np.ndarray) -> pa.Array | None:
+    """``values`` as an Arrow text array, or None when one of them is neither text nor None."""
+    try:
+        return pa.array(values, pa.large_string(), from_pandas=False)
+    except (pa.ArrowTypeError, pa.ArrowInvalid, TypeError):
+        return None
 
 
 def _record_errors(mapping: MappingPlan, table: SourceTable, found: list[Found], source_name: str | None) -> list[RecordError]:
@@ -145,7 +183,7 @@ def _raws(table: SourceTable, positions: list[int]) -> list[dict[str, Any]]:
     """``table.raw(pos)`` for each position, a column at a time."""
     if table.raws is not None or not positions:
         return [table.raw(pos) for pos in positions]
-    values = [table.data[c][positions].tolist() for c in table.columns]
+    values = [table.values_at(c, positions) for c in table.columns]
     return [dict(zip(table.columns, row, strict=True)) for row in zip(*values, strict=True)]
 
 
@@ -178,8 +216,12 @@ def type_drift(mapping: MappingPlan, table: SourceTable, keep: np.ndarray, found
         if plan.type not in TYPED or len(plan.inputs) != 1 or not type_failures.get(plan.name):
             continue
         column = plan.inputs[0]
-        values = table.column(column)[keep]
-        non_empty = _count_non_empty(values, type_failures[plan.name])
+        arrow = table.arrow(column)
+        if arrow is not None:
+            kept = arrow if len(keep) == len(arrow) else arrow.take(pa.array(keep))
+            non_empty = len(kept) - pc.sum(pc.match_substring_regex(kept, f"^{PY_WHITESPACE}*$")).as_py()
+        else:
+            non_empty = _count_non_empty(table.column(column)[keep], type_failures[plan.name])
         if non_empty and type_failures[plan.name] == non_empty:
             events.append(DriftEvent("type_changed", column, f"every non-empty value of {column!r} "
                                      f"fails to convert to {plan.type} ({non_empty} value(s))"))
@@ -213,6 +255,9 @@ def _call(fn: Callable[..., Any], *args: Any) -> Any:
     try:
         return fn(*args)
     except Failure as exc:
+        # Kept as a value, without its traceback and the exception it was raised from: their frames
+        # would keep the mapping's columns alive for as long as the failure is.
+        exc.__traceback__ = exc.__context__ = exc.__cause__ = None
         return exc
 
 
@@ -382,14 +427,18 @@ def _strip_column(arr: np.ndarray) -> np.ndarray:
     return np.fromiter(map(str.strip, arr), dtype=object, count=len(arr))
 
 
-def _factorize(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _factorize(arr: np.ndarray | pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    if isinstance(arr, pa.Array):  # Arrow finds the distinct values; only those become Python objects
+        encoded = pc.dictionary_encode(arr, null_encoding="encode")
+        return (encoded.indices.to_numpy(zero_copy_only=False).astype(np.intp),
+                encoded.dictionary.to_numpy(zero_copy_only=False))
     codes, uniques = pd.factorize(arr)
     if len(codes) and codes.min() < 0:  # None among the values (source texts never are)
         codes, uniques = pd.factorize(arr, use_na_sentinel=False)
     return codes, np.asarray(uniques, dtype=object)
 
 
-def _factorize_stripped(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _factorize_stripped(arr: np.ndarray | pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """Codes per row and the distinct *stripped* values (raw values differing only in whitespace merge)."""
     codes, uniques = _factorize(arr)
     stripped = _strip_column(uniques)
@@ -399,26 +448,45 @@ def _factorize_stripped(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return merged[codes], stripped_uniques
 
 
+def _strip_arrow(arr: pa.Array) -> pa.Array:
+    """An Arrow text column stripped as str.strip() does: only the values with whitespace at an end
+    become Python strings."""
+    edges = pc.match_substring_regex(arr, f"^{PY_WHITESPACE}|{PY_WHITESPACE}$")
+    if not pc.any(edges).as_py():
+        return arr
+    stripped = [v.strip() for v in arr.filter(edges).to_pylist()]
+    return pc.replace_with_mask(arr, edges, pa.array(stripped, arr.type))
+
+
 class _Columns:
-    """The source columns of the rows being mapped: raw, stripped and factorised, each made once."""
+    """The source columns of the rows being mapped: raw, stripped and factorised, each made once.
+    A column the source keeps in Arrow stays in Arrow (raw and stripped)."""
 
     def __init__(self, table: SourceTable, keep: np.ndarray | None):
         self.table, self.keep = table, keep
-        self._raw: dict[str, np.ndarray] = {}
-        self._stripped: dict[str, np.ndarray] = {}
+        self._raw: dict[str, np.ndarray | pa.Array] = {}
+        self._stripped: dict[str, np.ndarray | pa.Array] = {}
         self._codes: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
-    def raw(self, c: str) -> np.ndarray:
+    def raw(self, c: str) -> np.ndarray | pa.Array:
         arr = self._raw.get(c)
         if arr is None:
-            arr = self.table.column(c)
-            arr = self._raw[c] = arr if self.keep is None else arr[self.keep]
+            arr = self.table.arrow(c)
+            if arr is None:
+                arr = self.table.column(c)
+            arr = self._raw[c] = arr if self.keep is None else take(arr, self.keep)
         return arr
 
-    def stripped(self, c: str) -> np.ndarray:
+    def raw_at(self, c: str, idx: np.ndarray) -> np.ndarray:
+        """The raw values of the rows at ``idx``, as Python strings."""
+        arr = self.raw(c)
+        return arr.take(pa.array(idx)).to_numpy(zero_copy_only=False) if isinstance(arr, pa.Array) else arr[idx]
+
+    def stripped(self, c: str) -> np.ndarray | pa.Array:
         arr = self._stripped.get(c)
         if arr is None:
-            arr = self._stripped[c] = _strip_column(self.raw(c))
+            raw = self.raw(c)
+            arr = self._stripped[c] = _strip_arrow(raw) if isinstance(raw, pa.Array) else _strip_column(raw)
         return arr
 
     def codes(self, c: str) -> tuple[np.ndarray, np.ndarray]:
@@ -446,13 +514,29 @@ def _combine(parts: list[tuple[np.ndarray, np.ndarray]], n: int) -> tuple[np.nda
 
 @dataclass
 class _Column:
-    """One mapped field: values per row, failed and None masks, and (when known) distinct results."""
+    """One mapped field: values per row, failed and None masks, and (when known) distinct results.
+    ``values`` is an object array (a failed row holds its Failure), or an Arrow text column (null
+    where None or failed; ``failures`` holds the Failure of each failed row)."""
 
-    values: np.ndarray
+    values: np.ndarray | pa.Array
     failed: np.ndarray
     null: np.ndarray
     codes: np.ndarray | None = None     # row -> index into ``distinct``
     distinct: np.ndarray | None = None
+    failures: dict[int, Failure] | None = None
+
+    def failure(self, i: int) -> Failure:
+        return self.failures[i] if self.failures is not None else self.values[i]
+
+    def objects(self, idx: np.ndarray | None = None) -> np.ndarray:
+        """The values (of the rows at ``idx``) as an object array (None where failed, for Arrow)."""
+        if isinstance(self.values, pa.Array):
+            part = self.values if idx is None else self.values.take(pa.array(idx))
+            return part.to_numpy(zero_copy_only=False)
+        return self.values if idx is None else self.values[idx]
+
+    def value(self, i: int) -> Any:
+        return self.values[i].as_py() if isinstance(self.values, pa.Array) else self.values[i]
 
 
 def _passes(flt: FilterPlan, values: tuple[str, ...]) -> bool:
@@ -469,13 +553,20 @@ def _apply(fn: Callable[[tuple[Any, ...]], Any], parts: list[tuple[np.ndarray, n
     return _Column(results[codes], failed[codes], null[codes], codes, results)
 
 
-def _string_column(plan: FieldPlan, texts: np.ndarray) -> _Column:
+def _string_column(plan: FieldPlan, texts: np.ndarray | pa.Array) -> _Column:
     """A plain text field: the scalar function returns non-empty text unchanged; only empties need it."""
-    empty = texts == ""
+    empty = pc.equal(texts, "").to_numpy(zero_copy_only=False) if isinstance(texts, pa.Array) else texts == ""
     if not empty.any():
         return _Column(texts, empty, empty)
-    arr = texts.copy()
     result = _call(plan.convert, ("",))
+    if isinstance(texts, pa.Array):
+        if isinstance(result, Failure):
+            return _Column(texts, empty, np.zeros(len(empty), dtype=bool),
+                           failures={int(i): result for i in np.flatnonzero(empty)})
+        if result is None or isinstance(result, str):
+            return _Column(pc.if_else(pa.array(empty), pa.scalar(result, texts.type), texts),
+                           np.zeros(len(empty), dtype=bool), empty & (result is None))
+    arr = texts.to_numpy(zero_copy_only=False) if isinstance(texts, pa.Array) else texts.copy()
     arr[empty] = result
     return _Column(arr, empty & isinstance(result, Failure), empty & (result is None))
 
@@ -485,16 +576,17 @@ def _numbered_column(col: _Column) -> _Column:
     idx = np.flatnonzero(~(col.failed | col.null))
     if not len(idx):
         return col
-    occurrence = pd.Series(col.values[idx]).groupby(col.values[idx], sort=False).cumcount().to_numpy() + 1
+    values = col.objects(idx)
+    occurrence = pd.Series(values).groupby(values, sort=False).cumcount().to_numpy() + 1
     repeats = occurrence > 1
     if not repeats.any():
         return col
-    values = col.values.copy()
+    values = col.objects().copy()
     values[idx[repeats]] = [numbered(v, k) for v, k in zip(values[idx[repeats]], occurrence[repeats], strict=True)]
-    return _Column(values, col.failed, col.null)
+    return _Column(values, col.failed, col.null, failures=col.failures)
 
 
-def _map_columnar(mapping: MappingPlan, table: SourceTable) -> tuple[np.ndarray, dict[str, np.ndarray], list[Found]]:
+def _map_columnar(mapping: MappingPlan, table: SourceTable) -> tuple[np.ndarray, dict[str, _Column], list[Found]]:
     n_all = len(table)
     keep_mask = np.ones(n_all, dtype=bool)
     if mapping.filters:
@@ -510,9 +602,9 @@ def _map_columnar(mapping: MappingPlan, table: SourceTable) -> tuple[np.ndarray,
     done: dict[str, _Column] = {}
     found: list[Found] = []
 
-    def collect(arr: np.ndarray, mask: np.ndarray, plan: FieldPlan, order_no: int) -> None:
-        for i in np.flatnonzero(mask):
-            err = arr[i]
+    def collect(col: _Column, plan: FieldPlan, order_no: int) -> None:
+        for i in np.flatnonzero(col.failed):
+            err = col.failure(int(i))
             found.append((int(keep[i]), order_no, plan.name, err.rule, err.message, plan.line))
 
     for plan in _evaluation_order(mapping):
@@ -520,14 +612,14 @@ def _map_columnar(mapping: MappingPlan, table: SourceTable) -> tuple[np.ndarray,
             subs, sub_failed = [], np.zeros(n, dtype=bool)
             for sub in plan.subfields:
                 res = _apply(sub.convert, [cols.codes(c) for c in sub.inputs], n)
-                collect(res.values, res.failed, sub, order[plan.name])
+                collect(res, sub, order[plan.name])
                 subs.append(res.values)
                 sub_failed |= res.failed
             arr = np.empty(n, dtype=object)
             arr[:] = [None if bad else assemble_object(plan, list(parts))
                       for bad, parts in zip(sub_failed, zip(*subs, strict=True), strict=True)]
             mask = np.fromiter((isinstance(v, Failure) for v in arr), dtype=bool, count=n)
-            collect(arr, mask, plan, order[plan.name])
+            collect(_Column(arr, mask, mask), plan, order[plan.name])
             null = np.fromiter((v is None for v in arr), dtype=bool, count=n)
             res = _Column(arr, mask | sub_failed, null)
         else:
@@ -539,7 +631,7 @@ def _map_columnar(mapping: MappingPlan, table: SourceTable) -> tuple[np.ndarray,
                 res = _apply(plan.convert, [cols.codes(c) for c in plan.inputs], n)
             if plan.numbered:
                 res = _numbered_column(res)
-            collect(res.values, res.failed, plan, order[plan.name])
+            collect(res, plan, order[plan.name])
         done[plan.name] = res
     plans = {f.name: f for f in mapping.fields}
     for i, check in enumerate(mapping.checks):
@@ -549,21 +641,22 @@ def _map_columnar(mapping: MappingPlan, table: SourceTable) -> tuple[np.ndarray,
             col = done[check.target]
             idx = np.flatnonzero(eligible & ~col.null)
             if len(idx):
-                first_value = col.values[idx[0]]
+                values = col.objects(idx)
+                first_value = values[0]
                 first_row = int(table.rows[keep[idx[0]]])
-                differs = np.fromiter((v != first_value for v in col.values[idx]), dtype=bool, count=len(idx))
-                for j in idx[differs]:
-                    err = same_failure(check, col.values[j], first_value, first_row)
+                differs = np.fromiter((v != first_value for v in values), dtype=bool, count=len(idx))
+                for j, value in zip(idx[differs], values[differs], strict=True):
+                    err = same_failure(check, value, first_value, first_row)
                     found.append((int(keep[j]), len(mapping.fields) + i, check.target, err.rule, err.message,
                                   check.line))
             continue
         for j in _check_column(plans, check, done, eligible):
-            failure = check_row(check, {nm: done[nm].values[j] for nm in involved})
+            failure = check_row(check, {nm: done[nm].value(j) for nm in involved})
             if failure is not None:
                 found.append((int(keep[j]), len(mapping.fields) + i, check.target, failure.rule, failure.message,
                               check.line))
     # Failed values stay in place: every failure is in ``found``, so run() drops those rows.
-    return keep, {f.name: done[f.name].values for f in mapping.fields}, found
+    return keep, {f.name: done[f.name] for f in mapping.fields}, found
 
 
 # --- columnar: money -------------------------------------------------------------------------
@@ -604,10 +697,13 @@ def _currency_key(result: Any) -> str:
     return result or _NO_CURRENCY
 
 
-def _distinct_of(col: _Column) -> tuple[np.ndarray, np.ndarray]:
+def _distinct_of(col: _Column, idx: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Codes per row (of the rows at ``idx``) and the distinct values they point at."""
     if col.codes is not None and col.distinct is not None:
-        return col.codes, col.distinct
-    return _factorize(col.values)
+        return (col.codes, col.distinct) if idx is None else (col.codes[idx], col.distinct)
+    if isinstance(col.values, pa.Array):
+        return _factorize(col.values if idx is None else take(col.values, idx))
+    return _factorize(col.values if idx is None else col.values[idx])
 
 
 def _money_column(plan: FieldPlan, cols: _Columns, done: dict[str, _Column], n: int) -> _Column:
@@ -619,20 +715,33 @@ def _money_column(plan: FieldPlan, cols: _Columns, done: dict[str, _Column], n: 
         keys = np.empty(len(results), dtype=object)
         keys[:] = [_currency_key(r) for r in results]
     key_exps = np.array([_exponent(k) for k in keys], dtype=np.int64)
-    out, ok = None, np.zeros(n, dtype=bool)
+    out: np.ndarray | pa.Array | None = None
+    ok = np.zeros(n, dtype=bool)
     if plan.simple and n and plan.decimal and _SEP not in plan.decimal + (plan.thousands or ""):
-        out, ok = _money_fast(plan, cols.raw(plan.inputs[0]), key_exps, key_codes)
+        texts = cols.raw(plan.inputs[0])
+        fast = _money_fast_arrow if isinstance(texts, pa.Array) else _money_fast
+        out, ok = fast(plan, texts, key_exps, key_codes)
     if out is None:
         out = np.empty(n, dtype=object)
     failed, null = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
     idx = np.flatnonzero(~ok)
-    if len(idx):
-        k = len(plan.inputs)
-        parts = [_factorize(_strip_column(cols.raw(c)[idx])) for c in plan.inputs]
-        parts.append((key_codes[idx], keys))
-        slow = _apply(lambda t: money_value(_call(plan.convert, t[:k]), t[k]), parts, len(idx))
-        out[idx], failed[idx], null[idx] = slow.values, slow.failed, slow.null
-    return _Column(out, failed, null)
+    if not len(idx):
+        return _Column(out, failed, null)
+    k = len(plan.inputs)
+    parts = [_factorize(_strip_column(cols.raw_at(c, idx))) for c in plan.inputs]
+    parts.append((key_codes[idx], keys))
+    slow = _apply(lambda t: money_value(_call(plan.convert, t[:k]), t[k]), parts, len(idx))
+    failed[idx], null[idx] = slow.failed, slow.null
+    if isinstance(out, np.ndarray):
+        out[idx] = slow.values
+        return _Column(out, failed, null)
+    # Arrow: the slow rows' texts put in place (None where empty or failed), their failures kept aside
+    texts_at = [v if isinstance(v, str) else None for v in slow.values]
+    mask = np.zeros(n, dtype=bool)
+    mask[idx] = True
+    out = pc.replace_with_mask(out, pa.array(mask), pa.array(texts_at, out.type))
+    failures = {int(idx[j]): slow.values[j] for j in np.flatnonzero(slow.failed)}
+    return _Column(out, failed, null, failures=failures)
 
 
 def _money_fast(plan: FieldPlan, texts: np.ndarray, key_exps: np.ndarray,
@@ -674,6 +783,54 @@ def _money_fast(plan: FieldPlan, texts: np.ndarray, key_exps: np.ndarray,
     return out, ok
 
 
+def _regex_literal(text: str) -> str:
+    return "".join(ch if ch.isascii() and ch.isalnum() else f"\\x{{{ord(ch):x}}}" for ch in text)
+
+
+@lru_cache(maxsize=64)
+def _money_shape(exponent: int, decimal: str, thousands: str | None) -> str:
+    """``_money_run``'s common shape of one amount, as a whole-value pattern for Arrow (RE2: no
+    lookahead, so a negative zero whole part lists its non-zero decimals)."""
+    d = _regex_literal(decimal)
+    grouped = rf"[0-9]{{0,2}}(?:{_regex_literal(thousands)}[0-9]{{3}})+|" if thousands else ""
+    whole = rf"-?[1-9](?:{grouped}[0-9]*)"
+    if exponent:
+        nonzero = "|".join(f"0{{{k}}}[1-9][0-9]{{{exponent - k - 1}}}" for k in range(exponent))
+        amount = rf"(?:0|{whole}){d}[0-9]{{{exponent}}}|-0{d}(?:{nonzero})"
+    else:
+        amount = rf"0|{whole}"
+    return rf"^(?:{amount})$"
+
+
+def _money_fast_arrow(plan: FieldPlan, texts: pa.Array, key_exps: np.ndarray,
+                      key_codes: np.ndarray) -> tuple[pa.Array | None, np.ndarray]:
+    """``_money_fast`` on an Arrow column: the rows whose amount has the common shape for its
+    currency's exponent, and the canonical texts of all rows (the others' to be overwritten)."""
+    n = len(texts)
+    ok = np.zeros(n, dtype=bool)
+    exps = key_exps[key_codes] if len(key_exps) > 1 else None
+    for e in np.unique(key_exps[np.unique(key_codes)] if exps is not None else key_exps):
+        if e < 0:
+            continue
+        rows = None if exps is None else np.flatnonzero(exps == e)
+        sub = texts if rows is None else take(texts, rows)
+        good = pc.match_substring_regex(sub, _money_shape(int(e), plan.decimal, plan.thousands))
+        if rows is None:
+            ok = good.to_numpy(zero_copy_only=False)
+        else:
+            ok[rows] = good.to_numpy(zero_copy_only=False)
+    if not ok.any():
+        return None, ok
+    canonical = texts
+    if plan.thousands:
+        canonical = pc.replace_substring(canonical, plan.thousands, "")
+    if plan.decimal != ".":
+        canonical = pc.replace_substring(canonical, plan.decimal, ".")
+    # An amount longer than MAX_DIGITS characters may have too many digits: the scalar path decides.
+    ok &= pc.less_equal(pc.utf8_length(canonical), MAX_DIGITS).to_numpy(zero_copy_only=False)
+    return canonical, ok
+
+
 def _flag_long(canonical: np.ndarray, exponent: int, good: np.ndarray) -> None:
     """Send amounts with more than MAX_DIGITS digits to the scalar path, which refuses them
     (type.money.digits). The texts are canonical: an optional '-', digits and one '.' when
@@ -712,6 +869,18 @@ def _mismatches(joined: str, run: re.Pattern[str]) -> list[int]:
 
 # --- columnar: checks ------------------------------------------------------------------------
 
+def _minor_units_arrow(texts: pa.Array) -> np.ndarray | None:
+    """``_minor_units`` of an Arrow column; values of more than 18 digits come out beyond the limit."""
+    digits = pc.replace_substring(texts, ".", "")
+    long = pc.greater(pc.utf8_length(digits), 18)
+    try:
+        minor = pc.cast(pc.if_else(long, pa.scalar("0", digits.type), digits), pa.int64()).to_numpy(zero_copy_only=False).copy()
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    minor[long.to_numpy(zero_copy_only=False)] = _MINOR_LIMIT + 1
+    return minor
+
+
 def _minor_units(texts: np.ndarray) -> np.ndarray | None:
     """Canonical amounts of one exponent per row ('-12.50') as integer minor units (-1250);
     None when they cannot be read that way. Values too large for exact int64 sums come out
@@ -733,13 +902,7 @@ def _minor_units(texts: np.ndarray) -> np.ndarray | None:
 
 def _ranks(cols: list[_Column], idx: np.ndarray) -> list[np.ndarray] | None:
     """The values of ``cols`` at rows ``idx`` as ranks in the sort order of all of them (text only)."""
-    parts = []
-    for col in cols:
-        if col.codes is not None and col.distinct is not None:
-            codes, distinct = col.codes[idx], col.distinct
-        else:
-            codes, distinct = _factorize(col.values[idx])
-        parts.append((codes, distinct))
+    parts = [_distinct_of(col, idx) for col in cols]
     values = {v for _c, d in parts for v in d if v is not None and not isinstance(v, Failure)}
     if not all(type(v) is str for v in values):
         return None
@@ -763,7 +926,8 @@ def _check_column(plans: dict[str, FieldPlan], check: CheckPlan, done: dict[str,
         return idx
     if _same_money(plans, names) and (check.kind == "sum" and len(names) <= 32 or check.numeric):
         # same currency, so canonical texts share the exponent: compare integer minor units
-        found_units = [_minor_units(done[nm].values[idx]) for nm in names]
+        found_units = [_minor_units_arrow(take(values, idx)) if isinstance(values, pa.Array) else _minor_units(values[idx])
+                       for values in (done[nm].values for nm in names)]
         minor = [m for m in found_units if m is not None]
         if len(minor) < len(found_units):
             return idx
@@ -777,7 +941,7 @@ def _check_column(plans: dict[str, FieldPlan], check: CheckPlan, done: dict[str,
         ranks = _ranks([done[nm] for nm in names], idx)
         if ranks is not None:
             return idx[~OPS[check.op](ranks[0], ranks[1])]
-        left, right = (done[nm].values[idx] for nm in names)
+        left, right = (done[nm].objects(idx) for nm in names)
         holds = np.fromiter((OPS[check.op](a, b) for a, b in zip(left, right, strict=True)), dtype=bool, count=len(idx))
         return idx[~holds]
     return idx

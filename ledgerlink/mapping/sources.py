@@ -16,12 +16,13 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeAlias
 
 import numpy as np
 import pandas as pd
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 from lxml import etree
 
 from ledgerlink.mapping import csvtext
@@ -31,6 +32,11 @@ BOM = codecs.BOM_UTF8
 _UTF8 = ("utf-8", "utf-8-sig")
 _DTD_RE = re.compile(rb"<!DOCTYPE|<!ENTITY", re.IGNORECASE)
 _NON_ASCII = re.compile(rb"[\x80-\xff]")
+# The characters Python's str.strip() and str.isspace() take for whitespace, as a class for Arrow's
+# regular expressions (RE2), so text kept in Arrow is stripped and found blank exactly as a str is.
+PY_WHITESPACE = (r"[\t-\r\x1c-\x20\x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}"
+                 r"\x{3000}]")
+_BLANK = f"^{PY_WHITESPACE}*$"
 
 
 @dataclass
@@ -60,12 +66,17 @@ class Problem(NamedTuple):
     field: str | None = None   # the source column at fault, when one is
 
 
+# A source column: an object array of str, or (from the fast CSV reader) an Arrow text array without nulls,
+# which holds a million values in a few buffers instead of a million Python objects.
+SourceColumn: TypeAlias = "np.ndarray | pa.Array"
+
+
 @dataclass
 class SourceTable:
     """Records of one source: column -> array of original strings ("" where absent)."""
 
     columns: list[str]                    # columns the source has (CSV header; XML/JSON: used paths found)
-    data: dict[str, np.ndarray]           # object arrays, one per column
+    data: dict[str, SourceColumn]
     rows: np.ndarray                      # int64 row number of each record
     locations: list[str | None] | None = None
     raws: list[dict[str, Any]] | None = None   # raw dicts when they are not simply the columns
@@ -76,15 +87,28 @@ class SourceTable:
         return len(self.rows)
 
     def column(self, name: str) -> np.ndarray:
+        """The column as an object array of str (made from an Arrow column each time it is asked for)."""
         arr = self.data.get(name)
         if arr is None:
-            arr = np.full(len(self.rows), "", dtype=object)
-        return arr
+            return np.full(len(self.rows), "", dtype=object)
+        return text_objects(arr) if isinstance(arr, pa.Array) else arr
+
+    def arrow(self, name: str) -> pa.Array | None:
+        """The column when it is kept in Arrow, else None."""
+        arr = self.data.get(name)
+        return arr if isinstance(arr, pa.Array) else None
+
+    def values_at(self, name: str, positions: list[int]) -> list[str]:
+        arr = self.data[name]
+        if isinstance(arr, pa.Array):
+            return arr.take(pa.array(positions, pa.int64())).to_pylist()
+        return arr[positions].tolist()
 
     def raw(self, pos: int) -> dict[str, Any]:
         if self.raws is not None:
             return dict(self.raws[pos])
-        return {c: self.data[c][pos] for c in self.columns}
+        return {c: (arr[pos].as_py() if isinstance(arr, pa.Array) else arr[pos])
+                for c, arr in ((c, self.data[c]) for c in self.columns)}
 
     def location(self, pos: int) -> str | None:
         return self.locations[pos] if self.locations is not None else None
@@ -92,7 +116,7 @@ class SourceTable:
     def take(self, keep: np.ndarray) -> SourceTable:
         """The records at positions ``keep`` (an index array)."""
         return SourceTable(
-            columns=self.columns, data={c: a[keep] for c, a in self.data.items()}, rows=self.rows[keep],
+            columns=self.columns, data={c: take(a, keep) for c, a in self.data.items()}, rows=self.rows[keep],
             locations=[self.locations[i] for i in keep] if self.locations is not None else None,
             raws=[self.raws[i] for i in keep] if self.raws is not None else None, problems=self.problems,
         )
@@ -120,6 +144,10 @@ def drop_blank(table: SourceTable) -> SourceTable:
         idx = np.flatnonzero(blank)
         if len(idx) == 0:
             break
+        if isinstance(arr, pa.Array):
+            values = take(arr, idx) if len(idx) < len(arr) else arr
+            blank[idx] = pc.match_substring_regex(values, _BLANK).to_numpy(zero_copy_only=False)
+            continue
         values = arr[idx] if len(idx) < len(arr) else arr
         filled = values != ""
         some = np.flatnonzero(filled)
@@ -306,7 +334,7 @@ def _parse_csv_fast(data: bytes, options: SourceOptions) -> SourceTable | None:
         rows = np.arange(2, n + 2, dtype=np.int64)
     elif extra > 0 and options.quote.encode() in data:
         per = np.zeros(n, dtype=np.int64)
-        for arr in arrays.values():
+        for arr in arrays.values():  # (object arrays: polars reads no file with quotes)
             per += np.fromiter((v.count("\n") for v in arr), dtype=np.int64, count=n)
         if per.sum() != extra:
             return None
@@ -316,7 +344,7 @@ def _parse_csv_fast(data: bytes, options: SourceOptions) -> SourceTable | None:
     return SourceTable(columns=columns, data=arrays, rows=rows)
 
 
-def _parse_csv_pandas(data: bytes, options: SourceOptions) -> tuple[list[str], dict[str, np.ndarray]] | None:
+def _parse_csv_pandas(data: bytes, options: SourceOptions) -> tuple[list[str], dict[str, SourceColumn]] | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -336,7 +364,7 @@ def _parse_csv_pandas(data: bytes, options: SourceOptions) -> tuple[list[str], d
 POLARS_SLICE_BYTES = 16 << 20
 
 
-def _parse_csv_polars(data: bytes, options: SourceOptions) -> tuple[list[str], dict[str, np.ndarray]] | None:
+def _parse_csv_polars(data: bytes, options: SourceOptions) -> tuple[list[str], dict[str, pa.Array]] | None:
     """polars' multi-threaded reader (several times pandas' speed) for the files where it reads
     exactly what pandas reads: no quote character, lines ending in LF or CRLF, no line with more
     fields than the header and a header of distinct, non-empty names. None: let pandas read it."""
@@ -349,9 +377,9 @@ def _parse_csv_polars(data: bytes, options: SourceOptions) -> tuple[list[str], d
     if len(set(names)) != len(names) or "" in names:
         return None
     # A slice of lines at a time (with no quoting a line is a record), so polars' own buffers stay
-    # one slice big next to the arrays of Python strings the mapping works on. A line with more fields
-    # than the header is an error to polars (it is not told to truncate them): pandas reads that file.
-    parts: list[list[np.ndarray]] = [[] for _ in names]
+    # one slice big. A line with more fields than the header is an error to polars (it is not told to
+    # truncate them): pandas reads that file. The columns are kept in Arrow, as the engines map them.
+    parts: list[list[pa.Array]] = [[] for _ in names]
     schema = {f"c{i}": pl.String for i in range(len(names))}
     pos = data.find(b"\n") + 1 if b"\n" in data else len(data)
     while pos < len(data):
@@ -362,22 +390,30 @@ def _parse_csv_polars(data: bytes, options: SourceOptions) -> tuple[list[str], d
                              empty_string_is_null=False)
         except (pl.exceptions.PolarsError, UnicodeDecodeError):
             return None
-        if df.width != len(names):
+        # polars refuses a line with too many fields, except after an empty first line of a slice,
+        # where it cuts them off; every line it read holds exactly width - 1 separators.
+        if df.width != len(names) or data.count(sep.encode(), pos, end) != (len(names) - 1) * df.height:
             return None
         for i, column in enumerate(df.columns):
             series = df.drop_in_place(column)
             if series.null_count():
                 return None
-            parts[i].append(_strings(series))
+            parts[i].append(series.to_arrow().cast(pa.large_string()))
         pos = end
-    return names, {c: (np.concatenate(p) if p else np.empty(0, dtype=object)) for c, p in zip(names, parts, strict=True)}
+    return names, {c: pa.concat_arrays(p) if p else pa.array([], pa.large_string())
+                   for c, p in zip(names, parts, strict=True)}
 
 
-def _strings(column: pl.Series) -> np.ndarray:
-    """The column as an array of Python strings, one object per distinct value (as pandas' reader
-    makes them): a million rows of a few dates, statuses and names are not a million objects each."""
-    encoded = column.to_arrow().cast(pa.large_string()).dictionary_encode()
+def text_objects(column: pa.Array) -> np.ndarray:
+    """An Arrow text column as an array of Python strings, one object per distinct value (as pandas'
+    reader makes them): a million rows of a few dates, statuses and names are not a million objects each."""
+    encoded = column.dictionary_encode()
     return encoded.dictionary.to_numpy(zero_copy_only=False)[encoded.indices.to_numpy()]
+
+
+def take(column: SourceColumn, positions: np.ndarray) -> SourceColumn:
+    """The values at ``positions`` (an index array) of a source column."""
+    return column.take(pa.array(positions, pa.int64())) if isinstance(column, pa.Array) else column[positions]
 
 
 def _own(arr: np.ndarray) -> np.ndarray:

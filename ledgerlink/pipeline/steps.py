@@ -150,7 +150,7 @@ def _json_column(frame: pd.DataFrame, names: list[str]) -> pl.Series:
     (numbers, booleans, objects) keep the pandas form."""
     if frame.empty:
         return pl.Series([], dtype=pl.String)
-    columns = [text_column(frame[n].to_numpy(), n) for n in names]
+    columns = [text_column(frame[n], n) for n in names]
     if any(c is None for c in columns):
         return pl.Series(_json_lines(frame[names]), dtype=pl.String)
     table = pl.DataFrame(columns)
@@ -310,7 +310,7 @@ def _frame_totals(frame: pd.DataFrame, amount_field: str | None, rows: np.ndarra
     if not amount_field or not len(rows) or amount_field not in frame or "currency" not in frame:
         totals.unparsed = len(rows) if amount_field else 0
         return totals
-    currencies, amounts = frame["currency"].to_numpy()[rows], frame[amount_field].to_numpy()[rows]
+    currencies, amounts = frame["currency"].iloc[rows], frame[amount_field].iloc[rows]
     # Amounts are exact decimal strings; sum them per currency as Decimals, never floats.
     for cur, known, unparsed in _amount_sums(currencies, amounts) or _decimal_sums(currencies, amounts):
         if cur is not None:
@@ -319,7 +319,7 @@ def _frame_totals(frame: pd.DataFrame, amount_field: str | None, rows: np.ndarra
     return totals
 
 
-def _decimal_sums(currencies: np.ndarray, amounts: np.ndarray) -> list[tuple[str | None, Decimal, int]]:
+def _decimal_sums(currencies: np.ndarray | pd.Series, amounts: np.ndarray | pd.Series) -> list[tuple[str | None, Decimal, int]]:
     """(currency or None, exact sum of the amounts that parse, how many did not count), per currency."""
     groups: dict[str | None, list[Any]] = defaultdict(list)
     for cur, amount in zip(currencies.tolist(), amounts.tolist(), strict=True):
@@ -337,7 +337,7 @@ _WIDE = Context(prec=40)
 _PLAIN_AMOUNT = r"^-?[0-9]{1,18}(\.[0-9]{1,10})?$"
 
 
-def _amount_sums(currencies: np.ndarray, amounts: np.ndarray) -> list[tuple[str | None, Decimal, int]] | None:
+def _amount_sums(currencies: np.ndarray | pd.Series, amounts: np.ndarray | pd.Series) -> list[tuple[str | None, Decimal, int]] | None:
     """``_decimal_sums`` column-wise, when every value is text and every amount plain: each currency's
     sum in 38-digit decimals (exact), given the scale of its own amounts, as the Decimal sum has."""
     columns = [text_column(currencies, "currency"), text_column(amounts, "amount")]

@@ -59,7 +59,7 @@ def _screen(schema: dict[str, Any], frame: pd.DataFrame, fields: list[str]) -> t
     present: dict[str, np.ndarray] = {}
     for name in fields:   # one field at a time: a million-row text column is dropped once checked
         spec = props[name]
-        text = text_column(frame[name].to_numpy(), name)
+        text = text_column(frame[name], name)
         mask = present[name] = text.is_not_null().to_numpy() if text is not None else frame[name].notna().to_numpy()
         if not set(spec) <= _SIMPLE_KEYWORDS:
             covered = False
@@ -129,9 +129,16 @@ def _column_ok(values: pd.Series, text: pl.Series | None, spec: dict[str, Any]) 
     return np.fromiter(map(ok, distinct), dtype=bool, count=len(distinct))[codes]
 
 
-def text_column(values: np.ndarray, name: str = "") -> pl.Series | None:
-    """``values`` (an object array of text and None) as a polars text column, or None when one of them
-    is not text. (polars' own conversion is the fastest but refuses an array that starts with None.)"""
+def text_column(values: np.ndarray | pd.Series, name: str = "") -> pl.Series | None:
+    """``values`` (a frame's column, or an object array of text and None) as a polars text column, or
+    None when one of them is not text. An Arrow text column (what the mapping engines make of an all-text
+    field) is taken as it is; polars' own conversion of an object array is the fastest but refuses one
+    that starts with None."""
+    if isinstance(values, pd.Series):
+        if isinstance(values.dtype, pd.ArrowDtype) and (pa.types.is_large_string(values.dtype.pyarrow_dtype)
+                                                        or pa.types.is_string(values.dtype.pyarrow_dtype)):
+            return pl.Series(name, pa.array(values.array))
+        values = values.to_numpy()
     try:
         return pl.Series(name, values, dtype=pl.String, strict=True)
     except (TypeError, pl.exceptions.PolarsError):
