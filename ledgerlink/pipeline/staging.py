@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from ledgerlink.pipeline.control import ControlTotals, Totals
 from ledgerlink.pipeline.steps import PreparedBatch, SourceFile
+from ledgerlink.prefetch import ahead
 from ledgerlink.store import QuarantineEntry, RecordBatch, StagedRecord
 from ledgerlink.store.records import STAGED_SCHEMA
 
@@ -49,8 +50,9 @@ def write_batch(batch: PreparedBatch, path: Path) -> Path:
     tables = records.tables() if isinstance(records, RecordBatch) else RecordBatch(
         len(records), lambda: iter(records)).tables()
     with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, schema, options=_WRITE_OPTIONS) as writer:
-        for table in tables:
-            writer.write_table(table.replace_schema_metadata(schema.metadata))
+        # The next slice is built (payloads, hashes) while this one is compressed and written.
+        for table in ahead(iter(tables), lambda table: table.replace_schema_metadata(schema.metadata)):
+            writer.write_table(table)
     os.replace(tmp, path)
     return path
 
@@ -93,6 +95,7 @@ def release_freed_memory() -> None:
     """Give the memory of a batch just written and dropped back to the system (glibc keeps freed
     memory for the process otherwise): the load task that runs next in the same process (``dag.test``,
     a LocalExecutor worker) then starts from what it needs, not from the mapping step's peak."""
+    pa.default_memory_pool().release_unused()  # Arrow's own allocator keeps freed memory too
     with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to ask for
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 

@@ -26,6 +26,7 @@ from sqlalchemy import Column, Connection, MetaData, String, Table, Text, func, 
 from sqlalchemy.exc import DBAPIError
 
 from ledgerlink.errors import StoreError
+from ledgerlink.prefetch import ahead
 from ledgerlink.store.db import PG_LOCK_CLASS_ENTITY, dumps, entity_lock_key, pg_lock, utcnow
 from ledgerlink.store.tables import record_heads, records, runs
 
@@ -345,20 +346,20 @@ def _upsert_in_key_order(conn: Connection, run_id: str, entity: str, batch: Reco
     try:
         # A first load of the entity (nothing to compare with) needs no lookups at all.
         any_head = sqlite or _pg_any_head(cursor, entity)
-        for table in _key_ordered_tables(batch):
+        for table, values in _with_python_values(_key_ordered_tables(batch), STAGE_COLUMNS if sqlite else ("natural_key",)):
             if not table.num_rows:
                 continue
-            keys = table.column("natural_key").to_pylist()
+            keys = values[0]
             _check_key_order(keys, last)
             last = keys[-1]
             heads = ({} if not any_head else _heads_of(cursor, entity, keys) if sqlite
                      else _pg_heads_of(cursor, entity, keys))
             if heads:
-                hashes, payloads, lineages = (table.column(c).to_pylist() for c in STAGE_COLUMNS[1:])
+                hashes, payloads, lineages = values[1:] if sqlite else (table.column(c).to_pylist()
+                                                                        for c in STAGE_COLUMNS[1:])
                 part = _decide(keys, hashes, payloads, lineages, heads)
             else:  # all new (a first load): no per-record decision; COPY takes the staged columns as they are
-                staged: list[_Column] = ([keys, *(table.column(c).to_pylist() for c in STAGE_COLUMNS[1:])] if sqlite
-                                         else [table.column(c) for c in STAGE_COLUMNS])
+                staged: list[_Column] = values if sqlite else [table.column(c) for c in STAGE_COLUMNS]
                 part = _Slice(staged[0], None, staged[1], staged[2], staged[3], (staged[0], staged[1]), ([], [], []))
             counts = (_write_sqlite if sqlite else _write_pg)(cursor, entity, run_id, now, part)
             added, moved = len(part.new_heads[0]), len(part.moved[0])
@@ -372,6 +373,11 @@ def _upsert_in_key_order(conn: Connection, run_id: str, entity: str, batch: Reco
     finally:
         cursor.close()
     return inserted, updated, unchanged
+
+
+def _with_python_values(tables: Iterator[pa.Table], columns: Sequence[str]) -> Iterator[tuple[pa.Table, list[list]]]:
+    """Each table with the named columns as Python lists, the next converted while this one is written."""
+    return ahead(tables, lambda table: (table, [table.column(c).to_pylist() for c in columns]))
 
 
 def _decide(keys: list[str], hashes: list[str], payloads: list[str], lineages: list[str],
