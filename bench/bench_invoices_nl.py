@@ -37,8 +37,8 @@ PG_ENV = "LEDGERLINK_TEST_PG"
 
 def _pipeline(path: str, url: str, tmp: str) -> dict:
     from ledgerlink.mapping import load_mapping
-    from ledgerlink.pipeline.staging import read_batch, release_freed_memory, write_batch
-    from ledgerlink.pipeline.steps import SourceFile, load_batch, prepare_file
+    from ledgerlink.pipeline.staging import read_batch, write_batch
+    from ledgerlink.pipeline.steps import SourceFile, load_batch, prepare_file, release_freed_memory
     from ledgerlink.store import Store
 
     store = Store(url)

@@ -57,8 +57,8 @@ def extract(feed_name: str) -> list[dict[str, Any]]:
 
 
 def map_and_validate(feed_name: str, file: dict[str, Any]) -> dict[str, Any]:
-    from ledgerlink.pipeline.staging import release_freed_memory, write_batch
-    from ledgerlink.pipeline.steps import SourceFile, preparer
+    from ledgerlink.pipeline.staging import write_batch
+    from ledgerlink.pipeline.steps import SourceFile, preparer, release_freed_memory
     from ledgerlink.store import Store
 
     feed, store = get_feed(feed_name), Store()

@@ -379,6 +379,10 @@ def _parse_csv_polars(data: bytes, options: SourceOptions) -> tuple[list[str], d
     # A slice of lines at a time (with no quoting a line is a record), so polars' own buffers stay
     # one slice big. A line with more fields than the header is an error to polars (it is not told to
     # truncate them): pandas reads that file. The columns are kept in Arrow, as the engines map them.
+    # polars refuses a line with too many fields, except the file's last line when no line end follows
+    # it and it ends in a separator: that empty field is cut off.
+    if data[data.rfind(b"\n") + 1:].count(sep.encode()) > len(names) - 1:
+        return None
     parts: list[list[pa.Array]] = [[] for _ in names]
     schema = {f"c{i}": pl.String for i in range(len(names))}
     pos = data.find(b"\n") + 1 if b"\n" in data else len(data)
@@ -390,9 +394,7 @@ def _parse_csv_polars(data: bytes, options: SourceOptions) -> tuple[list[str], d
                              empty_string_is_null=False)
         except (pl.exceptions.PolarsError, UnicodeDecodeError):
             return None
-        # polars refuses a line with too many fields, except after an empty first line of a slice,
-        # where it cuts them off; every line it read holds exactly width - 1 separators.
-        if df.width != len(names) or data.count(sep.encode(), pos, end) != (len(names) - 1) * df.height:
+        if df.width != len(names):
             return None
         for i, column in enumerate(df.columns):
             series = df.drop_in_place(column)

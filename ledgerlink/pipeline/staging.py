@@ -9,8 +9,6 @@ record. Written to a temporary name and renamed, so a half-written batch is neve
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import json
 import os
 from decimal import Decimal
@@ -89,15 +87,6 @@ def read_batch(path: Path) -> PreparedBatch:
                          header["drift"], related={e: [StagedRecord(*r) for r in recs]
                                                    for e, recs in header.get("related", {}).items()},
                          findings=header.get("findings", []))
-
-
-def release_freed_memory() -> None:
-    """Give the memory of a batch just written and dropped back to the system (glibc keeps freed
-    memory for the process otherwise): the load task that runs next in the same process (``dag.test``,
-    a LocalExecutor worker) then starts from what it needs, not from the mapping step's peak."""
-    pa.default_memory_pool().release_unused()  # Arrow's own allocator keeps freed memory too
-    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to ask for
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _totals_state(t: Totals) -> dict:

@@ -9,6 +9,8 @@ Airflow tasks, the CLI, tests and the benchmark all call these; nothing here imp
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import hashlib
 import json
 import logging
@@ -381,7 +383,20 @@ def prepare_file(mapper: Mapper, source: SourceFile, *, feed: str, run_id: str,
     """Map one file with the feed's mapper, then the mapping stage: checks, keys, quarantine, staging."""
     result = mapper.map_file(source.path, source_name=source.name)
     check_against_store(mapper, store, result)
-    return prepare(mapper, result, feed=feed, run_id=run_id, source=source)
+    batch = prepare(mapper, result, feed=feed, run_id=run_id, source=source)
+    del result  # the source table goes with it
+    release_freed_memory()
+    return batch
+
+
+def release_freed_memory() -> None:
+    """Give memory just freed back to the system (glibc and Arrow's allocator keep it for the process
+    otherwise): after the source table is dropped, the batch is written from what it needs; after the
+    batch is written and dropped, the load task that runs next in the same process (``dag.test``, a
+    LocalExecutor worker) starts from what it needs, not from the mapping step's peak."""
+    pa.default_memory_pool().release_unused()  # Arrow's own allocator keeps freed memory too
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to ask for
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def load_batch(store: Store, run_id: str, batch: PreparedBatch, *, resolve_quarantine: list[int] | None = None,
