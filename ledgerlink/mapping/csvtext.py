@@ -71,7 +71,7 @@ def read_capped(path: Path, quote: str, delimiter: str, max_row_bytes: int) -> t
             scanner.feed(block)
     scanner.finish()
     if not scanner.spans:
-        return path.read_bytes(), []
+        return read_without_bom(path), []
     parts = []
     with open(path, "rb") as fh:  # again, without the records too long to hold
         for start, end, lines in scanner.spans:
@@ -80,6 +80,15 @@ def read_capped(path: Path, quote: str, delimiter: str, max_row_bytes: int) -> t
             fh.seek(end)
         parts.append(fh.read())
     return b"".join(parts), scanner.skipped
+
+
+def read_without_bom(path: Path) -> bytes:
+    """The bytes of ``path`` after a UTF-8 byte order mark, if it starts with one (read past it,
+    not cut off a copy: a big file is held once)."""
+    with open(path, "rb") as fh:
+        if fh.read(len(codecs.BOM_UTF8)) != codecs.BOM_UTF8:
+            fh.seek(0)
+        return fh.read()
 
 
 class _Scanner:

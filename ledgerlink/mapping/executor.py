@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 
 from ledgerlink.mapping.engines import ENGINES
 from ledgerlink.mapping.errors import DriftError, DriftEvent, RecordError
-from ledgerlink.mapping.sources import PY_WHITESPACE, take
+from ledgerlink.mapping.sources import PY_WHITESPACE, take, text_array
 from ledgerlink.mapping.transforms import Failure, finish_money, shown
 from ledgerlink.model.money import MAX_DIGITS, MoneyError, currency_exponent, exact_sum, format_amount
 
@@ -164,9 +164,11 @@ def _frame_column(col: np.ndarray | _Column, ok: np.ndarray) -> pd.Series:
 def _arrow_text(values: np.ndarray) -> pa.Array | None:
     """``values`` as an Arrow text array, or None when one of them is neither text nor None."""
     try:
-        return pa.array(values, pa.large_string(), from_pandas=False)
+        text = pa.array(values, pa.string(), from_pandas=False)
     except (pa.ArrowTypeError, pa.ArrowInvalid, TypeError):
         return None
+    # (more than 2 GiB of text comes in chunks)
+    return text_array(text.chunks) if isinstance(text, pa.ChunkedArray) else text
 
 
 def _record_errors(mapping: MappingPlan, table: SourceTable, found: list[Found], source_name: str | None) -> list[RecordError]:

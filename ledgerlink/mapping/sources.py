@@ -169,7 +169,7 @@ def read_csv_file(path: Path, options: SourceOptions) -> SourceTable:
     if cappable:
         raw, skipped = csvtext.read_capped(path, options.quote, options.delimiter, options.max_row_bytes)
     else:
-        raw = path.read_bytes()
+        raw = csvtext.read_without_bom(path)
     return read_csv_bytes(raw, options, str(path), skipped)
 
 
@@ -400,10 +400,22 @@ def _parse_csv_polars(data: bytes, options: SourceOptions) -> tuple[list[str], d
             series = df.drop_in_place(column)
             if series.null_count():
                 return None
-            parts[i].append(series.to_arrow().cast(pa.large_string()))
+            parts[i].append(series.to_arrow().cast(pa.string()))
         pos = end
-    return names, {c: pa.concat_arrays(p) if p else pa.array([], pa.large_string())
-                   for c, p in zip(names, parts, strict=True)}
+    arrays = {}
+    for c, chunks in zip(names, parts, strict=True):
+        arrays[c] = text_array(chunks)
+        chunks.clear()  # (each column is held once: its slices go as it is put together)
+    return names, arrays
+
+
+def text_array(chunks: list[pa.Array]) -> pa.Array:
+    """Text chunks as one Arrow array: 32-bit offsets (4 bytes a value less) unless the column holds
+    more than 2 GiB of text."""
+    try:
+        return pa.concat_arrays(chunks) if chunks else pa.array([], pa.string())
+    except (pa.ArrowInvalid, pa.ArrowCapacityError):
+        return pa.concat_arrays([chunk.cast(pa.large_string()) for chunk in chunks])
 
 
 def text_objects(column: pa.Array) -> np.ndarray:

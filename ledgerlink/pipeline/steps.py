@@ -132,7 +132,7 @@ class RunSummary:
 
 # pandas builds JSON lines as one string and then splits it; slices keep those strings small
 # (one 1M-row string costs several times ten 100k-row ones).
-_JSON_SLICE = 100_000
+_JSON_SLICE = 50_000
 
 
 def _json_lines(frame: pd.DataFrame) -> list[str]:
@@ -382,6 +382,7 @@ def prepare_file(mapper: Mapper, source: SourceFile, *, feed: str, run_id: str,
                  store: Store | None = None) -> PreparedBatch:
     """Map one file with the feed's mapper, then the mapping stage: checks, keys, quarantine, staging."""
     result = mapper.map_file(source.path, source_name=source.name)
+    release_freed_memory()  # what the mapping engine worked with
     check_against_store(mapper, store, result)
     batch = prepare(mapper, result, feed=feed, run_id=run_id, source=source)
     del result  # the source table goes with it
