@@ -2,14 +2,16 @@
 
 ``rows``: one record at a time, calling each field's scalar function.
 ``columnar``: the same scalar functions, called once per *distinct* input value
-(``pd.factorize``) and taken back to all rows; money amounts in their common shape
-are validated and made canonical a whole column at a time (one regular expression
-over the joined column, then string replacements) with exactly the scalar result
-(see ``_money_fast``), and the rest take the scalar path; sum and numeric compare
-checks on amounts of one currency work on integer minor units, compare checks on
-text/dates on the ranks of the distinct values, and only the rows those flag are
-checked by the scalar ``check_row``. Both engines produce the same frame, errors
-and drift; the shared steps (drift, error records, frame) live here once.
+(``pd.factorize``, or Arrow's dictionary encoding) and taken back to all rows; money
+amounts in their common shape are validated and made canonical a whole column at a time
+(a regular expression, then string replacements) with exactly the scalar result (see
+``_money_fast``), and the rest take the scalar path; sum and numeric compare checks on
+amounts of one currency work on integer minor units, compare checks on text/dates on the
+ranks of the distinct values, and only the rows those flag are checked by the scalar
+``check_row``. A source column kept in Arrow (a CSV polars read) stays in Arrow for plain
+text and amounts: only distinct values and rows that take the scalar path become Python
+objects. Both engines produce the same frame (all-text fields as Arrow text columns),
+errors and drift; the shared steps (drift, error records, frame) live here once.
 """
 
 from __future__ import annotations
