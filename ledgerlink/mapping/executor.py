@@ -34,7 +34,7 @@ import pyarrow.compute as pc
 
 from ledgerlink.mapping.engines import ENGINES
 from ledgerlink.mapping.errors import DriftError, DriftEvent, RecordError
-from ledgerlink.mapping.sources import PY_WHITESPACE, take, text_array
+from ledgerlink.mapping.sources import PY_WHITESPACE, blank_texts, distinct_codes, objects, take, text_array
 from ledgerlink.mapping.transforms import Failure, finish_money, shown
 from ledgerlink.model.money import MAX_DIGITS, MoneyError, currency_exponent, exact_sum, format_amount
 
@@ -146,7 +146,7 @@ def _frame_column(col: np.ndarray | _Column, ok: np.ndarray) -> pd.Series:
     if isinstance(values, pa.Array):
         text = values.filter(pa.array(ok))
         if text.null_count:
-            return pd.Series(text.to_numpy(zero_copy_only=False), dtype=object)
+            return pd.Series(objects(text), dtype=object)
     elif isinstance(col, _Column) and col.codes is not None and col.distinct is not None:
         # distinct results taken back to the rows: only those of kept rows are converted
         codes = col.codes[ok]
@@ -222,8 +222,7 @@ def type_drift(mapping: MappingPlan, table: SourceTable, keep: np.ndarray, found
         column = plan.inputs[0]
         arrow = table.arrow(column)
         if arrow is not None:
-            kept = arrow if len(keep) == len(arrow) else arrow.take(pa.array(keep))
-            non_empty = len(kept) - pc.sum(pc.match_substring_regex(kept, f"^{PY_WHITESPACE}*$")).as_py()
+            non_empty = int((~blank_texts(arrow if len(keep) == len(arrow) else take(arrow, keep))).sum())
         else:
             non_empty = _count_non_empty(table.column(column)[keep], type_failures[plan.name])
         if non_empty and type_failures[plan.name] == non_empty:
@@ -432,10 +431,8 @@ def _strip_column(arr: np.ndarray) -> np.ndarray:
 
 
 def _factorize(arr: np.ndarray | pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    if isinstance(arr, pa.Array):  # Arrow finds the distinct values; only those become Python objects
-        encoded = pc.dictionary_encode(arr, null_encoding="encode")
-        return (encoded.indices.to_numpy(zero_copy_only=False).astype(np.intp),
-                encoded.dictionary.to_numpy(zero_copy_only=False))
+    if isinstance(arr, pa.Array):
+        return distinct_codes(arr)
     codes, uniques = pd.factorize(arr)
     if len(codes) and codes.min() < 0:  # None among the values (source texts never are)
         codes, uniques = pd.factorize(arr, use_na_sentinel=False)
@@ -483,8 +480,7 @@ class _Columns:
 
     def raw_at(self, c: str, idx: np.ndarray) -> np.ndarray:
         """The raw values of the rows at ``idx``, as Python strings."""
-        arr = self.raw(c)
-        return arr.take(pa.array(idx)).to_numpy(zero_copy_only=False) if isinstance(arr, pa.Array) else arr[idx]
+        return objects(take(self.raw(c), idx))
 
     def stripped(self, c: str) -> np.ndarray | pa.Array:
         arr = self._stripped.get(c)
@@ -534,10 +530,7 @@ class _Column:
 
     def objects(self, idx: np.ndarray | None = None) -> np.ndarray:
         """The values (of the rows at ``idx``) as an object array (None where failed, for Arrow)."""
-        if isinstance(self.values, pa.Array):
-            part = self.values if idx is None else self.values.take(pa.array(idx))
-            return part.to_numpy(zero_copy_only=False)
-        return self.values if idx is None else self.values[idx]
+        return objects(self.values if idx is None else take(self.values, idx))
 
     def value(self, i: int) -> Any:
         return self.values[i].as_py() if isinstance(self.values, pa.Array) else self.values[i]
@@ -570,7 +563,7 @@ def _string_column(plan: FieldPlan, texts: np.ndarray | pa.Array) -> _Column:
         if result is None or isinstance(result, str):
             return _Column(pc.if_else(pa.array(empty), pa.scalar(result, texts.type), texts),
                            np.zeros(len(empty), dtype=bool), empty & (result is None))
-    arr = texts.to_numpy(zero_copy_only=False) if isinstance(texts, pa.Array) else texts.copy()
+    arr = objects(texts).copy()
     arr[empty] = result
     return _Column(arr, empty & isinstance(result, Failure), empty & (result is None))
 
@@ -874,7 +867,7 @@ def _mismatches(joined: str, run: re.Pattern[str]) -> list[int]:
 # --- columnar: checks ------------------------------------------------------------------------
 
 def _minor_units_arrow(texts: pa.Array) -> np.ndarray | None:
-    """``_minor_units`` of an Arrow column; values of more than 18 digits come out beyond the limit."""
+    """``_minor_units`` of an Arrow column: values of more than 18 digits come out beyond the limit."""
     digits = pc.replace_substring(texts, ".", "")
     long = pc.greater(pc.utf8_length(digits), 18)
     try:
@@ -885,10 +878,12 @@ def _minor_units_arrow(texts: pa.Array) -> np.ndarray | None:
     return minor
 
 
-def _minor_units(texts: np.ndarray) -> np.ndarray | None:
+def _minor_units(texts: np.ndarray | pa.Array) -> np.ndarray | None:
     """Canonical amounts of one exponent per row ('-12.50') as integer minor units (-1250);
     None when they cannot be read that way. Values too large for exact int64 sums come out
     beyond +-_MINOR_LIMIT (the parser saturates), so callers leave those rows to the scalar check."""
+    if isinstance(texts, pa.Array):
+        return _minor_units_arrow(texts)
     try:
         text = " ".join(texts)
     except TypeError:
@@ -930,8 +925,7 @@ def _check_column(plans: dict[str, FieldPlan], check: CheckPlan, done: dict[str,
         return idx
     if _same_money(plans, names) and (check.kind == "sum" and len(names) <= 32 or check.numeric):
         # same currency, so canonical texts share the exponent: compare integer minor units
-        found_units = [_minor_units_arrow(take(values, idx)) if isinstance(values, pa.Array) else _minor_units(values[idx])
-                       for values in (done[nm].values for nm in names)]
+        found_units = [_minor_units(take(done[nm].values, idx)) for nm in names]
         minor = [m for m in found_units if m is not None]
         if len(minor) < len(found_units):
             return idx

@@ -145,8 +145,7 @@ def drop_blank(table: SourceTable) -> SourceTable:
         if len(idx) == 0:
             break
         if isinstance(arr, pa.Array):
-            values = take(arr, idx) if len(idx) < len(arr) else arr
-            blank[idx] = pc.match_substring_regex(values, _BLANK).to_numpy(zero_copy_only=False)
+            blank[idx] = blank_texts(take(arr, idx) if len(idx) < len(arr) else arr)
             continue
         values = arr[idx] if len(idx) < len(arr) else arr
         filled = values != ""
@@ -376,13 +375,13 @@ def _parse_csv_polars(data: bytes, options: SourceOptions) -> tuple[list[str], d
     names = [c.strip() for c in header.decode("utf-8").rstrip("\r").split(sep)]
     if len(set(names)) != len(names) or "" in names:
         return None
-    # A slice of lines at a time (with no quoting a line is a record), so polars' own buffers stay
-    # one slice big. A line with more fields than the header is an error to polars (it is not told to
-    # truncate them): pandas reads that file. The columns are kept in Arrow, as the engines map them.
-    # polars refuses a line with too many fields, except the file's last line when no line end follows
-    # it and it ends in a separator: that empty field is cut off.
+    # A line with more fields than the header is an error to polars (it is not told to truncate them),
+    # and pandas reads that file; except the file's last line when no line end follows it and it ends in
+    # a separator: polars cuts that empty field off, so such a file is left to pandas here.
     if data[data.rfind(b"\n") + 1:].count(sep.encode()) > len(names) - 1:
         return None
+    # A slice of lines at a time (with no quoting a line is a record), so polars' own buffers stay one
+    # slice big. The columns are kept in Arrow, as the engines map them.
     parts: list[list[pa.Array]] = [[] for _ in names]
     schema = {f"c{i}": pl.String for i in range(len(names))}
     pos = data.find(b"\n") + 1 if b"\n" in data else len(data)
@@ -418,11 +417,29 @@ def text_array(chunks: list[pa.Array]) -> pa.Array:
         return pa.concat_arrays([chunk.cast(pa.large_string()) for chunk in chunks])
 
 
+def blank_texts(column: pa.Array) -> np.ndarray:
+    """Per value of an Arrow text column: is it empty or all whitespace (as ``str.isspace``)?"""
+    return pc.match_substring_regex(column, _BLANK).to_numpy(zero_copy_only=False)
+
+
+def distinct_codes(column: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """An Arrow column's code per value and its distinct values (None for a null) as Python objects:
+    only the distinct values become objects."""
+    encoded = pc.dictionary_encode(column, null_encoding="encode")
+    return (encoded.indices.to_numpy(zero_copy_only=False).astype(np.intp),
+            encoded.dictionary.to_numpy(zero_copy_only=False))
+
+
 def text_objects(column: pa.Array) -> np.ndarray:
     """An Arrow text column as an array of Python strings, one object per distinct value (as pandas'
     reader makes them): a million rows of a few dates, statuses and names are not a million objects each."""
-    encoded = column.dictionary_encode()
-    return encoded.dictionary.to_numpy(zero_copy_only=False)[encoded.indices.to_numpy()]
+    codes, distinct = distinct_codes(column)
+    return distinct[codes]
+
+
+def objects(column: SourceColumn) -> np.ndarray:
+    """A column as an object array (None for an Arrow null)."""
+    return column.to_numpy(zero_copy_only=False) if isinstance(column, pa.Array) else column
 
 
 def take(column: SourceColumn, positions: np.ndarray) -> SourceColumn:
