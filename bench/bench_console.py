@@ -68,9 +68,6 @@ def seed(store, records: int, quarantined: int) -> dict:
                    "payload": payload, "lineage": '{"row":1}', "run_id": run_ids[i % runs], "created_at": stamp(i)}
 
     console.bulk_insert("records", record_rows())
-    console.bulk_insert("record_heads", ({
-        "entity": "financing_request" if i < financing else "invoice", "natural_key": f"K{i}", "version": 1,
-        "content_hash": f"{i:064x}"} for i in range(records)))
     console.bulk_insert("quarantine", ({
         "run_id": run_ids[i % runs], "feed": FEEDS[i % len(FEEDS)], "entity": "invoice", "mapping": "m.yaml",
         "source_name": f"export_{i % runs}.csv", "source_sha256": None, "row": i % 5000 + 2, "location": None,

@@ -27,7 +27,7 @@ def test_migrations_create_exactly_the_tables_in_tables_py(store):
 
 def test_migrations_run_at_head_and_reopening_is_a_no_op(store, store_url):
     with store.engine.connect() as conn:
-        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0007"
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0008"
     run_id = store.start_run("feed", "vendor")
     again = Store(store_url)
     try:
@@ -148,7 +148,7 @@ def test_sqlite_heads_are_kept_without_rowid_and_the_migration_keeps_them(tmp_pa
         with engine.begin() as conn:
             conn.exec_driver_sql("INSERT INTO record_heads (entity, natural_key, version, content_hash) "
                                  "VALUES ('invoice', 'k1', 3, 'h3')")
-        migrate(engine)
+        migrate(engine, "0007")
         with engine.connect() as conn:
             ddl = conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE name = 'record_heads'").scalar()
             heads = conn.exec_driver_sql("SELECT entity, natural_key, version, content_hash FROM record_heads").all()
@@ -156,3 +156,48 @@ def test_sqlite_heads_are_kept_without_rowid_and_the_migration_keeps_them(tmp_pa
         engine.dispose()
     assert "WITHOUT ROWID" in ddl
     assert [tuple(h) for h in heads] == [("invoice", "k1", 3, "h3")]
+
+
+def test_heads_come_from_the_versions_after_0008_and_a_downgrade_rebuilds_the_table(store_url):
+    """0008 drops record_heads: a key's head is its highest version. Downgrading fills the table again."""
+    from alembic import command
+
+    from ledgerlink.store.db import alembic_config, make_engine, migrate
+
+    engine = make_engine(store_url)
+    versions = [("invoice", "k1", 1, "a"), ("invoice", "k1", 2, "b"), ("invoice", "k2", 1, "c"),
+                ("vendor", "k1", 1, "d")]
+    try:
+        migrate(engine, "0007")
+        with engine.begin() as conn:
+            conn.exec_driver_sql("INSERT INTO runs (id, feed, entity, status, started_at) "
+                                 "VALUES ('r1', 'f', 'invoice', 'succeeded', '2024-01-01T00:00:00Z')")
+            for entity, key, version, digest in versions:
+                conn.execute(sa.text(
+                    "INSERT INTO records (entity, natural_key, version, content_hash, payload, lineage, run_id, "
+                    "created_at) VALUES (:e, :k, :v, :h, '{}', '{}', 'r1', '2024-01-01T00:00:00Z')"),
+                    {"e": entity, "k": key, "v": version, "h": digest})
+        migrate(engine)
+        with engine.connect() as conn:
+            assert "record_heads" not in sa.inspect(conn).get_table_names()
+    finally:
+        engine.dispose()
+    store = Store(store_url)
+    try:
+        assert [(r["natural_key"], r["version"], r["content_hash"]) for r in store.current_records("invoice")] == [
+            ("k1", 2, "b"), ("k2", 1, "c")]
+        assert store.count_records("invoice") == 2
+        assert store.count_records() == 3
+    finally:
+        store.close()
+    engine = make_engine(store_url)
+    try:
+        with engine.begin() as conn:
+            command.downgrade(alembic_config(conn), "0007")
+        with engine.connect() as conn:
+            heads = conn.exec_driver_sql("SELECT entity, natural_key, version, content_hash FROM record_heads "
+                                         "ORDER BY entity, natural_key").all()
+    finally:
+        engine.dispose()
+    assert [tuple(h) for h in heads] == [("invoice", "k1", 2, "b"), ("invoice", "k2", 1, "c"),
+                                         ("vendor", "k1", 1, "d")]

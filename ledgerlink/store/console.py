@@ -23,6 +23,7 @@ from ledgerlink.model.money import format_amount
 from ledgerlink.store import audit as audit_mod
 from ledgerlink.store.audit import GENESIS, AuditCheck, AuditEntry
 from ledgerlink.store.db import utcnow
+from ledgerlink.store.records import is_head
 from ledgerlink.store.repository import Repository
 from ledgerlink.store.tables import (
     QUARANTINE_STATUSES,
@@ -32,7 +33,6 @@ from ledgerlink.store.tables import (
     financing_decisions,
     outbox,
     quarantine,
-    record_heads,
     records,
     runs,
     settings,
@@ -272,11 +272,8 @@ class ConsoleQueries(Repository):
             status = (func.json_extract(records.c.payload, "$.status") if conn.dialect.name == "sqlite"
                       else cast(records.c.payload, JSON)["status"].as_string())
             rows = conn.execute(
-                select(status, func.count()).select_from(records.join(record_heads, (
-                    (records.c.entity == record_heads.c.entity)
-                    & (records.c.natural_key == record_heads.c.natural_key)
-                    & (records.c.version == record_heads.c.version))))
-                .where(record_heads.c.entity == entity).group_by(status)).all()
+                select(status, func.count()).select_from(records)
+                .where(records.c.entity == entity, is_head()).group_by(status)).all()
             _BY_STATUS.clear()  # one entry per store and entity is all a process needs
             _BY_STATUS[key] = {str(k): int(v) for k, v in sorted(rows, key=lambda kv: str(kv[0]))}
         return dict(_BY_STATUS[key])
@@ -358,5 +355,5 @@ class ConsoleQueries(Repository):
 
 _BY_STATUS: dict[tuple[str, str, Any], dict[str, int]] = {}
 
-BULK_TABLES: dict[str, Table] = {t.name: t for t in (runs, records, record_heads, quarantine, outbox,
+BULK_TABLES: dict[str, Table] = {t.name: t for t in (runs, records, quarantine, outbox,
                                                       financing_decisions, cash_matches)}

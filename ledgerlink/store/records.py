@@ -1,10 +1,12 @@
 """Versioned canonical records.
 
 Every distinct content of a natural key is kept as one row of ``records`` (version 1,
-2, ...); ``record_heads`` points at the current one. A batch is loaded in natural-key order, a
-slice of Arrow columns at a time: each slice is compared with the heads of its keys and its new
-and changed records are written in bulk (executemany on SQLite, COPY on PostgreSQL), so a
-million rows cost seconds, not a million round trips.
+2, ...); a key's head, its current version, is its highest one. Heads are found through the
+unique index on (entity, natural key, version), so a load writes each record once and keeps no
+second table of heads in step. A batch is loaded in natural-key order, a slice of Arrow columns
+at a time: each slice is compared with the heads of its keys and its new and changed records are
+written in bulk (executemany on SQLite, COPY on PostgreSQL), so a million rows cost seconds, not a
+million round trips.
 """
 
 from __future__ import annotations
@@ -22,13 +24,25 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
-from sqlalchemy import Column, Connection, MetaData, String, Table, Text, func, select, text
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Connection,
+    MetaData,
+    String,
+    Table,
+    Text,
+    exists,
+    func,
+    select,
+    text,
+)
 from sqlalchemy.exc import DBAPIError
 
 from ledgerlink.errors import StoreError
 from ledgerlink.prefetch import ahead
 from ledgerlink.store.db import PG_LOCK_CLASS_ENTITY, dumps, entity_lock_key, pg_lock, utcnow
-from ledgerlink.store.tables import record_heads, records, runs
+from ledgerlink.store.tables import records, runs
 
 STAGE_TABLE = "ll_load_stage"
 _COPY_CHUNK = 100_000
@@ -200,50 +214,41 @@ def _chunks(rows: Iterator[Any], size: int) -> Iterator[list[Any]]:
         yield chunk
 
 
-# The statements below join the staging table ``s`` (scanned in natural-key order) to
-# indexed tables. ``CROSS JOIN`` keeps ``s`` as the outer loop on SQLite, whose planner
-# has no statistics for a fresh temporary table; PostgreSQL treats it as a plain join.
+# A row of ``records`` (aliased ``{alias}``) is its key's head when no higher version of the key
+# exists: an index lookup past its own entry in the unique (entity, natural key, version) index.
+def _head_sql(alias: str) -> str:
+    return (f"NOT EXISTS (SELECT 1 FROM records newer WHERE newer.entity = {alias}.entity "
+            f"AND newer.natural_key = {alias}.natural_key AND newer.version > {alias}.version)")
+
+
+def is_head(table: Any = records) -> ColumnElement[bool]:
+    """True for a row of ``records`` (or an alias of it) that is its key's current version."""
+    newer = records.alias("newer")
+    return ~exists().where(newer.c.entity == table.c.entity, newer.c.natural_key == table.c.natural_key,
+                           newer.c.version > table.c.version)
+
+
+# The statements below join the staging table ``s`` (scanned in natural-key order) to the heads
+# ``h``. ``CROSS JOIN`` keeps ``s`` as the outer loop on SQLite, whose planner has no statistics
+# for a fresh temporary table; PostgreSQL treats it as a plain join.
+_STAGE_HEADS = f"""
+FROM {STAGE_TABLE} s
+LEFT JOIN records h ON h.entity = :entity AND h.natural_key = s.natural_key AND {_head_sql("h")}
+"""
 
 _COUNT = f"""
 SELECT
   SUM(CASE WHEN h.natural_key IS NULL THEN 1 ELSE 0 END) AS new_keys,
   SUM(CASE WHEN h.natural_key IS NOT NULL AND h.content_hash <> s.content_hash THEN 1 ELSE 0 END) AS changed
-FROM {STAGE_TABLE} s
-LEFT JOIN record_heads h ON h.entity = :entity AND h.natural_key = s.natural_key
+{_STAGE_HEADS}
 """
 
 _INSERT_VERSIONS = f"""
 INSERT INTO records (entity, natural_key, version, content_hash, payload, lineage, run_id, created_at)
 SELECT :entity, s.natural_key, COALESCE(h.version, 0) + 1, s.content_hash, s.payload, s.lineage,
        :run_id, :now
-FROM {STAGE_TABLE} s
-LEFT JOIN record_heads h ON h.entity = :entity AND h.natural_key = s.natural_key
+{_STAGE_HEADS}
 WHERE h.natural_key IS NULL OR h.content_hash <> s.content_hash
-ORDER BY s.natural_key
-"""
-
-# Runs after _INSERT_VERSIONS: a changed key's head moves to the version just written.
-# (All SET expressions see the row as it was, so ``version + 1`` is the new version.)
-_MOVE_HEADS = f"""
-UPDATE record_heads
-SET version = version + 1,
-    content_hash = (
-      SELECT s.content_hash FROM {STAGE_TABLE} s WHERE s.natural_key = record_heads.natural_key)
-WHERE entity = :entity AND natural_key IN (
-  SELECT s.natural_key FROM {STAGE_TABLE} s CROSS JOIN record_heads h
-  WHERE h.entity = :entity AND h.natural_key = s.natural_key AND h.content_hash <> s.content_hash
-)
-"""
-
-# Runs after _MOVE_HEADS: every key without a head is new and got version 1. The head needs
-# nothing from ``records``: a head is (entity, natural key, version), the key of its version.
-_INSERT_HEADS = f"""
-INSERT INTO record_heads (entity, natural_key, version, content_hash)
-SELECT :entity, s.natural_key, 1, s.content_hash
-FROM {STAGE_TABLE} s
-WHERE NOT EXISTS (
-    SELECT 1 FROM record_heads h WHERE h.entity = :entity AND h.natural_key = s.natural_key
-  )
 ORDER BY s.natural_key
 """
 
@@ -260,7 +265,12 @@ def upsert(conn: Connection, run_id: str, entity: str, batch: Records) -> tuple[
     dialect = conn.dialect.name
     if dialect == "sqlite" or (dialect == "postgresql" and conn.dialect.driver == "psycopg2"):
         return _upsert_in_key_order(conn, run_id, entity, batch)
-    # Other drivers: the batch goes into a staging table, compared set-based with the heads.
+    return _upsert_staged(conn, run_id, entity, batch)
+
+
+def _upsert_staged(conn: Connection, run_id: str, entity: str, batch: Records) -> tuple[int, int, int]:
+    """Other drivers: the batch goes into a staging table, compared set-based with the heads."""
+    dialect = conn.dialect.name
     stage = _stage_table(dialect)
     # The staging table of an earlier upsert in this transaction (records of a related entity, a
     # second round of versions) is still there: PostgreSQL drops it only at commit.
@@ -280,13 +290,9 @@ def upsert(conn: Connection, run_id: str, entity: str, batch: Records) -> tuple[
     inserted, updated = int(counts.new_keys or 0), int(counts.changed or 0)
     if inserted or updated:
         written = conn.execute(text(_INSERT_VERSIONS), {**params, "run_id": run_id, "now": utcnow()}).rowcount
-        moved = conn.execute(text(_MOVE_HEADS), params).rowcount if updated else 0
-        added = conn.execute(text(_INSERT_HEADS), params).rowcount if inserted else 0
-        if not (written == inserted + updated and moved == updated and added == inserted):
-            raise StoreError(
-                f"inconsistent load of {entity}: {inserted} new and {updated} changed keys, but "
-                f"{written} versions written, {moved} heads moved, {added} heads added"
-            )
+        if written != inserted + updated:
+            raise StoreError(f"inconsistent load of {entity}: {inserted} new and {updated} changed keys, but "
+                             f"{written} versions written")
     if dialect not in ("postgresql", "sqlite"):
         # PostgreSQL drops it at commit (ON COMMIT DROP); SQLite with its connection, which the
         # store closes after each transaction (db.make_engine).
@@ -297,25 +303,20 @@ def upsert(conn: Connection, run_id: str, entity: str, batch: Records) -> tuple[
 # SQLite and PostgreSQL (psycopg2): no staging table (a second copy of the batch, written and indexed
 # only to be read once). The batch comes, or is put, in natural-key order and is written a slice at a
 # time: each slice is compared with the heads of its keys, and its new and changed records are written
-# in key order (executemany on SQLite, COPY on PostgreSQL), so the indexes are appended to instead of
-# written at random places.
-_HEADS_IN_RANGE = "SELECT COUNT(*) FROM record_heads WHERE entity = ? AND natural_key BETWEEN ? AND ?"
-_HEADS_BETWEEN = ("SELECT natural_key, version, content_hash FROM record_heads "
-                  "WHERE entity = ? AND natural_key BETWEEN ? AND ?")
-_HEADS_OF_KEYS = ("SELECT h.natural_key, h.version, h.content_hash FROM json_each(?) AS k "
-                  "JOIN record_heads h ON h.entity = ? AND h.natural_key = k.value")
+# in key order (executemany on SQLite, COPY on PostgreSQL), so the unique index is appended to instead
+# of written at random places.
+# Every key has a version 1, so counting those counts the keys (one index range, no head test).
+_KEYS_IN_RANGE = "SELECT COUNT(*) FROM records WHERE entity = ? AND natural_key BETWEEN ? AND ? AND version = 1"
+_HEADS_BETWEEN = ("SELECT r.natural_key, r.version, r.content_hash FROM records r "
+                  f"WHERE r.entity = ? AND r.natural_key BETWEEN ? AND ? AND {_head_sql('r')}")
+_HEADS_OF_KEYS = ("SELECT r.natural_key, r.version, r.content_hash FROM json_each(?) AS k "
+                  f"JOIN records r ON r.entity = ? AND r.natural_key = k.value WHERE {_head_sql('r')}")
 _INSERT_RECORD = ("INSERT INTO records (entity, natural_key, version, content_hash, payload, lineage, run_id, "
                   "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-_INSERT_HEAD = "INSERT INTO record_heads (entity, natural_key, version, content_hash) VALUES (?, ?, 1, ?)"
-_MOVE_HEAD = "UPDATE record_heads SET version = ?, content_hash = ? WHERE entity = ? AND natural_key = ?"
 # PostgreSQL compares text by the database's collation, not by bytes: heads are looked up by key.
-_PG_ANY_HEAD = "SELECT EXISTS (SELECT 1 FROM record_heads WHERE entity = %s)"
-_PG_HEADS_OF_KEYS = ("SELECT natural_key, version, content_hash FROM record_heads "
-                     "WHERE entity = %s AND natural_key = ANY(%s)")
-_PG_MOVE_HEADS = ("UPDATE record_heads h SET version = v.version, content_hash = v.content_hash "
-                  "FROM unnest(%s::text[], %s::int[], %s::text[]) AS v(natural_key, version, content_hash) "
-                  "WHERE h.entity = %s AND h.natural_key = v.natural_key")
-_HEADS_TABLE = "record_heads"
+_PG_ANY_RECORD = "SELECT EXISTS (SELECT 1 FROM records WHERE entity = %s)"
+_PG_HEADS_OF_KEYS = ("SELECT r.natural_key, r.version, r.content_hash FROM records r "
+                     f"WHERE r.entity = %s AND r.natural_key = ANY(%s) AND {_head_sql('r')}")
 _RECORD_COLUMNS = ("entity", "natural_key", "version", "content_hash", "payload", "lineage", "run_id", "created_at")
 
 
@@ -326,15 +327,15 @@ _Column: TypeAlias = "list[Any] | pa.ChunkedArray"
 
 @dataclass
 class _Slice:
-    """What one slice of a load writes: new versions (``versions`` None: all 1), new heads, moved heads."""
+    """What one slice of a load writes: its new and changed records (``versions`` None: all 1)."""
 
     keys: _Column
     versions: list[int] | None
     hashes: _Column
     payloads: _Column
     lineages: _Column
-    new_heads: tuple[_Column, _Column]                 # keys, content hashes
-    moved: tuple[list[str], list[int], list[str]]      # keys, versions, content hashes
+    new: int      # of them, new keys (version 1)
+    changed: int  # and keys with a new version
 
 
 def _upsert_in_key_order(conn: Connection, run_id: str, entity: str, batch: Records) -> tuple[int, int, int]:
@@ -345,14 +346,14 @@ def _upsert_in_key_order(conn: Connection, run_id: str, entity: str, batch: Reco
     last: str | None = None
     try:
         # A first load of the entity (nothing to compare with) needs no lookups at all.
-        any_head = sqlite or _pg_any_head(cursor, entity)
+        any_record = sqlite or _pg_any_record(cursor, entity)
         for table, values in _with_python_values(_key_ordered_tables(batch), STAGE_COLUMNS if sqlite else ("natural_key",)):
             if not table.num_rows:
                 continue
             keys = values[0]
             _check_key_order(keys, last)
             last = keys[-1]
-            heads = ({} if not any_head else _heads_of(cursor, entity, keys) if sqlite
+            heads = ({} if not any_record else _heads_of(cursor, entity, keys) if sqlite
                      else _pg_heads_of(cursor, entity, keys))
             if heads:
                 hashes, payloads, lineages = values[1:] if sqlite else (table.column(c).to_pylist()
@@ -360,13 +361,12 @@ def _upsert_in_key_order(conn: Connection, run_id: str, entity: str, batch: Reco
                 part = _decide(keys, hashes, payloads, lineages, heads)
             else:  # all new (a first load): no per-record decision; COPY takes the staged columns as they are
                 staged: list[_Column] = values if sqlite else [table.column(c) for c in STAGE_COLUMNS]
-                part = _Slice(staged[0], None, staged[1], staged[2], staged[3], (staged[0], staged[1]), ([], [], []))
-            counts = (_write_sqlite if sqlite else _write_pg)(cursor, entity, run_id, now, part)
-            added, moved = len(part.new_heads[0]), len(part.moved[0])
-            if counts != (len(part.keys), added, moved):
-                raise StoreError(f"inconsistent load of {entity}: {added} new and {moved} changed keys, but "
-                                 f"{counts[0]} versions written, {counts[2]} heads moved, {counts[1]} heads added")
-            inserted, updated = inserted + added, updated + moved
+                part = _Slice(staged[0], None, staged[1], staged[2], staged[3], new=len(keys), changed=0)
+            written = (_write_sqlite if sqlite else _write_pg)(cursor, entity, run_id, now, part)
+            if written != len(part.keys):
+                raise StoreError(f"inconsistent load of {entity}: {part.new} new and {part.changed} changed keys, "
+                                 f"but {written} versions written")
+            inserted, updated = inserted + part.new, updated + part.changed
             unchanged += len(keys) - len(part.keys)
     except conn.dialect.loaded_dbapi.Error as exc:  # as SQLAlchemy reports a failed statement
         raise DBAPIError.instance(None, None, exc, conn.dialect.loaded_dbapi.Error) from None
@@ -382,57 +382,36 @@ def _with_python_values(tables: Iterator[pa.Table], columns: Sequence[str]) -> I
 
 def _decide(keys: list[str], hashes: list[str], payloads: list[str], lineages: list[str],
             heads: dict[str, tuple[int, str]]) -> _Slice:
-    """New keys get version 1 and a head, changed ones the next version and their head moved,
-    unchanged ones nothing."""
+    """New keys get version 1, changed ones the next version, unchanged ones nothing."""
     rows: list[tuple[str, int, str, str, str]] = []
-    new_keys, new_hashes, moved_keys, moved_versions, moved_hashes = [], [], [], [], []
+    new = changed = 0
     for key, digest, payload, lineage in zip(keys, hashes, payloads, lineages, strict=True):
         head = heads.get(key)
         if head is None:
             version = 1
-            new_keys.append(key)
-            new_hashes.append(digest)
+            new += 1
         elif head[1] == digest:
             continue
         else:
             version = head[0] + 1
-            moved_keys.append(key)
-            moved_versions.append(version)
-            moved_hashes.append(digest)
+            changed += 1
         rows.append((key, version, digest, payload, lineage))
     columns = [list(c) for c in zip(*rows, strict=True)] if rows else [[], [], [], [], []]
-    return _Slice(columns[0], columns[1], columns[2], columns[3], columns[4], (new_keys, new_hashes),
-                  (moved_keys, moved_versions, moved_hashes))
+    return _Slice(columns[0], columns[1], columns[2], columns[3], columns[4], new=new, changed=changed)
 
 
-def _write_sqlite(cursor: Any, entity: str, run_id: str, now: str, part: _Slice) -> tuple[int, int, int]:
+def _write_sqlite(cursor: Any, entity: str, run_id: str, now: str, part: _Slice) -> int:
     versions = repeat(1) if part.versions is None else part.versions
-    steps = (
-        (_INSERT_RECORD, zip(repeat(entity), part.keys, versions, part.hashes, part.payloads, part.lineages,
-                             repeat(run_id), repeat(now))),
-        (_INSERT_HEAD, zip(repeat(entity), *part.new_heads)),
-        (_MOVE_HEAD, ((version, digest, entity, key) for key, version, digest in zip(*part.moved, strict=True))),
-    )
-    counts = []
-    for statement, rows in steps:
-        cursor.executemany(statement, rows)
-        counts.append(max(cursor.rowcount, 0))
-    return counts[0], counts[1], counts[2]
+    cursor.executemany(_INSERT_RECORD, zip(repeat(entity), part.keys, versions, part.hashes, part.payloads,
+                                           part.lineages, repeat(run_id), repeat(now)))
+    return max(cursor.rowcount, 0)
 
 
-def _write_pg(cursor: Any, entity: str, run_id: str, now: str, part: _Slice) -> tuple[int, int, int]:
+def _write_pg(cursor: Any, entity: str, run_id: str, now: str, part: _Slice) -> int:
     n = len(part.keys)
     versions = [1] * n if part.versions is None else part.versions
-    written = _copy(cursor, "records", _RECORD_COLUMNS, [[entity] * n, part.keys, versions, part.hashes,
-                                                         part.payloads, part.lineages, [run_id] * n, [now] * n])
-    head_keys, head_hashes = part.new_heads
-    added = _copy(cursor, _HEADS_TABLE, ("entity", "natural_key", "version", "content_hash"),
-                  [[entity] * len(head_keys), head_keys, [1] * len(head_keys), head_hashes])
-    moved = 0
-    if part.moved[0]:
-        cursor.execute(_PG_MOVE_HEADS, (*part.moved, entity))
-        moved = cursor.rowcount
-    return written, added, moved
+    return _copy(cursor, "records", _RECORD_COLUMNS, [[entity] * n, part.keys, versions, part.hashes,
+                                                      part.payloads, part.lineages, [run_id] * n, [now] * n])
 
 
 _COPY_OPTIONS = pa_csv.WriteOptions(include_header=False, quoting_style="all_valid")
@@ -480,7 +459,7 @@ def _check_key_order(keys: list[str], last: str | None) -> None:
 def _heads_of(cursor: Any, entity: str, keys: list[str]) -> dict[str, tuple[int, str]]:
     """The heads of ``keys`` (sorted): natural key -> (version, content hash). One scan of the key range
     when the keys are most of what it holds (a reload), else a lookup per key (a few changes among many)."""
-    in_range = cursor.execute(_HEADS_IN_RANGE, (entity, keys[0], keys[-1])).fetchone()[0]
+    in_range = cursor.execute(_KEYS_IN_RANGE, (entity, keys[0], keys[-1])).fetchone()[0]
     if not in_range:
         return {}
     if in_range <= 2 * len(keys):
@@ -490,8 +469,8 @@ def _heads_of(cursor: Any, entity: str, keys: list[str]) -> dict[str, tuple[int,
     return {key: (version, digest) for key, version, digest in rows}
 
 
-def _pg_any_head(cursor: Any, entity: str) -> bool:
-    cursor.execute(_PG_ANY_HEAD, (entity,))
+def _pg_any_record(cursor: Any, entity: str) -> bool:
+    cursor.execute(_PG_ANY_RECORD, (entity,))
     return bool(cursor.fetchone()[0])
 
 
@@ -532,16 +511,13 @@ def _heads(entity: str):
     """Head versions of ``entity`` with their run's columns (for the merged lineage)."""
     return (
         select(records, runs.c.feed, runs.c.mapping, runs.c.source)
-        .join(record_heads, (record_heads.c.entity == records.c.entity)
-                          & (record_heads.c.natural_key == records.c.natural_key)
-                          & (record_heads.c.version == records.c.version))
         .outerjoin(runs, runs.c.id == records.c.run_id)
-        .where(record_heads.c.entity == entity)
+        .where(records.c.entity == entity, is_head())
     )
 
 
 def current(conn: Connection, entity: str) -> list[dict[str, Any]]:
-    query = _heads(entity).order_by(record_heads.c.natural_key)
+    query = _heads(entity).order_by(records.c.natural_key)
     runs_seen: dict[tuple, dict[str, Any]] = {}
     return [_record_dict(row, runs_seen) for row in conn.execute(query)]
 
@@ -551,11 +527,8 @@ def current_payloads(conn: Connection, entity: str) -> list[dict[str, Any]]:
     step that reads every record of an entity and needs neither lineage nor run)."""
     query = (
         select(records.c.natural_key, records.c.content_hash, records.c.payload)
-        .join(record_heads, (record_heads.c.entity == records.c.entity)
-                          & (record_heads.c.natural_key == records.c.natural_key)
-                          & (record_heads.c.version == records.c.version))
-        .where(record_heads.c.entity == entity)
-        .order_by(record_heads.c.natural_key)
+        .where(records.c.entity == entity, is_head())
+        .order_by(records.c.natural_key)
     )
     return [{"natural_key": key, "content_hash": content_hash, "payload": json.loads(payload)}
             for key, content_hash, payload in conn.execute(query)]
@@ -566,7 +539,7 @@ def find(conn: Connection, entity: str, natural_keys: Iterable[str]) -> dict[str
     keys = sorted(set(natural_keys))
     found: dict[str, dict[str, Any]] = {}
     for start in range(0, len(keys), 500):
-        query = _heads(entity).where(record_heads.c.natural_key.in_(keys[start:start + 500]))
+        query = _heads(entity).where(records.c.natural_key.in_(keys[start:start + 500]))
         found.update((row.natural_key, _record_dict(row)) for row in conn.execute(query))
     return found
 
@@ -595,8 +568,14 @@ def versions(conn: Connection, entity: str, natural_key: str) -> list[dict[str, 
     return [_record_dict(row) for row in conn.execute(query)]
 
 
+def has_key(conn: Connection, entity: str, natural_key: str) -> bool:
+    query = select(records.c.version).where(records.c.entity == entity, records.c.natural_key == natural_key)
+    return conn.execute(query.limit(1)).first() is not None
+
+
 def count(conn: Connection, entity: str | None = None) -> int:
-    query = select(func.count()).select_from(record_heads)
+    """How many keys (current records) ``entity`` has, or every entity: each key has one version 1."""
+    query = select(func.count()).select_from(records).where(records.c.version == 1)
     if entity is not None:
-        query = query.where(record_heads.c.entity == entity)
+        query = query.where(records.c.entity == entity)
     return int(conn.execute(query).scalar_one())

@@ -18,7 +18,6 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
-    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -74,18 +73,8 @@ records = Table(
     Column("lineage", Text, nullable=False),
     Column("run_id", String(36), ForeignKey("runs.id"), nullable=False),
     Column("created_at", String(40), nullable=False),
+    # Also how a key's head (its highest version) is found: see records.is_head.
     UniqueConstraint("entity", "natural_key", "version"),
-)
-
-record_heads = Table(
-    "record_heads",
-    metadata,
-    Column("entity", String(200), nullable=False),
-    Column("natural_key", Text, nullable=False),
-    Column("version", Integer, nullable=False),
-    Column("content_hash", String(64), nullable=False),
-    PrimaryKeyConstraint("entity", "natural_key"),
-    sqlite_with_rowid=False,  # found by its primary key only: kept once, in that key's order
 )
 
 feed_state = Table(

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from ledgerlink.store import audit as audit_mod
 from ledgerlink.store import feedstate as feedstate_mod
@@ -31,7 +31,6 @@ from ledgerlink.store.financing import FinancingRepository
 from ledgerlink.store.outbox import Outbox
 from ledgerlink.store.records import Records
 from ledgerlink.store.repository import StoreAccess
-from ledgerlink.store.tables import record_heads
 
 DEFAULT_ACTOR = "ledgerlink"
 
@@ -55,10 +54,7 @@ class UnitOfWork:
     # -- records and runs -----------------------------------------------------------------------
 
     def record_exists(self, entity: str, natural_key: str) -> bool:
-        query = select(record_heads.c.version).where(
-            record_heads.c.entity == entity, record_heads.c.natural_key == natural_key
-        )
-        return self._conn.execute(query).first() is not None
+        return records_mod.has_key(self._conn, entity, natural_key)
 
     def find_records(self, entity: str, natural_keys: Iterable[str]) -> dict[str, dict[str, Any]]:
         """Current versions of those keys that exist, by natural key (as :meth:`Store.find_records`)."""
