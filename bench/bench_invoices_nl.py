@@ -5,16 +5,22 @@ process so peak RSS is its own:
   pandas     pandas.read_csv(path, sep=";", dtype=str)
   polars     polars.read_csv(path, separator=";", infer_schema=False)
   to_sql     pandas.read_csv + DataFrame.to_sql into a new SQLite table with a unique key
-  pipeline   checksum, map (column-wise), validate, write and read the staged batch (the Arrow
-             IPC file the DAG's map task hands to its load task), load into a new store, through
-             the same functions the DAG tasks call: on SQLite, and on PostgreSQL when
+  pipeline   what `ledgerlink run` does with the file (steps.run_prepared): checksum, map
+             (column-wise), validate, then load into a new store: on SQLite, and on PostgreSQL when
              LEDGERLINK_TEST_PG holds a server URL (each run in a schema of its own, dropped after)
+  handover   the same on SQLite with the hand-over between the DAG's map and load tasks: the batch
+             written to the staged Arrow IPC file, dropped, and read back before the load, through
+             the functions the DAG tasks call
   dag        the same file through the feed's real Airflow DAG (invoices_nl_folder: extract, map,
              load, publish) run with dag.test() into a SQLite store, with its own AIRFLOW_HOME and
              LEDGERLINK_HOME (`airflow db migrate` runs before the clock starts)
 and prints seconds, rows/s, peak RSS and the pipeline's time over the bare pandas and polars reads.
+With --repeat N every measurement runs N times, in rounds (each round measures every kind once, so
+a slow spell of a shared machine falls on all of them), and each kind's fastest run is compared:
+the spread of the runs is printed beside it.
 
-    .venv/bin/python bench/bench_invoices_nl.py [--rows 100000 1000000] [--backends sqlite postgresql dag]
+    .venv/bin/python bench/bench_invoices_nl.py [--rows 100000 1000000] [--backends sqlite handover postgresql dag]
+                                                [--repeat 3]
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ OUT = ROOT / "bench" / "out"
 PG_ENV = "LEDGERLINK_TEST_PG"
 
 
-def _pipeline(path: str, url: str, tmp: str) -> dict:
+def _pipeline(path: str, url: str, tmp: str, *, handover: bool = False) -> dict:
     from ledgerlink.mapping import load_mapping
     from ledgerlink.pipeline.staging import read_batch, write_batch
     from ledgerlink.pipeline.steps import SourceFile, load_batch, prepare_file, release_freed_memory
@@ -48,20 +54,21 @@ def _pipeline(path: str, url: str, tmp: str) -> dict:
         source = SourceFile.from_path(Path(path))
         run_id = store.start_run("bench", mapping.entity, source=source.as_dict(), mapping=mapping.display_path)
         t1 = time.perf_counter()
-        batch = prepare_file(mapping, source, feed="bench", run_id=run_id)
+        batch = prepare_file(mapping, source, feed="bench", run_id=run_id, store=store)
         t2 = time.perf_counter()
-        staged = write_batch(batch, Path(tmp) / "batch.arrow")
-        del batch  # as the DAG's map task does: the load holds only what it reads back
-        release_freed_memory()
-        batch = read_batch(staged)
+        if handover:
+            staged = write_batch(batch, Path(tmp) / "batch.arrow")
+            del batch  # as the DAG's map task does: the load holds only what it reads back
+            release_freed_memory()
+            batch = read_batch(staged)
         t3 = time.perf_counter()
         summary = load_batch(store, run_id, batch)
         t4 = time.perf_counter()
     finally:
         store.close()
     return {"rows": summary.read, "seconds": t4 - t0, "checksum_s": round(t1 - t0, 2),
-            "map_validate_s": round(t2 - t1, 2), "stage_s": round(t3 - t2, 2), "load_s": round(t4 - t3, 2),
-            "loaded": summary.inserted, "quarantined": summary.quarantined}
+            "map_validate_s": round(t2 - t1, 2), "stage_s": round(t3 - t2, 2) if handover else "-",
+            "load_s": round(t4 - t3, 2), "loaded": summary.inserted, "quarantined": summary.quarantined}
 
 
 def _dag_run(path: str) -> dict:
@@ -134,9 +141,9 @@ def measure(kind: str, path: str) -> dict:
             con.close()
             seconds = time.perf_counter() - t0
             rows = len(frame)
-    elif kind == "sqlite":
+    elif kind in ("sqlite", "handover"):
         with tempfile.TemporaryDirectory() as tmp:
-            extra = _pipeline(path, f"sqlite:///{tmp}/bench.db", tmp)
+            extra = _pipeline(path, f"sqlite:///{tmp}/bench.db", tmp, handover=kind == "handover")
         rows, seconds = extra.pop("rows"), extra.pop("seconds")
     elif kind == "dag":
         extra = _dag_run(path)
@@ -182,15 +189,19 @@ def run_child(kind: str, path: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
-    parser.add_argument("--backends", nargs="+", choices=["sqlite", "postgresql", "dag"], default=None,
-                        help=f"where the pipeline loads (default: sqlite, and postgresql when ${PG_ENV} is set; "
-                             "dag: through the feed's Airflow DAG run with dag.test(), into SQLite)")
+    parser.add_argument("--backends", nargs="+", choices=["sqlite", "handover", "postgresql", "dag"],
+                        default=None, help=f"where the pipeline loads (default: sqlite and handover, and postgresql "
+                                           f"when ${PG_ENV} is set; handover: SQLite with the DAG tasks' staged "
+                                           "file between map and load; dag: through the feed's Airflow DAG run "
+                                           "with dag.test(), into SQLite)")
+    parser.add_argument("--repeat", type=int, default=1, metavar="N",
+                        help="run every measurement N times in rounds and compare the fastest runs (default 1)")
     parser.add_argument("--child", nargs=2, metavar=("KIND", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(measure(*args.child)))
         return
-    backends = args.backends or (["sqlite", "postgresql"] if os.environ.get(PG_ENV) else ["sqlite"])
+    backends = args.backends or ["sqlite", "handover", *(["postgresql"] if os.environ.get(PG_ENV) else [])]
     if "postgresql" in backends and not os.environ.get(PG_ENV):
         raise SystemExit(f"--backends postgresql needs ${PG_ENV} set to a PostgreSQL server URL")
     sys.path.insert(0, str(ROOT))
@@ -204,17 +215,25 @@ def main() -> None:
         path = OUT / f"invoices_nl_{n}.csv"
         if not path.exists():
             write_export(path, n, bad_share=0.02)
-        pandas_read, polars_read, to_sql = (run_child(k, path) for k in ("pandas", "polars", "to_sql"))
+        runs: dict[str, list[dict]] = {}
+        for _ in range(max(1, args.repeat)):
+            for kind in ("pandas", "polars", "to_sql", *backends):
+                runs.setdefault(kind, []).append(run_child(kind, path))
+        best = {kind: min(results, key=lambda r: r["seconds"]) for kind, results in runs.items()}
+        pandas_read, polars_read, to_sql = best["pandas"], best["polars"], best["to_sql"]
         for backend in backends:
-            pipe = run_child(backend, path)
+            pipe = best[backend]
             print(f"{n:>9} {backend:>10} {pandas_read['seconds']:>8.2f} {polars_read['seconds']:>8.2f} "
                   f"{to_sql['seconds']:>8.2f} {pipe['seconds']:>10.2f} "
                   f"{pipe['seconds'] / pandas_read['seconds']:>6.1f}x {pipe['seconds'] / polars_read['seconds']:>6.1f}x "
-                  f"{n / pipe['seconds']:>8.0f} {pipe['peak_rss_mb']:>7}  checksum {pipe['checksum_s']}s, "
-                  f"map+validate {pipe['map_validate_s']}s, stage {pipe['stage_s']}s, load {pipe['load_s']}s; "
-                  f"loaded {pipe['loaded']}, quarantined {pipe['quarantined']}; peak MB pandas "
-                  f"{pandas_read['peak_rss_mb']}, polars {polars_read['peak_rss_mb']}, to_sql {to_sql['peak_rss_mb']}",
-                  flush=True)
+                  f"{n / pipe['seconds']:>8.0f} {max(r['peak_rss_mb'] for r in runs[backend]):>7}  checksum "
+                  f"{pipe['checksum_s']}s, map+validate {pipe['map_validate_s']}s, stage {pipe['stage_s']}s, "
+                  f"load {pipe['load_s']}s; loaded {pipe['loaded']}, quarantined {pipe['quarantined']}; peak MB "
+                  f"pandas {pandas_read['peak_rss_mb']}, polars {polars_read['peak_rss_mb']}, to_sql "
+                  f"{to_sql['peak_rss_mb']}", flush=True)
+        if args.repeat > 1:
+            print(f"{'':>9} runs (s): " + "; ".join(
+                kind + " " + "/".join(f"{r['seconds']:.2f}" for r in results) for kind, results in runs.items()))
     print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 

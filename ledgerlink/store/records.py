@@ -40,7 +40,6 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError
 
 from ledgerlink.errors import StoreError
-from ledgerlink.prefetch import ahead
 from ledgerlink.store.db import PG_LOCK_CLASS_ENTITY, dumps, entity_lock_key, pg_lock, utcnow
 from ledgerlink.store.tables import records, runs
 
@@ -376,8 +375,10 @@ def _upsert_in_key_order(conn: Connection, run_id: str, entity: str, batch: Reco
 
 
 def _with_python_values(tables: Iterator[pa.Table], columns: Sequence[str]) -> Iterator[tuple[pa.Table, list[list]]]:
-    """Each table with the named columns as Python lists, the next converted while this one is written."""
-    return ahead(tables, lambda table: (table, [table.column(c).to_pylist() for c in columns]))
+    """Each table with the named columns as Python lists. Not prepared ahead in a thread: SQLite's
+    executemany lets go of the GIL for every row it steps, and takes it back only once the thread
+    building the next slice (payloads and hashes, in Python) lets go of it, so each waited for the other."""
+    return ((table, [table.column(c).to_pylist() for c in columns]) for table in tables)
 
 
 def _decide(keys: list[str], hashes: list[str], payloads: list[str], lineages: list[str],
