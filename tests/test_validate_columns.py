@@ -40,3 +40,31 @@ def test_each_value_is_judged_as_the_schema_keywords_say(spec, values):
     assert (text is not None) == all(isinstance(v, str) for v in values)
     if text is not None:
         assert _column_ok(pd.Series(array), text, spec).tolist() == expected
+
+
+INVOICE = {
+    "invoice_number": "F-1", "direction": "payable", "vendor_id": "C1001", "vendor_name": "Bakkerij De Zon",
+    "issue_date": "2026-02-20", "due_date": "2026-04-01", "currency": "EUR", "amount_excl_tax": "1000.00",
+    "tax_amount": "210.00", "amount_incl_tax": "1210.00", "payment_terms": "30 dagen netto", "status": "approved",
+}
+# Values that break (or keep) a field's keywords: pattern, enum, length, type, a missing required field.
+CHANGES = st.sampled_from([
+    {}, {"currency": "eur"}, {"currency": "EURO"}, {"direction": "sideways"}, {"direction": "receivable"},
+    {"status": "lost"}, {"issue_date": "20-02-2026"}, {"vendor_id": None}, {"vendor_id": ""},
+    {"amount_incl_tax": "12,10"}, {"invoice_number": None}, {"vendor_name": 7},
+])
+
+
+@given(st.lists(st.tuples(CHANGES, CHANGES), min_size=1, max_size=25))
+def test_the_screen_of_a_frame_finds_every_row_the_schema_refuses(changes):
+    """Every field screened (two at a time), then the rows it doubts checked by jsonschema: the rows
+    refused are exactly those jsonschema refuses, each with jsonschema's errors."""
+    from ledgerlink.model.entities import schema_errors
+    from ledgerlink.pipeline.validate import validate_frame
+
+    rows = [{**INVOICE, **first, **second} for first, second in changes]
+    frame = pd.DataFrame({field: pd.Series([row.get(field) for row in rows], dtype=object) for field in INVOICE})
+    found = {(v.index, v.field, v.rule) for v in validate_frame("invoice", frame, list(INVOICE))}
+    expected = {(i, field, rule) for i, row in enumerate(rows)
+                for field, rule, _ in schema_errors("invoice", {k: v for k, v in row.items() if v is not None})}
+    assert found == expected

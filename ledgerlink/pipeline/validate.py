@@ -10,6 +10,7 @@ produces the precise messages. A row the screen passes is therefore valid by the
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,21 +57,16 @@ def _screen(schema: dict[str, Any], frame: pd.DataFrame, fields: list[str]) -> t
                               "required", "properties", "allOf", "x-natural-key"}
     if set(fields) - set(props):
         return np.ones(n, dtype=bool), True  # unknown fields: let jsonschema name them
+    # Two fields at a time: polars and numpy let go of the GIL for most of a field's checks. Each is
+    # dropped once checked (a million-row text column converted from objects is big).
+    with ThreadPoolExecutor(2, thread_name_prefix="ledgerlink-screen") as pool:
+        screened = list(pool.map(lambda name: _field_screen(frame[name], name, props[name]), fields))
     present: dict[str, np.ndarray] = {}
-    for name in fields:   # one field at a time: a million-row text column is dropped once checked
-        spec = props[name]
-        text = text_column(frame[name], name)
-        mask = present[name] = text.is_not_null().to_numpy() if text is not None else frame[name].notna().to_numpy()
-        if not set(spec) <= _SIMPLE_KEYWORDS:
-            covered = False
-            continue
-        if not mask.any():
-            continue
-        kind = spec.get("type")
-        if kind in (None, "string") or "enum" in spec or "const" in spec:
-            bad[mask] |= ~_column_ok(frame[name][mask], None if text is None else text.filter(pl.Series(mask)), spec)
-        else:
-            covered = False  # integers, booleans, arrays, objects: jsonschema decides
+    for name, (mask, ok, field_covered) in zip(fields, screened, strict=True):
+        present[name] = mask
+        covered = covered and field_covered
+        if ok is not None:
+            bad[mask] |= ~ok
     for name in schema.get("required", []):
         bad |= ~present[name] if name in present else True
     for clause in schema.get("allOf", []):
@@ -87,6 +83,21 @@ def _screen(schema: dict[str, Any], frame: pd.DataFrame, fields: list[str]) -> t
         for name in then_required:
             bad |= applies & (~present[name] if name in present else True)
     return bad, covered
+
+
+def _field_screen(values: pd.Series, name: str, spec: dict[str, Any]) -> tuple[np.ndarray, np.ndarray | None, bool]:
+    """One field's screen: (rows holding a value, whether each of those passes the simple keywords or None
+    when there is nothing to check, whether the screen covered every keyword of the field)."""
+    text = text_column(values, name)
+    mask = text.is_not_null().to_numpy() if text is not None else values.notna().to_numpy()
+    if not set(spec) <= _SIMPLE_KEYWORDS:
+        return mask, None, False
+    if not mask.any():
+        return mask, None, True
+    kind = spec.get("type")
+    if kind in (None, "string") or "enum" in spec or "const" in spec:
+        return mask, _column_ok(values[mask], None if text is None else text.filter(pl.Series(mask)), spec), True
+    return mask, None, False  # integers, booleans, arrays, objects: jsonschema decides
 
 
 def _column_ok(values: pd.Series, text: pl.Series | None, spec: dict[str, Any]) -> np.ndarray:
