@@ -96,7 +96,9 @@ def _field_screen(values: pd.Series, name: str, spec: dict[str, Any]) -> tuple[n
         return mask, None, True
     kind = spec.get("type")
     if kind in (None, "string") or "enum" in spec or "const" in spec:
-        return mask, _column_ok(values[mask], None if text is None else text.filter(pl.Series(mask)), spec), True
+        if not mask.all():  # (most fields have a value in every row: no copy of them)
+            values, text = values[mask], None if text is None else text.filter(pl.Series(mask))
+        return mask, _column_ok(values, text, spec), True
     return mask, None, False  # integers, booleans, arrays, objects: jsonschema decides
 
 
