@@ -35,6 +35,7 @@ from ledgerlink.pipeline.control import CONTROL_AMOUNT, ControlTotals, Totals
 from ledgerlink.pipeline.feeds import Feed
 from ledgerlink.pipeline.mappers import Mapper, StoreAware, mapper_for
 from ledgerlink.pipeline.validate import text_column, validate_frame
+from ledgerlink.prefetch import ahead
 from ledgerlink.redact import error_text
 from ledgerlink.store import (
     FeedState,
@@ -253,12 +254,16 @@ def prepare(mapper: Mapper, result: MapResult, *, feed: str, run_id: str, source
     extra = json.dumps(lineage_extra, sort_keys=True, ensure_ascii=False)[1:-1] + ", " if lineage_extra else ""
     own_lineage = "_lineage" in frame.columns
 
+    def slice_of(start: int) -> tuple[np.ndarray, pd.DataFrame, pa.Array]:
+        at = good_at[start:start + _JSON_SLICE]
+        part = frame.iloc[at]
+        return at, part, payload_column(part, fields, omit_empty=mapper.omit_empty)
+
     def tables():
-        # Built a slice at a time when the batch is written or loaded, never all at once.
-        for start in range(0, len(good_at), _JSON_SLICE):
-            at = good_at[start:start + _JSON_SLICE]
-            part = frame.iloc[at]
-            payloads = payload_column(part, fields, omit_empty=mapper.omit_empty)
+        # Built a slice at a time when the batch is written or loaded, never all at once. The next
+        # slice's rows and payloads (Arrow and polars, which let go of the GIL) are made in a worker
+        # thread while this one is hashed (Python) and written or loaded.
+        for at, part, payloads in ahead(iter(range(0, len(good_at), _JSON_SLICE)), slice_of):
             lineages = ([dumps({**(lineage_extra or {}), **ln}) for ln in part["_lineage"].tolist()] if own_lineage
                         else [f'{{{extra}"row": {row}}}' for row in part["_row"].tolist()])
             yield staged_table(keys.gather(at).to_arrow(), payloads, lineages)
