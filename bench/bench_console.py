@@ -1,7 +1,7 @@
 """Benchmark: the finance-ops console's pages on a big store.
 
-Seeds a new SQLite store through ``store.console.bulk_insert`` (not timed): RECORDS records (with
-their heads) over 40 feeds and 2,000 runs, QUARANTINE quarantine rows, 20,000 chained audit entries,
+Seeds a new SQLite store through ``store.console.bulk_insert`` (not timed): RECORDS records
+(one version each) over 40 feeds and 2,000 runs, QUARANTINE quarantine rows, 20,000 chained audit entries,
 10,000 financing submissions (some dead) with their platform statuses, 100,000 financing decisions,
 and 10,000 cash matches.
 Then asks each page through the console's ASGI app (FastAPI's TestClient, the signed-in user
