@@ -220,16 +220,14 @@ def _head_sql(alias: str) -> str:
             f"AND newer.natural_key = {alias}.natural_key AND newer.version > {alias}.version)")
 
 
-def is_head(table: Any = records) -> ColumnElement[bool]:
-    """True for a row of ``records`` (or an alias of it) that is its key's current version."""
+def is_head() -> ColumnElement[bool]:
+    """``_head_sql`` for SQLAlchemy queries of ``records``: true for a row that is its key's current version."""
     newer = records.alias("newer")
-    return ~exists().where(newer.c.entity == table.c.entity, newer.c.natural_key == table.c.natural_key,
-                           newer.c.version > table.c.version)
+    return ~exists().where(newer.c.entity == records.c.entity, newer.c.natural_key == records.c.natural_key,
+                           newer.c.version > records.c.version)
 
 
-# The statements below join the staging table ``s`` (scanned in natural-key order) to the heads
-# ``h``. ``CROSS JOIN`` keeps ``s`` as the outer loop on SQLite, whose planner has no statistics
-# for a fresh temporary table; PostgreSQL treats it as a plain join.
+# The statements below join the staging table ``s`` (scanned in natural-key order) to the heads ``h``.
 _STAGE_HEADS = f"""
 FROM {STAGE_TABLE} s
 LEFT JOIN records h ON h.entity = :entity AND h.natural_key = s.natural_key AND {_head_sql("h")}

@@ -38,6 +38,7 @@ from ledgerlink.store.financing import FinancingRepository
 from ledgerlink.store.outbox import Outbox
 from ledgerlink.store.quarantine import QuarantineEntry
 from ledgerlink.store.records import LoadResult, Records
+from ledgerlink.store.tables import records as records_table
 from ledgerlink.store.tables import runs as runs_table
 from ledgerlink.store.unit_of_work import UnitOfWork
 
@@ -353,9 +354,9 @@ class Store:
                              after: str | None = None) -> tuple[list[dict[str, Any]], int]:
         """One page of head versions ordered by natural key (those after the natural key ``after``, then
         ``offset`` skipped, at most ``limit``) and the number of head versions of ``entity``."""
-        query = records_mod._heads(entity).order_by(records_mod.records.c.natural_key)
+        query = records_mod._heads(entity).order_by(records_table.c.natural_key)
         if after is not None:
-            query = query.where(records_mod.records.c.natural_key > after)
+            query = query.where(records_table.c.natural_key > after)
         with self._read() as conn:
             page = [records_mod._record_dict(row) for row in conn.execute(query.offset(offset).limit(limit))]
             return page, records_mod.count(conn, entity)
