@@ -461,3 +461,25 @@ def test_key_ordered_batch_refuses_a_repeat_across_slices_and_an_order_it_does_n
         with pytest.raises(StoreError, match="not in natural-key order"):
             store.load(run, FEED, ENTITY, _ordered_batch([rec("F-2", "1"), rec("F-1", "1")], 5))
     assert store.count_records() == 0
+
+
+def test_every_record_of_a_multi_row_insert_lands_in_its_own_row(store, monkeypatch):
+    """SQLite writes many records per INSERT: every stored value belongs to its own record, in statements
+    of whole groups and a shorter last one, for a first load (all version 1) and a reload (versions)."""
+    monkeypatch.setattr(records_mod, "_ROWS_PER_INSERT", 7)
+    keys = [f"F-{i:03d}" for i in range(40)]
+    first = [rec(k, f"{i}.00", i) for i, k in enumerate(keys[:31])]
+    store.load(store.start_run(FEED, ENTITY), FEED, ENTITY, _ordered_batch(first, 16))
+    second = [rec(k, f"{i}.50" if i % 3 == 0 else f"{i}.00", 100 + i) for i, k in enumerate(keys)]
+    assert store.load(store.start_run(FEED, ENTITY), FEED, ENTITY, _ordered_batch(second, 16)) == LoadResult(
+        inserted=9, updated=11, unchanged=20, quarantined=0)
+    expected = {r.natural_key: (r, 1) for r in first}
+    expected.update((r.natural_key, (r, 2 if i < 31 else 1)) for i, r in enumerate(second) if i % 3 == 0 or i >= 31)
+    heads = store.current_records(ENTITY)
+    assert len(heads) == len(keys)
+    for head in heads:
+        want, version = expected[head["natural_key"]]
+        assert head["version"] == version
+        assert head["content_hash"] == want.content_hash
+        assert head["payload"] == json.loads(want.payload_json)
+        assert head["lineage"]["row"] == json.loads(want.lineage_json)["row"]
