@@ -5,8 +5,8 @@ Every distinct content of a natural key is kept as one row of ``records`` (versi
 unique index on (entity, natural key, version), so a load writes each record once and keeps no
 second table of heads in step. A batch is loaded in natural-key order, a slice of Arrow columns
 at a time: each slice is compared with the heads of its keys and its new and changed records are
-written in bulk (executemany on SQLite, COPY on PostgreSQL), so a million rows cost seconds, not a
-million round trips.
+written in bulk (hundreds of rows per INSERT on SQLite, COPY on PostgreSQL), so a million rows cost
+seconds, not a million round trips.
 """
 
 from __future__ import annotations
@@ -301,7 +301,7 @@ def _upsert_staged(conn: Connection, run_id: str, entity: str, batch: Records) -
 # SQLite and PostgreSQL (psycopg2): no staging table (a second copy of the batch, written and indexed
 # only to be read once). The batch comes, or is put, in natural-key order and is written a slice at a
 # time: each slice is compared with the heads of its keys, and its new and changed records are written
-# in key order (executemany on SQLite, COPY on PostgreSQL), so the unique index is appended to instead
+# in key order (many rows per INSERT on SQLite, COPY on PostgreSQL), so the unique index is appended to instead
 # of written at random places.
 # Every key has a version 1, so counting those counts the keys (one index range, no head test).
 _KEYS_IN_RANGE = "SELECT COUNT(*) FROM records WHERE entity = ? AND natural_key BETWEEN ? AND ? AND version = 1"
@@ -316,7 +316,7 @@ _PG_HEADS_OF_KEYS = ("SELECT r.natural_key, r.version, r.content_hash FROM recor
 _RECORD_COLUMNS = ("entity", "natural_key", "version", "content_hash", "payload", "lineage", "run_id", "created_at")
 
 
-# A column of a slice: Python values (SQLite's executemany, a slice decided record by record) or the
+# A column of a slice: Python values (SQLite's INSERTs, a slice decided record by record) or the
 # staged Arrow column itself (COPY of a slice that is all new).
 _Column: TypeAlias = "list[Any] | pa.ChunkedArray"
 
@@ -372,9 +372,10 @@ def _upsert_in_key_order(conn: Connection, run_id: str, entity: str, batch: Reco
 
 
 def _with_python_values(tables: Iterator[pa.Table], columns: Sequence[str]) -> Iterator[tuple[pa.Table, list[list]]]:
-    """Each table with the named columns as Python lists. Not prepared ahead in a thread: SQLite's
-    executemany lets go of the GIL for every row it steps, and takes it back only once the thread
-    building the next slice (payloads and hashes, in Python) lets go of it, so each waited for the other."""
+    """Each table with the named columns as Python lists. Not prepared ahead in a thread: SQLite lets go
+    of the GIL for every statement it steps, and takes it back only once the thread building the next
+    slice (hashes and lists, in Python) lets go of it, so each waits for the other (measured slower,
+    with a statement per record and with hundreds)."""
     return ((table, [table.column(c).to_pylist() for c in columns]) for table in tables)
 
 
