@@ -1,4 +1,5 @@
-"""ahead(): the next item is prepared in a worker thread, in order, with errors where they belong."""
+"""ahead(): the next item is prepared in a worker thread, in order, with errors where they belong;
+two_at_a_time(): a list mapped by two worker threads at once, in order."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import threading
 
 import pytest
 
-from ledgerlink.prefetch import ahead
+from ledgerlink.prefetch import ahead, two_at_a_time
 
 
 def test_items_come_prepared_in_order_and_each_is_prepared_once():
@@ -47,3 +48,20 @@ def test_an_error_surfaces_at_its_item_and_a_caller_may_stop_early():
     stopped = ahead(iter(range(100)), lambda i: i)
     assert next(stopped) == 0
     stopped.close()   # waits for the item being prepared, then ends
+
+
+def test_two_items_at_a_time_in_two_threads_and_results_in_order():
+    both_in = threading.Barrier(2, timeout=5)   # only passed when two items are worked on at once
+    threads: set[str] = set()
+
+    def work(i: int) -> int:
+        threads.add(threading.current_thread().name)
+        if i < 2:
+            both_in.wait()
+        return i * 10
+
+    assert two_at_a_time(work, range(6)) == [0, 10, 20, 30, 40, 50]
+    assert len(threads) == 2 and threading.current_thread().name not in threads
+    assert two_at_a_time(work, []) == []
+    with pytest.raises(ValueError, match="bad 3"):
+        two_at_a_time(lambda i: i if i != 3 else int("bad 3"), range(5))

@@ -10,7 +10,6 @@ produces the precise messages. A row the screen passes is therefore valid by the
 from __future__ import annotations
 
 import re
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +19,7 @@ import polars as pl
 import pyarrow as pa
 
 from ledgerlink.model.entities import load_schema, schema_errors
+from ledgerlink.prefetch import two_at_a_time
 
 _SIMPLE_KEYWORDS = {"type", "enum", "pattern", "minLength", "maxLength", "const", "description", "format",
                     "x-money", "minimum", "maximum"}
@@ -59,8 +59,7 @@ def _screen(schema: dict[str, Any], frame: pd.DataFrame, fields: list[str]) -> t
         return np.ones(n, dtype=bool), True  # unknown fields: let jsonschema name them
     # Two fields at a time: polars and numpy let go of the GIL for most of a field's checks. Each is
     # dropped once checked (a million-row text column converted from objects is big).
-    with ThreadPoolExecutor(2, thread_name_prefix="ledgerlink-screen") as pool:
-        screened = list(pool.map(lambda name: _field_screen(frame[name], name, props[name]), fields))
+    screened = two_at_a_time(lambda name: _field_screen(frame[name], name, props[name]), fields)
     present: dict[str, np.ndarray] = {}
     for name, (mask, ok, field_covered) in zip(fields, screened, strict=True):
         present[name] = mask
