@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 import sqlalchemy as sa
 
 from ledgerlink.store.db import execute_many
@@ -51,3 +52,63 @@ def test_a_column_that_converts_its_values_goes_through_sqlalchemy():
     with engine.begin() as conn:
         execute_many(conn, sa.insert(items), [{"id": 1, "name": "a", "status": "new", "seen_at": when}])
         assert conn.execute(sa.select(items.c.seen_at)).scalar() == when
+
+
+# -- PostgreSQL: a plain INSERT's rows go in one COPY ---------------------------------------------
+
+copied = sa.Table(
+    "copied", metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.Text, nullable=True),
+    sa.Column("n", sa.Integer, nullable=True),
+    sa.Column("code", sa.String(5), nullable=True),
+    sa.Column("made", sa.String(20), server_default="by-server"),
+)
+defaulted = sa.Table(
+    "defaulted", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("status", sa.String(10), default="fresh"),  # SQLAlchemy fills it in: not a COPY
+)
+
+
+@pytest.fixture
+def pg_engine(pg_schema_url):
+    from ledgerlink.store.db import resolve_url
+
+    engine = sa.create_engine(resolve_url(pg_schema_url))
+    metadata.create_all(engine, tables=[copied, defaulted])
+    statements: list[str] = []
+    sa.event.listen(engine, "before_cursor_execute",
+                    lambda conn, cursor, statement, params, context, many: statements.append(statement))
+    yield engine, statements
+    engine.dispose()
+
+
+@pytest.mark.postgres
+def test_postgresql_copies_a_plain_insert_and_writes_what_an_insert_would(pg_engine):
+    engine, statements = pg_engine
+    tricky = ["", None, 'a "quoted", comma', "line\nbreak", "\\.", "back\\slash", "é€😀", " padded "]
+    rows = [{"name": t, "n": i if i % 3 else None, "code": "x" * (i % 3)} for i, t in enumerate(tricky)]
+    with engine.begin() as conn:
+        execute_many(conn, sa.insert(copied), rows)
+        conn.execute(sa.insert(copied), rows)   # the same rows the usual way, to compare with
+        got = [tuple(r) for r in conn.execute(sa.select(copied.c.name, copied.c.n, copied.c.code, copied.c.made)
+                                              .order_by(copied.c.id))]
+    assert got[:len(rows)] == got[len(rows):] == [(r["name"], r["n"], r["code"], "by-server") for r in rows]
+    assert [s.split(" (")[0] for s in statements if "copied" in s and not s.startswith("SELECT")] == [
+        "COPY copied", "INSERT INTO copied"]   # only the comparison went as INSERT
+
+
+@pytest.mark.postgres
+def test_postgresql_inserts_as_usual_what_a_copy_would_get_wrong(pg_engine):
+    engine, statements = pg_engine
+    with engine.begin() as conn:
+        execute_many(conn, sa.insert(defaulted), [{"id": 1}, {"id": 2}])   # a default SQLAlchemy fills in
+        execute_many(conn, sa.insert(copied).values(made="mine"), [{"name": "a"}])   # a value of its own
+        execute_many(conn, sa.insert(copied), [{"name": 2**70}])   # past what Arrow holds: PostgreSQL casts it
+        assert [tuple(r) for r in conn.execute(sa.select(defaulted).order_by(defaulted.c.id))] == [
+            (1, "fresh"), (2, "fresh")]
+        assert conn.execute(sa.select(copied.c.made).where(copied.c.name == "a")).scalar() == "mine"
+        assert conn.execute(sa.select(copied.c.name).where(copied.c.name == str(2**70))).scalar() == str(2**70)
+    assert [s.split(" (")[0] for s in statements if s.startswith("INSERT")] == [
+        "INSERT INTO defaulted", "INSERT INTO copied", "INSERT INTO copied"]

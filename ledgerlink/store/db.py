@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import io
 import json
+import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 from sqlalchemy import (
     Connection,
     Engine,
@@ -87,10 +91,15 @@ class Scrubber:
         return mask_accounts_in_text(message)
 
 
+# PostgreSQL's context of a failed COPY quotes the row it was at: "COPY records, line 3: "...""
+_COPY_ROW = re.compile(r"^(COPY \w+, line \d+(?:, column \w+)?): .*$", re.MULTILINE)
+
+
 def describe_db_error(exc: BaseException) -> str:
-    """A short message for a database error, without the SQL statement or its parameters."""
+    """A short message for a database error, without the SQL statement, its parameters or a COPY's row."""
     if isinstance(exc, DBAPIError) and exc.orig is not None:
-        return f"{type(exc.orig).__name__}: {str(exc.orig).strip()}"
+        message = _COPY_ROW.sub(lambda m: m.group(1), str(exc.orig).strip())
+        return f"{type(exc.orig).__name__}: {message}"
     if isinstance(exc, SQLAlchemyError):
         return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
     return f"{type(exc).__name__}: {exc}"
@@ -168,7 +177,9 @@ def execute_many(conn: Connection, statement: Insert | Update, rows: Sequence[Ma
 
     On SQLite the sets go to the driver's executemany as plain tuples (through ``exec_driver_sql``, so
     the statement still shows in the engine's events): SQLAlchemy's handling of each set costs more than
-    SQLite's insert or update of its row. Not where a column type converts its values on the way in."""
+    SQLite's insert or update of its row. On PostgreSQL (psycopg2) the rows of a plain INSERT go in one
+    COPY: a multi-row INSERT of thousands of literals costs the server more to parse and plan than to
+    write. Neither where a column type converts its values on the way in."""
     if not rows:
         return
     dialect = conn.dialect
@@ -183,7 +194,72 @@ def execute_many(conn: Connection, statement: Insert | Update, rows: Sequence[Ma
             conn.exec_driver_sql(compiled.string,
                                  [tuple(row[n] if n not in fixed else fixed[n] for n in names) for row in rows])
             return
+    elif dialect.name == "postgresql" and dialect.driver == "psycopg2" and _copy_insert(conn, statement, rows):
+        return
     conn.execute(statement, list(rows))
+
+
+def _copy_insert(conn: Connection, statement: Insert | Update, rows: Sequence[Mapping[str, Any]]) -> bool:
+    """COPY ``rows`` into the table of a plain INSERT; False (nothing written) for any other statement:
+    values of its own, RETURNING, a column the rows leave out that has a default SQLAlchemy fills in,
+    a column type that converts values, or values Arrow does not turn into CSV as psycopg2 would bind them."""
+    if not isinstance(statement, Insert) or statement._values or statement._returning:
+        return False
+    table = statement.table
+    if not isinstance(table, Table):
+        return False
+    names = list(rows[0])
+    columns = [table.c.get(name) for name in names]
+    if any(c is None or c.type.dialect_impl(conn.dialect).bind_processor(conn.dialect) is not None for c in columns):
+        return False
+    if any((c.default is not None or c.onupdate is not None) and c.key not in rows[0] for c in table.c):
+        return False
+    try:
+        values = [pa.array([row[name] for row in rows]) for name in names]
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, KeyError, OverflowError):
+        return False
+    if not all(_copyable(v.type) for v in values):
+        return False
+    copy_rows(conn, table.name, [c.name for c in columns if c is not None], values)
+    return True
+
+
+def _copyable(kind: pa.DataType) -> bool:
+    return (pa.types.is_string(kind) or pa.types.is_integer(kind) or pa.types.is_boolean(kind)
+            or pa.types.is_null(kind) or pa.types.is_decimal(kind))
+
+
+def raw_cursor(conn: Connection) -> Any:
+    """A cursor of the DB-API connection under ``conn`` (inside its transaction), for COPY and executemany."""
+    dbapi = conn.connection.dbapi_connection
+    if dbapi is None:  # pragma: no cover - a connection in a transaction always has one
+        raise StoreError("the store's database connection is closed")
+    return dbapi.cursor()
+
+
+_COPY_OPTIONS = pa_csv.WriteOptions(include_header=False, quoting_style="all_valid")
+
+
+def copy_rows(conn: Connection, table: str, columns: Sequence[str], values: Sequence[Any]) -> int:
+    """PostgreSQL: COPY the rows given as columns (lists or Arrow columns) into ``table`` inside ``conn``'s
+    transaction, as CSV (a null is an unquoted empty field, an empty text a quoted one); returns how many
+    rows it took. The engine's before_cursor_execute listeners see the COPY as they see a statement."""
+    if not len(values[0]):
+        return 0
+    buffer = io.BytesIO()
+    pa_csv.write_csv(pa.table(dict(zip(columns, values, strict=True))), buffer, _COPY_OPTIONS)
+    buffer.seek(0)
+    sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)"
+    cursor = raw_cursor(conn)
+    try:
+        if conn.dispatch.before_cursor_execute:
+            conn.dispatch.before_cursor_execute(conn, cursor, sql, {}, None, False)
+        cursor.copy_expert(sql, buffer)
+        return cursor.rowcount
+    except conn.dialect.loaded_dbapi.Error as exc:  # as SQLAlchemy reports a failed statement
+        raise DBAPIError.instance(sql, None, exc, conn.dialect.loaded_dbapi.Error) from None
+    finally:
+        cursor.close()
 
 
 def statuses_by_id(conn: Connection, table: Table, ids: list[int], *, what: str,

@@ -14,7 +14,6 @@ from __future__ import annotations
 import binascii
 import functools
 import hashlib
-import io
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -24,7 +23,6 @@ from typing import Any, NamedTuple, Protocol, TypeAlias
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pa_csv
 from sqlalchemy import (
     Column,
     ColumnElement,
@@ -41,7 +39,15 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError
 
 from ledgerlink.errors import StoreError
-from ledgerlink.store.db import PG_LOCK_CLASS_ENTITY, dumps, entity_lock_key, pg_lock, utcnow
+from ledgerlink.store.db import (
+    PG_LOCK_CLASS_ENTITY,
+    copy_rows,
+    dumps,
+    entity_lock_key,
+    pg_lock,
+    raw_cursor,
+    utcnow,
+)
 from ledgerlink.store.tables import records, runs
 
 STAGE_TABLE = "ll_load_stage"
@@ -183,14 +189,6 @@ def _stage_table(dialect: str) -> Table:
         prefixes=["TEMPORARY"],
         **kwargs,
     )
-
-
-def _raw_cursor(conn: Connection) -> Any:
-    """A cursor of the DB-API connection under ``conn``, for executemany and COPY."""
-    dbapi = conn.connection.dbapi_connection
-    if dbapi is None:  # pragma: no cover - a connection in a transaction always has one
-        raise StoreError("the store's database connection is closed")
-    return dbapi.cursor()
 
 
 def _fill_stage(conn: Connection, stage: Table, tables: Iterator[pa.Table]) -> int:
@@ -335,7 +333,7 @@ class _Slice:
 
 
 def _upsert_in_key_order(conn: Connection, run_id: str, entity: str, batch: Records) -> tuple[int, int, int]:
-    cursor = _raw_cursor(conn)
+    cursor = raw_cursor(conn)
     sqlite = conn.dialect.name == "sqlite"
     now = utcnow()
     inserted = updated = unchanged = 0
@@ -358,7 +356,8 @@ def _upsert_in_key_order(conn: Connection, run_id: str, entity: str, batch: Reco
             else:  # all new (a first load): no per-record decision; COPY takes the staged columns as they are
                 staged: list[_Column] = values if sqlite else [table.column(c) for c in STAGE_COLUMNS]
                 part = _Slice(staged[0], None, staged[1], staged[2], staged[3], new=len(keys), changed=0)
-            written = (_write_sqlite if sqlite else _write_pg)(cursor, entity, run_id, now, part)
+            written = (_write_sqlite(cursor, entity, run_id, now, part) if sqlite
+                       else _write_pg(conn, entity, run_id, now, part))
             if written != len(part.keys):
                 raise StoreError(f"inconsistent load of {entity}: {part.new} new and {part.changed} changed keys, "
                                  f"but {written} versions written")
@@ -431,26 +430,11 @@ def _write_sqlite(cursor: Any, entity: str, run_id: str, now: str, part: _Slice)
     return written
 
 
-def _write_pg(cursor: Any, entity: str, run_id: str, now: str, part: _Slice) -> int:
+def _write_pg(conn: Connection, entity: str, run_id: str, now: str, part: _Slice) -> int:
     n = len(part.keys)
     versions = [1] * n if part.versions is None else part.versions
-    return _copy(cursor, "records", _RECORD_COLUMNS, [[entity] * n, part.keys, versions, part.hashes,
+    return copy_rows(conn, "records", _RECORD_COLUMNS, [[entity] * n, part.keys, versions, part.hashes,
                                                       part.payloads, part.lineages, [run_id] * n, [now] * n])
-
-
-_COPY_OPTIONS = pa_csv.WriteOptions(include_header=False, quoting_style="all_valid")
-
-
-def _copy(cursor: Any, table: str, columns: tuple[str, ...], values: list[Any]) -> int:
-    """COPY the rows given as columns (lists or Arrow columns) into ``table`` (as CSV); returns how
-    many rows it took."""
-    if not len(values[0]):
-        return 0
-    buffer = io.BytesIO()
-    pa_csv.write_csv(pa.table(dict(zip(columns, values, strict=True))), buffer, _COPY_OPTIONS)
-    buffer.seek(0)
-    cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)", buffer)
-    return cursor.rowcount
 
 
 def _key_ordered_tables(batch: Records) -> Iterator[pa.Table]:
