@@ -6,6 +6,7 @@ import hashlib
 import json
 
 import pytest
+import sqlalchemy as sa
 
 from ledgerlink.errors import StoreError
 from ledgerlink.store import FeedState, LoadResult, QuarantineEntry, StagedRecord
@@ -485,3 +486,24 @@ def test_every_record_of_a_multi_row_insert_lands_in_its_own_row(store, monkeypa
         assert head["content_hash"] == want.content_hash
         assert head["payload"] == json.loads(want.payload_json)
         assert head["lineage"]["row"] == json.loads(want.lineage_json)["row"]
+
+
+def test_a_sqlite_that_takes_few_values_per_statement_gets_fewer_rows_per_insert(tmp_path):
+    """SQLite before 3.32 (or built so) binds at most 999 values per statement: the load keeps under it."""
+    import sqlite3
+
+    from ledgerlink.store import Store
+
+    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
+    try:
+        @sa.event.listens_for(store.engine, "connect")
+        def few_values(dbapi_conn, _record):
+            dbapi_conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
+
+        store.engine.dispose()
+        records = [rec(f"F-{i:04d}", "1", i) for i in range(1200)]
+        assert store.load(store.start_run(FEED, ENTITY), FEED, ENTITY, _ordered_batch(records, 1200)) == LoadResult(
+            inserted=1200, updated=0, unchanged=0, quarantined=0)
+        assert store.count_records(ENTITY) == 1200
+    finally:
+        store.close()

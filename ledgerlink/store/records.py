@@ -15,6 +15,7 @@ import binascii
 import functools
 import hashlib
 import json
+import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import chain, islice, pairwise
@@ -421,9 +422,12 @@ def _write_sqlite(cursor: Any, entity: str, run_id: str, now: str, part: _Slice)
     columns = [part.keys, part.hashes, part.payloads, part.lineages]
     if part.versions is not None:
         columns.insert(1, part.versions)
+    # SQLite before 3.32 takes at most 999 values per statement (its build may lower the limit too).
+    limit = cursor.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    rows = max(1, min(_ROWS_PER_INSERT, (limit - 3) // len(columns)))
     written = 0
-    for start in range(0, len(part.keys), _ROWS_PER_INSERT):
-        group = [column[start:start + _ROWS_PER_INSERT] for column in columns]
+    for start in range(0, len(part.keys), rows):
+        group = [column[start:start + rows] for column in columns]
         sql = _insert_rows_sql(len(group[0]), part.versions is not None)
         cursor.execute(sql, (entity, run_id, now, *chain.from_iterable(zip(*group, strict=True))))
         written += max(cursor.rowcount, 0)
