@@ -29,7 +29,6 @@ def ahead(items: Iterator[T], prepare: Callable[[T], U]) -> Iterator[U]:
             yield done[0]
 
 
-
 def two_at_a_time(fn: Callable[[T], U], items: Iterable[T]) -> list[U]:
     """``[fn(item) for item in items]``, two items at a time in worker threads: worth it where ``fn`` is
     mostly Arrow, polars or numpy work, which lets go of the GIL (a column's checks or conversions)."""

@@ -112,3 +112,20 @@ def test_postgresql_inserts_as_usual_what_a_copy_would_get_wrong(pg_engine):
         assert conn.execute(sa.select(copied.c.name).where(copied.c.name == str(2**70))).scalar() == str(2**70)
     assert [s.split(" (")[0] for s in statements if s.startswith("INSERT")] == [
         "INSERT INTO defaulted", "INSERT INTO copied", "INSERT INTO copied"]
+
+
+def test_a_failed_copy_is_described_without_the_row_it_was_at():
+    from sqlalchemy.exc import DBAPIError
+
+    from ledgerlink.store.db import describe_db_error
+
+    row = '"r1","acme","NL91ABNA0417164300"'
+    for message, kept in [
+        (f'duplicate key\nDETAIL:  Key (id)=(7) already exists.\nCONTEXT:  COPY quarantine, line 5: {row}',
+         "CONTEXT:  COPY quarantine, line 5"),
+        (f"refused\nCONTEXT:  PL/pgSQL function refuse() line 1 at RAISE\nCOPY records, line 2, column payload: {row}",
+         "COPY records, line 2, column payload"),
+    ]:
+        described = describe_db_error(DBAPIError.instance("COPY ...", None, ValueError(message), ValueError))
+        assert kept in described and "acme" not in described and "NL91" not in described
+        assert described.startswith("ValueError: ") and message.splitlines()[1] in described

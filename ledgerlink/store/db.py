@@ -91,8 +91,8 @@ class Scrubber:
         return mask_accounts_in_text(message)
 
 
-# PostgreSQL's context of a failed COPY quotes the row it was at: "COPY records, line 3: "...""
-_COPY_ROW = re.compile(r"^(COPY \w+, line \d+(?:, column \w+)?): .*$", re.MULTILINE)
+# PostgreSQL's context of a failed COPY quotes the row it was at: "CONTEXT:  COPY records, line 3: "...""
+_COPY_ROW = re.compile(r"^((?:CONTEXT:\s+)?COPY \w+, line \d+(?:, column \w+)?): .*$", re.MULTILINE)
 
 
 def describe_db_error(exc: BaseException) -> str:
