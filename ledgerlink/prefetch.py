@@ -15,7 +15,7 @@ def ahead(items: Iterator[T], prepare: Callable[[T], U]) -> Iterator[U]:
     """``prepare(item)`` for each item, the next one taken and prepared in a worker thread while the caller
     handles the current one. Worth it where the two sides let go of the GIL for long stretches (polars
     and Arrow building a slice, Arrow compressing and writing one); not where one side takes the GIL
-    back often (SQLite's executemany, once per row) while the other holds it (a Python loop).
+    back often (SQLite, after each statement it steps) while the other holds it (a Python loop).
     Errors of the worker surface in the caller, at the item they belong to."""
     def next_prepared() -> tuple[U] | None:
         for item in items:  # the next item only
