@@ -26,9 +26,10 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL, Dialect, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
+from sqlalchemy.types import TypeEngine
 
 from ledgerlink.errors import StoreError
 from ledgerlink.redact import mask_accounts_in_text
@@ -186,7 +187,7 @@ def execute_many(conn: Connection, statement: Insert | Update, rows: Sequence[Ma
     if dialect.name == "sqlite":
         compiled = statement.compile(dialect=dialect, column_keys=list(rows[0]))
         binds = [(name, compiled.binds[name]) for name in compiled.positiontup or ()]
-        if all(bind.type.dialect_impl(dialect).bind_processor(dialect) is None for _, bind in binds):
+        if not any(_converts(bind.type, dialect) for _, bind in binds):
             given = rows[0].keys()
             # A name not in the rows is a value of the statement itself (``.values(status="sent")``).
             fixed = {name: bind.value for name, bind in binds if name not in given}
@@ -209,8 +210,7 @@ def _copy_insert(conn: Connection, statement: Insert | Update, rows: Sequence[Ma
     if not isinstance(table, Table):
         return False
     names = list(rows[0])
-    columns = [table.c.get(name) for name in names]
-    if any(c is None or c.type.dialect_impl(conn.dialect).bind_processor(conn.dialect) is not None for c in columns):
+    if any(name not in table.c or _converts(table.c[name].type, conn.dialect) for name in names):
         return False
     if any((c.default is not None or c.onupdate is not None) and c.key not in rows[0] for c in table.c):
         return False
@@ -220,8 +220,13 @@ def _copy_insert(conn: Connection, statement: Insert | Update, rows: Sequence[Ma
         return False
     if not all(_copyable(v.type) for v in values):
         return False
-    copy_rows(conn, table.name, [c.name for c in columns if c is not None], values)
+    copy_rows(conn, table.name, [table.c[name].name for name in names], values)
     return True
+
+
+def _converts(kind: TypeEngine[Any], dialect: Dialect) -> bool:
+    """Whether a column type converts its values on the way in (then SQLAlchemy must bind them)."""
+    return kind.dialect_impl(dialect).bind_processor(dialect) is not None
 
 
 def _copyable(kind: pa.DataType) -> bool:

@@ -409,13 +409,13 @@ _ROWS_PER_INSERT = 500
 def _insert_rows_sql(rows: int, with_versions: bool) -> str:
     """INSERT of ``rows`` records: ?1 entity, ?2 run id, ?3 created at, then per record its natural key,
     version (``with_versions``, else 1), content hash, payload and lineage."""
-    own = ("key", "version", "hash", "payload", "lineage") if with_versions else ("key", "hash", "payload", "lineage")
+    own = 5 if with_versions else 4
     values = []
     for i in range(rows):
-        at = {name: f"?{4 + i * len(own) + j}" for j, name in enumerate(own)}
-        values.append(f"(?1, {at['key']}, {at.get('version', '1')}, {at['hash']}, {at['payload']}, {at['lineage']}, "
-                      "?2, ?3)")
-    return (f"INSERT INTO records ({', '.join(_RECORD_COLUMNS)}) VALUES " + ", ".join(values))
+        key, *rest = (f"?{4 + i * own + j}" for j in range(own))
+        version, digest, payload, lineage = rest if with_versions else ("1", *rest)
+        values.append(f"(?1, {key}, {version}, {digest}, {payload}, {lineage}, ?2, ?3)")
+    return f"INSERT INTO records ({', '.join(_RECORD_COLUMNS)}) VALUES " + ", ".join(values)
 
 
 def _write_sqlite(cursor: Any, entity: str, run_id: str, now: str, part: _Slice) -> int:
