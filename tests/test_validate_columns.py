@@ -6,10 +6,12 @@ import re
 
 import numpy as np
 import pandas as pd
+import polars as pl
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledgerlink.pipeline.validate import _column_ok, text_column
+from ledgerlink.pipeline.validate import _column_ok, _fast_pattern, _search, text_column
 
 SPECS = [
     {"type": "string", "minLength": 1, "maxLength": 3},
@@ -68,3 +70,27 @@ def test_the_screen_of_a_frame_finds_every_row_the_schema_refuses(changes):
     expected = {(i, field, rule) for i, row in enumerate(rows)
                 for field, rule, _ in schema_errors("invoice", {k: v for k, v in row.items() if v is not None})}
     assert found == expected
+
+
+# Patterns where polars' regex engine and Python's differ, or could: Unicode digits for \d, $ before a
+# final newline, [[:alpha:]] and nested classes, \< (a word boundary there), flags, escaped punctuation.
+PATTERNS = ["^\\d{2}$", "^-?\\d+(\\.\\d{1,3})?$", "[[:alpha:]]", "[a[b]]", "a\\<", "\\<a", "(?i)ab",
+            "^[A-Z]{2}$", "[^\\d]", "[\\d.]+$", "^a|b$", "(?:ab)+", "\\w", "x\\/y", "a{,2}b", "[]a]"]
+
+
+@pytest.mark.filterwarnings("ignore:Possible nested set:FutureWarning")
+@given(st.sampled_from(PATTERNS),
+       st.lists(st.text(alphabet="ab9\u0663.AB\n/:[]<xy", max_size=6), min_size=1, max_size=30))
+def test_a_pattern_is_searched_as_pythons_re_searches_it(source, values):
+    """polars' regex engine answers only where its match implies Python's; Python decides the rest."""
+    pattern = re.compile(source)
+    expected = [pattern.search(v) is not None for v in values]
+    assert _search(pl.Series(values, dtype=pl.String), pattern).tolist() == expected
+
+
+def test_only_syntax_that_means_the_same_or_less_goes_to_polars():
+    assert _fast_pattern("^\\d{4}-\\d{2}$") == "^[0-9]{4}-[0-9]{2}$"  # ASCII digits: a subset of Python's
+    assert _fast_pattern("[\\d.]+") == "[0-9.]+"
+    assert _fast_pattern("^[A-Z]{2}[0-9]{2}[A-Z0-9]{10,30}$") == "^[A-Z]{2}[0-9]{2}[A-Z0-9]{10,30}$"
+    for source in ("[^\\d]", "[[:alpha:]]", "[a[b]]", "\\w", "a\\<", "(?i)ab", "(?=a)", "[ab"):
+        assert _fast_pattern(source) is None, source

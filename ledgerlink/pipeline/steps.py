@@ -179,6 +179,16 @@ def payload_column(frame: pd.DataFrame, fields: list[str], *, omit_empty: bool =
     return _json_column(frame, fields).to_arrow()
 
 
+def row_lineages(rows: pd.Series, extra: str = "") -> pa.Array | list[str]:
+    """Each record's own lineage when it is its source row: ``{<extra>"row": N}`` (``extra``: members
+    every record of the batch shares, as JSON text ending in ", "). Built by polars for a column of row
+    numbers, by Python otherwise (the same text)."""
+    if pd.api.types.is_integer_dtype(rows.dtype):
+        text = pl.Series(rows.to_numpy()).cast(pl.String)
+        return pl.select(pl.concat_str([pl.lit(f'{{{extra}"row": '), text, pl.lit("}")])).to_series().to_arrow()
+    return [f'{{{extra}"row": {row}}}' for row in rows.tolist()]
+
+
 def _decimal(value: Any) -> Decimal | None:
     try:
         return Decimal(str(value)) if value not in (None, "") else None
@@ -254,19 +264,21 @@ def prepare(mapper: Mapper, result: MapResult, *, feed: str, run_id: str, source
     extra = json.dumps(lineage_extra, sort_keys=True, ensure_ascii=False)[1:-1] + ", " if lineage_extra else ""
     own_lineage = "_lineage" in frame.columns
 
-    def slice_of(start: int) -> tuple[np.ndarray, pd.DataFrame, pa.Array]:
+    def staged_slice(start: int) -> pa.Table:
         at = good_at[start:start + _JSON_SLICE]
         part = frame.iloc[at]
-        return at, part, payload_column(part, fields, omit_empty=mapper.omit_empty)
+        if own_lineage:
+            lineages: Any = [dumps({**(lineage_extra or {}), **ln}) for ln in part["_lineage"].tolist()]
+        else:
+            lineages = row_lineages(part["_row"], extra)
+        return staged_table(keys.gather(at).to_arrow(), payload_column(part, fields, omit_empty=mapper.omit_empty),
+                            lineages)
 
     def tables():
         # Built a slice at a time when the batch is written or loaded, never all at once. The next
-        # slice's rows and payloads (Arrow and polars, which let go of the GIL) are made in a worker
-        # thread while this one is hashed (Python) and written or loaded.
-        for at, part, payloads in ahead(iter(range(0, len(good_at), _JSON_SLICE)), slice_of):
-            lineages = ([dumps({**(lineage_extra or {}), **ln}) for ln in part["_lineage"].tolist()] if own_lineage
-                        else [f'{{{extra}"row": {row}}}' for row in part["_row"].tolist()])
-            yield staged_table(keys.gather(at).to_arrow(), payloads, lineages)
+        # slice (rows taken, payloads encoded and hashed by Arrow and polars, which let go of the GIL)
+        # is made in a worker thread while this one is written or loaded.
+        return ahead(iter(range(0, len(good_at), _JSON_SLICE)), staged_slice)
 
     records = RecordBatch(len(good_at), tables=tables, key_ordered=True)
 

@@ -121,9 +121,7 @@ def _column_ok(values: pd.Series, text: pl.Series | None, spec: dict[str, Any]) 
             if high is not None:
                 good &= lengths <= high
             if pattern is not None:
-                at = np.flatnonzero(good)
-                good[at] = np.fromiter(map(bool, map(pattern.search, uniques.gather(at).to_list())), dtype=bool,
-                                       count=len(at))
+                good &= _search(uniques, pattern)
         failing = uniques.filter(pl.Series(~good))
         return ~text.is_in(failing).to_numpy() if len(failing) else np.ones(len(text), dtype=bool)
 
@@ -139,6 +137,69 @@ def _column_ok(values: pd.Series, text: pl.Series | None, spec: dict[str, Any]) 
 
     codes, distinct = pd.factorize(values, use_na_sentinel=False)
     return np.fromiter(map(ok, distinct), dtype=bool, count=len(distinct))[codes]
+
+
+def _search(values: pl.Series, pattern: re.Pattern[str]) -> np.ndarray:
+    """``pattern.search`` of each value (text, not null). A value polars' regex engine finds a match in is
+    matched by Python's too (see ``_fast_pattern``); only the others are searched again by Python's ``re``,
+    whose answer, as jsonschema's, is the one that counts."""
+    found = np.zeros(len(values), dtype=bool)
+    fast = _fast_pattern(pattern.pattern)
+    if fast is not None:
+        try:
+            found = values.str.contains(fast).fill_null(False).to_numpy()
+        except pl.exceptions.PolarsError:  # syntax polars' engine does not take: Python searches them all
+            found = np.zeros(len(values), dtype=bool)
+    rest = np.flatnonzero(~found)
+    found[rest] = np.fromiter(map(bool, map(pattern.search, values.gather(rest).to_list())), dtype=bool,
+                              count=len(rest))
+    return found
+
+
+_LITERAL_ESCAPES = set(".-+*?()[]{}|^$\\/")
+
+
+def _fast_pattern(source: str) -> str | None:
+    """``source`` for polars' regex engine when every match it finds there is a match in Python's, else
+    None. Taken: literals, escaped punctuation, classes of literals and ranges, groups, alternation,
+    quantifiers and anchors (``$`` matches only at the very end, where Python's also matches before a
+    final newline). ``\\d``, Unicode digits in Python, becomes ASCII digits, a subset (so not in a negated
+    class). Not taken: other escapes (``\\<`` is a word boundary there), flags and look-arounds, and a ``[``
+    inside a class (a nested class or ``[:alpha:]`` there, literal characters in Python)."""
+    out: list[str] = []
+    in_class = negated = False
+    i = 0
+    while i < len(source):
+        c = source[i]
+        if c == "\\":
+            nxt = source[i + 1:i + 2]
+            if nxt == "d":
+                if negated:
+                    return None
+                out.append("0-9" if in_class else "[0-9]")
+            elif nxt and nxt in _LITERAL_ESCAPES:
+                out.append(c + nxt)
+            else:
+                return None
+            i += 2
+            continue
+        if in_class:
+            if c == "[":
+                return None
+            if c == "]":  # (a leading one was taken with the opening [)
+                in_class = negated = False
+        elif c == "[":
+            in_class = True
+            negated = source[i + 1:i + 2] == "^"
+            if source[i + 1 + negated:i + 2 + negated] == "]":  # a leading ] is a literal one
+                out.append(source[i:i + 2 + negated])
+                i += 2 + negated
+                continue
+        elif c == "(" and source[i + 1:i + 2] == "?" and source[i + 2:i + 3] != ":":
+            return None
+        out.append(c)
+        i += 1
+    return None if in_class else "".join(out)
 
 
 def text_column(values: np.ndarray | pd.Series, name: str = "") -> pl.Series | None:

@@ -11,17 +11,17 @@ seconds, not a million round trips.
 
 from __future__ import annotations
 
-import binascii
 import functools
 import hashlib
 import json
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import chain, islice, pairwise
+from itertools import chain, islice
 from typing import Any, NamedTuple, Protocol, TypeAlias
 
-import numpy as np
+import polars as pl
+import polars_hash
 import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import (
@@ -119,22 +119,14 @@ def _text_array(values: TextColumn) -> pa.StringArray:
     return pa.array(values, pa.string())
 
 
-_HEX = 64  # characters of a sha256 in hex
-
-
 def content_hashes(payloads: pa.StringArray) -> pa.StringArray:
-    """The sha256 hex of each payload's UTF-8 bytes, hashed straight from the Arrow buffer and written
-    as one hex buffer: no Python string per payload or per hash."""
-    n = len(payloads)
+    """The sha256 hex of each payload's UTF-8 bytes, computed by polars from the Arrow buffer (no Python
+    string per payload or per hash, and without the GIL: a worker thread hashes the next slice of a load
+    while SQLite writes this one)."""
     if payloads.null_count:
         raise ValueError("a staged payload is empty (null)")
-    offsets = np.frombuffer(payloads.buffers()[1], dtype=np.int32, count=n + 1, offset=payloads.offset * 4).tolist()
-    data = payloads.buffers()[2]
-    view = memoryview(data if data is not None else b"")
-    sha256 = hashlib.sha256
-    digests = b"".join([sha256(view[a:b]).digest() for a, b in pairwise(offsets)])
-    hex_offsets = np.arange(0, _HEX * (n + 1), _HEX, dtype=np.int32)
-    return pa.StringArray.from_buffers(n, pa.py_buffer(hex_offsets), pa.py_buffer(binascii.hexlify(digests)))
+    hashed = pl.DataFrame({"p": pl.Series(payloads)}).select(polars_hash.col("p").chash.sha2_256())
+    return hashed.to_series().to_arrow().cast(pa.string())
 
 
 class RecordBatch:
