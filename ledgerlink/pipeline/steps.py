@@ -201,7 +201,9 @@ def prepare(mapper: Mapper, result: MapResult, *, feed: str, run_id: str, source
     """The one mapping stage, after the mapper: validate the mapped records against their entity's
     schema, check their natural keys, and turn them into staged records plus quarantine entries."""
     fields = [f for f in mapper.field_names if f in result.frame.columns]
-    frame = result.frame.reset_index(drop=True)
+    frame = result.frame
+    if not frame.index.equals(pd.RangeIndex(len(frame))):  # (a copy of every column: only when needed)
+        frame = frame.reset_index(drop=True)
     errors_by_row: dict[Any, list[dict[str, Any]]] = defaultdict(list)
     locations: dict[Any, str | None] = {}
     raws: dict[Any, dict] = {}
@@ -236,7 +238,9 @@ def prepare(mapper: Mapper, result: MapResult, *, feed: str, run_id: str, source
                                   "message": f"natural key field(s) {', '.join(empty)} empty",
                                   "mapping_line": mapper.field_line(empty[0])})
         rejected.add(int(idx))
-    dup_mask = keys.is_duplicated().to_numpy() if len(frame) else np.zeros(0, dtype=bool)
+    # Every row in natural-key order (how the store writes the good ones): a key's repeats are neighbours.
+    key_order = keys.arg_sort().to_numpy() if len(frame) else np.zeros(0, dtype=np.int64)
+    dup_mask = _repeated(keys, key_order)
     if len(frame) and dup_mask.any():
         rows_by_key: dict[str, list[Any]] = defaultdict(list)
         for idx in frame.index[dup_mask]:
@@ -255,9 +259,8 @@ def prepare(mapper: Mapper, result: MapResult, *, feed: str, run_id: str, source
     # produced, so no second copy of a big frame is made.
     keep = np.ones(len(frame), dtype=bool)
     keep[list(rejected)] = False
-    good_at = np.flatnonzero(keep)
     # In natural-key order: the store writes a key-ordered batch as it comes, appending to its indexes.
-    good_at = good_at[keys.gather(good_at).arg_sort().to_numpy()] if len(good_at) else good_at
+    good_at = key_order[keep[key_order]]
     # Per record only what is its own: the source row (and a replay's origin), or what a parser says
     # of its position. The feed, mapping and source file are the run's, kept once with the run and
     # merged back when records are read.
@@ -312,6 +315,17 @@ def prepare(mapper: Mapper, result: MapResult, *, feed: str, run_id: str, source
                for entity, recs in result.related.items()}
     return PreparedBatch(feed, mapper.entity, mapper.display_path, source, records, quarantine, totals,
                          [d.as_dict() for d in result.drift], related=related, findings=list(result.findings))
+
+
+def _repeated(keys: pl.Series, order: np.ndarray) -> np.ndarray:
+    """Per row: does another row have the same key? (``order``: the rows in key order.)"""
+    repeated = np.zeros(len(keys), dtype=bool)
+    if len(keys) > 1:
+        ordered = keys.gather(order)
+        same = ordered.slice(1).eq_missing(ordered.slice(0, len(keys) - 1)).to_numpy()
+        repeated[order[1:][same]] = True
+        repeated[order[:-1][same]] = True
+    return repeated
 
 
 def _frame_raw(frame: pd.DataFrame, at: tuple[Any, str | None]) -> dict[str, Any]:
