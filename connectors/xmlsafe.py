@@ -303,13 +303,16 @@ class _Checker:
         return xp
 
     def quick_xpath(self, levels: int) -> etree.XPath:
-        """Cheaper than ``xpath(levels)`` and true whenever it is: a subtree too small to go more than
-        ``levels`` deep (fewer descendants than that) is not searched level by level."""
+        """One XPath, true whenever the subtree may break a limit (``subtree`` then decides): more
+        descendants than ``levels`` (a subtree with fewer cannot go deeper), more text than the limit in
+        all (XPath's string value of an element is its text nodes joined), or a long attribute value."""
         levels = max(0, levels)
         xp = self._quick_xpaths.get(levels)
         if xp is None:
-            long_attribute = f"descendant-or-self::*/@*[string-length() > {self.limits.max_text}]"
-            xp = etree.XPath(f"boolean(descendant::*[{levels + 1}]) or boolean({long_attribute})")
+            max_text = self.limits.max_text
+            long_attribute = f"descendant-or-self::*/@*[string-length() > {max_text}]"
+            xp = etree.XPath(f"boolean(descendant::*[{levels + 1}]) or string-length(.) > {max_text} "
+                             f"or boolean({long_attribute})")
             self._quick_xpaths[levels] = xp
         return xp
 
@@ -413,7 +416,7 @@ def iterparse(source: Path | str, events: Iterable[str] = ("end",), tag: Any = N
     last_depth = 0
     first = True
     max_depth, max_text = limits.max_depth, limits.max_text
-    xpaths: dict[int, tuple[Any, Any]] = {}
+    xpaths: dict[int, Any] = {}
     ctx = etree.iterparse(src.fh, events=events, tag=tag, chunk_size=chunk_size, **_parser_options())
     try:
         try:
@@ -440,14 +443,12 @@ def iterparse(source: Path | str, events: Iterable[str] = ("end",), tag: Any = N
                     else:
                         _check_preceding(checker, el, depth, boundary)
                     if event == "end":
-                        # fast path in C: total text, then XPaths for depth and attribute values (the
-                        # exact one only when the quick one, true whenever it is, says so)
-                        pair = xpaths.get(depth)
-                        if pair is None:
-                            pair = xpaths[depth] = (checker.quick_xpath(max_depth - depth),
-                                                    checker.xpath(max_depth - depth))
-                        text = etree.tostring(el, method="text", encoding=str, with_tail=False)
-                        if depth > max_depth or len(text) > max_text or (pair[0](el) and pair[1](el)):
+                        # fast path in C: one XPath for depth, total text and attribute values; the
+                        # exact checks only when it says a limit may be broken
+                        quick = xpaths.get(depth)
+                        if quick is None:
+                            quick = xpaths[depth] = checker.quick_xpath(max_depth - depth)
+                        if depth > max_depth or quick(el):
                             checker.subtree(el, depth)
                         boundary[depth] = el
                     else:

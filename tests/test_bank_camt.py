@@ -533,6 +533,21 @@ def test_xmlsafe_limits_are_configurable(tmp_path: Path) -> None:
         xmlsafe.parse_document(deep)
 
 
+def test_iterparse_checks_the_text_and_attributes_inside_each_yielded_element(tmp_path: Path) -> None:
+    """A yielded element's subtree is checked before the caller sees it: a long text node or attribute
+    value anywhere in it is refused and named, while texts that are long only together pass."""
+    limits = XmlLimits(max_text=5)
+    together = write(tmp_path, "<r><e><a>1234</a><b>1234</b></e><e><a>12</a></e></r>", "together.xml")
+    assert [len(el) for _, el in xmlsafe.iterparse(together, tag="e", limits=limits)] == [2, 1]
+    for bad, rule in (("<a><b>123456</b></a>", "text node longer than 5"),
+                      ("<a x='123456'/>", "attribute value longer than 5")):
+        path = write(tmp_path, f"<r><e><a>12</a></e><e>{bad}</e><e/></r>", "bad.xml")
+        seen = []
+        with pytest.raises(UnsafeXmlError, match=rule):
+            seen.extend(el for _, el in xmlsafe.iterparse(path, tag="e", limits=limits))
+        assert len(seen) == 1  # refused when the bad element ends, before the caller sees it
+
+
 def test_xmlsafe_reports_malformed_xml_with_the_line() -> None:
     with pytest.raises(MalformedXmlError) as info:
         xmlsafe.parse_document(b"<r>\n<a>\n</r>", name="broken.xml")
