@@ -398,13 +398,16 @@ class _Source:
 
 def iterparse(source: Path | str, events: Iterable[str] = ("end",), tag: Any = None, *,
               limits: XmlLimits = DEFAULT_LIMITS, name: str | None = None,
-              chunk_size: int = _CHUNK) -> Iterator[tuple[str, Any]]:
+              chunk_size: int = _CHUNK, remove_blank_text: bool = False) -> Iterator[tuple[str, Any]]:
     """``lxml.etree.iterparse`` over a file, hardened; yields the same ``(event, element)`` pairs.
 
     Limits are checked on every element whose event is yielded: its subtree at 'end', itself at
     'start', plus its preceding siblings not checked yet (so a caller that reads a statement header
     next to a yielded element reads checked data); what is left of the tree is checked at the end.
     Clearing processed elements (``el.clear()``, deleting preceding siblings) keeps memory flat.
+    ``remove_blank_text``: leave out the whitespace between elements (as lxml's parser option does; an
+    element's own text, blank or not, stays), which a reader of data, not of mixed content, never
+    looks at: a smaller tree, parsed and cleared faster.
     """
     path = Path(source)
     name = name or str(path)
@@ -417,7 +420,8 @@ def iterparse(source: Path | str, events: Iterable[str] = ("end",), tag: Any = N
     first = True
     max_depth, max_text = limits.max_depth, limits.max_text
     xpaths: dict[int, Any] = {}
-    ctx = etree.iterparse(src.fh, events=events, tag=tag, chunk_size=chunk_size, **_parser_options())
+    ctx = etree.iterparse(src.fh, events=events, tag=tag, chunk_size=chunk_size, remove_blank_text=remove_blank_text,
+                          **_parser_options())
     try:
         try:
             for event, el in ctx:

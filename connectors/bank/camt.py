@@ -164,7 +164,7 @@ class _Parser:
         n_stmt = n_ntry = 0
         msg_local: str | None = None
         events = iterparse(self.path, events=("end",), tag=(ntry_tag, stmt_tag, *self.msg_tags),
-                           limits=LIMITS, name=self.name)
+                           limits=LIMITS, name=self.name, remove_blank_text=True)
         for _event, el in events:
             tag = el.tag
             if tag == ntry_tag:
