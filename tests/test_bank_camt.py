@@ -548,6 +548,15 @@ def test_iterparse_checks_the_text_and_attributes_inside_each_yielded_element(tm
         assert len(seen) == 1  # refused when the bad element ends, before the caller sees it
 
 
+def test_iterparse_can_leave_out_the_whitespace_between_elements(tmp_path: Path) -> None:
+    path = write(tmp_path, "<r>\n  <e>\n    <a> x <b/> y </a>\n    <c>  </c>\n  </e>\n</r>", "blank.xml")
+    [kept] = [el for _, el in xmlsafe.iterparse(path, tag="e")]
+    assert kept.text == "\n    " and kept[0].tail == "\n    "
+    [e] = [el for _, el in xmlsafe.iterparse(path, tag="e", remove_blank_text=True)]
+    assert e.text is None and e[0].tail is None and e[1].tail is None
+    assert (e[0].text, e[0][0].tail, e[1].text) == (" x ", " y ", "  ")  # text of an element stays, blank or not
+
+
 def test_xmlsafe_reports_malformed_xml_with_the_line() -> None:
     with pytest.raises(MalformedXmlError) as info:
         xmlsafe.parse_document(b"<r>\n<a>\n</r>", name="broken.xml")
