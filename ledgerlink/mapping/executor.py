@@ -930,7 +930,10 @@ def _check_column(plans: dict[str, FieldPlan], check: CheckPlan, done: dict[str,
         return idx
     if _same_money(plans, names) and (check.kind == "sum" and len(names) <= 32 or check.numeric):
         # same currency, so canonical texts share the exponent: compare integer minor units
-        found_units = [_minor_units(take(done[nm].values, idx)) for nm in names]
+        # (Arrow's string work lets go of the GIL: the columns two at a time)
+        whole = len(idx) == len(eligible)
+        found_units = two_at_a_time(lambda nm: _minor_units(done[nm].values if whole else take(done[nm].values, idx)),
+                                    names)
         minor = [m for m in found_units if m is not None]
         if len(minor) < len(found_units):
             return idx
