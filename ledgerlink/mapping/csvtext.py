@@ -302,10 +302,14 @@ def suspect_lines(data: bytes, max_field_chars: int) -> np.ndarray:
     found: list[np.ndarray] = []
     ends: list[np.ndarray] = []
     for start, chunk, ext in _chunks(data):
-        c0 = np.flatnonzero((chunk < 0x20) & (chunk != 0x09) & (chunk != _NL) & (chunk != 0x0D))
-        c2 = np.flatnonzero(chunk == 0xC2)  # C1 controls are U+0080..U+009F: C2 80..C2 9F in UTF-8
-        found += [c0 + start, c2[_followed_by(ext, c2, 1, 0x80, 0x9F)] + start]
-        ends.append(np.flatnonzero(chunk == _NL) + start)
+        # One pass finds the bytes below 0x20: line ends, tabs and CRs among them, and C0 controls.
+        low = np.flatnonzero(chunk < 0x20)
+        kind = chunk[low]
+        found.append(low[(kind != 0x09) & (kind != _NL) & (kind != 0x0D)] + start)
+        if 0xC2 in chunk:  # C1 controls are U+0080..U+009F: C2 80..C2 9F in UTF-8
+            c2 = np.flatnonzero(chunk == 0xC2)
+            found.append(c2[_followed_by(ext, c2, 1, 0x80, 0x9F)] + start)
+        ends.append(low[kind == _NL] + start)
     nl = np.concatenate(ends) if ends else np.zeros(0, dtype=np.int64)
     if len(data) > max_field_chars:
         edges = np.concatenate(([-1], nl, [len(data)]))
