@@ -179,7 +179,7 @@ def payload_column(frame: pd.DataFrame, fields: list[str], *, omit_empty: bool =
     return _json_column(frame, fields).to_arrow()
 
 
-def row_lineages(rows: pd.Series, extra: str = "") -> pa.Array | list[str]:
+def _row_lineages(rows: pd.Series, extra: str = "") -> pa.Array | list[str]:
     """Each record's own lineage when it is its source row: ``{<extra>"row": N}`` (``extra``: members
     every record of the batch shares, as JSON text ending in ", "). Built by polars for a column of row
     numbers, by Python otherwise (the same text)."""
@@ -273,7 +273,7 @@ def prepare(mapper: Mapper, result: MapResult, *, feed: str, run_id: str, source
         if own_lineage:
             lineages: Any = [dumps({**(lineage_extra or {}), **ln}) for ln in part["_lineage"].tolist()]
         else:
-            lineages = row_lineages(part["_row"], extra)
+            lineages = _row_lineages(part["_row"], extra)
         return staged_table(keys.gather(at).to_arrow(), payload_column(part, fields, omit_empty=mapper.omit_empty),
                             lineages)
 

@@ -9,6 +9,7 @@ produces the precise messages. A row the screen passes is therefore valid by the
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -146,10 +147,9 @@ def _search(values: pl.Series, pattern: re.Pattern[str]) -> np.ndarray:
     found = np.zeros(len(values), dtype=bool)
     fast = _fast_pattern(pattern.pattern)
     if fast is not None:
-        try:
+        # (syntax polars' engine does not take is an error there: then Python searches them all)
+        with contextlib.suppress(pl.exceptions.PolarsError):
             found = values.str.contains(fast).fill_null(False).to_numpy()
-        except pl.exceptions.PolarsError:  # syntax polars' engine does not take: Python searches them all
-            found = np.zeros(len(values), dtype=bool)
     rest = np.flatnonzero(~found)
     found[rest] = np.fromiter(map(bool, map(pattern.search, values.gather(rest).to_list())), dtype=bool,
                               count=len(rest))
