@@ -8,6 +8,10 @@ knows its tables is checked by tests/test_store_boundary.py.
 from __future__ import annotations
 
 import ast
+import importlib.metadata
+import re
+import sys
+import tomllib
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,6 +100,28 @@ def test_dag_files_only_wire_the_glue():
     bad = [f"{i.where()}: {i.target}" for i in IMPORTS if _under(i.importer, "dags", "plugins")
            and _under(i.target, "ledgerlink", "connectors") and not _under(i.target, "ledgerlink.airflow")]
     assert not bad, "DAG and plugin files import only ledgerlink.airflow (and airflow.sdk):\n  " + "\n  ".join(bad)
+
+
+def _dist_name(requirement: str) -> str:
+    return re.split(r"[<>=!~;\[ ]", requirement, maxsplit=1)[0].lower().replace("_", "-")
+
+
+def test_every_library_the_product_imports_is_a_declared_dependency():
+    """An installed wheel pulls in what pyproject.toml declares: each third-party module that ledgerlink and
+    its connectors import (Airflow's side aside: the ``airflow`` extra) must be one of those."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = {_dist_name(d) for d in project["dependencies"]}
+    declared |= {_dist_name(d) for extra in project["optional-dependencies"].values() for d in extra}
+    dists = importlib.metadata.packages_distributions()
+    missing = {}
+    for i in IMPORTS:
+        top = i.target.split(".")[0]
+        if (not _under(i.importer, "ledgerlink", "connectors") or _under(i.importer, "ledgerlink.airflow")
+                or top in sys.stdlib_module_names or top in ("ledgerlink", "connectors", "__future__")):
+            continue
+        if not {_dist_name(d) for d in dists.get(top, [top])} & declared:
+            missing[top] = i.where()
+    assert not missing, f"imported but not declared in pyproject.toml: {missing}"
 
 
 def test_product_code_never_imports_the_sandbox():
