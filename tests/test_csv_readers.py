@@ -1,4 +1,4 @@
-"""The two fast CSV readers agree: whenever polars reads a file (unquoted, LF or CRLF lines, no
+"""The two fast CSV readers agree: whenever Arrow reads a file (unquoted, LF or CRLF lines, no
 line with more fields than the header, distinct header names), it reads exactly what pandas reads;
 otherwise it leaves the file to pandas (or the exact reader)."""
 
@@ -8,22 +8,22 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ledgerlink.mapping import sources
-from ledgerlink.mapping.sources import SourceOptions, _parse_csv_pandas, _parse_csv_polars
+from ledgerlink.mapping.sources import SourceOptions, _parse_csv_arrow, _parse_csv_pandas
 
 OPTIONS = SourceOptions(format="csv", delimiter=";")
 HEADERS = ["h1;h2\n", "h1;h2;h3\r\n", "h1 ; h2\n", "h1;h1\n", "h1;\n", "h1\n"]
 PIECES = ["a", "b", ";", "\n", "\r\n", "\r", " ", "é", '"', "x", "\t"]
 
 
-@given(st.sampled_from(HEADERS), st.lists(st.sampled_from(PIECES), max_size=24), st.sampled_from([1, 5, 1 << 20]))
-def test_polars_reads_what_pandas_reads_or_leaves_the_file_to_pandas(header, pieces, slice_bytes):
-    """(``slice_bytes``: polars reads a big file a slice of lines at a time; small slices here.)"""
+@given(st.sampled_from(HEADERS), st.lists(st.sampled_from(PIECES), max_size=24), st.sampled_from([8, 16, 1 << 20]))
+def test_arrow_reads_what_pandas_reads_or_leaves_the_file_to_pandas(header, pieces, slice_bytes):
+    """(``slice_bytes``: Arrow reads a big file a block at a time; small blocks here.)"""
     data = (header + "".join(pieces)).encode("utf-8")
-    kept, sources.POLARS_SLICE_BYTES = sources.POLARS_SLICE_BYTES, slice_bytes
+    kept, sources.ARROW_BLOCK_BYTES = sources.ARROW_BLOCK_BYTES, slice_bytes
     try:
-        fast = _parse_csv_polars(data, OPTIONS)
+        fast = _parse_csv_arrow(data, OPTIONS)
     finally:
-        sources.POLARS_SLICE_BYTES = kept
+        sources.ARROW_BLOCK_BYTES = kept
     if fast is None:
         return
     columns, arrays = fast
@@ -34,14 +34,14 @@ def test_polars_reads_what_pandas_reads_or_leaves_the_file_to_pandas(header, pie
         assert arrays[name].to_pylist() == list(reference[1][name]), (data, name)
 
 
-def test_an_unquoted_export_is_read_by_polars_and_a_quoted_or_ragged_one_is_not():
+def test_an_unquoted_export_is_read_by_arrow_and_a_quoted_or_ragged_one_is_not():
     plain = "Nr;Naam\r\n1;Café\r\n2;Bakker B.V.\r\n".encode()
-    columns, arrays = _parse_csv_polars(plain, OPTIONS) or ([], {})
+    columns, arrays = _parse_csv_arrow(plain, OPTIONS) or ([], {})
     assert columns == ["Nr", "Naam"] and arrays["Naam"].to_pylist() == ["Café", "Bakker B.V."]
-    assert _parse_csv_polars(b'Nr;Naam\n1;"Caf\xc3\xa9; Bar"\n', OPTIONS) is None   # quoted: pandas reads it
-    assert _parse_csv_polars(b"Nr;Naam\n1;a;b\n", OPTIONS) is None                 # a field too many
-    assert _parse_csv_polars(b"Nr;Naam\r1;a\r", OPTIONS) is None                   # CR-only line ends
-    assert _parse_csv_polars(b"Nr;Naam\n1;a\n2;b;", OPTIONS) is None                 # nor on the last line
+    assert _parse_csv_arrow(b'Nr;Naam\n1;"Caf\xc3\xa9; Bar"\n', OPTIONS) is None   # quoted: pandas reads it
+    assert _parse_csv_arrow(b"Nr;Naam\n1;a;b\n", OPTIONS) is None                 # a field too many
+    assert _parse_csv_arrow(b"Nr;Naam\r1;a\r", OPTIONS) is None                   # CR-only line ends
+    assert _parse_csv_arrow(b"Nr;Naam\n1;a\n2;b;", OPTIONS) is None                 # nor on the last line
 
 
 def test_arrow_whitespace_is_what_python_strips():

@@ -10,8 +10,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from ledgerlink.mapping import SourceError, load_mapping
+from ledgerlink.mapping import SourceError, csvtext, load_mapping
 from ledgerlink.mapping.sources import SourceOptions, drop_blank, read_csv_bytes, read_csv_file
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -204,3 +206,21 @@ def test_row_numbers_stay_right_across_read_blocks(tmp_path):
     assert _problems(table) == [(big_row, "source.row_size", None)]
     assert list(table.rows) == expected_rows
     assert table.column("Tekst")[6] == "text 7\nsecond line" and len(table) == 149_999
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["a", "bb", "\n", "\r\n", ";", '"']), max_size=40), st.sampled_from([1, 3, 8, 64]),
+       st.sampled_from([2, 4, 7, 50]))
+def test_the_quick_check_for_quotes_and_long_lines_agrees_with_a_line_by_line_one(tmp_path_factory, pieces, block, cap):
+    """Across read blocks of any size against the cap: no quote and no line (its end included)
+    longer than the cap, or the file goes to the record scanner."""
+    data = "".join(pieces).encode()
+    path = tmp_path_factory.mktemp("quick") / "f.csv"
+    path.write_bytes(data)
+    lines = data.split(b"\n")
+    expected = b'"' not in data and all(len(line) + 1 <= cap for line in lines[:-1]) and len(lines[-1]) <= cap
+    kept, csvtext._BLOCK = csvtext._BLOCK, block
+    try:
+        assert csvtext._unquoted_short_lines(path, b'"', cap) == expected, (data, block, cap)
+    finally:
+        csvtext._BLOCK = kept

@@ -28,6 +28,15 @@ def test_encodings_and_line_ends(encoding, bom, newline):
     assert list(table.rows) == [2, 3]
 
 
+@pytest.mark.parametrize("raw", [b"A;B\n1;x\r2;y\n3;z\n", b"A;B\r\n1;x\r\n2;y\r3;z\r\n", b"A\n1\r2\n3\n"])
+def test_a_lone_carriage_return_ends_a_line_and_counts_as_one(raw):
+    """The fast readers count LF lines for row numbers; a lone CR (a line end to them too) must not
+    shift the rows after it."""
+    table = read_csv_bytes(raw, SourceOptions(format="csv", delimiter=";"))
+    assert table.column("A").tolist() == ["1", "2", "3"]
+    assert list(table.rows) == [2, 3, 4]
+
+
 def test_encoding_that_does_not_decode_is_refused():
     with pytest.raises(SourceError, match="cannot be decoded as utf-8"):
         read_csv_bytes("a;b\né;1\n".encode("cp1252"), SourceOptions(format="csv", delimiter=";", encodings=["utf-8"]))
