@@ -64,3 +64,22 @@ def test_a_column_kept_in_arrow_is_stripped_and_found_blank_as_python_does():
     table = sources.drop_blank(sources.read_csv_bytes(data, OPTIONS))
     assert isinstance(table.data["Naam"], pa.Array)
     assert table.column("Naam").tolist() == ["a", "b"] and table.rows.tolist() == [2, 4]
+
+
+# Whitespace, characters sharing a first or last UTF-8 byte with one (U+00A9, U+2026, U+3001, U+1681) and others.
+_TEXT = st.text(alphabet=st.sampled_from([" ", "\t", "\x1f", "\x85", "\xa0", "\u1680", "\u2000", "\u2009", "\u2028",
+                                          "\u202f", "\u205f", "\u3000", "\xa9", "\u2026", "\u3001", "\u1681", "a",
+                                          "é", "😀"]), max_size=5)
+
+
+@given(st.lists(st.none() | _TEXT, max_size=12), st.integers(0, 3), st.booleans())
+def test_arrow_columns_are_stripped_and_found_blank_as_python_does(values, cut, large):
+    """The byte screen in front of the whitespace regular expression never hides a value that needs it:
+    any slice of a column, nulls, both offset widths."""
+    import pyarrow as pa
+
+    from ledgerlink.mapping.executor import _strip_arrow
+
+    column = pa.array(["x"] * cut + values, pa.large_string() if large else pa.string()).slice(cut)
+    assert _strip_arrow(column).to_pylist() == [None if v is None else v.strip() for v in values]
+    assert sources.blank_texts(column).tolist() == [v is None or v.isspace() or v == "" for v in values]

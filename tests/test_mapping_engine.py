@@ -154,6 +154,11 @@ def test_replay_quarantined_rows_with_map_rows():
     raw = res.raw_for(3)
     assert raw["Status"] == "Vervallen"
     assert res.raw_for(2)["Factuurnummer"] == "2024-0001"
+    # together: a refused row's raw values (row 3) and a mapped row's (row 2); a row not in the file is left out
+    together = res.raws_for([3, 2, 99])
+    assert sorted(together) == [2, 3] and together[3] == raw and together[2] == res.raw_for(2)
+    with pytest.raises(KeyError, match="no source row 99"):
+        res.raw_for(99)
     raw["Status"] = "Open"
     replay = mapping.map_rows([(3, None, raw)])
     assert replay.errors == [] and replay.drift == []

@@ -21,7 +21,7 @@ import functools
 import operator
 import re
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
@@ -34,7 +34,14 @@ import pyarrow.compute as pc
 
 from ledgerlink.mapping.engines import ENGINES
 from ledgerlink.mapping.errors import DriftError, DriftEvent, RecordError
-from ledgerlink.mapping.sources import PY_WHITESPACE, blank_texts, distinct_codes, objects, take, text_array
+from ledgerlink.mapping.sources import (
+    blank_texts,
+    distinct_codes,
+    objects,
+    take,
+    text_array,
+    whitespace_edges,
+)
 from ledgerlink.mapping.transforms import Failure, finish_money, shown
 from ledgerlink.model.money import MAX_DIGITS, MoneyError, currency_exponent, exact_sum, format_amount
 from ledgerlink.prefetch import two_at_a_time
@@ -72,14 +79,25 @@ class MapResult:
 
     def raw_for(self, row: int) -> dict[str, Any]:
         """The original source row (column -> text) with this row number."""
+        found = self.raws_for([row])
+        if row not in found:
+            raise KeyError(f"no source row {row}")
+        return found[row]
+
+    def raws_for(self, rows: Iterable[int]) -> dict[int, dict[str, Any]]:
+        """The original source rows with these row numbers, row -> (column -> text), looked up together:
+        the errors and the source table are each searched once, not once per row. Rows not found are
+        left out."""
+        wanted = set(rows)
+        found: dict[int, dict[str, Any]] = {}
         for err in self.errors:
-            if err.row == row:
-                return dict(err.raw)
-        if self.table is not None:
-            hits = np.flatnonzero(self.table.rows == row)
-            if len(hits):
-                return self.table.raw(int(hits[0]))
-        raise KeyError(f"no source row {row}")
+            if err.row in wanted and err.row not in found:
+                found[err.row] = dict(err.raw)
+        rest = wanted - found.keys()
+        if rest and self.table is not None:
+            for pos in np.flatnonzero(np.isin(self.table.rows, list(rest))).tolist():
+                found.setdefault(int(self.table.rows[pos]), self.table.raw(pos))
+        return found
 
     def records(self) -> Iterator[dict[str, Any]]:
         """Mapped records with Python values (Decimal, date, bool, int, str)."""
@@ -454,11 +472,12 @@ def _factorize_stripped(arr: np.ndarray | pa.Array) -> tuple[np.ndarray, np.ndar
 def _strip_arrow(arr: pa.Array) -> pa.Array:
     """An Arrow text column stripped as str.strip() does: only the values with whitespace at an end
     become Python strings."""
-    edges = pc.match_substring_regex(arr, f"^{PY_WHITESPACE}|{PY_WHITESPACE}$")
-    if not pc.any(edges).as_py():
+    edges = whitespace_edges(arr)
+    if not edges.any():
         return arr
-    stripped = [v.strip() for v in arr.filter(edges).to_pylist()]
-    return pc.replace_with_mask(arr, edges, pa.array(stripped, arr.type))
+    mask = pa.array(edges)
+    stripped = [v.strip() for v in arr.filter(mask).to_pylist()]
+    return pc.replace_with_mask(arr, mask, pa.array(stripped, arr.type))
 
 
 class _Columns:

@@ -405,8 +405,56 @@ def text_array(chunks: list[pa.Array]) -> pa.Array:
 
 
 def blank_texts(column: pa.Array) -> np.ndarray:
-    """Per value of an Arrow text column: is it empty or all whitespace (as ``str.isspace``)?"""
-    return pc.match_substring_regex(column, _BLANK).to_numpy(zero_copy_only=False)
+    """Per value of an Arrow text column: is it empty or all whitespace (as ``str.isspace``)? (A null is blank.)"""
+    first, _last, length = _end_bytes(column)
+    blank = length == 0
+    maybe = np.flatnonzero(~blank & _WS_FIRST[first])
+    if len(maybe):
+        blank[maybe] = _matches(column, maybe, _BLANK)
+    return blank
+
+
+def whitespace_edges(column: pa.Array) -> np.ndarray:
+    """Per value of an Arrow text column: does it start or end with whitespace (what ``str.strip``
+    takes off)? The regular expression runs only on the values whose first or last byte could belong
+    to a whitespace character."""
+    first, last, length = _end_bytes(column)
+    edges = np.zeros(len(column), dtype=bool)
+    maybe = np.flatnonzero((length > 0) & (_WS_FIRST[first] | _WS_LAST[last]))
+    if len(maybe):
+        edges[maybe] = _matches(column, maybe, f"^{PY_WHITESPACE}|{PY_WHITESPACE}$")
+    return edges
+
+
+# The first and the last UTF-8 byte of every character Python takes for whitespace.
+_WS_FIRST = np.zeros(256, dtype=bool)
+_WS_LAST = np.zeros(256, dtype=bool)
+for _c in (chr(i) for i in range(0x3001) if chr(i).isspace()):  # (U+3000 is the last one)
+    _WS_FIRST[_c.encode()[0]] = _WS_LAST[_c.encode()[-1]] = True
+
+
+def _end_bytes(column: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(first byte, last byte, byte length) of each value of an Arrow text column, read from its
+    buffers (0 and 0 for an empty value; a null counts as empty)."""
+    large = pa.types.is_large_string(column.type)
+    _validity, offsets_buf, data_buf = column.buffers()
+    offsets = np.frombuffer(offsets_buf, dtype=np.int64 if large else np.int32).astype(np.int64, copy=False)
+    starts, ends = offsets[column.offset:column.offset + len(column)], offsets[column.offset + 1:column.offset + len(column) + 1]
+    length = ends - starts
+    if column.null_count:
+        length[column.is_null().to_numpy(zero_copy_only=False)] = 0
+    first = np.zeros(len(column), dtype=np.uint8)
+    last = np.zeros(len(column), dtype=np.uint8)
+    filled = length > 0
+    if filled.any():
+        data = np.frombuffer(data_buf, dtype=np.uint8)
+        first[filled], last[filled] = data[starts[filled]], data[ends[filled] - 1]
+    return first, last, length
+
+
+def _matches(column: pa.Array, positions: np.ndarray, pattern: str) -> np.ndarray:
+    found = pc.match_substring_regex(column.take(pa.array(positions, pa.int64())), pattern)
+    return found.fill_null(False).to_numpy(zero_copy_only=False)
 
 
 def distinct_codes(column: pa.Array) -> tuple[np.ndarray, np.ndarray]:

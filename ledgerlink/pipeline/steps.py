@@ -288,12 +288,17 @@ def prepare(mapper: Mapper, result: MapResult, *, feed: str, run_id: str, source
     totals = ControlTotals()
     totals.loaded = _frame_totals(frame, amount_field, good_at)
     quarantine = []
+    # The source rows of the records the checks refused, looked up together (one pass over the table).
+    wanted = [row for row, loc in errors_by_row if (row, loc) not in raws and row is not None]
+    source_rows = result.raws_for(wanted) if result.table is not None and wanted else {}
     for at, errs in sorted(errors_by_row.items(), key=lambda kv: (kv[0][0] is None, kv[0][0] or 0, kv[0][1] or "")):
         row, location = at
         if at in raws:
             raw = raws[at]
         elif result.table is not None and row is not None:
-            raw = result.raw_for(row)
+            if row not in source_rows:
+                raise KeyError(f"no source row {row}")
+            raw = source_rows[row]
         else:  # a parser's record is its own raw form: it is replayed as it was mapped
             raw = _frame_raw(frame, at)
         # A row read by another mapping than the batch's (a bank CSV layout) keeps that mapping for replay.
