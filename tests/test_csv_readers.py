@@ -83,3 +83,5 @@ def test_arrow_columns_are_stripped_and_found_blank_as_python_does(values, cut, 
     column = pa.array(["x"] * cut + values, pa.large_string() if large else pa.string()).slice(cut)
     assert _strip_arrow(column).to_pylist() == [None if v is None else v.strip() for v in values]
     assert sources.blank_texts(column).tolist() == [v is None or v.isspace() or v == "" for v in values]
+    assert sources.whitespace_edges(column.cast(pa.string_view())).tolist() == [
+        v is not None and v != v.strip() for v in values]

@@ -406,6 +406,7 @@ def text_array(chunks: list[pa.Array]) -> pa.Array:
 
 def blank_texts(column: pa.Array) -> np.ndarray:
     """Per value of an Arrow text column: is it empty or all whitespace (as ``str.isspace``)? (A null is blank.)"""
+    column = _offsets_and_data(column)
     first, _last, length = _end_bytes(column)
     blank = length == 0
     maybe = np.flatnonzero(~blank & _WS_FIRST[first])
@@ -418,6 +419,7 @@ def whitespace_edges(column: pa.Array) -> np.ndarray:
     """Per value of an Arrow text column: does it start or end with whitespace (what ``str.strip``
     takes off)? The regular expression runs only on the values whose first or last byte could belong
     to a whitespace character."""
+    column = _offsets_and_data(column)
     first, last, length = _end_bytes(column)
     edges = np.zeros(len(column), dtype=bool)
     maybe = np.flatnonzero((length > 0) & (_WS_FIRST[first] | _WS_LAST[last]))
@@ -431,6 +433,14 @@ _WS_FIRST = np.zeros(256, dtype=bool)
 _WS_LAST = np.zeros(256, dtype=bool)
 for _c in (chr(i) for i in range(0x3001) if chr(i).isspace()):  # (U+3000 is the last one)
     _WS_FIRST[_c.encode()[0]] = _WS_LAST[_c.encode()[-1]] = True
+
+
+def _offsets_and_data(column: pa.Array) -> pa.Array:
+    """A text column laid out as offsets and data (``_end_bytes`` reads those buffers): a string view,
+    say, converted."""
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        return column
+    return column.cast(pa.large_string())
 
 
 def _end_bytes(column: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
