@@ -44,28 +44,56 @@ def test_each_value_is_judged_as_the_schema_keywords_say(spec, values):
         assert _column_ok(pd.Series(array), text, spec).tolist() == expected
 
 
+@given(st.sampled_from([{"type": "string", "minLength": 1, "maxLength": 3}, {"type": "string", "maxLength": 2},
+                        {"type": "string", "minLength": 2, "description": "x"}]),
+       st.lists(st.none() | st.text(alphabet="aé😀 ", max_size=5), min_size=1, max_size=30))
+def test_text_kept_in_arrow_is_screened_for_length_exactly(spec, values):
+    """Length-only fields of Arrow text are screened from Arrow's character counts: exactly the values
+    the keywords refuse (no copy of the column, and no more rows for jsonschema than needed)."""
+    import pyarrow as pa
+
+    from ledgerlink.pipeline.validate import _field_screen
+
+    series = pd.Series(pd.arrays.ArrowExtensionArray(pa.array(values, pa.string())))
+    mask, ok, covered = _field_screen(series, "f", spec)
+    assert covered and mask.tolist() == [v is not None for v in values]
+    assert ok.tolist() == [by_the_keywords(v, spec) for v in values if v is not None]
+
+
 INVOICE = {
     "invoice_number": "F-1", "direction": "payable", "vendor_id": "C1001", "vendor_name": "Bakkerij De Zon",
     "issue_date": "2026-02-20", "due_date": "2026-04-01", "currency": "EUR", "amount_excl_tax": "1000.00",
     "tax_amount": "210.00", "amount_incl_tax": "1210.00", "payment_terms": "30 dagen netto", "status": "approved",
+    "description": "Levering 1",
 }
 # Values that break (or keep) a field's keywords: pattern, enum, length, type, a missing required field.
 CHANGES = st.sampled_from([
     {}, {"currency": "eur"}, {"currency": "EURO"}, {"direction": "sideways"}, {"direction": "receivable"},
     {"status": "lost"}, {"issue_date": "20-02-2026"}, {"vendor_id": None}, {"vendor_id": ""},
-    {"amount_incl_tax": "12,10"}, {"invoice_number": None}, {"vendor_name": 7},
+    {"amount_incl_tax": "12,10"}, {"invoice_number": None}, {"vendor_name": 7}, {"vendor_name": ""},
+    {"payment_terms": "x" * 101}, {"description": "é" * 1000}, {"description": "é" * 1001},
 ])
 
 
-@given(st.lists(st.tuples(CHANGES, CHANGES), min_size=1, max_size=25))
-def test_the_screen_of_a_frame_finds_every_row_the_schema_refuses(changes):
+@given(st.lists(st.tuples(CHANGES, CHANGES), min_size=1, max_size=25), st.booleans())
+def test_the_screen_of_a_frame_finds_every_row_the_schema_refuses(changes, arrow):
     """Every field screened (two at a time), then the rows it doubts checked by jsonschema: the rows
-    refused are exactly those jsonschema refuses, each with jsonschema's errors."""
+    refused are exactly those jsonschema refuses, each with jsonschema's errors. ``arrow``: the text
+    columns kept in Arrow, as the mapping engines make them."""
+    import pyarrow as pa
+
     from ledgerlink.model.entities import schema_errors
     from ledgerlink.pipeline.validate import validate_frame
 
     rows = [{**INVOICE, **first, **second} for first, second in changes]
-    frame = pd.DataFrame({field: pd.Series([row.get(field) for row in rows], dtype=object) for field in INVOICE})
+
+    def column(field: str) -> pd.Series:
+        values = [row.get(field) for row in rows]
+        if arrow and all(v is None or isinstance(v, str) for v in values):
+            return pd.Series(pd.arrays.ArrowExtensionArray(pa.array(values, pa.large_string())))
+        return pd.Series(values, dtype=object)
+
+    frame = pd.DataFrame({field: column(field) for field in INVOICE})
     found = {(v.index, v.field, v.rule) for v in validate_frame("invoice", frame, list(INVOICE))}
     expected = {(i, field, rule) for i, row in enumerate(rows)
                 for field, rule, _ in schema_errors("invoice", {k: v for k, v in row.items() if v is not None})}

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ledgerlink.model.entities import load_schema, schema_errors
 from ledgerlink.prefetch import two_at_a_time
@@ -85,9 +86,22 @@ def _screen(schema: dict[str, Any], frame: pd.DataFrame, fields: list[str]) -> t
     return bad, covered
 
 
+_LENGTH_KEYWORDS = {"type", "minLength", "maxLength", "description"}
+
+
 def _field_screen(values: pd.Series, name: str, spec: dict[str, Any]) -> tuple[np.ndarray, np.ndarray | None, bool]:
     """One field's screen: (rows holding a value, whether each of those passes the simple keywords or None
     when there is nothing to check, whether the screen covered every keyword of the field)."""
+    arrow = _arrow_text(values)
+    if arrow is not None and spec.get("type") == "string" and set(spec) <= _LENGTH_KEYWORDS:
+        # Text with at most a length to keep: the lengths straight from Arrow (in characters, as
+        # JSON Schema counts), with no copy of the column and no distinct values to find.
+        mask = pc.is_valid(arrow).to_numpy(zero_copy_only=False)
+        lengths = pc.utf8_length(arrow).fill_null(0).to_numpy(zero_copy_only=False)[mask]
+        ok = lengths >= spec.get("minLength", 0)
+        if "maxLength" in spec:
+            ok &= lengths <= spec["maxLength"]
+        return mask, ok, True
     text = text_column(values, name)
     mask = text.is_not_null().to_numpy() if text is not None else values.notna().to_numpy()
     if not set(spec) <= _SIMPLE_KEYWORDS:
@@ -202,15 +216,23 @@ def _fast_pattern(source: str) -> str | None:
     return None if in_class else "".join(out)
 
 
+def _arrow_text(values: pd.Series) -> pa.Array | pa.ChunkedArray | None:
+    """The Arrow text a frame's column holds (what the mapping engines make of an all-text field), or None."""
+    if isinstance(values.dtype, pd.ArrowDtype) and (pa.types.is_large_string(values.dtype.pyarrow_dtype)
+                                                    or pa.types.is_string(values.dtype.pyarrow_dtype)):
+        return pa.array(values.array)
+    return None
+
+
 def text_column(values: np.ndarray | pd.Series, name: str = "") -> pl.Series | None:
     """``values`` (a frame's column, or an object array of text and None) as a polars text column, or
     None when one of them is not text. An Arrow text column (what the mapping engines make of an all-text
     field) is taken as it is; polars' own conversion of an object array is the fastest but refuses one
     that starts with None."""
     if isinstance(values, pd.Series):
-        if isinstance(values.dtype, pd.ArrowDtype) and (pa.types.is_large_string(values.dtype.pyarrow_dtype)
-                                                        or pa.types.is_string(values.dtype.pyarrow_dtype)):
-            return pl.Series(name, pa.array(values.array))
+        arrow = _arrow_text(values)
+        if arrow is not None:
+            return pl.Series(name, arrow)
         values = values.to_numpy()
     try:
         return pl.Series(name, values, dtype=pl.String, strict=True)
