@@ -373,9 +373,10 @@ def _parse_csv_arrow(data: bytes, options: SourceOptions) -> tuple[list[str], di
     if len(sep) != 1 or not sep.isascii() or sep in "\r\n" or not options.quote or options.quote.encode() in data:
         return None
     header_end = data.find(b"\n")
-    header = data[:header_end] if header_end >= 0 else data
-    names = [c.strip() for c in header.decode("utf-8").rstrip("\r").split(sep)]
-    if len(set(names)) != len(names) or "" in names or header_end < 0 or header_end + 1 == len(data):
+    if header_end < 0 or header_end + 1 == len(data):  # no row after the header: pandas says what it is
+        return None
+    names = [c.strip() for c in data[:header_end].decode("utf-8").rstrip("\r").split(sep)]
+    if len(set(names)) != len(names) or "" in names:
         return None
     # Arrow reads a block at a time (its buffers stay a block big) straight from the bytes, not a copy.
     read = pa_csv.ReadOptions(block_size=ARROW_BLOCK_BYTES, column_names=[f"c{i}" for i in range(len(names))],
@@ -448,8 +449,10 @@ def _end_bytes(column: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     buffers (0 and 0 for an empty value; a null counts as empty)."""
     large = pa.types.is_large_string(column.type)
     _validity, offsets_buf, data_buf = column.buffers()
-    offsets = np.frombuffer(offsets_buf, dtype=np.int64 if large else np.int32).astype(np.int64, copy=False)
-    starts, ends = offsets[column.offset:column.offset + len(column)], offsets[column.offset + 1:column.offset + len(column) + 1]
+    # (the column's own offsets only: a slice shares its parent's buffer)
+    offsets = np.frombuffer(offsets_buf, dtype=np.int64 if large else np.int32)[
+        column.offset:column.offset + len(column) + 1].astype(np.int64, copy=False)
+    starts, ends = offsets[:-1], offsets[1:]
     length = ends - starts
     if column.null_count:
         length[column.is_null().to_numpy(zero_copy_only=False)] = 0

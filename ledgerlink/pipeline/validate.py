@@ -92,8 +92,7 @@ _LENGTH_KEYWORDS = {"type", "minLength", "maxLength", "description"}
 def _field_screen(values: pd.Series, name: str, spec: dict[str, Any]) -> tuple[np.ndarray, np.ndarray | None, bool]:
     """One field's screen: (rows holding a value, whether each of those passes the simple keywords or None
     when there is nothing to check, whether the screen covered every keyword of the field)."""
-    arrow = _arrow_text(values)
-    if arrow is not None and spec.get("type") == "string" and set(spec) <= _LENGTH_KEYWORDS:
+    if spec.get("type") == "string" and set(spec) <= _LENGTH_KEYWORDS and (arrow := _arrow_text(values)) is not None:
         # Text with at most a length to keep: the lengths straight from Arrow (in characters, as
         # JSON Schema counts), with no copy of the column and no distinct values to find.
         mask = pc.is_valid(arrow).to_numpy(zero_copy_only=False)
