@@ -13,9 +13,10 @@ __version__ = "0.1.0"
 #   the pages stay counted in the process's memory. A load's steps each free hundreds of MB of
 #   temporaries, one after the other, so the process would peak near their sum: here freed memory goes
 #   back in one stage, within a quarter of a second.
-# - Arrow's mimalloc may back its memory with the kernel's huge pages where it allows them (transparent
-#   huge pages): a million-row load touches a GB of fresh memory, and faulting it in 4 KiB pages costs
-#   time. (polars' jemalloc can too, POLARS_THP=1, but its huge pages hold on to some 40 MB more at the
-#   load's peak.)
+# - Arrow's mimalloc keeps memory it freed for reuse, still counted in the process's memory: here it
+#   gives it back at once (and commits its arenas as they are used, not up front). The source table,
+#   dropped halfway through a million-row load, then leaves the process instead of raising its peak;
+#   this costs some page faults when memory is taken again.
 os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:250,muzzy_decay_ms:0")
-os.environ.setdefault("MIMALLOC_ALLOW_LARGE_OS_PAGES", "1")
+os.environ.setdefault("MIMALLOC_PURGE_DELAY", "0")
+os.environ.setdefault("MIMALLOC_ARENA_EAGER_COMMIT", "0")

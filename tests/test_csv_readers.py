@@ -1,6 +1,6 @@
-"""The two fast CSV readers agree: whenever Arrow reads a file (unquoted, LF or CRLF lines, no
-line with more fields than the header, distinct header names), it reads exactly what pandas reads;
-otherwise it leaves the file to pandas (or the exact reader)."""
+"""The two fast CSV readers agree: whenever Arrow reads a file (LF or CRLF lines, quoted values or
+not, no line with more fields than the header, distinct header names), it reads exactly what pandas
+reads; otherwise it leaves the file to pandas (or the exact reader)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from ledgerlink.mapping import sources
 from ledgerlink.mapping.sources import SourceOptions, _parse_csv_arrow, _parse_csv_pandas
 
 OPTIONS = SourceOptions(format="csv", delimiter=";")
-HEADERS = ["h1;h2\n", "h1;h2;h3\r\n", "h1 ; h2\n", "h1;h1\n", "h1;\n", "h1\n"]
+HEADERS = ["h1;h2\n", "h1;h2;h3\r\n", "h1 ; h2\n", "h1;h1\n", "h1;\n", "h1\n", '"h1";"h;2"\n', '"h""1";h2\r\n',
+           '"h1\n";h2\n']
 PIECES = ["a", "b", ";", "\n", "\r\n", "\r", " ", "é", '"', "x", "\t"]
 
 
@@ -34,11 +35,13 @@ def test_arrow_reads_what_pandas_reads_or_leaves_the_file_to_pandas(header, piec
         assert arrays[name].to_pylist() == list(reference[1][name]), (data, name)
 
 
-def test_an_unquoted_export_is_read_by_arrow_and_a_quoted_or_ragged_one_is_not():
+def test_an_export_is_read_by_arrow_quoted_or_not_and_a_ragged_one_is_not():
     plain = "Nr;Naam\r\n1;Café\r\n2;Bakker B.V.\r\n".encode()
     columns, arrays = _parse_csv_arrow(plain, OPTIONS) or ([], {})
     assert columns == ["Nr", "Naam"] and arrays["Naam"].to_pylist() == ["Café", "Bakker B.V."]
-    assert _parse_csv_arrow(b'Nr;Naam\n1;"Caf\xc3\xa9; Bar"\n', OPTIONS) is None   # quoted: pandas reads it
+    columns, arrays = _parse_csv_arrow(b'"Nr";"Naam"\n1;"Caf\xc3\xa9; ""Bar"""\n2;"a\r\nb"\n', OPTIONS) or ([], {})
+    assert columns == ["Nr", "Naam"] and arrays["Naam"].to_pylist() == ['Café; "Bar"', "a\r\nb"]
+    assert _parse_csv_arrow(b'Nr;Naam\n1;"open\n', OPTIONS) is None               # a quote left open
     assert _parse_csv_arrow(b"Nr;Naam\n1;a;b\n", OPTIONS) is None                 # a field too many
     assert _parse_csv_arrow(b"Nr;Naam\r1;a\r", OPTIONS) is None                   # CR-only line ends
     assert _parse_csv_arrow(b"Nr;Naam\n1;a\n2;b;", OPTIONS) is None                 # nor on the last line

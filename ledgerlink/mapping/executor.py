@@ -21,7 +21,7 @@ import functools
 import operator
 import re
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
@@ -149,13 +149,15 @@ def run(mapping: MappingPlan, table: SourceTable, *, source_name: str | None, en
                      filtered=filtered, types={f.name: f.type for f in mapping.fields}, table=table)
 
 
-def _frame(values: Mapping[str, np.ndarray | _Column], ok: np.ndarray) -> pd.DataFrame:
+def _frame(values: dict[str, Any], ok: np.ndarray) -> pd.DataFrame:
     """The mapped values of the rows in ``ok``, one column per field: an Arrow text column when every
     value is text (the load step works on those without a Python object per value), else an object
-    column (None where empty; numbers, booleans, objects as they are). Both engines make the same frame."""
+    column (None where empty; numbers, booleans, objects as they are). Both engines make the same frame.
+    Takes the columns out of ``values``: each goes once its rows are taken, not after the whole frame."""
+    names = list(values)
     # Two columns at a time: a column's filter or take is Arrow's, which lets go of the GIL.
-    columns = two_at_a_time(lambda col: _frame_column(col, ok), values.values())
-    return pd.DataFrame(dict(zip(values, columns, strict=True)), index=pd.RangeIndex(int(ok.sum())), copy=False)
+    columns = two_at_a_time(lambda name: _frame_column(values.pop(name), ok), names)
+    return pd.DataFrame(dict(zip(names, columns, strict=True)), index=pd.RangeIndex(int(ok.sum())), copy=False)
 
 
 def _frame_column(col: np.ndarray | _Column, ok: np.ndarray) -> pd.Series:

@@ -329,15 +329,20 @@ def _parse_csv_fast(data: bytes, options: SourceOptions) -> SourceTable | None:
     n = len(arrays[columns[0]]) if columns else 0
     n_lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
     extra = n_lines - 1 - n   # lines taken by line breaks inside quoted values
-    if extra == 0:
-        rows = np.arange(2, n + 2, dtype=np.int64)
-    elif extra > 0 and options.quote.encode() in data:
+    if options.quote and options.quote.encode() in data:
+        # Each record's own line breaks, counted in its values: they must account for every line more
+        # than the records (else a lone CR ended a line: the exact reader numbers those).
         per = np.zeros(n, dtype=np.int64)
-        for arr in arrays.values():  # (object arrays: Arrow reads no file with quotes)
-            per += np.fromiter((v.count("\n") for v in arr), dtype=np.int64, count=n)
+        for arr in arrays.values():
+            if not isinstance(arr, pa.Array):
+                per += np.fromiter((v.count("\n") for v in arr), dtype=np.int64, count=n)
+            elif np.count_nonzero(value_bytes(arr) == 10):  # (most columns hold no line break at all)
+                per += pc.count_substring(arr, "\n").to_numpy(zero_copy_only=False)
         if per.sum() != extra:
             return None
         rows = 2 + np.arange(n, dtype=np.int64) + np.concatenate(([0], np.cumsum(per)[:-1]))
+    elif extra == 0:
+        rows = np.arange(2, n + 2, dtype=np.int64)
     else:
         return None
     return SourceTable(columns=columns, data=arrays, rows=rows)
@@ -365,35 +370,73 @@ ARROW_BLOCK_BYTES = 16 << 20
 
 def _parse_csv_arrow(data: bytes, options: SourceOptions) -> tuple[list[str], dict[str, pa.Array]] | None:
     """Arrow's multi-threaded reader (several times pandas' speed, and its columns are already the
-    Arrow text the engines map) for the files where it reads exactly what pandas reads: no quote
-    character, every line with as many fields as the header and a header of distinct, non-empty
-    names. None: let pandas read it. (Both end a line at LF, CRLF or a lone CR; the caller counts the
-    LF lines, so a lone CR, one record more than they hold, sends the file to the exact reader.)"""
-    sep = options.delimiter
-    if len(sep) != 1 or not sep.isascii() or sep in "\r\n" or not options.quote or options.quote.encode() in data:
+    Arrow text the engines map) for the files where it reads exactly what pandas reads: every line
+    with as many fields as the header and a header of distinct, non-empty names. Quoted values are
+    read as pandas reads them (doubled quotes, text after the closing quote, line breaks inside).
+    None: let pandas read it. (Both end a line at LF, CRLF or a lone CR; the caller counts the LF
+    lines, so a lone CR, one record more than they hold, sends the file to the exact reader.)"""
+    sep, quote = options.delimiter, options.quote
+    if len(sep) != 1 or not sep.isascii() or sep in "\r\n" or len(quote) != 1 or not quote.isascii() or quote == sep:
         return None
+    quoted = quote.encode() in data
     header_end = data.find(b"\n")
     if header_end < 0 or header_end + 1 == len(data):  # no row after the header: pandas says what it is
         return None
-    names = [c.strip() for c in data[:header_end].decode("utf-8").rstrip("\r").split(sep)]
+    header = data[:header_end].decode("utf-8").rstrip("\r")
+    if quoted and header.count(quote) % 2:  # a line break inside a quoted name
+        return None
+    names = [c.strip() for c in next(csv.reader([header], delimiter=sep, quotechar=quote, doublequote=True))]
     if len(set(names)) != len(names) or "" in names:
         return None
     # Arrow reads a block at a time (its buffers stay a block big) straight from the bytes, not a copy.
     read = pa_csv.ReadOptions(block_size=ARROW_BLOCK_BYTES, column_names=[f"c{i}" for i in range(len(names))],
                               skip_rows=1)
-    parse = pa_csv.ParseOptions(delimiter=sep, quote_char=False, double_quote=False, escape_char=False,
-                                newlines_in_values=False, ignore_empty_lines=False)
+    # (line breaks in quoted values: the blocks are then cut where no quoted value is open)
+    parse = pa_csv.ParseOptions(delimiter=sep, quote_char=quote if quoted else False, double_quote=quoted,
+                                escape_char=False, newlines_in_values=quoted, ignore_empty_lines=False)
     convert = pa_csv.ConvertOptions(column_types={f"c{i}": pa.string() for i in range(len(names))},
                                     strings_can_be_null=False, quoted_strings_can_be_null=False)
     try:
         table = pa_csv.read_csv(pa.py_buffer(data), read_options=read, parse_options=parse, convert_options=convert)
     except (pa.ArrowInvalid, pa.ArrowTypeError):  # a line with fewer or more fields, text that is not UTF-8
         return None
+    if quoted and (not _last_record_closed(data, [table.column(i)[-1].as_py() for i in range(len(names))], options)
+                   or b"\r" in data and _lone_cr_in_values(table)):
+        return None
     arrays = {}
     for name in names:
         arrays[name] = text_array(table.column(0).chunks)
         table = table.remove_column(0)  # (each column is held once: its blocks go as it is put together)
     return names, arrays
+
+
+def _last_record_closed(data: bytes, last: list[str], options: SourceOptions) -> bool:
+    """Whether the last record closes every quote it opens: Arrow ends a value left open at the end of
+    the file (a file cut short), pandas refuses it. Only the last record can hold such a value (it runs
+    to the end); its lines are read again by Python's csv module, strictly."""
+    breaks = sum(value.count("\n") for value in last)
+    end = len(data) - 1 if data.endswith(b"\n") else len(data)
+    start = end
+    for _ in range(breaks + 1):
+        start = data.rfind(b"\n", 0, start) if start > 0 else -1
+    tail = data[start + 1:].decode("utf-8")
+    try:
+        list(csv.reader(io.StringIO(tail, newline=""), delimiter=options.delimiter, quotechar=options.quote,
+                        doublequote=True, strict=True))
+    except csv.Error:
+        return False
+    return True
+
+
+def _lone_cr_in_values(table: pa.Table) -> bool:
+    """Whether a value holds a CR with no LF after it. Arrow drops the LF of a quoted value's CRLF when a
+    block of the file ends between the two (and may end the record there): such a file goes to pandas."""
+    def lone_cr(column: pa.ChunkedArray) -> bool:
+        if not any(np.count_nonzero(value_bytes(chunk) == 13) for chunk in column.chunks):  # (most hold no CR)
+            return False
+        return pc.sum(pc.count_substring(column, "\r")).as_py() != pc.sum(pc.count_substring(column, "\r\n")).as_py()
+
+    return any(lone_cr(column) for column in table.columns)
 
 
 def text_array(chunks: list[pa.Array]) -> pa.Array:
@@ -442,6 +485,15 @@ def _offsets_and_data(column: pa.Array) -> pa.Array:
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
         return column
     return column.cast(pa.large_string())
+
+
+def value_bytes(column: pa.Array) -> np.ndarray:
+    """The bytes of an Arrow text column's values, end to end: a view of its data buffer."""
+    column = _offsets_and_data(column)
+    _validity, offsets_buf, data_buf = column.buffers()
+    offsets = np.frombuffer(offsets_buf, dtype=np.int64 if pa.types.is_large_string(column.type) else np.int32)
+    start, end = int(offsets[column.offset]), int(offsets[column.offset + len(column)])
+    return np.frombuffer(data_buf, dtype=np.uint8)[start:end] if data_buf is not None else np.zeros(0, np.uint8)
 
 
 def _end_bytes(column: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

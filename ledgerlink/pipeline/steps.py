@@ -157,8 +157,23 @@ def _json_column(frame: pd.DataFrame, names: list[str]) -> pl.Series:
     if any(c is None for c in columns):
         return pl.Series(_json_lines(frame[names]), dtype=pl.String)
     table = pl.DataFrame(columns)
-    encoded = pl.struct(names).struct.json_encode().str.replace_all("/", "\\/", literal=True)
-    return table.select(encoded).to_series()
+    screen = table.select(pl.any_horizontal(pl.all().is_null().any(), pl.all().str.contains(_JSON_ESCAPED).any()),
+                          *(pl.col(n).str.contains("/", literal=True).any().alias(f"/{i}") for i, n in enumerate(names)))
+    if screen.row(0)[0]:
+        encoded = pl.struct(names).struct.json_encode().str.replace_all("/", "\\/", literal=True)
+        return table.select(encoded).to_series()
+    # No value empty or holding a character JSON escapes (both encoders write every other one as it is):
+    # each object is its pieces joined, in one pass and with no copy of a column without a "/".
+    pieces: list[pl.Expr] = []
+    for i, name in enumerate(names):
+        value = pl.col(name).str.replace_all("/", "\\/", literal=True) if screen.row(0)[i + 1] else pl.col(name)
+        member = json.dumps(name, ensure_ascii=False).replace("/", "\\/")
+        pieces += [pl.lit(("{" if i == 0 else '",') + member + ':"'), value]
+    return table.select(pl.concat_str([*pieces, pl.lit('"}')])).to_series()
+
+
+# What JSON writes escaped in a string: the quote, the backslash and control characters.
+_JSON_ESCAPED = r'["\\\x00-\x1f]'
 
 
 def natural_key_series(frame: pd.DataFrame, key: list[str]) -> pl.Series:
@@ -199,7 +214,8 @@ def _decimal(value: Any) -> Decimal | None:
 def prepare(mapper: Mapper, result: MapResult, *, feed: str, run_id: str, source: SourceFile | None,
             lineage_extra: dict[str, Any] | None = None) -> PreparedBatch:
     """The one mapping stage, after the mapper: validate the mapped records against their entity's
-    schema, check their natural keys, and turn them into staged records plus quarantine entries."""
+    schema, check their natural keys, and turn them into staged records plus quarantine entries.
+    ``result`` lets go of its source table once the refused rows' source values are taken from it."""
     fields = [f for f in mapper.field_names if f in result.frame.columns]
     frame = result.frame
     if not frame.index.equals(pd.RangeIndex(len(frame))):  # (a copy of every column: only when needed)
@@ -254,6 +270,15 @@ def prepare(mapper: Mapper, result: MapResult, *, feed: str, run_id: str, source
                                       "mapping_line": mapper.field_line(key[-1])})
             rejected.add(int(idx))
 
+    # The source rows of the records the checks refused, looked up together (one pass over the table);
+    # then the source table goes: the rest of the batch is built from the frame.
+    from_table = result.table is not None
+    wanted = [row for row, loc in errors_by_row if (row, loc) not in raws and row is not None]
+    source_rows = result.raws_for(wanted) if from_table and wanted else {}
+    if from_table:
+        result.table = None
+        release_freed_memory()
+
     amount_field = CONTROL_AMOUNT.get(mapper.entity)
     # Positions of the good rows; slices of the frame are taken from them when records are
     # produced, so no second copy of a big frame is made.
@@ -288,14 +313,11 @@ def prepare(mapper: Mapper, result: MapResult, *, feed: str, run_id: str, source
     totals = ControlTotals()
     totals.loaded = _frame_totals(frame, amount_field, good_at)
     quarantine = []
-    # The source rows of the records the checks refused, looked up together (one pass over the table).
-    wanted = [row for row, loc in errors_by_row if (row, loc) not in raws and row is not None]
-    source_rows = result.raws_for(wanted) if result.table is not None and wanted else {}
     for at, errs in sorted(errors_by_row.items(), key=lambda kv: (kv[0][0] is None, kv[0][0] or 0, kv[0][1] or "")):
         row, location = at
         if at in raws:
             raw = raws[at]
-        elif result.table is not None and row is not None:
+        elif from_table and row is not None:
             if row not in source_rows:
                 raise KeyError(f"no source row {row}")
             raw = source_rows[row]

@@ -86,23 +86,11 @@ def _screen(schema: dict[str, Any], frame: pd.DataFrame, fields: list[str]) -> t
     return bad, covered
 
 
-_LENGTH_KEYWORDS = {"type", "minLength", "maxLength", "description"}
-
-
 def _field_screen(values: pd.Series, name: str, spec: dict[str, Any]) -> tuple[np.ndarray, np.ndarray | None, bool]:
     """One field's screen: (rows holding a value, whether each of those passes the simple keywords or None
     when there is nothing to check, whether the screen covered every keyword of the field)."""
-    if spec.get("type") == "string" and set(spec) <= _LENGTH_KEYWORDS and (arrow := _arrow_text(values)) is not None:
-        # Text with at most a length to keep: the lengths straight from Arrow (in characters, as
-        # JSON Schema counts), with no copy of the column and no distinct values to find.
-        mask = pc.is_valid(arrow).to_numpy(zero_copy_only=False)
-        lengths = pc.utf8_length(arrow).fill_null(0).to_numpy(zero_copy_only=False)[mask]
-        ok = lengths >= spec.get("minLength", 0)
-        if "maxLength" in spec:
-            ok &= lengths <= spec["maxLength"]
-        return mask, ok, True
-    text = text_column(values, name)
-    mask = text.is_not_null().to_numpy() if text is not None else values.notna().to_numpy()
+    text = _text(values, name)
+    mask = pc.is_valid(text).to_numpy(zero_copy_only=False) if text is not None else values.notna().to_numpy()
     if not set(spec) <= _SIMPLE_KEYWORDS:
         return mask, None, False
     if not mask.any():
@@ -110,34 +98,34 @@ def _field_screen(values: pd.Series, name: str, spec: dict[str, Any]) -> tuple[n
     kind = spec.get("type")
     if kind in (None, "string") or "enum" in spec or "const" in spec:
         if not mask.all():  # (most fields have a value in every row: no copy of them)
-            values, text = values[mask], None if text is None else text.filter(pl.Series(mask))
+            values, text = values[mask], None if text is None else text.filter(pa.array(mask))
         return mask, _column_ok(values, text, spec), True
     return mask, None, False  # integers, booleans, arrays, objects: jsonschema decides
 
 
-def _column_ok(values: pd.Series, text: pl.Series | None, spec: dict[str, Any]) -> np.ndarray:
-    """Per value: does it satisfy the simple keywords of ``spec``? Each distinct value is checked
-    once (dates, currencies, statuses and IBANs repeat a lot), then the answers are spread back.
-    ``text``: the same values as a polars text column, when they are all text."""
+def _column_ok(values: pd.Series, text: pa.Array | pa.ChunkedArray | None, spec: dict[str, Any]) -> np.ndarray:
+    """Per value: does it satisfy the simple keywords of ``spec``? ``text``: the same values as Arrow
+    text, when they are all text: then the checks run column-wise on it, with no copy of the column
+    (membership, lengths in characters as JSON Schema counts them, the pattern); else each distinct
+    value is checked once by Python."""
     pattern = re.compile(spec["pattern"]) if "pattern" in spec else None
     allowed = spec.get("enum", [spec["const"]] if "const" in spec else None)
     need_string = spec.get("type") == "string" or bool({"pattern", "minLength", "maxLength"} & set(spec))
     low, high = spec.get("minLength", 0), spec.get("maxLength")
 
     if text is not None and (allowed is None or all(isinstance(a, str) for a in allowed)):
-        # All text: the checks column-wise on the distinct values, the pattern (Python's re, as
-        # jsonschema) on what is left; then the rows holding a failing value.
-        uniques = text.unique()
-        good = np.ones(len(uniques), dtype=bool) if allowed is None else uniques.is_in(allowed).to_numpy()
+        good = np.ones(len(text), dtype=bool)
+        if allowed is not None:
+            good &= pc.is_in(text, value_set=pa.array(allowed, text.type)).to_numpy(zero_copy_only=False)
         if need_string:
-            lengths = uniques.str.len_chars().to_numpy()
-            good &= lengths >= low
-            if high is not None:
-                good &= lengths <= high
+            if low or high is not None:
+                lengths = pc.utf8_length(text).to_numpy(zero_copy_only=False)
+                good &= lengths >= low
+                if high is not None:
+                    good &= lengths <= high
             if pattern is not None:
-                good &= _search(uniques, pattern)
-        failing = uniques.filter(pl.Series(~good))
-        return ~text.is_in(failing).to_numpy() if len(failing) else np.ones(len(text), dtype=bool)
+                good &= _search(text, pattern)
+        return good
 
     def ok(value: Any) -> bool:
         if allowed is not None and value not in allowed:
@@ -153,32 +141,37 @@ def _column_ok(values: pd.Series, text: pl.Series | None, spec: dict[str, Any]) 
     return np.fromiter(map(ok, distinct), dtype=bool, count=len(distinct))[codes]
 
 
-def _search(values: pl.Series, pattern: re.Pattern[str]) -> np.ndarray:
-    """``pattern.search`` of each value (text, not null). A value polars' regex engine finds a match in is
-    matched by Python's too (see ``_fast_pattern``); only the others are searched again by Python's ``re``,
-    whose answer, as jsonschema's, is the one that counts."""
+def _search(values: pa.Array | pa.ChunkedArray, pattern: re.Pattern[str]) -> np.ndarray:
+    """``pattern.search`` of each value (text, not null). A value Arrow's regular expressions (RE2) find a
+    match in is matched by Python's too (see ``_fast_pattern``); only the others are searched again by
+    Python's ``re``, once per distinct value, whose answer, as jsonschema's, is the one that counts."""
     found = np.zeros(len(values), dtype=bool)
     fast = _fast_pattern(pattern.pattern)
     if fast is not None:
-        # (syntax polars' engine does not take is an error there: then Python searches them all)
-        with contextlib.suppress(pl.exceptions.PolarsError):
-            found = values.str.contains(fast).fill_null(False).to_numpy()
+        # (syntax RE2 does not take is an error there: then Python searches them all)
+        with contextlib.suppress(pa.ArrowInvalid):
+            found = pc.match_substring_regex(values, fast).to_numpy(zero_copy_only=False)
     rest = np.flatnonzero(~found)
-    found[rest] = np.fromiter(map(bool, map(pattern.search, values.gather(rest).to_list())), dtype=bool,
-                              count=len(rest))
+    if len(rest):
+        left = values.take(pa.array(rest))
+        distinct = pc.unique(left)
+        matched = [pattern.search(v) is not None for v in distinct.to_pylist()]
+        found[rest] = pc.is_in(left, value_set=distinct.filter(pa.array(matched))).to_numpy(zero_copy_only=False)
     return found
 
 
 _LITERAL_ESCAPES = set(".-+*?()[]{}|^$\\/")
+_COUNT = re.compile(r"\{[0-9]+(,[0-9]*)?\}")
 
 
 def _fast_pattern(source: str) -> str | None:
-    """``source`` for polars' regex engine when every match it finds there is a match in Python's, else
-    None. Taken: literals, escaped punctuation, classes of literals and ranges, groups, alternation,
-    quantifiers and anchors (``$`` matches only at the very end, where Python's also matches before a
-    final newline). ``\\d``, Unicode digits in Python, becomes ASCII digits, a subset (so not in a negated
-    class). Not taken: other escapes (``\\<`` is a word boundary there), flags and look-arounds, and a ``[``
-    inside a class (a nested class or ``[:alpha:]`` there, literal characters in Python)."""
+    """``source`` for Arrow's regular expressions (RE2) when every match it finds there is a match in
+    Python's, else None. Taken: literals, escaped punctuation, classes of literals and ranges, groups,
+    alternation, quantifiers and anchors (``$`` matches only at the very end, where Python's also matches
+    before a final newline). ``\\d``, Unicode digits in Python, becomes ASCII digits, a subset (so not in a
+    negated class). Not taken: other escapes, flags and look-arounds, a ``[`` inside a class (a nested
+    class or ``[:alpha:]`` there, literal characters in Python) and a brace that is not a count of
+    ``{n}``, ``{n,}`` or ``{n,m}`` (RE2 reads ``a{,2}`` as the literal text, Python as ``a{0,2}``)."""
     out: list[str] = []
     in_class = negated = False
     i = 0
@@ -210,6 +203,13 @@ def _fast_pattern(source: str) -> str | None:
                 continue
         elif c == "(" and source[i + 1:i + 2] == "?" and source[i + 2:i + 3] != ":":
             return None
+        elif c == "{":
+            count = _COUNT.match(source, i)
+            if count is None:
+                return None
+            out.append(count.group())
+            i = count.end()
+            continue
         out.append(c)
         i += 1
     return None if in_class else "".join(out)
@@ -221,6 +221,16 @@ def _arrow_text(values: pd.Series) -> pa.Array | pa.ChunkedArray | None:
                                                     or pa.types.is_string(values.dtype.pyarrow_dtype)):
         return pa.array(values.array)
     return None
+
+
+def _text(values: pd.Series, name: str) -> pa.Array | pa.ChunkedArray | None:
+    """A frame's column as Arrow text (the Arrow text it holds, or its objects when each is text or None),
+    or None when one of them is not text."""
+    arrow = _arrow_text(values)
+    if arrow is not None:
+        return arrow
+    text = text_column(values, name)
+    return None if text is None else text.to_arrow(compat_level=pl.CompatLevel.oldest())
 
 
 def text_column(values: np.ndarray | pd.Series, name: str = "") -> pl.Series | None:
