@@ -11,6 +11,7 @@ the open entry counts the sighting (``seen_count``, ``last_run_id``) instead of 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections import defaultdict
@@ -61,10 +62,16 @@ class Quarantined:
 def fingerprint(raw: dict, errors: Sequence[dict], raw_json: str | None = None) -> str:
     """The identity of a bad row within its feed: its source values and the (field, rule) pairs it broke.
     (``raw_json``: ``dumps(raw)`` when the caller has it: the same text, not encoded twice.)"""
-    rules = sorted({(str(e.get("field")), str(e.get("rule"))) for e in errors if isinstance(e, dict)})
+    rules = tuple(sorted({(str(e.get("field")), str(e.get("rule"))) for e in errors if isinstance(e, dict)}))
     # dumps({"raw": raw, "rules": rules}), put together from its parts (compact, keys sorted)
-    text = f'{{"raw":{dumps(raw) if raw_json is None else raw_json},"rules":{dumps(rules)}}}'
+    text = f'{{"raw":{dumps(raw) if raw_json is None else raw_json},"rules":{_rules_json(rules)}}}'
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@functools.lru_cache(maxsize=4096)
+def _rules_json(rules: tuple[tuple[str, str], ...]) -> str:
+    """(A batch's bad rows break a handful of rule sets: each is encoded once.)"""
+    return dumps([list(rule) for rule in rules])
 
 
 def insert_entries(
