@@ -6,6 +6,7 @@ runs them. Kept apart from both so that neither needs the other's module.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -103,10 +104,24 @@ class MappingPlan:
                 return plan.line
         return self.lines.get("fields")
 
+    @functools.cached_property
+    def _plans_by_name(self) -> dict[str, FieldPlan]:
+        return {p.name: p for p in self.fields}
+
+    def _currency(self, plan: FieldPlan, inputs: tuple[str, ...]) -> Any:
+        """A currency field's value (a quarantined batch's rows share a few: each is converted once)."""
+        seen = self.__dict__.setdefault("_currencies", {})
+        key = (plan.name, inputs)
+        if key not in seen:
+            if len(seen) >= 4096:  # (a column of junk: kept small)
+                seen.clear()
+            seen[key] = plan.convert(inputs)
+        return seen[key]
+
     def control_amount(self, raw: dict[str, Any], field_name: str) -> tuple[str | None, Decimal | None]:
         """(currency, amount) of one raw source row, leniently: (None, None) when either cannot be read.
         Used for the control totals of rows that did not make it into records."""
-        plans = {p.name: p for p in self.fields}
+        plans = self._plans_by_name
         plan = plans.get(field_name)
         if plan is None:
             return None, None
@@ -115,7 +130,7 @@ class MappingPlan:
             currency = plan.currency_code
             if plan.currency_field in plans:
                 cur_plan = plans[plan.currency_field]
-                currency = cur_plan.convert(tuple(str(raw.get(c) or "") for c in cur_plan.inputs))
+                currency = self._currency(cur_plan, tuple(str(raw.get(c) or "") for c in cur_plan.inputs))
             if amount is None or not currency:
                 return None, None
             return str(currency), Decimal(str(amount))
