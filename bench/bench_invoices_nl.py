@@ -1,7 +1,8 @@
 """Benchmark: the invoices_nl feed pipeline against bare reads of the same file.
 
-Generates Dutch AP exports (about 2% bad rows), then for each size runs, each in a fresh
-process so peak RSS is its own:
+Generates Dutch AP exports (about 2% bad rows), or takes the exports given with --files (any file
+of the invoices_nl layout: quoted or not, other vendors, more bad rows), then for each runs, each in
+a fresh process so peak RSS is its own:
   pandas     pandas.read_csv(path, sep=";", dtype=str)
   polars     polars.read_csv(path, separator=";", infer_schema=False)
   to_sql     pandas.read_csv + DataFrame.to_sql into a new SQLite table with a unique key
@@ -19,8 +20,8 @@ With --repeat N every measurement runs N times, in rounds (each round measures e
 a slow spell of a shared machine falls on all of them), and each kind's fastest run is compared:
 the spread of the runs is printed beside it.
 
-    .venv/bin/python bench/bench_invoices_nl.py [--rows 100000 1000000] [--backends sqlite handover postgresql dag]
-                                                [--repeat 3]
+    .venv/bin/python bench/bench_invoices_nl.py [--rows 100000 1000000 | --files EXPORT.csv ...]
+                                                [--backends sqlite handover postgresql dag] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -189,6 +190,9 @@ def run_child(kind: str, path: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--files", type=Path, nargs="+", metavar="CSV",
+                        help="measure these exports of the invoices_nl layout instead of generated ones "
+                             "(--rows is then ignored)")
     parser.add_argument("--backends", nargs="+", choices=["sqlite", "handover", "postgresql", "dag"],
                         default=None, help=f"where the pipeline loads (default: sqlite and handover, and postgresql "
                                            f"when ${PG_ENV} is set; handover: SQLite with the DAG tasks' staged "
@@ -211,16 +215,21 @@ def main() -> None:
     print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"{'rows':>9} {'store':>10} {'pandas s':>8} {'polars s':>8} {'to_sql s':>8} {'pipeline s':>10} "
           f"{'/pandas':>7} {'/polars':>7} {'rows/s':>8} {'peak MB':>7}  breakdown")
-    for n in args.rows:
-        path = OUT / f"invoices_nl_{n}.csv"
-        if not path.exists():
+    paths = args.files or [OUT / f"invoices_nl_{n}.csv" for n in args.rows]
+    for n, path in zip(args.rows if not args.files else [None] * len(paths), paths, strict=True):
+        if n is not None and not path.exists():
             write_export(path, n, bad_share=0.02)
+        elif not path.is_file():
+            raise SystemExit(f"{path}: no such file")
+        if args.files:
+            print(f"file {path}")
         runs: dict[str, list[dict]] = {}
         for _ in range(max(1, args.repeat)):
             for kind in ("pandas", "polars", "to_sql", *backends):
                 runs.setdefault(kind, []).append(run_child(kind, path))
         best = {kind: min(results, key=lambda r: r["seconds"]) for kind, results in runs.items()}
         pandas_read, polars_read, to_sql = best["pandas"], best["polars"], best["to_sql"]
+        n = pandas_read["rows"]
         for backend in backends:
             pipe = best[backend]
             print(f"{n:>9} {backend:>10} {pandas_read['seconds']:>8.2f} {polars_read['seconds']:>8.2f} "
