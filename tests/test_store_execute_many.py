@@ -129,3 +129,29 @@ def test_a_failed_copy_is_described_without_the_row_it_was_at():
         described = describe_db_error(DBAPIError.instance("COPY ...", None, ValueError(message), ValueError))
         assert kept in described and "acme" not in described and "NL91" not in described
         assert described.startswith("ValueError: ") and message.splitlines()[1] in described
+
+
+@pytest.mark.parametrize("count", [0, 1, 499, 500, 1203])
+def test_rows_sharing_values_are_written_as_one_insert_per_row_would_write_them(count):
+    """insert_sharing: hundreds of rows a statement on SQLite, the shared values bound once each; the
+    table holds what an INSERT per row would have left (nulls, the last short statement, column order)."""
+    from ledgerlink.store.db import insert_sharing
+
+    engine, statements = engine_with_items()
+    rows = [(i, f"n{i}", None if i % 3 else f"note {i}") for i in range(1, count + 1)]
+    with engine.begin() as conn:
+        insert_sharing(conn, items, {"status": "open"}, ("id", "name", "note"), rows)
+        stored = conn.execute(sa.select(items.c.id, items.c.name, items.c.status, items.c.note).order_by(items.c.id)).all()
+    assert [tuple(r) for r in stored] == [(i, name, "open", note) for i, name, note in rows]
+    inserts = [sql for sql, _ in statements if sql.startswith("INSERT")]
+    assert len(inserts) == -(-count // 500)  # (whole statements of 500 rows, then the rest)
+
+
+def test_rows_sharing_values_in_a_column_that_converts_go_through_sqlalchemy():
+    from ledgerlink.store.db import insert_sharing
+
+    engine, _ = engine_with_items()
+    seen = dt.datetime(2026, 3, 1, 12, 0)
+    with engine.begin() as conn:
+        insert_sharing(conn, items, {"seen_at": seen}, ("id", "name"), [(1, "a"), (2, "b")])
+        assert conn.execute(sa.select(items.c.seen_at).where(items.c.id == 2)).scalar() == seen

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, select, update
 
 from ledgerlink.errors import StoreError
-from ledgerlink.store.db import ID_CHUNK, dumps, execute_many, statuses_by_id, utcnow
+from ledgerlink.store.db import ID_CHUNK, dumps, insert_sharing, statuses_by_id, utcnow
 from ledgerlink.store.tables import QUARANTINE_STATUSES, quarantine
 
 RESOLVED_STATUSES = ("replayed", "discarded")
@@ -74,6 +74,11 @@ def _rules_json(rules: tuple[tuple[str, str], ...]) -> str:
     return dumps([list(rule) for rule in rules])
 
 
+# An entry's own values (the rest a load's entries share).
+_ENTRY_COLUMNS = ("mapping", "source_name", "source_sha256", "row", "location", "raw", "errors", "reason_code",
+                  "fingerprint")
+
+
 def insert_entries(
     conn: Connection,
     entries: Sequence[QuarantineEntry],
@@ -108,29 +113,23 @@ def insert_entries(
         )
         for start in range(0, len(repeated), ID_CHUNK):
             conn.execute(seen, {"ids": repeated[start : start + ID_CHUNK]})
+    shared = {"run_id": run_id, "feed": feed, "entity": entity, "status": "open", "created_at": now, "seen_count": 1,
+              "last_run_id": run_id, "last_seen_at": now}
     rows = [
-        {
-            "run_id": run_id,
-            "feed": feed,
-            "entity": entity,
-            "mapping": e.mapping if e.mapping is not None else mapping,
-            "source_name": e.source_name if e.source_name is not None else source_name,
-            "source_sha256": e.source_sha256 if e.source_sha256 is not None else source_sha256,
-            "row": e.row,
-            "location": e.location,
-            "raw": raw_json,
-            "errors": dumps(list(e.errors)),
-            "reason_code": reason_code(e.errors),
-            "status": "open",
-            "created_at": now,
-            "fingerprint": fp,
-            "seen_count": 1,
-            "last_run_id": run_id,
-            "last_seen_at": now,
-        }
+        (
+            e.mapping if e.mapping is not None else mapping,
+            e.source_name if e.source_name is not None else source_name,
+            e.source_sha256 if e.source_sha256 is not None else source_sha256,
+            e.row,
+            e.location,
+            raw_json,
+            dumps(list(e.errors)),
+            reason_code(e.errors),
+            fp,
+        )
         for e, fp, raw_json in fresh
     ]
-    execute_many(conn, quarantine.insert(), rows)
+    insert_sharing(conn, quarantine, shared, _ENTRY_COLUMNS, rows)
     return Quarantined(len(rows), len(repeated))
 
 
