@@ -329,14 +329,16 @@ def _parse_csv_fast(data: bytes, options: SourceOptions) -> SourceTable | None:
     n = len(arrays[columns[0]]) if columns else 0
     n_lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
     extra = n_lines - 1 - n   # lines taken by line breaks inside quoted values
-    if options.quote and options.quote.encode() in data:
+    arrow = any(isinstance(arr, pa.Array) for arr in arrays.values())
+    if options.quote and options.quote.encode() in data and (extra or arrow):
         # Each record's own line breaks, counted in its values: they must account for every line more
-        # than the records (else a lone CR ended a line: the exact reader numbers those).
+        # than the records (else a lone CR ended a line: the exact reader numbers those). Cheap for
+        # Arrow's columns, so always done there; for pandas' objects only when lines are left over.
         per = np.zeros(n, dtype=np.int64)
         for arr in arrays.values():
             if not isinstance(arr, pa.Array):
                 per += np.fromiter((v.count("\n") for v in arr), dtype=np.int64, count=n)
-            elif np.count_nonzero(value_bytes(arr) == 10):  # (most columns hold no line break at all)
+            elif np.count_nonzero(_value_bytes(arr) == 10):  # (most columns hold no line break at all)
                 per += pc.count_substring(arr, "\n").to_numpy(zero_copy_only=False)
         if per.sum() != extra:
             return None
@@ -383,7 +385,7 @@ def _parse_csv_arrow(data: bytes, options: SourceOptions) -> tuple[list[str], di
     if header_end < 0 or header_end + 1 == len(data):  # no row after the header: pandas says what it is
         return None
     header = data[:header_end].decode("utf-8").rstrip("\r")
-    if quoted and header.count(quote) % 2:  # a line break inside a quoted name
+    if quoted and header.count(quote) % 2:  # a quoted name with a line break, or a stray quote
         return None
     names = [c.strip() for c in next(csv.reader([header], delimiter=sep, quotechar=quote, doublequote=True))]
     if len(set(names)) != len(names) or "" in names:
@@ -400,7 +402,8 @@ def _parse_csv_arrow(data: bytes, options: SourceOptions) -> tuple[list[str], di
         table = pa_csv.read_csv(pa.py_buffer(data), read_options=read, parse_options=parse, convert_options=convert)
     except (pa.ArrowInvalid, pa.ArrowTypeError):  # a line with fewer or more fields, text that is not UTF-8
         return None
-    if quoted and (not _last_record_closed(data, [table.column(i)[-1].as_py() for i in range(len(names))], options)
+    if quoted and (not table.num_rows
+                   or not _last_record_closed(data, [table.column(i)[-1].as_py() for i in range(len(names))], options)
                    or b"\r" in data and _lone_cr_in_values(table)):
         return None
     arrays = {}
@@ -432,7 +435,7 @@ def _lone_cr_in_values(table: pa.Table) -> bool:
     """Whether a value holds a CR with no LF after it. Arrow drops the LF of a quoted value's CRLF when a
     block of the file ends between the two (and may end the record there): such a file goes to pandas."""
     def lone_cr(column: pa.ChunkedArray) -> bool:
-        if not any(np.count_nonzero(value_bytes(chunk) == 13) for chunk in column.chunks):  # (most hold no CR)
+        if not any(np.count_nonzero(_value_bytes(chunk) == 13) for chunk in column.chunks):  # (most hold no CR)
             return False
         return pc.sum(pc.count_substring(column, "\r")).as_py() != pc.sum(pc.count_substring(column, "\r\n")).as_py()
 
@@ -487,7 +490,7 @@ def _offsets_and_data(column: pa.Array) -> pa.Array:
     return column.cast(pa.large_string())
 
 
-def value_bytes(column: pa.Array) -> np.ndarray:
+def _value_bytes(column: pa.Array) -> np.ndarray:
     """The bytes of an Arrow text column's values, end to end: a view of its data buffer."""
     column = _offsets_and_data(column)
     _validity, offsets_buf, data_buf = column.buffers()
