@@ -108,9 +108,13 @@ class MappingPlan:
     def _plans_by_name(self) -> dict[str, FieldPlan]:
         return {p.name: p for p in self.fields}
 
+    @functools.cached_property
+    def _currencies(self) -> dict[tuple[str, tuple[str, ...]], Any]:
+        return {}
+
     def _currency(self, plan: FieldPlan, inputs: tuple[str, ...]) -> Any:
         """A currency field's value (a quarantined batch's rows share a few: each is converted once)."""
-        seen = self.__dict__.setdefault("_currencies", {})
+        seen = self._currencies
         key = (plan.name, inputs)
         if key not in seen:
             if len(seen) >= 4096:  # (a column of junk: kept small)

@@ -490,23 +490,25 @@ def _offsets_and_data(column: pa.Array) -> pa.Array:
     return column.cast(pa.large_string())
 
 
+def _own_offsets(column: pa.Array) -> np.ndarray:
+    """The value offsets of an Arrow text column laid out as offsets and data, as 64-bit integers: the
+    column's own only (a slice shares its parent's buffer)."""
+    offsets_buf = column.buffers()[1]
+    offsets = np.frombuffer(offsets_buf, dtype=np.int64 if pa.types.is_large_string(column.type) else np.int32)
+    return offsets[column.offset:column.offset + len(column) + 1].astype(np.int64, copy=False)
+
+
 def _value_bytes(column: pa.Array) -> np.ndarray:
     """The bytes of an Arrow text column's values, end to end: a view of its data buffer."""
     column = _offsets_and_data(column)
-    _validity, offsets_buf, data_buf = column.buffers()
-    offsets = np.frombuffer(offsets_buf, dtype=np.int64 if pa.types.is_large_string(column.type) else np.int32)
-    start, end = int(offsets[column.offset]), int(offsets[column.offset + len(column)])
-    return np.frombuffer(data_buf, dtype=np.uint8)[start:end] if data_buf is not None else np.zeros(0, np.uint8)
+    offsets, data_buf = _own_offsets(column), column.buffers()[2]
+    return np.frombuffer(data_buf, dtype=np.uint8)[offsets[0]:offsets[-1]] if data_buf is not None else np.zeros(0, np.uint8)
 
 
 def _end_bytes(column: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(first byte, last byte, byte length) of each value of an Arrow text column, read from its
     buffers (0 and 0 for an empty value; a null counts as empty)."""
-    large = pa.types.is_large_string(column.type)
-    _validity, offsets_buf, data_buf = column.buffers()
-    # (the column's own offsets only: a slice shares its parent's buffer)
-    offsets = np.frombuffer(offsets_buf, dtype=np.int64 if large else np.int32)[
-        column.offset:column.offset + len(column) + 1].astype(np.int64, copy=False)
+    offsets, data_buf = _own_offsets(column), column.buffers()[2]
     starts, ends = offsets[:-1], offsets[1:]
     length = ends - starts
     if column.null_count:

@@ -159,14 +159,15 @@ def _json_column(frame: pd.DataFrame, names: list[str]) -> pl.Series:
     table = pl.DataFrame(columns)
     screen = table.select(pl.any_horizontal(pl.all().is_null().any(), pl.all().str.contains(_JSON_ESCAPED).any()),
                           *(pl.col(n).str.contains("/", literal=True).any().alias(f"/{i}") for i, n in enumerate(names)))
-    if screen.row(0)[0]:
+    needs_escapes, *has_slash = screen.row(0)
+    if needs_escapes:
         encoded = pl.struct(names).struct.json_encode().str.replace_all("/", "\\/", literal=True)
         return table.select(encoded).to_series()
     # No value empty or holding a character JSON escapes (both encoders write every other one as it is):
     # each object is its pieces joined, in one pass and with no copy of a column without a "/".
     pieces: list[pl.Expr] = []
     for i, name in enumerate(names):
-        value = pl.col(name).str.replace_all("/", "\\/", literal=True) if screen.row(0)[i + 1] else pl.col(name)
+        value = pl.col(name).str.replace_all("/", "\\/", literal=True) if has_slash[i] else pl.col(name)
         member = json.dumps(name, ensure_ascii=False).replace("/", "\\/")
         pieces += [pl.lit(("{" if i == 0 else '",') + member + ':"'), value]
     return table.select(pl.concat_str([*pieces, pl.lit('"}')])).to_series()
