@@ -137,13 +137,17 @@ def test_rows_sharing_values_are_written_as_one_insert_per_row_would_write_them(
     table holds what an INSERT per row would have left (nulls, the last short statement, column order)."""
     from ledgerlink.store.db import insert_sharing
 
-    engine, statements = engine_with_items()
+    engine, _ = engine_with_items()
     rows = [(i, f"n{i}", None if i % 3 else f"note {i}") for i in range(1, count + 1)]
+    columns = {"id": [r[0] for r in rows], "name": [r[1] for r in rows], "note": [r[2] for r in rows]}
+    inserts: list[str] = []
     with engine.begin() as conn:
-        insert_sharing(conn, items, {"status": "open"}, ("id", "name", "note"), rows)
+        # (the statements go straight to the driver: SQLite's own trace sees them)
+        conn.connection.dbapi_connection.set_trace_callback(
+            lambda sql: inserts.append(sql) if sql.startswith("INSERT") else None)
+        assert insert_sharing(conn, items, {"status": "open"}, columns) == count
         stored = conn.execute(sa.select(items.c.id, items.c.name, items.c.status, items.c.note).order_by(items.c.id)).all()
     assert [tuple(r) for r in stored] == [(i, name, "open", note) for i, name, note in rows]
-    inserts = [sql for sql, _ in statements if sql.startswith("INSERT")]
     assert len(inserts) == -(-count // 500)  # (whole statements of 500 rows, then the rest)
 
 
@@ -153,5 +157,13 @@ def test_rows_sharing_values_in_a_column_that_converts_go_through_sqlalchemy():
     engine, _ = engine_with_items()
     seen = dt.datetime(2026, 3, 1, 12, 0)
     with engine.begin() as conn:
-        insert_sharing(conn, items, {"seen_at": seen}, ("id", "name"), [(1, "a"), (2, "b")])
+        insert_sharing(conn, items, {"seen_at": seen}, {"id": [1, 2], "name": ["a", "b"]})
         assert conn.execute(sa.select(items.c.seen_at).where(items.c.id == 2)).scalar() == seen
+
+
+def test_a_failed_shared_insert_is_reported_as_sqlalchemy_reports_a_failed_statement():
+    from ledgerlink.store.db import insert_sharing
+
+    engine, _ = engine_with_items()
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+        insert_sharing(conn, items, {"status": "open"}, {"id": [1, 1], "name": ["a", "b"]})

@@ -469,7 +469,9 @@ def test_key_ordered_batch_refuses_a_repeat_across_slices_and_an_order_it_does_n
 def test_every_record_of_a_multi_row_insert_lands_in_its_own_row(store, monkeypatch):
     """SQLite writes many records per INSERT: every stored value belongs to its own record, in statements
     of whole groups and a shorter last one, for a first load (all version 1) and a reload (versions)."""
-    monkeypatch.setattr(records_mod, "_ROWS_PER_INSERT", 7)
+    import ledgerlink.store.db as db_mod
+
+    monkeypatch.setattr(db_mod, "_SHARING_ROWS", 7)
     keys = [f"F-{i:03d}" for i in range(40)]
     first = [rec(k, f"{i}.00", i) for i, k in enumerate(keys[:31])]
     store.load(store.start_run(FEED, ENTITY), FEED, ENTITY, _ordered_batch(first, 16))

@@ -129,7 +129,8 @@ def insert_entries(
         )
         for e, fp, raw_json in fresh
     ]
-    insert_sharing(conn, quarantine, shared, _ENTRY_COLUMNS, rows)
+    if rows:
+        insert_sharing(conn, quarantine, shared, dict(zip(_ENTRY_COLUMNS, zip(*rows, strict=True), strict=True)))
     return Quarantined(len(rows), len(repeated))
 
 

@@ -11,13 +11,11 @@ seconds, not a million round trips.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
-import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import chain, islice
+from itertools import islice
 from typing import Any, NamedTuple, Protocol, TypeAlias
 
 import polars as pl
@@ -45,6 +43,7 @@ from ledgerlink.store.db import (
     copy_rows,
     dumps,
     entity_lock_key,
+    insert_sharing,
     pg_lock,
     raw_cursor,
     utcnow,
@@ -349,7 +348,7 @@ def _upsert_in_key_order(conn: Connection, run_id: str, entity: str, batch: Reco
             else:  # all new (a first load): no per-record decision; COPY takes the staged columns as they are
                 staged: list[_Column] = values if sqlite else [table.column(c) for c in STAGE_COLUMNS]
                 part = _Slice(staged[0], None, staged[1], staged[2], staged[3], new=len(keys), changed=0)
-            written = (_write_sqlite(cursor, entity, run_id, now, part) if sqlite
+            written = (_write_sqlite(conn, entity, run_id, now, part) if sqlite
                        else _write_pg(conn, entity, run_id, now, part))
             if written != len(part.keys):
                 raise StoreError(f"inconsistent load of {entity}: {part.new} new and {part.changed} changed keys, "
@@ -391,39 +390,15 @@ def _decide(keys: list[str], hashes: list[str], payloads: list[str], lineages: l
     return _Slice(columns[0], columns[1], columns[2], columns[3], columns[4], new=new, changed=changed)
 
 
-# SQLite: many rows per INSERT, the values every row shares (entity, run, time) bound once per statement.
-# Against executemany's statement per record this binds less than half the values and runs a 500th as
-# many statements: 1M records insert in about 60% of the time.
-_ROWS_PER_INSERT = 500
-
-
-@functools.lru_cache(maxsize=8)
-def _insert_rows_sql(rows: int, with_versions: bool) -> str:
-    """INSERT of ``rows`` records: ?1 entity, ?2 run id, ?3 created at, then per record its natural key,
-    version (``with_versions``, else 1), content hash, payload and lineage."""
-    own = 5 if with_versions else 4
-    values = []
-    for i in range(rows):
-        key, *rest = (f"?{4 + i * own + j}" for j in range(own))
-        version, digest, payload, lineage = rest if with_versions else ("1", *rest)
-        values.append(f"(?1, {key}, {version}, {digest}, {payload}, {lineage}, ?2, ?3)")
-    return f"INSERT INTO records ({', '.join(_RECORD_COLUMNS)}) VALUES " + ", ".join(values)
-
-
-def _write_sqlite(cursor: Any, entity: str, run_id: str, now: str, part: _Slice) -> int:
-    columns = [part.keys, part.hashes, part.payloads, part.lineages]
-    if part.versions is not None:
-        columns.insert(1, part.versions)
-    # SQLite before 3.32 takes at most 999 values per statement (its build may lower the limit too).
-    limit = cursor.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
-    rows = max(1, min(_ROWS_PER_INSERT, (limit - 3) // len(columns)))
-    written = 0
-    for start in range(0, len(part.keys), rows):
-        group = [column[start:start + rows] for column in columns]
-        sql = _insert_rows_sql(len(group[0]), part.versions is not None)
-        cursor.execute(sql, (entity, run_id, now, *chain.from_iterable(zip(*group, strict=True))))
-        written += max(cursor.rowcount, 0)
-    return written
+def _write_sqlite(conn: Connection, entity: str, run_id: str, now: str, part: _Slice) -> int:
+    shared: dict[str, Any] = {"entity": entity, "run_id": run_id, "created_at": now}
+    columns: dict[str, _Column] = {"natural_key": part.keys}
+    if part.versions is None:  # (all new: version 1, shared)
+        shared["version"] = 1
+    else:
+        columns["version"] = part.versions
+    columns.update(content_hash=part.hashes, payload=part.payloads, lineage=part.lineages)
+    return insert_sharing(conn, records, shared, columns)
 
 
 def _write_pg(conn: Connection, entity: str, run_id: str, now: str, part: _Slice) -> int:
