@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gc
 import os
 import shutil
 import subprocess
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 
 from ledgerlink.config import BUNDLED_MAPPINGS_DIR
 from ledgerlink.errors import ControlTotalsError
+from ledgerlink.pipeline import steps
 from ledgerlink.pipeline.control import ControlTotals, Totals
 from ledgerlink.pipeline.replay import replay
 from ledgerlink.pipeline.steps import run_file
@@ -153,6 +155,47 @@ def test_drift_with_policy_fail_loads_nothing_and_leaves_the_file_unprocessed(st
     from ledgerlink.pipeline.steps import SourceFile
 
     assert store.find_processed_file(FEED, SourceFile.from_path(path).sha256) is None
+
+
+def test_a_run_maps_and_loads_with_the_cyclic_collector_paused_and_resumes_it(store, tmp_path, monkeypatch):
+    """The collector is set off at every allocation here; it still runs around the run, never inside it."""
+    path = write_export(tmp_path / "export.csv", 200, bad_share=0.05)
+    inside: list[str] = []
+    real_prepare, real_load = steps.prepare, store.load
+
+    def prepare(*args, **kwargs):
+        inside.append(f"prepare: collector {'on' if gc.isenabled() else 'off'}")
+        return real_prepare(*args, **kwargs)
+
+    def load(*args, **kwargs):
+        inside.append(f"load: collector {'on' if gc.isenabled() else 'off'}")
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(steps, "prepare", prepare)
+    monkeypatch.setattr(store, "load", load)
+    threshold = gc.get_threshold()
+    gc.set_threshold(1)
+    try:
+        summary = run_file(store, FEED, MAPPING, path)
+    finally:
+        gc.set_threshold(*threshold)
+    assert inside == ["prepare: collector off", "load: collector off"]
+    assert gc.isenabled()
+    assert summary.inserted + summary.quarantined == 200
+
+
+def test_the_collector_resumes_after_a_failure_and_stays_off_when_it_was_off():
+    with pytest.raises(RuntimeError), steps.collector_paused():
+        assert not gc.isenabled()
+        raise RuntimeError("bad batch")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with steps.collector_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 @given(st.lists(st.tuples(st.sampled_from(["EUR", "JPY", "USD", None]),
