@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, bindparam, exists, select, update
 
 from ledgerlink.errors import StoreError
 from ledgerlink.store.db import ID_CHUNK, dumps, insert_sharing, statuses_by_id, utcnow
@@ -137,6 +137,9 @@ def insert_entries(
 def _open_by_fingerprint(conn: Connection, feed: str, prints: set[str]) -> dict[str, list[int]]:
     """Open entries of ``feed`` with those fingerprints: fingerprint -> ids, oldest first."""
     found: dict[str, list[int]] = defaultdict(list)
+    # A feed with no open entry (its first bad rows, or all of them dealt with) needs no lookups.
+    if not conn.execute(select(exists().where(quarantine.c.feed == feed, quarantine.c.status == "open"))).scalar():
+        return found
     query = (
         select(quarantine.c.fingerprint, quarantine.c.id)
         .where(quarantine.c.feed == feed, quarantine.c.status == "open",
