@@ -133,7 +133,7 @@ def test_a_failed_copy_is_described_without_the_row_it_was_at():
 
 @pytest.mark.parametrize("count", [0, 1, 499, 500, 1203])
 def test_rows_sharing_values_are_written_as_one_insert_per_row_would_write_them(count):
-    """insert_sharing: hundreds of rows a statement on SQLite, the shared values bound once each; the
+    """insert_sharing: hundreds of rows a statement on SQLite, the shared values written into it once; the
     table holds what an INSERT per row would have left (nulls, the last short statement, column order)."""
     from ledgerlink.store.db import insert_sharing
 
@@ -149,6 +149,32 @@ def test_rows_sharing_values_are_written_as_one_insert_per_row_would_write_them(
         stored = conn.execute(sa.select(items.c.id, items.c.name, items.c.status, items.c.note).order_by(items.c.id)).all()
     assert [tuple(r) for r in stored] == [(i, name, "open", note) for i, name, note in rows]
     assert len(inserts) == -(-count // 500)  # (whole statements of 500 rows, then the rest)
+
+
+@pytest.mark.parametrize("shared", [
+    "it's; DROP TABLE items; --",       # written into the statement: quoted, never run
+    "Café ''ünïcode'' \u2028 \\ end",   # non-ASCII, doubled quotes, a line separator, a backslash
+    "nul\x00inside",                      # cannot be in an SQL text: bound with each row
+    b"bytes",                              # not text: bound with each row
+    1.5,                                   # not a whole number: bound with each row
+    None,
+])
+def test_shared_values_of_any_kind_are_stored_as_given(shared):
+    from ledgerlink.store.db import insert_sharing
+
+    stored = []
+    for insert in ("shared", "one row at a time"):
+        engine, _ = engine_with_items()
+        with engine.begin() as conn:
+            if insert == "shared":
+                assert insert_sharing(conn, items, {"note": shared, "status": 7}, {"id": [1, 2, 3]}) == 3
+            else:
+                for i in (1, 2, 3):
+                    conn.execute(sa.insert(items).values(id=i, note=shared, status=7))
+            query = sa.select(items.c.id, items.c.status, items.c.note, sa.func.typeof(items.c.note))
+            stored.append([tuple(r) for r in conn.execute(query.order_by(items.c.id))])
+    assert stored[0] == stored[1]
+    assert [r[2] for r in stored[0]] == [str(shared) if isinstance(shared, float) else shared] * 3  # (a text column)
 
 
 def test_rows_sharing_values_in_a_column_that_converts_go_through_sqlalchemy():

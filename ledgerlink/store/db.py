@@ -211,10 +211,10 @@ def insert_sharing(conn: Connection, table: Table, shared: Mapping[str, Any],
                    columns: Mapping[str, Sequence[Any]]) -> int:
     """INSERT the rows ``columns`` holds (column name -> its values, row by row) into ``table``, every
     row with the ``shared`` values as well; returns the rows written. On SQLite hundreds of rows go in
-    each statement, straight to the driver, the shared values bound once per statement: against a
-    statement per row this binds a fraction of the values (a load's records share three of their eight,
-    its quarantine entries eleven of seventeen) and runs a 500th as many statements: a million records
-    go in about 60% of the time. Elsewhere, or where a column type converts its values, ``execute_many``."""
+    each statement, straight to the driver, the shared values written into it once: against a
+    statement per row this binds a fraction of the values (a load's records share four of their eight,
+    its quarantine entries eight of seventeen) and runs a 500th as many statements. Elsewhere, or where
+    a column type converts its values, ``execute_many``."""
     names, values = list(columns), list(columns.values())
     count = len(values[0]) if values else 0
     if not count:
@@ -223,16 +223,25 @@ def insert_sharing(conn: Connection, table: Table, shared: Mapping[str, Any],
         execute_many(conn, table.insert(), [{**shared, **dict(zip(names, row, strict=True))}
                                             for row in zip(*values, strict=True)])
         return count
+    # Shared values go into the statement as SQL literals where they can (text, whole numbers, NULL): a
+    # constant is evaluated once for all the statement's rows, where a bound value referenced by every
+    # row is copied into each (a million records go in three quarters of the time). Any other is bound
+    # with each row.
+    literals = {name: literal for name, value in shared.items() if (literal := _sql_literal(value)) is not None}
+    for name, value in shared.items():
+        if name not in literals:
+            names.append(name)
+            values.append([value] * count)
     cursor = raw_cursor(conn)
     try:
         # SQLite before 3.32 takes at most 999 values per statement (its build may lower the limit too).
         limit = cursor.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
-        per = max(1, min(_SHARING_ROWS, (limit - len(shared)) // len(names)))
+        per = max(1, min(_SHARING_ROWS, limit // len(names)))
         written = 0
         for start in range(0, count, per):
             group = [column[start:start + per] for column in values]
-            sql = _sharing_sql(table.name, tuple(shared), tuple(names), len(group[0]))
-            cursor.execute(sql, (*shared.values(), *chain.from_iterable(zip(*group, strict=True))))
+            sql = _sharing_sql(table.name, tuple(literals.items()), tuple(names), len(group[0]))
+            cursor.execute(sql, tuple(chain.from_iterable(zip(*group, strict=True))))
             written += max(cursor.rowcount, 0)
     except conn.dialect.loaded_dbapi.Error as exc:  # as SQLAlchemy reports a failed statement
         raise DBAPIError.instance(None, None, exc, conn.dialect.loaded_dbapi.Error) from None
@@ -241,15 +250,24 @@ def insert_sharing(conn: Connection, table: Table, shared: Mapping[str, Any],
     return written
 
 
+def _sql_literal(value: Any) -> str | None:
+    """``value`` as an SQLite literal: text (quotes doubled, the whole of SQL's quoting), a whole number
+    or NULL; None for any other value, which is bound instead."""
+    if value is None:
+        return "NULL"
+    if type(value) is int:  # (not a bool, which SQLite stores as 1 or 0)
+        return str(value)
+    if type(value) is str and "\x00" not in value:  # (a NUL cannot be in the statement's text)
+        return "'" + value.replace("'", "''") + "'"
+    return None
+
+
 @functools.lru_cache(maxsize=32)
-def _sharing_sql(table: str, shared: tuple[str, ...], columns: tuple[str, ...], rows: int) -> str:
-    """INSERT of ``rows`` rows into ``table``: ?1, ?2, ... the shared values, then each row's own."""
-    fixed = [f"?{i}" for i in range(1, len(shared) + 1)]
-    first = len(shared) + 1  # parameter number of the first row's first value
-    groups = (", ".join([*fixed, *(f"?{first + r * len(columns) + c}" for c in range(len(columns)))])
-              for r in range(rows))
-    names = ", ".join(f'"{name}"' for name in (*shared, *columns))
-    return f'INSERT INTO "{table}" ({names}) VALUES ' + ", ".join(f"({group})" for group in groups)
+def _sharing_sql(table: str, literals: tuple[tuple[str, str], ...], columns: tuple[str, ...], rows: int) -> str:
+    """INSERT of ``rows`` rows into ``table``: the same literals in each, then a parameter per column."""
+    group = "(" + ", ".join([*(literal for _, literal in literals), *(["?"] * len(columns))]) + ")"
+    names = ", ".join(f'"{name}"' for name in (*(name for name, _ in literals), *columns))
+    return f'INSERT INTO "{table}" ({names}) VALUES ' + ", ".join([group] * rows)
 
 
 def _copy_insert(conn: Connection, statement: Insert | Update, rows: Sequence[Mapping[str, Any]]) -> bool:
