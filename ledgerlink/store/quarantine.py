@@ -77,6 +77,7 @@ def _rules_json(rules: tuple[tuple[str, str], ...]) -> str:
 # An entry's own values (the rest a load's entries share).
 _ENTRY_COLUMNS = ("mapping", "source_name", "source_sha256", "row", "location", "raw", "errors", "reason_code",
                   "fingerprint")
+_SOURCE_COLUMNS = ("mapping", "source_name", "source_sha256")  # an entry's own only where it says so
 
 
 def insert_entries(
@@ -130,7 +131,11 @@ def insert_entries(
         for e, fp, raw_json in fresh
     ]
     if rows:
-        insert_sharing(conn, quarantine, shared, dict(zip(_ENTRY_COLUMNS, zip(*rows, strict=True), strict=True)))
+        own = dict(zip(_ENTRY_COLUMNS, zip(*rows, strict=True), strict=True))
+        for name in _SOURCE_COLUMNS:  # the same for every entry (the batch's own): shared as well
+            if own[name].count(own[name][0]) == len(rows):
+                shared[name] = own.pop(name)[0]
+        insert_sharing(conn, quarantine, shared, own)
     return Quarantined(len(rows), len(repeated))
 
 
