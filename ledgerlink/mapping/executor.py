@@ -630,6 +630,7 @@ def _map_columnar(mapping: MappingPlan, table: SourceTable) -> tuple[np.ndarray,
             err = col.failure(int(i))
             found.append((int(keep[i]), order_no, plan.name, err.rule, err.message, plan.line))
 
+    money: dict[str, _Column] | None = None
     for plan in _evaluation_order(mapping):
         if plan.subfields is not None:
             subs, sub_failed = [], np.zeros(n, dtype=bool)
@@ -647,7 +648,11 @@ def _map_columnar(mapping: MappingPlan, table: SourceTable) -> tuple[np.ndarray,
             res = _Column(arr, mask | sub_failed, null)
         else:
             if plan.type == "money":
-                res = _money_column(plan, cols, done, n)
+                if money is None:  # (money fields come last: every currency is known) two at a time
+                    amounts = [p for p in _evaluation_order(mapping) if p.type == "money" and p.subfields is None]
+                    money = dict(zip((p.name for p in amounts),
+                                     two_at_a_time(lambda p: _money_column(p, cols, done, n), amounts), strict=True))
+                res = money[plan.name]
             elif plan.type == "string" and plan.simple:
                 res = _string_column(plan, cols.stripped(plan.inputs[0]))
             else:
