@@ -224,3 +224,34 @@ def test_the_quick_check_for_quotes_and_long_lines_agrees_with_a_line_by_line_on
         assert csvtext._unquoted_short_lines(path, b'"', cap) == expected, (data, block, cap)
     finally:
         csvtext._BLOCK = kept
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(["a", "bb", "\n", "\r\n", ";", '"', '""', ';"', '"\n']), max_size=60),
+       st.sampled_from([1, 3, 8, 64]), st.sampled_from([2, 4, 7, 50]), st.booleans())
+def test_the_quick_check_of_quoted_records_passes_only_files_the_scanner_drops_nothing_of(
+        tmp_path_factory, pieces, block, cap, bom):
+    """Across read blocks of any size against the cap: where the quick check finds no record (by quote
+    parity, a byte order mark counted in the first) longer than the cap, the record scanner drops nothing
+    either, and it finds one wherever the scanner's own parity split does."""
+    data = (b"\xef\xbb\xbf" if bom else b"") + "".join(pieces).encode()
+    path = tmp_path_factory.mktemp("quoted") / "f.csv"
+    path.write_bytes(data)
+    kept, csvtext._BLOCK = csvtext._BLOCK, block
+    try:
+        short = csvtext._short_records(path, ord('"'), cap)
+    finally:
+        csvtext._BLOCK = kept
+    scanner = csvtext._Scanner(ord('"'), ord(";"), cap)
+    scanner.feed(data)
+    scanner.finish()
+    if short:
+        assert scanner.spans == [] and scanner.skipped == [], (data, cap)
+    records, odd, start = [], False, 0  # the records as quote parity splits them
+    for at, byte in enumerate(data):
+        odd ^= byte == ord('"')
+        if byte == ord("\n") and not odd:
+            records.append(at + 1 - start)
+            start = at + 1
+    records.append(len(data) - start)
+    assert short == all(length <= cap for length in records), (data, block, cap)

@@ -65,8 +65,8 @@ def read_capped(path: Path, quote: str, delimiter: str, max_row_bytes: int) -> t
     Records are found by quote parity (a line with an odd number of quotes continues into the
     next one), checked exactly (quotes open a field only at its start, ``""`` is an escaped quote)
     wherever a record looks too long, so a stray quote in an unquoted field never drops rows."""
-    if _unquoted_short_lines(path, quote.encode(), max_row_bytes):
-        return read_without_bom(path), []  # (no quotes: each record is a line, and none is too long)
+    if _unquoted_short_lines(path, quote.encode(), max_row_bytes) or _short_records(path, ord(quote), max_row_bytes):
+        return read_without_bom(path), []  # (no record too long: nothing for the scanner to drop)
     scanner = _Scanner(ord(quote), ord(delimiter), max_row_bytes)
     with open(path, "rb") as fh:
         while block := fh.read(_BLOCK):
@@ -107,6 +107,29 @@ def _unquoted_short_lines(path: Path, quote: bytes, cap: int) -> bool:
                 start = offset + end + 1
             offset += n
     return offset - start <= cap
+
+
+def _short_records(path: Path, quote: int, cap: int) -> bool:
+    """Whether no record of ``path`` is longer than ``cap`` bytes, records found by quote parity as the
+    record scanner finds them: the common quoted export, passed a block at a time into one buffer. When it
+    holds, the scanner would never look at a record exactly, nor drop one."""
+    buffer = bytearray(_BLOCK)
+    offset = 0        # file position of the block
+    last_end = -1     # of the last record end: a line end after an even number of quotes
+    odd = 0           # quotes so far, modulo 2
+    with open(path, "rb") as fh:
+        while n := fh.readinto(buffer):
+            block = np.frombuffer(buffer, dtype=np.uint8, count=n)
+            nl = np.flatnonzero(block == _NL)
+            quotes = np.flatnonzero(block == quote)
+            ends = nl[(np.searchsorted(quotes, nl) + odd) % 2 == 0] + offset
+            if len(ends):
+                if int(np.diff(ends, prepend=last_end).max()) > cap:
+                    return False
+                last_end = int(ends[-1])
+            odd = (odd + len(quotes)) % 2
+            offset += n
+    return offset - 1 - last_end <= cap
 
 
 def read_without_bom(path: Path) -> bytes:
