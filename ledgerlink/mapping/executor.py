@@ -649,7 +649,7 @@ def _map_columnar(mapping: MappingPlan, table: SourceTable) -> tuple[np.ndarray,
         else:
             if plan.type == "money":
                 if money is None:  # (money fields come last: every currency is known) two at a time
-                    amounts = [p for p in _evaluation_order(mapping) if p.type == "money" and p.subfields is None]
+                    amounts = [p for p in mapping.fields if p.type == "money" and p.subfields is None]
                     money = dict(zip((p.name for p in amounts),
                                      two_at_a_time(lambda p: _money_column(p, cols, done, n), amounts), strict=True))
                 res = money[plan.name]

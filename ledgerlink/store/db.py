@@ -225,8 +225,8 @@ def insert_sharing(conn: Connection, table: Table, shared: Mapping[str, Any],
         return count
     # Shared values go into the statement as SQL literals where they can (text, whole numbers, NULL): a
     # constant is evaluated once for all the statement's rows, where a bound value referenced by every
-    # row is copied into each (a million records go in three quarters of the time). Any other is bound
-    # with each row.
+    # row is copied into each (a million records went in about three quarters of the time in a bare
+    # sqlite3 test, a tenth less in the pipeline's load). Any other is bound with each row.
     literals = {name: literal for name, value in shared.items() if (literal := _sql_literal(value)) is not None}
     for name, value in shared.items():
         if name not in literals:
